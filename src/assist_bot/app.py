@@ -1,0 +1,107 @@
+"""Composition root: builds the clients, the store and the dispatcher, registers
+the Slack surfaces and runs the transport. Reads like a routing table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import openai
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot.assistants import Assistants
+from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.turns import Engine
+from assist_bot.settings import Settings
+from assist_bot.slack import housekeeping, mentions, messages
+from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.people import People
+from assist_bot.slack.reply import SlackReplies
+from assist_bot.slack.transport import HttpTransport, SocketModeTransport
+from assist_bot.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def openai_client(settings: Settings) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=settings.openai_max_retries,
+        timeout=settings.response_timeout,
+    )
+
+
+class AssistBot:
+    def __init__(self, settings: Settings, *, assistants: Assistants | None = None) -> None:
+        self.settings = settings
+        self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
+        self.store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
+        self.slack = slack_client(settings)
+        self.openai = openai_client(settings)
+        self.dispatcher = Dispatcher(
+            store=self.store,
+            engine=Engine(client=self.openai, store=self.store),
+            replies=SlackReplies(self.slack, interval=settings.update_interval),
+            assistants=self.assistants,
+            response_timeout=settings.response_timeout,
+        )
+        self.bolt = AsyncApp(
+            client=self.slack,
+            signing_secret=_secret(settings.slack_signing_secret) or "unused-in-socket-mode",
+            request_verification_enabled=not settings.socket_mode,
+            logger=logging.getLogger("assist_bot.bolt"),
+        )
+        deps = SurfaceDeps(dispatcher=self.dispatcher, people=People(self.slack))
+        mentions.register(self.bolt, deps)
+        messages.register(self.bolt, deps)
+        housekeeping.register(self.bolt, deps)
+        self.transport: SocketModeTransport | HttpTransport
+        if settings.slack_app_token is not None:
+            self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
+        else:
+            self.transport = HttpTransport(self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping)
+
+    async def start(self) -> None:
+        await self.transport.start()
+
+    async def stop(self) -> None:
+        """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
+        await self.transport.stop()
+        await self.dispatcher.shutdown(self.settings.shutdown_grace)
+        await self.store.close()
+        await self.openai.close()
+
+    async def run_until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("shutting down: %d thread(s) in flight", self.dispatcher.in_flight)
+        await self.stop()
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,131 @@
+"""Assistants: named configurations (model, instructions, tools, sampling),
+kept in a versioned TOML file. Each channel picks one by name.
+
+    version = 1
+    default = "general"
+
+    [assistants.general]
+    model = "gpt-5.4-mini"
+    instructions = "You are a helpful assistant in a Slack workspace."
+    temperature = 0.3
+    tools = []
+
+With no file, a built-in `default` assistant on ASSIST_BOT_MODEL works.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assist_bot.errors import AssistantsFileError
+
+SUPPORTED_VERSIONS = {1}
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant in a Slack workspace. Messages start with the speaker's "
+    "name in square brackets, because several people may talk in one thread. "
+    "Answer concisely; use Markdown for structure and code."
+)
+
+
+class Assistant(BaseModel):
+    """One named configuration; what a response is created with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    model: str
+    instructions: str = DEFAULT_INSTRUCTIONS
+    tools: tuple[str, ...] = ()
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    reasoning_effort: str | None = None
+    description: str = ""
+
+
+class _AssistantEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    instructions: str = DEFAULT_INSTRUCTIONS
+    tools: list[str] = []
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    reasoning_effort: str | None = None
+    description: str = ""
+
+
+class _AssistantsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    default: str
+    assistants: dict[str, _AssistantEntry]
+
+    @model_validator(mode="after")
+    def _check(self) -> "_AssistantsFile":
+        if self.version not in SUPPORTED_VERSIONS:
+            raise ValueError(f"version {self.version} is not supported (supported: {sorted(SUPPORTED_VERSIONS)})")
+        if self.default not in self.assistants:
+            raise ValueError(f"default assistant {self.default!r} is not defined under [assistants]")
+        return self
+
+
+class Assistants:
+    """The catalogue of assistants, with one default."""
+
+    def __init__(self, assistants: dict[str, Assistant], default: str) -> None:
+        self._by_name = dict(assistants)
+        self.default_name = default
+
+    @classmethod
+    def builtin(cls, *, model: str) -> "Assistants":
+        return cls({"default": Assistant(name="default", model=model)}, "default")
+
+    @classmethod
+    def load(cls, path: Path | None, *, model: str) -> "Assistants":
+        """Read the file, or the built-in default when no file is configured.
+
+        `model` (ASSIST_BOT_MODEL) fills in assistants that name no model.
+        """
+        if path is None:
+            return cls.builtin(model=model)
+        try:
+            raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise AssistantsFileError(str(path), str(exc)) from None
+        try:
+            parsed = _AssistantsFile.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            raise AssistantsFileError(str(path), f"{where}: {reason}" if where else reason) from None
+        assistants = {
+            name: Assistant(name=name, **{**entry.model_dump(), "model": entry.model or model, "tools": tuple(entry.tools)})
+            for name, entry in parsed.assistants.items()
+        }
+        return cls(assistants, parsed.default)
+
+    @property
+    def default(self) -> Assistant:
+        return self._by_name[self.default_name]
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def get(self, name: str | None) -> Assistant:
+        """The named assistant, or the default when the name is unknown or None
+        (a channel may still name an assistant that a newer file removed)."""
+        if name and name in self._by_name:
+            return self._by_name[name]
+        return self.default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name

@@ -1,0 +1,171 @@
+"""Between the surfaces and the engine: dedupe → per-thread lock and queue → turn.
+
+Knows neither Slack nor OpenAI: it talks to a `Replies` factory (the Slack side)
+and a `TurnRunner` (the engine) through the protocols below, and to the store.
+
+Why a queue and a lock: one response at a time per thread (OpenAI refuses a
+second one on a busy conversation), and messages that arrive meanwhile must be
+answered together in the next turn — none dropped, none answered twice, even
+with several replicas, because both live in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from assist_bot.assistants import Assistant, Assistants
+from assist_bot.errors import TurnError
+from assist_bot.events import Done, Failed, TurnEvent
+from assist_bot.inbound import Inbound
+from assist_bot.store import Store, ThreadKey
+
+log = logging.getLogger(__name__)
+
+LOCK_LEASE = 30.0  # seconds; refreshed while a turn runs, so a dead replica frees it soon
+
+
+class ReplySink(Protocol):
+    def feed(self, event: TurnEvent) -> None:
+        """Take an event without waiting: the model's stream never waits on Slack."""
+
+    async def finish(self, done: Done) -> None: ...
+
+    async def fail(self, kind: str) -> None: ...
+
+
+class Replies(Protocol):
+    async def open(self, first: Inbound) -> ReplySink:
+        """Show at once that an answer is coming (placeholder, status)."""
+
+
+class TurnRunner(Protocol):
+    def run(self, *, thread: ThreadKey, messages: Sequence[Inbound], assistant: Assistant) -> AsyncIterator[TurnEvent]: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        engine: TurnRunner,
+        replies: Replies,
+        assistants: Assistants,
+        response_timeout: float,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._replies = replies
+        self._assistants = assistants
+        self._timeout = response_timeout
+        self._owner = uuid.uuid4().hex  # this replica, as a lock owner
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting = True
+
+    # -- intake -------------------------------------------------------------------
+    async def knows_thread(self, thread: ThreadKey) -> bool:
+        """Has the bot a conversation in this thread (so it listens without a mention)?"""
+        return await self._store.get_conversation(thread) is not None
+
+    async def submit(self, message: Inbound) -> bool:
+        """Queue a message for its thread and make sure a turn will answer it.
+
+        Returns False for a message already taken (a retry, or the `message`
+        twin of an `app_mention`), which is then dropped.
+        """
+        if not self._accepting:
+            return False
+        if not await self._store.claim(message.team, f"msg:{message.channel}:{message.ts}"):
+            log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
+            return False
+        await self._store.push_pending(message.thread, message.to_dict())
+        task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    # -- turns --------------------------------------------------------------------------
+    async def _drain_thread(self, thread: ThreadKey) -> None:
+        """Answer what is queued for the thread, turn after turn, while we hold its lock."""
+        try:
+            while await self._store.acquire_lock(thread, self._owner, LOCK_LEASE):
+                try:
+                    async with self._lease(thread):
+                        while batch := await self._store.take_pending(thread):
+                            await self._turn(thread, [Inbound.from_dict(item) for item in batch])
+                finally:
+                    await self._store.release_lock(thread, self._owner)
+                # A message may have been queued after our last take but before the
+                # release; its own submit saw the lock held, so it is ours to answer.
+                if not await self._store.has_pending(thread) or not self._accepting:
+                    return
+        except Exception:  # the boundary of owned background work: log, never crash the loop
+            log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, thread: ThreadKey) -> AsyncIterator[None]:
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(LOCK_LEASE / 3)
+                if not await self._store.refresh_lock(thread, self._owner, LOCK_LEASE):
+                    log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
+                    return
+
+        keeper = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound]) -> None:
+        settings = await self._store.get_channel_settings(messages[-1].channel_key)
+        assistant = self._assistants.get(settings.get("assistant"))
+        sink = await self._replies.open(messages[-1])
+        try:
+            async with asyncio.timeout(self._timeout):
+                async for event in self._engine.run(thread=thread, messages=messages, assistant=assistant):
+                    if isinstance(event, Done):
+                        await sink.finish(event)
+                        return
+                    if isinstance(event, Failed):
+                        log.warning("turn failed: %s %s", event.kind, event.detail)
+                        await sink.fail(event.kind)
+                        return
+                    sink.feed(event)
+            raise TurnError("unexpected", "the engine ended without a final event")
+        except TimeoutError:
+            log.warning("turn in %s/%s timed out", thread.channel, thread.thread_ts)
+            await sink.fail("timeout")
+        except TurnError as exc:
+            log.warning("turn in %s/%s failed: %s", thread.channel, thread.thread_ts, exc)
+            await sink.fail(exc.kind)
+        except asyncio.CancelledError:
+            # Shutting down: close the reply with a note before letting go.
+            await asyncio.shield(sink.fail("interrupted"))
+            raise
+        except Exception:
+            log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
+            await sink.fail("unexpected")
+
+    # -- shutdown -------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop taking messages; let running turns finish for `grace` seconds,
+        then cancel them (their replies end with a note)."""
+        self._accepting = False
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)

@@ -1,0 +1,47 @@
+"""Turn events: what the engine yields and the reply sink renders.
+
+Small dataclasses with a literal `type`, so the Slack side can render a turn
+without knowing OpenAI's stream format, and the engine can be driven without Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    type: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolActivity:
+    """A tool started (`active=True`) or finished working."""
+
+    kind: str  # file_search | code_interpreter | web_search | image_generation | function
+    name: str = ""
+    active: bool = True
+    type: Literal["tool_activity"] = "tool_activity"
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The response completed; `text` is the whole answer as the model wrote it."""
+
+    text: str
+    response_id: str = ""
+    type: Literal["done"] = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The model gave up mid-answer; `kind` picks the user-facing text."""
+
+    kind: str
+    detail: str = ""
+    type: Literal["failed"] = "failed"
+
+
+TurnEvent = TextDelta | ToolActivity | Done | Failed

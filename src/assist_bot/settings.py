@@ -1,0 +1,132 @@
+"""Settings: the only place the environment (and `.env`) is read.
+
+One frozen object is built at start-up and passed explicitly to whatever needs it.
+A missing or invalid value stops start-up with one line that names the variable
+(`SettingsError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assist_bot.errors import SettingsError
+
+DEFAULT_MODEL = "gpt-5.4-mini"
+
+
+class Settings(BaseSettings):
+    """Every setting of assist-bot; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # --- Slack -------------------------------------------------------------
+    slack_bot_token: SecretStr = Field(alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+
+    # --- OpenAI ------------------------------------------------------------
+    openai_api_key: SecretStr = Field(alias="OPENAI_API_KEY")
+    # The SDK's own variable; None lets the SDK use its default endpoint.
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    model: str = Field(default=DEFAULT_MODEL, alias="ASSIST_BOT_MODEL")
+    openai_max_retries: int = Field(default=2, ge=0, le=10, alias="ASSIST_BOT_OPENAI_MAX_RETRIES")
+
+    # --- State and transport ------------------------------------------------
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+    host: str = Field(default="0.0.0.0", alias="ASSIST_BOT_HOST")
+    assistants_file: Path | None = Field(default=None, alias="ASSIST_BOT_ASSISTANTS")
+
+    # --- Behaviour ------------------------------------------------------------
+    update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
+    response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
+    retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
+    shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
+
+    @field_validator("slack_bot_token", "openai_api_key")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("assistants_file")
+    @classmethod
+    def _assistants_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _http_mode_needs_signing_secret(self) -> "Settings":
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is required in HTTP mode "
+                "(set it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def retention_seconds(self) -> int:
+        return int(self.retention_days * 86400)
+
+
+_HINTS = {
+    "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…)",
+    "OPENAI_API_KEY": "set it to an OpenAI API key (sk-…)",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment; raise SettingsError with one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error.get("loc", ()) if part]
+    if not loc:  # a model-level rule: its message already names the variable
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = _env_name(loc[0])
+    if error["type"] == "missing":
+        return f"{name} is not set: {_HINTS.get(name, 'set it in the environment or in .env')}"
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if reason == "is empty":
+        return f"{name} is empty: {_HINTS.get(name, 'give it a value')}"
+    return f"{name} is invalid: {reason}"
+
+
+def _env_name(field_or_alias: str) -> str:
+    field = Settings.model_fields.get(field_or_alias)
+    if field is not None and field.alias:
+        return field.alias
+    return field_or_alias
+
+
+__all__ = ["Settings", "load_settings", "DEFAULT_MODEL"]

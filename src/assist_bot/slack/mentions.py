@@ -1,0 +1,26 @@
+"""Surface: @mentions in channels. The bot answers in the message's thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.inbound import is_from_person, to_inbound
+
+
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+    @app.event("app_mention")
+    async def on_mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        if not is_from_person(event, context.bot_user_id):
+            return
+        inbound = await to_inbound(
+            body=body,
+            event=event,
+            thread_ts=event.get("thread_ts") or event["ts"],
+            people=deps.people,
+            bot_user_id=context.bot_user_id,
+        )
+        await deps.dispatcher.submit(inbound)

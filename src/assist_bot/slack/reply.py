@@ -1,0 +1,152 @@
+"""Streaming a reply into Slack by editing messages.
+
+A placeholder is posted at once; then a flusher task edits it with what the
+model has written so far, at most once per message per `interval` seconds.
+`feed()` never awaits, so the model's stream never waits on Slack: deltas that
+arrive during an edit are coalesced into the next one. A reply longer than one
+message continues in further messages in the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot import texts
+from assist_bot.events import Done, TextDelta, ToolActivity, TurnEvent
+from assist_bot.inbound import Inbound
+from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
+
+log = logging.getLogger(__name__)
+
+
+class SlackReplies:
+    """Opens one SlackReply per turn (the `Replies` protocol of the dispatcher)."""
+
+    def __init__(self, client: AsyncWebClient, *, interval: float, limit: int = MESSAGE_LIMIT) -> None:
+        self._client = client
+        self._interval = interval
+        self._limit = limit
+
+    async def open(self, first: Inbound) -> "SlackReply":
+        reply = SlackReply(self._client, first, interval=self._interval, limit=self._limit)
+        await reply.start()
+        return reply
+
+
+class SlackReply:
+    def __init__(self, client: AsyncWebClient, first: Inbound, *, interval: float, limit: int) -> None:
+        self._client = client
+        self._channel = first.channel
+        self._thread_ts = first.thread_ts
+        self._is_dm = first.is_dm
+        self._interval = interval
+        self._limit = limit
+        self._markdown = ""
+        self._status = ""
+        self._shown: list[tuple[str, str]] = []  # (ts, text) of each message we posted
+        self._dirty = asyncio.Event()
+        self._render_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._set_status(texts.THINKING_STATUS)
+        ts = await self._post(texts.THINKING)
+        if ts:
+            self._shown.append((ts, texts.THINKING))
+        self._flusher = asyncio.create_task(self._flush_loop(), name=f"reply {self._thread_ts}")
+
+    # -- the sink protocol ------------------------------------------------------
+    def feed(self, event: TurnEvent) -> None:
+        if isinstance(event, TextDelta):
+            self._markdown += event.text
+            self._status = ""
+        elif isinstance(event, ToolActivity):
+            self._status = texts.tool_activity(event.kind, event.name) if event.active else ""
+        self._dirty.set()
+
+    async def finish(self, done: Done) -> None:
+        await self._stop_flusher()
+        # The completed text is authoritative (deltas could, in theory, be lost).
+        self._markdown = done.text or self._markdown
+        await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
+        await self._set_status("")
+
+    async def fail(self, kind: str) -> None:
+        await self._stop_flusher()
+        await self._render(final_note=texts.failure(kind))
+        await self._set_status("")
+
+    # -- rendering ----------------------------------------------------------------
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._render(final_note=None, streaming=True)
+            # At most one edit per message per interval; deltas meanwhile coalesce.
+            await asyncio.sleep(self._interval)
+
+    async def _stop_flusher(self) -> None:
+        if self._flusher is None:
+            return
+        self._flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flusher
+        self._flusher = None
+
+    def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:
+        body = to_mrkdwn(self._markdown)
+        if streaming and self._status:
+            body = f"{body}\n\n_{self._status}_" if body else f"_{self._status}_"
+        elif streaming and not body:
+            body = texts.THINKING
+        if final_note:
+            body = f"{body}\n\n{final_note}" if body.strip() else final_note
+        return split(body, self._limit)
+
+    async def _render(self, *, final_note: str | None, streaming: bool = False) -> None:
+        async with self._render_lock:
+            for index, chunk in enumerate(self._compose(final_note=final_note, streaming=streaming)):
+                if index < len(self._shown):
+                    ts, shown = self._shown[index]
+                    if chunk != shown and await self._update(ts, chunk):
+                        self._shown[index] = (ts, chunk)
+                else:
+                    ts = await self._post(chunk)
+                    if ts:
+                        self._shown.append((ts, chunk))
+
+    # -- Slack calls: a failed edit is logged, never fatal to the turn --------------
+    async def _post(self, text: str) -> str | None:
+        try:
+            response = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=text, unfurl_links=False, unfurl_media=False
+            )
+            return response.get("ts")
+        except SlackApiError as exc:
+            log.warning("chat.postMessage in %s failed: %s", self._channel, exc.response.get("error"))
+            return None
+
+    async def _update(self, ts: str, text: str) -> bool:
+        try:
+            await self._client.chat_update(channel=self._channel, ts=ts, text=text)
+            return True
+        except SlackApiError as exc:
+            log.warning("chat.update in %s failed: %s", self._channel, exc.response.get("error"))
+            return False
+
+    async def _set_status(self, status: str) -> None:
+        # Slack shows an assistant status only in assistant (DM) threads.
+        if not self._is_dm:
+            return
+        try:
+            await self._client.api_call(
+                "assistant.threads.setStatus",
+                json={"channel_id": self._channel, "thread_ts": self._thread_ts, "status": status},
+            )
+        except SlackApiError as exc:
+            log.debug("assistant.threads.setStatus failed: %s", exc.response.get("error"))

@@ -1,0 +1,27 @@
+"""State behind a small interface, with Redis and in-process twins."""
+
+from __future__ import annotations
+
+import logging
+
+from assist_bot.store.base import ChannelKey, Keys, Store, ThreadKey
+
+log = logging.getLogger(__name__)
+
+
+def open_store(*, redis_url: str | None, retention_seconds: int) -> Store:
+    """Redis when a URL is configured, otherwise the embedded memory store."""
+    if redis_url:
+        from assist_bot.store.redis import RedisStore
+
+        return RedisStore.from_url(redis_url, retention_seconds=retention_seconds)
+    from assist_bot.store.memory import MemoryStore
+
+    log.warning(
+        "REDIS_URL is not set: using the in-process store. State is lost on restart, "
+        "and several replicas need Redis to share it."
+    )
+    return MemoryStore(retention_seconds=retention_seconds)
+
+
+__all__ = ["ChannelKey", "Keys", "Store", "ThreadKey", "open_store"]

@@ -1,0 +1,134 @@
+"""The store interface: every piece of state that must survive a restart or be
+shared between replicas goes through here.
+
+Two twins implement it: `RedisStore` (production, many replicas) and
+`MemoryStore` (embedded default, one process). One contract test suite runs
+against both (tests/store/test_contract.py).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import dataclass
+from typing import Any
+
+NAMESPACE = "assist-bot"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """One Slack thread = one conversation. The team id keeps workspaces apart."""
+
+    team: str
+    channel: str
+    thread_ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKey:
+    team: str
+    channel: str
+
+
+class Keys:
+    """Builds every storage key, so the layout lives in one place.
+
+    Every key starts with the namespace and the team id: two workspaces can
+    never read each other's state, and `SCAN assist-bot:T123:*` finds a team's.
+    """
+
+    def __init__(self, namespace: str = NAMESPACE) -> None:
+        self.namespace = namespace
+
+    def conversation(self, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{thread.team}:conv:{thread.channel}:{thread.thread_ts}"
+
+    def lock(self, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{thread.team}:lock:{thread.channel}:{thread.thread_ts}"
+
+    def pending(self, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{thread.team}:pending:{thread.channel}:{thread.thread_ts}"
+
+    def seen(self, team: str, token: str) -> str:
+        return f"{self.namespace}:{team}:seen:{token}"
+
+    def channel(self, channel: ChannelKey) -> str:
+        return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
+
+
+# How long each kind of data lives when nothing refreshes it (seconds).
+SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
+PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stale.
+
+
+def encode(item: dict[str, Any]) -> str:
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(raw: str | bytes) -> dict[str, Any]:
+    return json.loads(raw)
+
+
+class Store(abc.ABC):
+    """Small, explicit operations; each is atomic on its own."""
+
+    def __init__(self, *, retention_seconds: int, keys: Keys | None = None) -> None:
+        self.retention_seconds = retention_seconds
+        self.keys = keys or Keys()
+
+    # -- health ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- thread → conversation ---------------------------------------------------
+    @abc.abstractmethod
+    async def get_conversation(self, thread: ThreadKey) -> str | None:
+        """The conversation id of a thread; reading it extends its retention."""
+
+    @abc.abstractmethod
+    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_conversation(self, thread: ThreadKey) -> None: ...
+
+    # -- dedupe -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
+        """True for the first caller with this token (any replica); False after."""
+
+    # -- per-thread lock with a lease ------------------------------------------
+    @abc.abstractmethod
+    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        """Take the thread's lock for `lease` seconds unless someone holds it."""
+
+    @abc.abstractmethod
+    async def refresh_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        """Extend our lease; False when we no longer hold the lock."""
+
+    @abc.abstractmethod
+    async def release_lock(self, thread: ThreadKey, owner: str) -> None:
+        """Release the lock if (and only if) `owner` still holds it."""
+
+    # -- queue of messages waiting for the thread's next turn --------------------
+    @abc.abstractmethod
+    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
+        """Remove and return every queued item, oldest first, atomically."""
+
+    @abc.abstractmethod
+    async def has_pending(self, thread: ThreadKey) -> bool: ...
+
+    # -- channel settings ----------------------------------------------------------
+    @abc.abstractmethod
+    async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
+        """Set one setting; None removes it."""

@@ -1,0 +1,124 @@
+"""In-process twin of the Redis store: same contract, one process, lost on restart."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from assist_bot.store.base import PENDING_TTL, SEEN_TTL, ChannelKey, Store, ThreadKey
+
+
+class _Expiring:
+    """A dict whose entries expire, like Redis keys with a TTL."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[Any, float | None]] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, deadline = entry
+        if deadline is not None and deadline <= time.monotonic():
+            del self._data[key]
+            return None
+        return value
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        self._data[key] = (value, None if ttl is None else time.monotonic() + ttl)
+
+    def pop(self, key: str) -> Any:
+        value = self.get(key)
+        self._data.pop(key, None)
+        return value
+
+    def sweep(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, d) in self._data.items() if d is not None and d <= now]:
+            del self._data[key]
+
+
+class MemoryStore(Store):
+    # Every method is free of awaits between read and write, so each is atomic
+    # on the event loop, as each Redis command is on the server.
+
+    def __init__(self, *, retention_seconds: int, keys=None) -> None:
+        super().__init__(retention_seconds=retention_seconds, keys=keys)
+        self._kv = _Expiring()
+        self._ops = 0
+
+    def _tick(self) -> None:
+        # Sweep now and then so that expired dedupe tokens do not pile up.
+        self._ops += 1
+        if self._ops % 1000 == 0:
+            self._kv.sweep()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._kv = _Expiring()
+
+    async def get_conversation(self, thread: ThreadKey) -> str | None:
+        key = self.keys.conversation(thread)
+        value = self._kv.get(key)
+        if value is not None:
+            self._kv.set(key, value, self.retention_seconds)
+        return value
+
+    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
+        self._tick()
+        self._kv.set(self.keys.conversation(thread), conversation_id, self.retention_seconds)
+
+    async def delete_conversation(self, thread: ThreadKey) -> None:
+        self._kv.pop(self.keys.conversation(thread))
+
+    async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
+        self._tick()
+        key = self.keys.seen(team, token)
+        if self._kv.get(key) is not None:
+            return False
+        self._kv.set(key, True, ttl)
+        return True
+
+    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        key = self.keys.lock(thread)
+        if self._kv.get(key) is not None:
+            return False
+        self._kv.set(key, owner, lease)
+        return True
+
+    async def refresh_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        key = self.keys.lock(thread)
+        if self._kv.get(key) != owner:
+            return False
+        self._kv.set(key, owner, lease)
+        return True
+
+    async def release_lock(self, thread: ThreadKey, owner: str) -> None:
+        key = self.keys.lock(thread)
+        if self._kv.get(key) == owner:
+            self._kv.pop(key)
+
+    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None:
+        key = self.keys.pending(thread)
+        items = self._kv.get(key) or []
+        self._kv.set(key, [*items, dict(item)], PENDING_TTL)
+
+    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
+        return self._kv.pop(self.keys.pending(thread)) or []
+
+    async def has_pending(self, thread: ThreadKey) -> bool:
+        return bool(self._kv.get(self.keys.pending(thread)))
+
+    async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
+        return dict(self._kv.get(self.keys.channel(channel)) or {})
+
+    async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
+        key = self.keys.channel(channel)
+        settings = dict(self._kv.get(key) or {})
+        if value is None:
+            settings.pop(name, None)
+        else:
+            settings[name] = value
+        self._kv.set(key, settings, None)

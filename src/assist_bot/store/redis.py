@@ -1,0 +1,88 @@
+"""Redis twin of the store: shared by every replica, survives restarts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from assist_bot.store.base import PENDING_TTL, SEEN_TTL, ChannelKey, Keys, Store, ThreadKey, decode, encode
+
+# Compare-and-delete / compare-and-extend: only the owner may touch its lock.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_REFRESH = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+)
+# Take the whole queue in one atomic step, so no message is answered twice.
+_TAKE = "local items = redis.call('lrange', KEYS[1], 0, -1) redis.call('del', KEYS[1]) return items"
+
+
+class RedisStore(Store):
+    def __init__(self, client: aioredis.Redis, *, retention_seconds: int, keys: Keys | None = None) -> None:
+        super().__init__(retention_seconds=retention_seconds, keys=keys)
+        self._redis = client
+        self._release = client.register_script(_RELEASE)
+        self._refresh = client.register_script(_REFRESH)
+        self._take = client.register_script(_TAKE)
+
+    @classmethod
+    def from_url(cls, url: str, *, retention_seconds: int) -> "RedisStore":
+        client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        return cls(client, retention_seconds=retention_seconds)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def get_conversation(self, thread: ThreadKey) -> str | None:
+        # GETEX reads and extends retention in one round trip.
+        return await self._redis.getex(self.keys.conversation(thread), ex=self.retention_seconds)
+
+    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
+        await self._redis.set(self.keys.conversation(thread), conversation_id, ex=self.retention_seconds)
+
+    async def delete_conversation(self, thread: ThreadKey) -> None:
+        await self._redis.delete(self.keys.conversation(thread))
+
+    async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
+        return bool(await self._redis.set(self.keys.seen(team, token), "1", nx=True, ex=ttl))
+
+    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        return bool(await self._redis.set(self.keys.lock(thread), owner, nx=True, px=int(lease * 1000)))
+
+    async def refresh_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        return bool(await self._refresh(keys=[self.keys.lock(thread)], args=[owner, int(lease * 1000)]))
+
+    async def release_lock(self, thread: ThreadKey, owner: str) -> None:
+        await self._release(keys=[self.keys.lock(thread)], args=[owner])
+
+    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None:
+        key = self.keys.pending(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, encode(item))
+            pipe.expire(key, PENDING_TTL)
+            await pipe.execute()
+
+    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
+        raw = await self._take(keys=[self.keys.pending(thread)])
+        return [decode(item) for item in raw]
+
+    async def has_pending(self, thread: ThreadKey) -> bool:
+        return bool(await self._redis.exists(self.keys.pending(thread)))
+
+    async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
+        return await self._redis.hgetall(self.keys.channel(channel))
+
+    async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
+        key = self.keys.channel(channel)
+        if value is None:
+            await self._redis.hdel(key, name)
+        else:
+            await self._redis.hset(key, name, value)

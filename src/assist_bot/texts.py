@@ -1,0 +1,37 @@
+"""Every text a Slack user can see, in one place."""
+
+from __future__ import annotations
+
+THINKING = "_Thinking…_"
+THINKING_STATUS = "is thinking…"
+
+# TurnError.kind → what the user reads at the end of the reply.
+FAILURES = {
+    "timeout": "⚠️ The assistant took too long to answer, so I stopped waiting. Please try again.",
+    "openai_unavailable": "⚠️ The AI service is unavailable right now. Please try again in a moment.",
+    "openai_rate_limited": "⚠️ The AI service is busy (rate limited). Please try again in a moment.",
+    "openai_rejected": "⚠️ The AI service could not handle this request.",
+    "openai_auth": "⚠️ The bot cannot reach the AI service: its API key was refused. An admin needs to check it.",
+    "model_failed": "⚠️ The model could not finish this answer.",
+    "interrupted": "⚠️ The bot was restarting and had to stop this answer. Please ask again.",
+    "unexpected": "⚠️ Something went wrong on my side. Please try again.",
+}
+
+TOOL_ACTIVITY = {
+    "file_search": "searching files…",
+    "code_interpreter": "running code…",
+    "web_search": "searching the web…",
+    "image_generation": "drawing an image…",
+    "function": "calling {name}…",
+}
+
+CONTINUED = "_(continued)_"
+EMPTY_ANSWER = "_(no answer)_"
+
+
+def failure(kind: str) -> str:
+    return FAILURES.get(kind, FAILURES["unexpected"])
+
+
+def tool_activity(kind: str, name: str = "") -> str:
+    return TOOL_ACTIVITY.get(kind, "working…").format(name=name or kind)

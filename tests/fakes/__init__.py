@@ -1,0 +1,1 @@
+"""Loopback fakes of the Slack and OpenAI servers that the official SDKs talk to unchanged."""
