@@ -1,0 +1,496 @@
+"""A loopback fake of the OpenAI Conversations + Responses APIs that the official `openai` SDK uses unchanged.
+
+Shapes follow openai 3.57 (openai/types/responses, openai/types/conversations): streamed responses are SSE
+frames `event: <type>\\ndata: <json>\\n\\n` whose JSON repeats the type and carries a sequence_number, and
+errors are `{"error": {"message", "type", "param", "code"}}` with the HTTP status the SDK maps to its
+exception classes (400 -> BadRequestError, 404 -> NotFoundError, 500 -> InternalServerError...).
+Note the SDK retries 408/409/429/5xx itself (max_retries=2 by default) and each retry consumes a reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import secrets
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from aiohttp import web
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+# ------------------------------------------------------------------------ scripted replies
+@dataclass
+class Text:
+    """A successful response streamed as these chunks, `delay` seconds before each one."""
+    chunks: list[str]
+    delay: float = 0.0
+    tools: list[str] = field(default_factory=list)  # "file_search" / "code_interpreter" / "web_search", run first
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    @classmethod
+    def of(cls, text: str, parts: int = 3, **kwargs: Any) -> "Text":
+        """Split `text` into about `parts` chunks."""
+        size = max(1, math.ceil(len(text) / max(1, parts)))
+        return cls([text[i:i + size] for i in range(0, len(text), size)] or [""], **kwargs)
+
+    @classmethod
+    def echo(cls, body: dict) -> "Text":
+        texts = input_texts(body)
+        return cls.of(f"You said: {texts[-1] if texts else ''}")
+
+
+@dataclass
+class HttpError:
+    """A plain HTTP error before any stream starts."""
+    status: int
+    code: str | None
+    message: str
+    type: str = "server_error"
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "0"} for 429s
+
+
+@dataclass
+class Hang:
+    """Streams these chunks, then neither completes nor fails until the client disconnects or stop()."""
+    after_chunks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Failed:
+    """Streams these chunks, then a `response.failed` event carrying response.error."""
+    code: str = "server_error"
+    message: str = "The model failed to generate a response."
+    after_chunks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamError:
+    """Streams these chunks, then an `error` event (type "error") and ends the stream."""
+    message: str
+    code: str | None = "server_error"
+    after_chunks: list[str] = field(default_factory=list)
+
+
+Reply = Union[Text, HttpError, Hang, Failed, StreamError]
+ReplySource = Union[Reply, Callable[[dict], Reply]]  # a callable builds the reply from the request body
+
+
+# ------------------------------------------------------------------------ request helpers
+def input_texts(body: dict) -> list[str]:
+    """All user-authored text in a request's `input`, in order (string input, str content or input_text parts)."""
+    inp = body.get("input")
+    if isinstance(inp, str):
+        return [inp]
+    out: list[str] = []
+    for item in inp or []:
+        if not isinstance(item, dict) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            out.append(content)
+        else:
+            out.extend(p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "input_text")
+    return out
+
+
+def _conv_id(conversation: Any) -> str | None:
+    """`conversation` may be sent as "conv_..." or {"id": "conv_..."}."""
+    if isinstance(conversation, dict):
+        return conversation.get("id")
+    return conversation or None
+
+
+def _normalize_items(inp: Any) -> list[dict]:
+    """Store input the way the Conversations API lists it: typed message items with ids and parts."""
+    if inp is None:
+        return []
+    if isinstance(inp, str):
+        inp = [{"role": "user", "content": inp}]
+    items = []
+    for raw in inp:
+        item = dict(raw)
+        if "role" in item and item.get("type", "message") == "message":
+            content = item.get("content")
+            if isinstance(content, str):
+                kind = "output_text" if item["role"] == "assistant" else "input_text"
+                content = [{"type": kind, "text": content, **({"annotations": []} if kind == "output_text" else {})}]
+            item.update(type="message", content=content, status="completed")
+        item.setdefault("id", _id("msg" if item.get("type") == "message" else "item"))
+        items.append(item)
+    return items
+
+
+def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+           code: str | None = None, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": type_, "param": param, "code": code}},
+                             status=status, headers=headers)
+
+
+# Built-in tool call items: (output item type, the middle event's name).
+_TOOLS = {"file_search": ("file_search_call", "searching"), "code_interpreter": ("code_interpreter_call", "interpreting"),
+          "web_search": ("web_search_call", "searching")}
+
+
+def _tool_item(kind: str) -> dict:
+    """The completed output item of a built-in tool call, with the fields the SDK models require."""
+    if kind == "file_search":
+        return {"id": _id("fs"), "type": "file_search_call", "status": "completed", "queries": ["fake query"],
+                "results": None}
+    if kind == "code_interpreter":
+        return {"id": _id("ci"), "type": "code_interpreter_call", "status": "completed", "code": "print(6 * 7)",
+                "container_id": _id("cntr"), "outputs": [{"type": "logs", "logs": "42\n"}]}
+    if kind == "web_search":
+        return {"id": _id("ws"), "type": "web_search_call", "status": "completed",
+                "action": {"type": "search", "query": "fake query", "sources": None}}
+    raise ValueError(f"unknown tool {kind!r}; expected one of {sorted(_TOOLS)}")
+
+
+def _message_item(msg_id: str, text: str, status: str) -> dict:
+    return {"id": msg_id, "type": "message", "status": status, "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+
+
+# ------------------------------------------------------------------------ the server
+class FakeOpenAI:
+    def __init__(self, api_key: str = "sk-test"):
+        self.api_key = api_key
+        self.conversations: dict[str, dict] = {}  # id -> {"id", "created_at", "metadata", "items"}
+        self.response_requests: list[dict] = []  # every POST /v1/responses body, rejected ones included
+        self.responses: dict[str, dict] = {}  # final response objects (completed / failed) by id
+        self.locked_rejections = 0
+        self.stream_disconnects = 0  # streams the client abandoned before they ended
+        self.default: Callable[[dict], Reply] = Text.echo
+        self.port: int | None = None
+        self._queue: deque[ReplySource] = deque()
+        self._rules: list[list] = []  # [predicate, reply source, remaining uses or None]
+        self._busy: set[str] = set()  # conversations with a response in flight
+        self._stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> "FakeOpenAI":
+        app = web.Application(middlewares=[self._auth])
+        r = app.router
+        r.add_post("/v1/conversations", self._create_conversation)
+        r.add_route("*", "/v1/conversations/{cid}", self._conversation)
+        r.add_route("*", "/v1/conversations/{cid}/items", self._items)
+        r.add_route("*", "/v1/conversations/{cid}/items/{item_id}", self._item)
+        r.add_post("/v1/responses", self._create_response)
+        r.add_get("/v1/responses/{rid}", self._get_response)
+        # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
+        # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))  # bind ourselves to learn the free port race-free
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self._stopping.clear()
+        return self
+
+    async def stop(self) -> None:
+        self._stopping.set()  # releases Hang replies so their handlers end
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeOpenAI":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # -------------------------------------------------------------- scripting & inspection
+    def enqueue(self, *replies: ReplySource) -> None:
+        """Replies consumed in order by the next requests that no reply_for() rule claims."""
+        self._queue.extend(replies)
+
+    def reply_for(self, predicate: Callable[[dict], bool] | str, reply: ReplySource, *, times: int | None = None) -> None:
+        """Answer requests matching `predicate(body)` (or containing this marker string in their input)."""
+        if isinstance(predicate, str):
+            marker = predicate
+            predicate = lambda body: marker in " ".join(input_texts(body)) or marker in json.dumps(body.get("input"))
+        self._rules.append([predicate, reply, times])
+
+    def requests_for(self, conversation_id: str) -> list[dict]:
+        return [b for b in self.response_requests if _conv_id(b.get("conversation")) == conversation_id]
+
+    async def wait_requests(self, n: int, timeout: float = 10) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.response_requests) < n:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {n} /v1/responses requests within {timeout}s, "
+                                     f"got {len(self.response_requests)}")
+            await asyncio.sleep(0.02)
+        return self.response_requests
+
+    input_texts = staticmethod(input_texts)
+
+    @property
+    def busy_conversations(self) -> set[str]:
+        return set(self._busy)
+
+    def _pick(self, body: dict) -> Reply:
+        chosen: ReplySource | None = None
+        for rule in self._rules:
+            if rule[0](body):
+                chosen = rule[1]
+                if rule[2] is not None:
+                    rule[2] -= 1
+                    if rule[2] <= 0:
+                        self._rules.remove(rule)
+                break
+        if chosen is None:
+            chosen = self._queue.popleft() if self._queue else self.default
+        return chosen(body) if callable(chosen) else chosen
+
+    # -------------------------------------------------------------- auth
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return _error(404, f"Invalid URL ({request.method} {request.path})")
+        except web.HTTPMethodNotAllowed:
+            return _error(405, f"Method not allowed ({request.method} {request.path})")
+
+    # -------------------------------------------------------------- Conversations API
+    @staticmethod
+    async def _json(request: web.Request) -> dict:
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _conv(self, request: web.Request) -> dict:
+        cid = request.match_info["cid"]
+        if cid not in self.conversations:
+            raise _error(404, f"Conversation with id '{cid}' not found.", param="conversation_id")
+        return self.conversations[cid]
+
+    @staticmethod
+    def _conv_json(conv: dict) -> dict:
+        return {"id": conv["id"], "object": "conversation", "created_at": conv["created_at"],
+                "metadata": conv["metadata"]}
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        conv = {"id": _id("conv"), "created_at": int(time.time()), "metadata": body.get("metadata") or {},
+                "items": _normalize_items(body.get("items"))}
+        self.conversations[conv["id"]] = conv
+        return web.json_response(self._conv_json(conv))
+
+    async def _conversation(self, request: web.Request) -> web.Response:
+        conv = self._conv(request)
+        if request.method == "DELETE":
+            del self.conversations[conv["id"]]
+            return web.json_response({"id": conv["id"], "object": "conversation.deleted", "deleted": True})
+        if request.method == "POST":  # update metadata
+            conv["metadata"] = (await self._json(request)).get("metadata") or {}
+        return web.json_response(self._conv_json(conv))
+
+    async def _items(self, request: web.Request) -> web.Response:
+        conv = self._conv(request)
+        if request.method == "POST":
+            page = _normalize_items((await self._json(request)).get("items") or [])
+            conv["items"].extend(page)
+            has_more = False
+        else:
+            # The real API lists newest first unless order=asc, 20 per page, paged with `after`.
+            q = request.query
+            seq = conv["items"] if q.get("order", "desc") == "asc" else conv["items"][::-1]
+            ids = [it["id"] for it in seq]
+            if q.get("after") in ids:
+                seq = seq[ids.index(q["after"]) + 1:]
+            limit = int(q.get("limit", 20))
+            page, has_more = seq[:limit], len(seq) > limit
+        return web.json_response({"object": "list", "data": page, "has_more": has_more,
+                                  "first_id": page[0]["id"] if page else None,
+                                  "last_id": page[-1]["id"] if page else None})
+
+    async def _item(self, request: web.Request) -> web.Response:
+        conv = self._conv(request)
+        item_id = request.match_info["item_id"]
+        item = next((it for it in conv["items"] if it["id"] == item_id), None)
+        if item is None:
+            return _error(404, f"Item with id '{item_id}' not found.", param="item_id")
+        if request.method == "DELETE":
+            conv["items"].remove(item)
+            return web.json_response(self._conv_json(conv))
+        return web.json_response(item)
+
+    # -------------------------------------------------------------- Responses API
+    async def _get_response(self, request: web.Request) -> web.Response:
+        rid = request.match_info["rid"]
+        if rid not in self.responses:
+            return _error(404, f"Response with id '{rid}' not found.", param="response_id")
+        return web.json_response(self.responses[rid])
+
+    def _response_obj(self, body: dict, conv_id: str | None) -> dict:
+        """An in-progress Response carrying every field openai.types.responses.Response requires."""
+        obj = {"id": _id("resp"), "object": "response", "created_at": int(time.time()), "status": "in_progress",
+               "background": bool(body.get("background", False)), "completed_at": None, "error": None,
+               "incomplete_details": None, "instructions": body.get("instructions"),
+               "max_output_tokens": body.get("max_output_tokens"), "max_tool_calls": body.get("max_tool_calls"),
+               "model": body.get("model", "gpt-5.4-mini"), "output": [],
+               "parallel_tool_calls": body.get("parallel_tool_calls", True),
+               "previous_response_id": body.get("previous_response_id"),
+               "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+               "service_tier": "default", "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
+               "text": body.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
+               "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
+               "top_logprobs": 0, "top_p": body.get("top_p", 1.0), "truncation": body.get("truncation", "disabled"),
+               "usage": None, "user": None, "metadata": body.get("metadata") or {}}
+        if conv_id:
+            obj["conversation"] = {"id": conv_id}
+        return obj
+
+    def _finish(self, obj: dict, body: dict, conv_id: str | None, status: str, error: dict | None = None) -> None:
+        """Seal the response, store its output in the conversation and free the lock.
+
+        Runs *before* the terminal event is written so a client that reacts instantly to
+        response.completed never sees a stale conversation_locked.
+        """
+        out_text = " ".join(p.get("text", "") for it in obj["output"] if it["type"] == "message" for p in it["content"])
+        in_tokens = 8 + sum(len(t.split()) for t in input_texts(body))
+        out_tokens = len(out_text.split())
+        obj.update(status=status, error=error, completed_at=int(time.time()) if status == "completed" else None,
+                   usage={"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+                          "output_tokens": out_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                          "total_tokens": in_tokens + out_tokens})
+        self.responses[obj["id"]] = obj
+        if conv_id in self.conversations and status == "completed":
+            self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
+        self._busy.discard(conv_id)
+
+    async def _create_response(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        self.response_requests.append(body)
+        conv_id = _conv_id(body.get("conversation"))
+        if conv_id is not None and conv_id not in self.conversations:
+            return _error(404, f"Conversation with id '{conv_id}' not found.", param="conversation")
+        if conv_id in self._busy:
+            self.locked_rejections += 1
+            return _error(400, "Another process is currently operating on this conversation. Please retry in a few "
+                               "seconds.", param="conversation", code="conversation_locked")
+        reply = self._pick(body)
+        if isinstance(reply, HttpError):
+            return _error(reply.status, reply.message, reply.type, reply.param, reply.code, reply.headers)
+        obj = self._response_obj(body, conv_id)
+        if conv_id:
+            self._busy.add(conv_id)
+            self.conversations[conv_id]["items"].extend(_normalize_items(body.get("input")))
+        try:
+            if body.get("stream"):
+                return await self._stream(request, body, reply, obj, conv_id)
+            return await self._plain(request, body, reply, obj, conv_id)
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.stream_disconnects += 1  # the client went away mid-response
+            raise
+        finally:
+            self._busy.discard(conv_id)  # whatever happened, never leave the conversation locked
+
+    async def _plain(self, request: web.Request, body: dict, reply: Reply, obj: dict,
+                     conv_id: str | None) -> web.Response:
+        """A non-streaming request: the final Response JSON, or an error for the failure kinds."""
+        if isinstance(reply, Hang):
+            await self._hang(request)
+            return _error(500, "The server is shutting down.", "server_error")
+        if not isinstance(reply, Text):
+            return _error(500, reply.message, "server_error", None, reply.code)
+        await asyncio.sleep(reply.delay * len(reply.chunks))
+        obj["output"] = [_tool_item(t) for t in reply.tools] + [_message_item(_id("msg"), reply.text, "completed")]
+        self._finish(obj, body, conv_id, "completed")
+        return web.json_response(obj, headers={"x-request-id": _id("req")})
+
+    async def _hang(self, request: web.Request) -> None:
+        # Polling the transport catches a vanished client even if cancellation were not delivered.
+        while not self._stopping.is_set():
+            if request.transport is None or request.transport.is_closing():
+                self.stream_disconnects += 1
+                return
+            await asyncio.sleep(0.05)
+
+    async def _stream(self, request: web.Request, body: dict, reply: Reply, obj: dict,
+                      conv_id: str | None) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-cache", "x-request-id": _id("req")})
+        await resp.prepare(request)
+        seq = itertools.count()
+
+        async def emit(type_: str, **data: Any) -> None:
+            payload = {"type": type_, "sequence_number": next(seq), **data}
+            await resp.write(f"event: {type_}\ndata: {json.dumps(payload)}\n\n".encode())
+
+        await emit("response.created", response=obj)
+        await emit("response.in_progress", response=obj)
+        is_text = isinstance(reply, Text)
+        for kind in reply.tools if is_text else []:
+            item = _tool_item(kind)
+            type_, middle = _TOOLS[kind]
+            idx = len(obj["output"])
+            await emit("response.output_item.added", output_index=idx, item={**item, "status": "in_progress"})
+            for phase in ("in_progress", middle, "completed"):
+                await emit(f"response.{type_}.{phase}", output_index=idx, item_id=item["id"])
+            await emit("response.output_item.done", output_index=idx, item=item)
+            obj["output"].append(item)
+
+        chunks = reply.chunks if is_text else reply.after_chunks
+        if is_text or chunks:
+            msg_id, idx, text = _id("msg"), len(obj["output"]), ""
+            where = {"item_id": msg_id, "output_index": idx, "content_index": 0}
+            empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            await emit("response.output_item.added", output_index=idx,
+                       item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
+            await emit("response.content_part.added", part=empty_part, **where)
+            for chunk in chunks:
+                if is_text and reply.delay:
+                    await asyncio.sleep(reply.delay)
+                text += chunk
+                await emit("response.output_text.delta", delta=chunk, logprobs=[], **where)
+            if is_text:
+                done = _message_item(msg_id, text, "completed")
+                await emit("response.output_text.done", text=text, logprobs=[], **where)
+                await emit("response.content_part.done", part=done["content"][0], **where)
+                await emit("response.output_item.done", output_index=idx, item=done)
+                obj["output"].append(done)
+            else:
+                obj["output"].append(_message_item(msg_id, text, "incomplete"))
+
+        if is_text:
+            self._finish(obj, body, conv_id, "completed")
+            await emit("response.completed", response=obj)
+        elif isinstance(reply, Failed):
+            self._finish(obj, body, conv_id, "failed", {"code": reply.code, "message": reply.message})
+            await emit("response.failed", response=obj)
+        elif isinstance(reply, StreamError):
+            self._busy.discard(conv_id)
+            await emit("error", code=reply.code, message=reply.message, param=None)
+        else:  # Hang
+            await self._hang(request)
+        await resp.write_eof()
+        return resp

@@ -1,0 +1,137 @@
+"""One contract, two twins: every test here runs against Redis (a real server) and memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
+from assist_bot.store.memory import MemoryStore
+from assist_bot.store.redis import RedisStore
+
+THREAD = ThreadKey("T1", "C1", "100.1")
+OTHER_TEAM_THREAD = ThreadKey("T2", "C1", "100.1")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request, redis_url) -> Store:
+    if request.param == "memory":
+        made: Store = MemoryStore(retention_seconds=60)
+    else:
+        made = RedisStore.from_url(redis_url, retention_seconds=60)
+        await made._redis.flushdb()
+    yield made
+    await made.close()
+
+
+async def test_conversation_mapping_round_trips_and_is_per_team(store: Store):
+    assert await store.get_conversation(THREAD) is None
+    await store.set_conversation(THREAD, "conv_1")
+    assert await store.get_conversation(THREAD) == "conv_1"
+    assert await store.get_conversation(OTHER_TEAM_THREAD) is None
+    await store.delete_conversation(THREAD)
+    assert await store.get_conversation(THREAD) is None
+
+
+async def test_conversation_mapping_expires_after_retention(store: Store):
+    store.retention_seconds = 1
+    await store.set_conversation(THREAD, "conv_1")
+    await asyncio.sleep(1.2)
+    assert await store.get_conversation(THREAD) is None
+
+
+async def test_claim_is_granted_once_per_team(store: Store):
+    assert await store.claim("T1", "msg:C1:1.0") is True
+    assert await store.claim("T1", "msg:C1:1.0") is False
+    assert await store.claim("T2", "msg:C1:1.0") is True
+
+
+async def test_claim_is_granted_once_under_concurrency(store: Store):
+    results = await asyncio.gather(*(store.claim("T1", "msg:C1:2.0") for _ in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_lock_has_one_owner_and_only_the_owner_releases(store: Store):
+    assert await store.acquire_lock(THREAD, "a", 5) is True
+    assert await store.acquire_lock(THREAD, "b", 5) is False
+    await store.release_lock(THREAD, "b")  # not the owner: no effect
+    assert await store.acquire_lock(THREAD, "b", 5) is False
+    assert await store.refresh_lock(THREAD, "a", 5) is True
+    assert await store.refresh_lock(THREAD, "b", 5) is False
+    await store.release_lock(THREAD, "a")
+    assert await store.acquire_lock(THREAD, "b", 5) is True
+
+
+async def test_lock_lease_expires(store: Store):
+    assert await store.acquire_lock(THREAD, "a", 0.3) is True
+    await asyncio.sleep(0.5)
+    assert await store.acquire_lock(THREAD, "b", 5) is True
+    assert await store.refresh_lock(THREAD, "a", 5) is False
+
+
+async def test_pending_queue_keeps_order_and_is_taken_whole(store: Store):
+    assert await store.has_pending(THREAD) is False
+    assert await store.take_pending(THREAD) == []
+    for n in range(3):
+        await store.push_pending(THREAD, {"n": n, "text": f"message {n} — ünïcode"})
+    assert await store.has_pending(THREAD) is True
+    assert await store.has_pending(OTHER_TEAM_THREAD) is False
+    taken = await store.take_pending(THREAD)
+    assert [item["n"] for item in taken] == [0, 1, 2]
+    assert taken[1]["text"] == "message 1 — ünïcode"
+    assert await store.take_pending(THREAD) == []
+
+
+async def test_concurrent_takers_never_get_the_same_item(store: Store):
+    for n in range(50):
+        await store.push_pending(THREAD, {"n": n})
+    batches = await asyncio.gather(*(store.take_pending(THREAD) for _ in range(5)))
+    seen = [item["n"] for batch in batches for item in batch]
+    assert sorted(seen) == list(range(50))
+
+
+async def test_channel_settings(store: Store):
+    channel = ChannelKey("T1", "C1")
+    assert await store.get_channel_settings(channel) == {}
+    await store.set_channel_setting(channel, "assistant", "coder")
+    assert await store.get_channel_settings(channel) == {"assistant": "coder"}
+    assert await store.get_channel_settings(ChannelKey("T2", "C1")) == {}
+    await store.set_channel_setting(channel, "assistant", None)
+    assert await store.get_channel_settings(channel) == {}
+
+
+async def test_ping(store: Store):
+    assert await store.ping() is True
+
+
+def test_keys_are_namespaced_and_carry_the_team():
+    keys = Keys()
+    for key in (keys.conversation(THREAD), keys.lock(THREAD), keys.pending(THREAD), keys.channel(ChannelKey("T1", "C1"))):
+        assert key.startswith("assist-bot:T1:")
+    assert keys.seen("T1", "x").startswith("assist-bot:T1:")
+
+
+async def test_redis_keys_expire(redis_url):
+    """Stale data must not pile up in Redis: every key we write has a TTL, but channel settings."""
+    store = RedisStore.from_url(redis_url, retention_seconds=3600)
+    await store._redis.flushdb()
+    try:
+        await store.set_conversation(THREAD, "conv_1")
+        await store.claim("T1", "msg:C1:1.0")
+        await store.acquire_lock(THREAD, "a", 5)
+        await store.push_pending(THREAD, {"n": 1})
+        for key in await store._redis.keys("assist-bot:*"):
+            assert await store._redis.ttl(key) > 0, key
+    finally:
+        await store.close()
+
+
+async def test_redis_ping_is_false_when_the_server_is_gone():
+    from tests.support.redis_server import free_port
+
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", retention_seconds=60)
+    try:
+        assert await store.ping() is False
+    finally:
+        await store.close()

@@ -1,0 +1,57 @@
+import pytest
+
+from assist_bot.assistants import Assistants
+from assist_bot.errors import AssistantsFileError
+
+GOOD = """
+version = 1
+default = "general"
+
+[assistants.general]
+instructions = "Be brief."
+temperature = 0.2
+
+[assistants.coder]
+model = "gpt-5.4"
+instructions = "You write Python."
+tools = ["get_weather"]
+"""
+
+
+def test_builtin_default_works_without_a_file():
+    assistants = Assistants.load(None, model="gpt-5.4-mini")
+    assert assistants.default.name == "default"
+    assert assistants.default.model == "gpt-5.4-mini"
+    assert assistants.default.instructions
+
+
+def test_file_defines_named_assistants(tmp_path):
+    path = tmp_path / "assistants.toml"
+    path.write_text(GOOD)
+    assistants = Assistants.load(path, model="fallback-model")
+    assert assistants.names() == ["coder", "general"]
+    assert assistants.default.name == "general"
+    assert assistants.default.model == "fallback-model"  # no model named: ASSIST_BOT_MODEL
+    assert assistants.default.temperature == 0.2
+    coder = assistants.get("coder")
+    assert (coder.model, coder.tools) == ("gpt-5.4", ("get_weather",))
+    assert assistants.get("removed-since").name == "general"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("version = 1\ndefault = 'x'\n[assistants.y]\n", "default assistant 'x' is not defined"),
+        ("version = 9\ndefault = 'y'\n[assistants.y]\n", "version 9 is not supported"),
+        ("version = 1\ndefault = 'y'\n[assistants.y]\ntemprature = 1\n", "assistants.y.temprature"),
+        ("version = 1\ndefault = 'y'\n[assistants.y]\ntemperature = 5\n", "assistants.y.temperature"),
+        ("version = [", "Invalid value"),
+    ],
+)
+def test_bad_files_say_what_is_wrong(tmp_path, text, reason):
+    path = tmp_path / "assistants.toml"
+    path.write_text(text)
+    with pytest.raises(AssistantsFileError) as info:
+        Assistants.load(path, model="m")
+    assert reason in str(info.value)
+    assert str(path) in str(info.value)
