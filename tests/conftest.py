@@ -11,3 +11,23 @@ from tests.support.redis_server import redis_server
 def redis_url():
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture
+async def slack():
+    from tests.fakes.slack import FakeSlack
+
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def openai_fake():
+    from tests.fakes.openai import FakeOpenAI
+
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.stop()

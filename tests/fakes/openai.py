@@ -132,6 +132,13 @@ def _normalize_items(inp: Any) -> list[dict]:
     return items
 
 
+class _Reject(Exception):
+    """Raised by lookups deep in a handler to answer with an error response (see the _auth middleware)."""
+
+    def __init__(self, response: web.Response):
+        self.response = response
+
+
 def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
            code: str | None = None, headers: dict | None = None) -> web.Response:
     return web.json_response({"error": {"message": message, "type": type_, "param": param, "code": code}},
@@ -267,6 +274,8 @@ class FakeOpenAI:
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
         try:
             return await handler(request)
+        except _Reject as reject:
+            return reject.response
         except web.HTTPNotFound:
             return _error(404, f"Invalid URL ({request.method} {request.path})")
         except web.HTTPMethodNotAllowed:
@@ -286,7 +295,7 @@ class FakeOpenAI:
     def _conv(self, request: web.Request) -> dict:
         cid = request.match_info["cid"]
         if cid not in self.conversations:
-            raise _error(404, f"Conversation with id '{cid}' not found.", param="conversation_id")
+            raise _Reject(_error(404, f"Conversation with id '{cid}' not found.", param="conversation_id"))
         return self.conversations[cid]
 
     @staticmethod
@@ -418,7 +427,8 @@ class FakeOpenAI:
                      conv_id: str | None) -> web.Response:
         """A non-streaming request: the final Response JSON, or an error for the failure kinds."""
         if isinstance(reply, Hang):
-            await self._hang(request)
+            if await self._hang(request):
+                self.stream_disconnects += 1
             return _error(500, "The server is shutting down.", "server_error")
         if not isinstance(reply, Text):
             return _error(500, reply.message, "server_error", None, reply.code)
@@ -427,13 +437,14 @@ class FakeOpenAI:
         self._finish(obj, body, conv_id, "completed")
         return web.json_response(obj, headers={"x-request-id": _id("req")})
 
-    async def _hang(self, request: web.Request) -> None:
+    async def _hang(self, request: web.Request) -> bool:
+        """Wait for stop() (-> False) or for the client to go away (-> True)."""
         # Polling the transport catches a vanished client even if cancellation were not delivered.
         while not self._stopping.is_set():
             if request.transport is None or request.transport.is_closing():
-                self.stream_disconnects += 1
-                return
+                return True
             await asyncio.sleep(0.05)
+        return False
 
     async def _stream(self, request: web.Request, body: dict, reply: Reply, obj: dict,
                       conv_id: str | None) -> web.StreamResponse:
@@ -490,7 +501,8 @@ class FakeOpenAI:
         elif isinstance(reply, StreamError):
             self._busy.discard(conv_id)
             await emit("error", code=reply.code, message=reply.message, param=None)
-        else:  # Hang
-            await self._hang(request)
+        elif await self._hang(request):  # Hang: nobody is left to write to
+            self.stream_disconnects += 1
+            return resp
         await resp.write_eof()
         return resp

@@ -25,6 +25,13 @@ def redis_server() -> Iterator[str]:
     if given:
         yield given
         return
+    with own_redis_server() as url:
+        yield url
+
+
+@contextmanager
+def own_redis_server() -> Iterator[str]:
+    """Always a fresh redis-server of our own (for tests that stop it)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed and REDIS_URL is not set (.ci/run installs it)")

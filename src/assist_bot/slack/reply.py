@@ -65,8 +65,10 @@ class SlackReply:
         if isinstance(event, TextDelta):
             self._markdown += event.text
             self._status = ""
-        elif isinstance(event, ToolActivity):
-            self._status = texts.tool_activity(event.kind, event.name) if event.active else ""
+        elif isinstance(event, ToolActivity) and event.active:
+            # Kept until text arrives: a quick tool would otherwise flash by unseen
+            # between two edits.
+            self._status = texts.tool_activity(event.kind, event.name)
         self._dirty.set()
 
     async def finish(self, done: Done) -> None:
