@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from assist_bot.errors import AssistBotError
+from assist_bot.errors import AssistBotError, SettingsError
 from assist_bot.logs import setup_logging
 from assist_bot.settings import Settings, load_settings
 
@@ -15,11 +15,17 @@ from assist_bot.settings import Settings, load_settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="assist-bot", description="An OpenAI-powered assistant for Slack.")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (the default): Socket Mode when SLACK_APP_TOKEN is set, else HTTP")
+    run = sub.add_parser("run", help="run the bot (the default)")
+    run.add_argument(
+        "--mode",
+        choices=("auto", "socket", "http"),
+        default="auto",
+        help="auto: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (default)",
+    )
     sub.add_parser("check", help="validate the settings and the assistants file, then exit")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        settings = _settings_for(getattr(args, "mode", "auto"))
         setup_logging(settings.log_level)
         if args.command == "check":
             return _check(settings)
@@ -27,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     except AssistBotError as exc:
         print(f"assist-bot: {exc}", file=sys.stderr)
         return 2
+
+
+def _settings_for(mode: str) -> Settings:
+    if mode == "http":
+        return load_settings(SLACK_APP_TOKEN=None)
+    settings = load_settings()
+    if mode == "socket" and not settings.socket_mode:
+        raise SettingsError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
+    return settings
 
 
 def _check(settings: Settings) -> int:

@@ -385,7 +385,7 @@ class FakeOpenAI:
         in_tokens = 8 + sum(len(t.split()) for t in input_texts(body))
         out_tokens = len(out_text.split())
         obj.update(status=status, error=error, completed_at=int(time.time()) if status == "completed" else None,
-                   usage={"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+                   usage={"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                           "output_tokens": out_tokens, "output_tokens_details": {"reasoning_tokens": 0},
                           "total_tokens": in_tokens + out_tokens})
         self.responses[obj["id"]] = obj

@@ -1,0 +1,80 @@
+"""The bridge on a real redis-server (state survives a restart, replicas share it)
+and over Socket Mode (a real WebSocket), end to end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fakes.openai import Text, input_texts
+from tests.fakes.slack import event_body, mention, message, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def clean_redis(redis_url):
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield redis_url
+    await client.flushdb()
+    await client.aclose()
+
+
+def replies_in(slack, channel, thread_ts):
+    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
+
+
+async def test_a_restart_between_messages_keeps_the_thread_conversation(slack, openai_fake, clean_redis):
+    first = mention("C1", "U1", "before the restart")
+    async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as bot:
+        await bot.send(first)
+        await wait_for(lambda: any("before the restart" in r.text for r in replies_in(slack, "C1", first["ts"])))
+    async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as bot:
+        # A follow-up without a mention: the new process knows the thread from Redis.
+        await bot.send(message("C1", "U1", "after the restart", thread_ts=first["ts"]))
+        await wait_for(lambda: any("after the restart" in r.text for r in replies_in(slack, "C1", first["ts"])))
+    convs = [r["conversation"] for r in openai_fake.response_requests]
+    assert len(convs) == 2 and convs[0] == convs[1]
+    assert len(openai_fake.conversations) == 1
+
+
+async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, clean_redis):
+    openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.08))
+    async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one, \
+            running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two:
+        first = mention("C1", "U1", "replicated")
+        # Slack retries on another replica: same event_id, X-Slack-Retry-Num 1.
+        await asyncio.gather(one.send(first, event_id="EvR"), two.send(first, event_id="EvR", retry_num=1))
+        await wait_for(lambda: openai_fake.busy_conversations)
+        # Follow-ups land on both replicas while the first answer streams.
+        await one.send(message("C1", "U2", "queued on one", thread_ts=first["ts"]))
+        await two.send(message("C1", "U3", "queued on two", thread_ts=first["ts"]))
+        await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2
+                       and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text)
+        await asyncio.sleep(0.3)
+    assert len(openai_fake.response_requests) == 2
+    assert input_texts(openai_fake.response_requests[1]) == ["[user-U2] queued on one", "[user-U3] queued on two"]
+    assert openai_fake.locked_rejections == 0
+
+
+async def test_socket_mode_end_to_end(slack, openai_fake):
+    openai_fake.enqueue(Text(["Hello ", "over ", "the socket"], delay=0.05))
+    async with running_bot(slack, openai_fake, socket_mode=True):
+        await slack.wait_socket_connected()
+        assert slack.calls_to("apps.connections.open")[0].token == slack.app_token
+        event = mention("C9", "U1", "via socket")
+        envelope = await slack.push_socket_event(event_body(event))
+        await slack.wait_ack(envelope)
+        await wait_for(lambda: any(r.text == "Hello over the socket" for r in replies_in(slack, "C9", event["ts"])))
+        # Events we ignore are acknowledged too, or Slack would redeliver them.
+        edit = await slack.push_socket_event(event_body(message("C9", None, "", subtype="message_changed")))
+        await slack.wait_ack(edit)
+        started = await slack.push_socket_event(event_body({"type": "assistant_thread_started", "assistant_thread": {
+            "user_id": "U1", "channel_id": "D1", "thread_ts": "1.1", "context": {}}, "event_ts": "1.2"}))
+        await slack.wait_ack(started)
+    assert len(openai_fake.response_requests) == 1
