@@ -67,32 +67,18 @@ class _Failure:
     remaining: int
 
 
-def _bearer(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    return auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else None
-
-
 async def _read_args(request: web.Request) -> dict:
     """Merge query string and body: slack_sdk sends some methods as params, others as JSON or forms."""
     args: dict[str, Any] = dict(request.query)
     if request.can_read_body:
         if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                args.update(body)
+            args.update(await request.json())
         else:
             args.update(dict(await request.post()))
     # Form bodies carry structured fields as JSON strings; decode them so assertions see real objects.
-    for key in ("blocks", "attachments", "metadata", "chunks"):
-        value = args.get(key)
-        if isinstance(value, str) and value[:1] in ("[", "{"):
-            try:
-                args[key] = json.loads(value)
-            except ValueError:
-                pass
+    for key in ("blocks", "attachments", "metadata"):
+        if isinstance(args.get(key), str) and args[key][:1] in ("[", "{"):
+            args[key] = json.loads(args[key])
     return args
 
 
@@ -189,18 +175,17 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await _read_args(request)
         # Slack still accepts a `token` field when there is no header, so fall back to it.
-        token = _bearer(request) or args.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.startswith("Bearer ") else args.pop("token", None)
         call = Call(method, args, token, time.monotonic())
         self.calls.append(call)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return self._error(call, "invalid_auth")
-        wait = self._over_limit(method)
-        if wait is not None:
+        if (wait := self._over_limit(method)) is not None:
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)
-        queue = self._failures.get(method)
-        if queue:
+        if queue := self._failures.get(method):
             failure = queue[0]
             failure.remaining -= 1
             if failure.remaining <= 0:
@@ -239,13 +224,8 @@ class FakeSlack:
         out: dict[str, Any] = {"type": "message", "text": m.text, "user": m.user, "ts": m.ts, "team": self.team_id}
         if m.user == self.bot_user_id:
             out.update(bot_id=self.bot_id, app_id=self.app_id)
-        if m.blocks is not None:
-            out["blocks"] = m.blocks
-        if m.thread_ts:
-            out["thread_ts"] = m.thread_ts
-        if m.metadata is not None:
-            out["metadata"] = m.metadata
-        return out
+        optional = {"blocks": m.blocks, "thread_ts": m.thread_ts, "metadata": m.metadata}
+        return {**out, **{k: v for k, v in optional.items() if v is not None}}
 
     def _new_bot_message(self, a: dict, text: str) -> Msg:
         msg = Msg(new_ts(), a["channel"], a.get("thread_ts") or None, text, [text],
@@ -292,37 +272,11 @@ class FakeSlack:
     def _m_chat_postEphemeral(self, a: dict) -> dict:
         return {"message_ts": new_ts()}
 
-    # Slack's native streaming API (chat.startStream/appendStream/stopStream) maps onto one message whose
-    # history grows with every appended chunk.
-    def _m_chat_startStream(self, a: dict) -> dict:
-        if not a.get("channel"):
-            return {"error": "channel_not_found"}
-        msg = self._new_bot_message(a, a.get("markdown_text") or "")
-        return {"channel": msg.channel, "ts": msg.ts}
-
-    def _m_chat_appendStream(self, a: dict) -> dict:
-        msg = self._find(a.get("channel"), a.get("ts"))
-        if msg is None:
-            return {"error": "message_not_found"}
-        msg.text += a.get("markdown_text") or ""
-        msg.history.append(msg.text)
-        return {"channel": msg.channel, "ts": msg.ts}
-
-    def _m_chat_stopStream(self, a: dict) -> dict:
-        result = self._m_chat_appendStream(a)
-        if "error" not in result and "blocks" in a:
-            self._find(a.get("channel"), a.get("ts")).blocks = a["blocks"]
-        if "error" not in result:
-            result["message"] = self._message_json(self._find(a.get("channel"), a.get("ts")))
-        return result
-
     def _m_users_info(self, a: dict) -> dict:
         uid = a.get("user") or ""
-        o = self.users.get(uid, {})
-        is_bot = uid == self.bot_user_id
+        o, is_bot = self.users.get(uid, {}), uid == self.bot_user_id
         name = o.get("name", "assist-bot" if is_bot else f"user-{uid}")
-        real = o.get("real_name", name)
-        display = o.get("display_name", name)
+        real, display = o.get("real_name", name), o.get("display_name", name)
         user = {"id": uid, "team_id": self.team_id, "name": name, "real_name": real, "deleted": False,
                 "is_bot": is_bot, "tz": o.get("tz", "Europe/London"),
                 "profile": {"display_name": display, "display_name_normalized": display,
@@ -436,9 +390,7 @@ def mention(channel: str, user: str, text: str, ts: str | None = None, thread_ts
     ts = ts or new_ts()
     event = {"type": "app_mention", "user": user, "text": f"<@{bot_user_id}> {text}", "ts": ts,
              "channel": channel, "event_ts": ts, "team": team, "client_msg_id": str(uuid.uuid4())}
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
+    return {**event, "thread_ts": thread_ts} if thread_ts else event
 
 
 def message(channel: str, user: str | None, text: str, ts: str | None = None, thread_ts: str | None = None,
@@ -447,16 +399,10 @@ def message(channel: str, user: str | None, text: str, ts: str | None = None, th
     ts = ts or new_ts()
     event: dict[str, Any] = {"type": "message", "channel": channel, "text": text, "ts": ts, "event_ts": ts,
                              "channel_type": channel_type, "team": team}
-    if user is not None:
-        event["user"] = user
-    if subtype is None and bot_id is None:
-        event["client_msg_id"] = str(uuid.uuid4())  # only human messages carry one
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    if subtype:
-        event["subtype"] = subtype
-    if bot_id:
-        event["bot_id"] = bot_id
+    optional = {"user": user, "thread_ts": thread_ts, "subtype": subtype, "bot_id": bot_id,
+                # only human-typed messages carry a client_msg_id
+                "client_msg_id": str(uuid.uuid4()) if subtype is None and bot_id is None else None}
+    event.update({k: v for k, v in optional.items() if v})
     return event
 
 
@@ -464,12 +410,8 @@ def message(channel: str, user: str | None, text: str, ts: str | None = None, th
 async def post_signed(url: str, body: dict | str, *, signing_secret: str, retry_num: int | None = None,
                       bad_signature: bool = False, content_type: str = "application/json",
                       timestamp: int | None = None, retry_reason: str = "http_timeout") -> tuple[int, str]:
-    """POST like Slack's HTTP delivery, with a genuine v0 signature over the exact bytes sent.
-
-    For form bodies pass a dict; dict/list values are JSON-encoded first, so
-    `post_signed(url, {"payload": {...}}, content_type="application/x-www-form-urlencoded")` builds an
-    interactivity request.
-    """
+    """POST like Slack's HTTP delivery, with a real v0 signature over the exact bytes sent. Form dict values
+    that are dicts/lists are JSON-encoded, so {"payload": {...}} makes an interactivity request."""
     if isinstance(body, str):
         raw = body
     elif content_type == "application/json":
