@@ -6,7 +6,7 @@ import logging
 import re
 
 # Slack tokens (xoxb-, xapp-, xoxp-…) and OpenAI keys (sk-…), wherever they appear.
-_SECRET = re.compile(r"\b(xox[abprse]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})")
+_SECRET = re.compile(r"\b(xox[abprse]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{4,})")
 
 
 class RedactSecrets(logging.Filter):

@@ -1,0 +1,17 @@
+import logging
+
+from assist_bot.logs import RedactSecrets, redact
+
+
+def test_tokens_and_keys_are_redacted():
+    line = "calling with xoxb-123-456-abc and xapp-1-A1-xyz and sk-proj-abcdefgh and xoxp-9"
+    out = redact(line)
+    for secret in ("xoxb-123-456-abc", "xapp-1-A1-xyz", "sk-proj-abcdefgh", "xoxp-9"):
+        assert secret not in out
+    assert "calling with" in out
+
+
+def test_the_filter_rewrites_records_with_arguments():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("xoxb-secret-token",), None)
+    assert RedactSecrets().filter(record) is True
+    assert "xoxb-secret-token" not in record.getMessage()
