@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
+    # --- Tools (function tools, slash commands, consent) -------------------------
+    tool_modules: str = Field(default="", alias="ASSIST_BOT_TOOL_MODULES")
+    admins: str = Field(default="", alias="ASSIST_BOT_ADMINS")
+    tool_timeout: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_TOOL_TIMEOUT")
+    tool_max_rounds: int = Field(default=8, ge=1, le=50, alias="ASSIST_BOT_TOOL_MAX_ROUNDS")
+    approval_timeout: float = Field(default=600.0, gt=0, alias="ASSIST_BOT_APPROVAL_TIMEOUT")
+    open_meteo_geocoding_url: str = Field(
+        default="https://geocoding-api.open-meteo.com/v1/search", alias="OPEN_METEO_GEOCODING_URL"
+    )
+    open_meteo_forecast_url: str = Field(default="https://api.open-meteo.com/v1/forecast", alias="OPEN_METEO_FORECAST_URL")
+    smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
+    smtp_from: str | None = Field(default=None, alias="SMTP_FROM")
+    smtp_starttls: bool = Field(default=True, alias="SMTP_STARTTLS")
+
+    # --- Files ---------------------------------------------------------------------
+    max_file_mb: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_MAX_FILE_MB")
+    vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
 
     @field_validator("slack_bot_token", "openai_api_key")
@@ -88,6 +109,18 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def tool_module_names(self) -> list[str]:
+        return [name.strip() for name in self.tool_modules.split(",") if name.strip()]
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(user.strip() for user in self.admins.split(",") if user.strip())
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
     @property
     def retention_seconds(self) -> int:
