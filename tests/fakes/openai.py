@@ -21,6 +21,8 @@ from typing import Any, Callable, Union
 
 from aiohttp import web
 
+from .slack import wait_for
+
 
 def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
@@ -197,9 +199,7 @@ class FakeOpenAI:
         r.add_post("/v1/conversations", self._create_conversation)
         r.add_route("*", "/v1/conversations/{cid}", self._conversation)
         r.add_route("*", "/v1/conversations/{cid}/items", self._items)
-        r.add_route("*", "/v1/conversations/{cid}/items/{item_id}", self._item)
         r.add_post("/v1/responses", self._create_response)
-        r.add_get("/v1/responses/{rid}", self._get_response)
         # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
         # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
@@ -239,12 +239,8 @@ class FakeOpenAI:
         return [b for b in self.response_requests if _conv_id(b.get("conversation")) == conversation_id]
 
     async def wait_requests(self, n: int, timeout: float = 10) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.response_requests) < n:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"expected {n} /v1/responses requests within {timeout}s, "
-                                     f"got {len(self.response_requests)}")
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: len(self.response_requests) >= n, timeout,
+                       message=f"{n} POST /v1/responses requests")
         return self.response_requests
 
     input_texts = staticmethod(input_texts)
@@ -284,13 +280,7 @@ class FakeOpenAI:
     # -------------------------------------------------------------- Conversations API
     @staticmethod
     async def _json(request: web.Request) -> dict:
-        if not request.can_read_body:
-            return {}
-        try:
-            body = await request.json()
-        except ValueError:
-            return {}
-        return body if isinstance(body, dict) else {}
+        return await request.json() if request.can_read_body else {}
 
     def _conv(self, request: web.Request) -> dict:
         cid = request.match_info["cid"]
@@ -338,24 +328,7 @@ class FakeOpenAI:
                                   "first_id": page[0]["id"] if page else None,
                                   "last_id": page[-1]["id"] if page else None})
 
-    async def _item(self, request: web.Request) -> web.Response:
-        conv = self._conv(request)
-        item_id = request.match_info["item_id"]
-        item = next((it for it in conv["items"] if it["id"] == item_id), None)
-        if item is None:
-            return _error(404, f"Item with id '{item_id}' not found.", param="item_id")
-        if request.method == "DELETE":
-            conv["items"].remove(item)
-            return web.json_response(self._conv_json(conv))
-        return web.json_response(item)
-
     # -------------------------------------------------------------- Responses API
-    async def _get_response(self, request: web.Request) -> web.Response:
-        rid = request.match_info["rid"]
-        if rid not in self.responses:
-            return _error(404, f"Response with id '{rid}' not found.", param="response_id")
-        return web.json_response(self.responses[rid])
-
     def _response_obj(self, body: dict, conv_id: str | None) -> dict:
         """An in-progress Response carrying every field openai.types.responses.Response requires."""
         obj = {"id": _id("resp"), "object": "response", "created_at": int(time.time()), "status": "in_progress",
@@ -432,10 +405,20 @@ class FakeOpenAI:
             return _error(500, "The server is shutting down.", "server_error")
         if not isinstance(reply, Text):
             return _error(500, reply.message, "server_error", None, reply.code)
-        await asyncio.sleep(reply.delay * len(reply.chunks))
+        if await self._pause(reply.delay * len(reply.chunks)):
+            return _error(500, "The server is shutting down.", "server_error")
         obj["output"] = [_tool_item(t) for t in reply.tools] + [_message_item(_id("msg"), reply.text, "completed")]
         self._finish(obj, body, conv_id, "completed")
         return web.json_response(obj, headers={"x-request-id": _id("req")})
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep like a slow model, but wake at once on stop() (-> True) so shutdown stays quick."""
+        if seconds > 0:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+            except asyncio.TimeoutError:
+                pass
+        return self._stopping.is_set()
 
     async def _hang(self, request: web.Request) -> bool:
         """Wait for stop() (-> False) or for the client to go away (-> True)."""
@@ -479,8 +462,8 @@ class FakeOpenAI:
                        item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
             await emit("response.content_part.added", part=empty_part, **where)
             for chunk in chunks:
-                if is_text and reply.delay:
-                    await asyncio.sleep(reply.delay)
+                if is_text and await self._pause(reply.delay):
+                    return resp  # stop() cut the stream short, as a dropped connection would
                 text += chunk
                 await emit("response.output_text.delta", delta=chunk, logprobs=[], **where)
             if is_text:

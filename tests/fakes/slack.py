@@ -148,8 +148,7 @@ class FakeSlack:
     def fail_next(self, method: str, *, error: str = "ratelimited", status: int = 200,
                   retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next `times` authorised calls to `method` with `{"ok": false, "error": error}`."""
-        if status == 429 and retry_after is None:
-            retry_after = 1
+        retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
     def rate_limit(self, method: str, per_minute: int) -> None:
@@ -215,10 +214,7 @@ class FakeSlack:
         return None
 
     def _find(self, channel: str | None, ts: str | None) -> Msg | None:
-        for m in self.messages:
-            if m.ts == ts and m.channel == channel and not m.deleted:
-                return m
-        return None
+        return next((m for m in self.messages if m.ts == ts and m.channel == channel and not m.deleted), None)
 
     def _message_json(self, m: Msg) -> dict:
         out: dict[str, Any] = {"type": "message", "text": m.text, "user": m.user, "ts": m.ts, "team": self.team_id}
@@ -226,12 +222,6 @@ class FakeSlack:
             out.update(bot_id=self.bot_id, app_id=self.app_id)
         optional = {"blocks": m.blocks, "thread_ts": m.thread_ts, "metadata": m.metadata}
         return {**out, **{k: v for k, v in optional.items() if v is not None}}
-
-    def _new_bot_message(self, a: dict, text: str) -> Msg:
-        msg = Msg(new_ts(), a["channel"], a.get("thread_ts") or None, text, [text],
-                  blocks=a.get("blocks"), user=self.bot_user_id, metadata=a.get("metadata"))
-        self.messages.append(msg)
-        return msg
 
     def _m_auth_test(self, a: dict) -> dict:
         return {"url": f"https://fake-{self.team_id.lower()}.slack.com/", "team": "Fake Team", "user": "assist-bot",
@@ -246,7 +236,9 @@ class FakeSlack:
             return {"error": "no_text"}
         if len(text) > self.max_text_len:
             return {"error": "msg_too_long"}
-        msg = self._new_bot_message(a, text)
+        msg = Msg(new_ts(), a["channel"], a.get("thread_ts") or None, text, [text],
+                  blocks=a.get("blocks"), user=self.bot_user_id, metadata=a.get("metadata"))
+        self.messages.append(msg)
         return {"channel": msg.channel, "ts": msg.ts, "message": self._message_json(msg)}
 
     def _m_chat_update(self, a: dict) -> dict:
