@@ -22,6 +22,7 @@ from assist_bot.engine.turns import Engine
 from assist_bot.settings import Settings
 from assist_bot.slack import housekeeping, mentions, messages
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpTransport, SocketModeTransport
@@ -62,7 +63,11 @@ class AssistBot:
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=Engine(client=self.openai, store=self.store),
-            replies=SlackReplies(self.slack, interval=settings.update_interval),
+            replies=SlackReplies(
+                self.slack,
+                interval=settings.update_interval,
+                pacer=Pacer(per_minute=settings.slack_updates_per_minute),
+            ),
             assistants=self.assistants,
             response_timeout=settings.response_timeout,
         )

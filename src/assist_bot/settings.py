@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # --- Behaviour ------------------------------------------------------------
     update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
     response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
+    slack_updates_per_minute: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
     # --- Tools (function tools, slash commands, consent) -------------------------

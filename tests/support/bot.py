@@ -33,6 +33,8 @@ def bot_settings(slack: FakeSlack, openai: FakeOpenAI, *, redis_url: str | None 
         "ASSIST_BOT_OPENAI_MAX_RETRIES": 0,
         "ASSIST_BOT_SHUTDOWN_GRACE": 5,
         "ASSIST_BOT_ASSISTANTS": None,
+        # Pacing has its own tests; elsewhere the fake Slack imposes no limits.
+        "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": 100_000,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)

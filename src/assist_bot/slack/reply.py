@@ -20,6 +20,7 @@ from assist_bot import texts
 from assist_bot.events import Done, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
+from assist_bot.slack.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +28,23 @@ log = logging.getLogger(__name__)
 class SlackReplies:
     """Opens one SlackReply per turn (the `Replies` protocol of the dispatcher)."""
 
-    def __init__(self, client: AsyncWebClient, *, interval: float, limit: int = MESSAGE_LIMIT) -> None:
+    def __init__(self, client: AsyncWebClient, *, interval: float, pacer: Pacer, limit: int = MESSAGE_LIMIT) -> None:
         self._client = client
         self._interval = interval
+        self._pacer = pacer
         self._limit = limit
 
     async def open(self, first: Inbound) -> "SlackReply":
-        reply = SlackReply(self._client, first, interval=self._interval, limit=self._limit)
+        reply = SlackReply(self._client, first, interval=self._interval, pacer=self._pacer, limit=self._limit)
         await reply.start()
         return reply
 
 
 class SlackReply:
-    def __init__(self, client: AsyncWebClient, first: Inbound, *, interval: float, limit: int) -> None:
+    def __init__(self, client: AsyncWebClient, first: Inbound, *, interval: float, pacer: Pacer, limit: int) -> None:
         self._client = client
+        self._pacer = pacer
+        self._team = first.team
         self._channel = first.channel
         self._thread_ts = first.thread_ts
         self._is_dm = first.is_dm
@@ -115,7 +119,14 @@ class SlackReply:
             for index, chunk in enumerate(self._compose(final_note=final_note, streaming=streaming)):
                 if index < len(self._shown):
                     ts, shown = self._shown[index]
-                    if chunk != shown and await self._update(ts, chunk):
+                    if chunk == shown:
+                        continue
+                    if streaming and not self._pacer.try_take(self._team):
+                        self._dirty.set()  # the workspace's edit budget is spent: try again later
+                        continue
+                    if not streaming:
+                        await self._pacer.take(self._team)
+                    if await self._update(ts, chunk):
                         self._shown[index] = (ts, chunk)
                 else:
                     ts = await self._post(chunk)

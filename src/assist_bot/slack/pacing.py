@@ -1,0 +1,61 @@
+"""Slack's rate limits, respected by design rather than by retrying 429s.
+
+chat.update is a Tier 3 method: about 50 calls per minute per workspace, with
+sporadic bursts. Every streaming reply in a workspace shares that budget, so a
+token bucket per workspace decides who may edit now:
+
+- an intermediate edit (`try_take`) only goes out when the bucket has tokens
+  beyond a reserve; otherwise it is skipped and its text coalesces into a later
+  edit — streaming just gets coarser when the workspace is busy;
+- a final edit (`take`) waits for a token, and the reserve makes that wait short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float = field(default_factory=time.monotonic)
+
+
+class Pacer:
+    """Token buckets per key (workspace) that never exceed `per_minute` calls in
+    any 60-second window: a burst of `per_minute / 5`, refilled at the rest."""
+
+    def __init__(self, *, per_minute: float) -> None:
+        self._capacity = max(1.0, per_minute / 5)
+        # burst + refill over any 60 s ≤ per_minute, even against a strict sliding window
+        self._rate = max(per_minute - self._capacity, 1.0) / 60.0
+        self._reserve = self._capacity / 2
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _refill(self, key: str) -> _Bucket:
+        bucket = self._buckets.get(key)
+        now = time.monotonic()
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self._capacity, now)
+        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.stamp) * self._rate)
+        bucket.stamp = now
+        return bucket
+
+    def try_take(self, key: str) -> bool:
+        """A token for an edit that may be skipped: only above the reserve."""
+        bucket = self._refill(key)
+        if bucket.tokens - 1 < self._reserve:
+            return False
+        bucket.tokens -= 1
+        return True
+
+    async def take(self, key: str) -> None:
+        """A token for an edit that must happen (the final one): wait for it."""
+        while True:
+            bucket = self._refill(key)
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return
+            await asyncio.sleep((1 - bucket.tokens) / self._rate)

@@ -1,0 +1,205 @@
+"""From a typed function to a pydantic model and an OpenAI strict JSON schema.
+
+Nothing here is hand-written per tool: the signature gives the types, a Google-style
+docstring gives the descriptions, pydantic builds the schema, and `strict_schema`
+rewrites it into the subset OpenAI's strict mode accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from pydantic import ConfigDict, Field
+
+from assist_bot.tools.errors import ToolDefinitionError
+
+_SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Return|Yields|Raises|Examples?|Notes?|Note):\s*$")
+_ARG_LINE = re.compile(r"^(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Docstring:
+    description: str
+    params: dict[str, str]
+
+
+def parse_docstring(doc: str | None) -> Docstring:
+    """Split a Google-style docstring into its prose and its `Args:` descriptions."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    prose: list[str] = []
+    params: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    entry_indent = 0
+    for line in lines:
+        header = _SECTION.match(line)
+        if header:
+            section, current = header.group(1), None
+            continue
+        if section is None:
+            prose.append(line)
+        elif section in ("Args", "Arguments", "Parameters") and line.strip():
+            entry = _ARG_LINE.match(line.strip())
+            # A new entry is indented once; deeper lines continue the previous one.
+            if entry and (current is None or _indent(line) <= entry_indent):
+                current, entry_indent = entry.group(1).lstrip("*"), _indent(line)
+                params[current] = entry.group(2).strip()
+            elif current is not None:
+                params[current] = f"{params[current]} {line.strip()}".strip()
+    return Docstring(description="\n".join(prose).strip(), params=params)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What `build_params_model` learnt from a function."""
+
+    model: type[pydantic.BaseModel]
+    fields: dict[str, str]  # internal field name -> parameter name
+    defaults: dict[str, Any]  # parameter name -> its default, when None must map back to it
+    context_param: str | None
+
+
+def build_params_model(fn: Callable[..., Any], *, name: str, context_type: type) -> Signature:
+    """A pydantic model of `fn`'s parameters; the `context_type` parameter is left out."""
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as exc:  # NameError and friends from unresolved string annotations
+        raise ToolDefinitionError(f"tool {name}: cannot resolve the type hints: {exc}") from None
+    docs = parse_docstring(fn.__doc__).params
+    definitions: dict[str, Any] = {}
+    fields: dict[str, str] = {}
+    defaults: dict[str, Any] = {}
+    context_param = None
+    for index, param in enumerate(inspect.signature(fn).parameters.values()):
+        if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            raise ToolDefinitionError(f"tool {name}: parameter {param.name!r} must be passable by keyword")
+        if param.name not in hints:
+            raise ToolDefinitionError(f"tool {name}: parameter {param.name!r} has no type annotation")
+        annotation = hints[param.name]
+        if annotation is context_type:
+            context_param = param.name
+            continue
+        # Internal field names avoid clashes with BaseModel attributes (`json`, `copy`,
+        # `_private`…); the alias keeps the parameter's own name in schema and errors.
+        field_name = f"p{index}"
+        fields[field_name] = param.name
+        description = docs.get(param.name)
+        if param.default is param.empty:
+            definitions[field_name] = (annotation, Field(alias=param.name, description=description))
+            continue
+        # Strict mode makes every field required, so an optional parameter is sent as
+        # null; None maps back to the Python default unless None is a real value.
+        if param.default is not None and not _allows_none(annotation):
+            defaults[param.name] = param.default
+            description = f"{description + ' ' if description else ''}(null means {param.default!r})"
+        definitions[field_name] = (typing.Optional[annotation], Field(param.default, alias=param.name, description=description))
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        _model_name(name), __config__=ConfigDict(extra="forbid", populate_by_name=False), **definitions
+    )
+    return Signature(model=model, fields=fields, defaults=defaults, context_param=context_param)
+
+
+def _allows_none(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _allows_none(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_allows_none(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _model_name(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_-]", name)) + "Args"
+
+
+def strict_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema rewritten for OpenAI strict mode."""
+    schema = copy.deepcopy(model.model_json_schema())
+    defs = schema.get("$defs", {})
+    return _strict(schema, defs, path="")
+
+
+def _strict(node: Any, defs: dict[str, Any], *, path: str) -> Any:
+    if isinstance(node, list):
+        return [_strict(item, defs, path=path) for item in node]
+    if not isinstance(node, dict):
+        return node
+    # OpenAI rejects a $ref with sibling keywords (pydantic adds `description` next to it).
+    if "$ref" in node and len(node) > 1:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("default", "title"):
+            continue  # strict mode has no defaults; titles are noise for the model
+        if key in ("properties", "$defs"):
+            out[key] = {name: _strict(sub, defs, path=f"{path}.{name}") for name, sub in value.items()}
+        else:
+            out[key] = _strict(value, defs, path=path)
+    if out.get("type") == "object" or "properties" in out:
+        if out.get("additionalProperties") not in (None, False):
+            raise ToolDefinitionError(
+                f"parameter {path.lstrip('.') or 'arguments'}: free-form mappings cannot be expressed "
+                "in a strict schema; use a pydantic model or TypedDict"
+            )
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties", {}))
+        out.setdefault("properties", {})
+    return out
+
+
+def describe_errors(exc: pydantic.ValidationError) -> str:
+    """`city: field required; unit: must be one of 'celsius', 'fahrenheit'`."""
+    return "; ".join(f"{_location(e['loc'])}: {_reason(e)}" for e in exc.errors(include_url=False))
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f"{'.' if text else ''}{part}"
+    return text or "arguments"
+
+
+_REASONS = {
+    "missing": "field required",
+    "extra_forbidden": "unexpected field",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+def _reason(error: Any) -> str:
+    if error["type"] in _REASONS:
+        return _REASONS[error["type"]]
+    if error["type"] in ("literal_error", "enum"):
+        # pydantic says "'a', 'b' or 'c'"; a flat list reads better to the model.
+        head, _, last = str(error.get("ctx", {}).get("expected", "")).rpartition(" or ")
+        return f"must be one of {head + ', ' + last if head else last}"
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if message.startswith("Input should be "):
+        message = "must be " + message.removeprefix("Input should be ")
+    return message[:1].lower() + message[1:]

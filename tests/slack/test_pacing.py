@@ -1,0 +1,40 @@
+"""Slack's chat.update budget (Tier 3, per workspace) is respected by design."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from assist_bot.slack.pacing import Pacer
+from tests.fakes.openai import Text
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+
+
+def test_optional_edits_stop_at_the_reserve_and_budgets_are_per_workspace():
+    pacer = Pacer(per_minute=60)  # burst 12, reserve 6
+    taken = sum(pacer.try_take("T1") for _ in range(100))
+    assert taken == 6
+    assert pacer.try_take("T2") is True
+
+
+async def test_a_required_edit_waits_for_a_token():
+    pacer = Pacer(per_minute=600)  # burst 120, refill 8 per second
+    while pacer.try_take("T1"):
+        pass
+    for _ in range(60):
+        await asyncio.wait_for(pacer.take("T1"), timeout=5)
+
+
+@pytest.mark.timeout(60)
+async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
+    slack.rate_limit("chat.update", 20)  # a strict sliding window of 20 per minute
+    openai_fake.default = lambda body: Text([f"tok{n} " for n in range(15)], delay=0.05)
+    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=20) as bot:
+        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
+        await asyncio.gather(*(bot.send(e) for e in events))
+        await wait_for(lambda: all(any("tok14" in m.text for m in slack.bot_messages(e["channel"])) for e in events),
+                       timeout=45)
+    assert slack.rate_limited.get("chat.update", 0) == 0
+    assert len(slack.calls_to("chat.update")) <= 20
