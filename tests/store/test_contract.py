@@ -101,6 +101,18 @@ async def test_channel_settings(store: Store):
     assert await store.get_channel_settings(channel) == {}
 
 
+async def test_an_approval_is_decided_once(store: Store):
+    await store.put_approval("T1", "ap1", {"tool": "send_email", "user": "U1"})
+    assert await store.get_approval("T2", "ap1") is None
+    assert (await store.get_approval("T1", "ap1")) == {"tool": "send_email", "user": "U1"}
+    results = await asyncio.gather(*(store.decide_approval("T1", "ap1", {"approved": n == 0, "by": f"U{n}"})
+                                     for n in range(5)))
+    assert results.count(True) == 1
+    record = await store.get_approval("T1", "ap1")
+    assert record["tool"] == "send_email" and record["decision"]["by"] in {f"U{n}" for n in range(5)}
+    assert await store.decide_approval("T1", "unknown", {"approved": True}) is False
+
+
 async def test_ping(store: Store):
     assert await store.ping() is True
 
@@ -121,6 +133,7 @@ async def test_redis_keys_expire(redis_url):
         await store.claim("T1", "msg:C1:1.0")
         await store.acquire_lock(THREAD, "a", 5)
         await store.push_pending(THREAD, {"n": 1})
+        await store.put_approval("T1", "ap1", {"tool": "x"})
         for key in await store._redis.keys("assist-bot:*"):
             assert await store._redis.ttl(key) > 0, key
     finally:

@@ -53,6 +53,9 @@ class Keys:
     def seen(self, team: str, token: str) -> str:
         return f"{self.namespace}:{team}:seen:{token}"
 
+    def approval(self, team: str, approval_id: str) -> str:
+        return f"{self.namespace}:{team}:approval:{approval_id}"
+
     def channel(self, channel: ChannelKey) -> str:
         return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
 
@@ -60,6 +63,7 @@ class Keys:
 # How long each kind of data lives when nothing refreshes it (seconds).
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
 PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stale.
+APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
 
 
 def encode(item: dict[str, Any]) -> str:
@@ -124,6 +128,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def has_pending(self, thread: ThreadKey) -> bool: ...
+
+    # -- approvals of side-effect tool calls --------------------------------------------
+    # The click may reach any replica; the turn waiting for it may run on another.
+    @abc.abstractmethod
+    async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
+        """Store a pending approval (`record` must not contain "decision")."""
+
+    @abc.abstractmethod
+    async def get_approval(self, team: str, approval_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
+        """Record the decision once: True for the first decider, False if already
+        decided (or unknown). The decision is merged into the record under "decision"."""
 
     # -- channel settings ----------------------------------------------------------
     @abc.abstractmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from assist_bot.store.base import PENDING_TTL, SEEN_TTL, ChannelKey, Store, ThreadKey
+from assist_bot.store.base import APPROVAL_TTL, PENDING_TTL, SEEN_TTL, ChannelKey, Store, ThreadKey
 
 
 class _Expiring:
@@ -110,6 +110,21 @@ class MemoryStore(Store):
 
     async def has_pending(self, thread: ThreadKey) -> bool:
         return bool(self._kv.get(self.keys.pending(thread)))
+
+    async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
+        self._kv.set(self.keys.approval(team, approval_id), dict(record), APPROVAL_TTL)
+
+    async def get_approval(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        record = self._kv.get(self.keys.approval(team, approval_id))
+        return dict(record) if record is not None else None
+
+    async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
+        key = self.keys.approval(team, approval_id)
+        record = self._kv.get(key)
+        if record is None or "decision" in record:
+            return False
+        self._kv.set(key, {**record, "decision": dict(decision)}, APPROVAL_TTL)
+        return True
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
         return dict(self._kv.get(self.keys.channel(channel)) or {})

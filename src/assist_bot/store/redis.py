@@ -7,7 +7,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from assist_bot.store.base import PENDING_TTL, SEEN_TTL, ChannelKey, Keys, Store, ThreadKey, decode, encode
+from assist_bot.store.base import APPROVAL_TTL, PENDING_TTL, SEEN_TTL, ChannelKey, Keys, Store, ThreadKey, decode, encode
 
 # Compare-and-delete / compare-and-extend: only the owner may touch its lock.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -16,6 +16,11 @@ _REFRESH = (
     "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
 # Take the whole queue in one atomic step, so no message is answered twice.
+# Decide once: only a record without a decision takes one.
+_DECIDE = (
+    "if redis.call('hexists', KEYS[1], 'record') == 0 or redis.call('hexists', KEYS[1], 'decision') == 1 "
+    "then return 0 end redis.call('hset', KEYS[1], 'decision', ARGV[1]) return 1"
+)
 _TAKE = "local items = redis.call('lrange', KEYS[1], 0, -1) redis.call('del', KEYS[1]) return items"
 
 
@@ -26,6 +31,7 @@ class RedisStore(Store):
         self._release = client.register_script(_RELEASE)
         self._refresh = client.register_script(_REFRESH)
         self._take = client.register_script(_TAKE)
+        self._decide = client.register_script(_DECIDE)
 
     @classmethod
     def from_url(cls, url: str, *, retention_seconds: int) -> "RedisStore":
@@ -76,6 +82,25 @@ class RedisStore(Store):
 
     async def has_pending(self, thread: ThreadKey) -> bool:
         return bool(await self._redis.exists(self.keys.pending(thread)))
+
+    async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
+        key = self.keys.approval(team, approval_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "record", encode(record))
+            pipe.expire(key, APPROVAL_TTL)
+            await pipe.execute()
+
+    async def get_approval(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.hgetall(self.keys.approval(team, approval_id))
+        if "record" not in raw:
+            return None
+        record = decode(raw["record"])
+        if "decision" in raw:
+            record["decision"] = decode(raw["decision"])
+        return record
+
+    async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
+        return bool(await self._decide(keys=[self.keys.approval(team, approval_id)], args=[encode(decision)]))
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
         return await self._redis.hgetall(self.keys.channel(channel))
