@@ -20,13 +20,15 @@ from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.turns import Engine
 from assist_bot.settings import Settings
-from assist_bot.slack import housekeeping, mentions, messages
+from assist_bot.slack import approvals, housekeeping, mentions, messages
+from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
+from assist_bot.tools.loading import load_registry
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,21 @@ class AssistBot:
         self.store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
+        self.tools = load_registry(settings)
+        self.engine = Engine(client=self.openai, store=self.store, settings=settings, tools=self.tools)
+        self.approvals = Approvals(
+            client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
+        )
         self.dispatcher = Dispatcher(
             store=self.store,
-            engine=Engine(client=self.openai, store=self.store),
+            engine=self.engine,
             replies=SlackReplies(
                 self.slack,
                 interval=settings.update_interval,
                 pacer=Pacer(per_minute=settings.slack_updates_per_minute),
+                approvals=self.approvals,
             ),
             assistants=self.assistants,
-            response_timeout=settings.response_timeout,
         )
         self.bolt = AsyncApp(
             client=self.slack,
@@ -81,6 +88,7 @@ class AssistBot:
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
+        approvals.register(self.bolt, self.approvals)
         self.transport: SocketModeTransport | HttpTransport
         if settings.slack_app_token is not None:
             self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
@@ -95,6 +103,7 @@ class AssistBot:
         await self.transport.stop()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
+        await self.engine.close()
         await self.openai.close()
 
     async def run_until_signalled(self) -> None:

@@ -25,6 +25,9 @@ from assist_bot.errors import AssistantsFileError
 
 SUPPORTED_VERSIONS = {1}
 
+# What the built-in assistant may use when no assistants file is configured.
+BUILTIN_TOOLS = ("get_weather", "send_email")
+
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant in a Slack workspace. Messages start with the speaker's "
     "name in square brackets, because several people may talk in one thread. "
@@ -86,7 +89,7 @@ class Assistants:
 
     @classmethod
     def builtin(cls, *, model: str) -> "Assistants":
-        return cls({"default": Assistant(name="default", model=model)}, "default")
+        return cls({"default": Assistant(name="default", model=model, tools=BUILTIN_TOOLS)}, "default")
 
     @classmethod
     def load(cls, path: Path | None, *, model: str) -> "Assistants":

@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.errors import TurnError
-from assist_bot.events import Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 
@@ -37,6 +37,9 @@ class ReplySink(Protocol):
 
     async def fail(self, kind: str) -> None: ...
 
+    async def ask(self, request: ApprovalRequest) -> Decision:
+        """Ask the requester to approve a side-effect tool call; wait for the answer."""
+
 
 class Replies(Protocol):
     async def open(self, first: Inbound) -> ReplySink:
@@ -44,7 +47,14 @@ class Replies(Protocol):
 
 
 class TurnRunner(Protocol):
-    def run(self, *, thread: ThreadKey, messages: Sequence[Inbound], assistant: Assistant) -> AsyncIterator[TurnEvent]: ...
+    def run(
+        self,
+        *,
+        thread: ThreadKey,
+        messages: Sequence[Inbound],
+        assistant: Assistant,
+        approve: Callable[[ApprovalRequest], Awaitable[Decision]],
+    ) -> AsyncIterator[TurnEvent]: ...
 
 
 class Dispatcher:
@@ -55,13 +65,11 @@ class Dispatcher:
         engine: TurnRunner,
         replies: Replies,
         assistants: Assistants,
-        response_timeout: float,
     ) -> None:
         self._store = store
         self._engine = engine
         self._replies = replies
         self._assistants = assistants
-        self._timeout = response_timeout
         self._owner = uuid.uuid4().hex  # this replica, as a lock owner
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
@@ -127,21 +135,21 @@ class Dispatcher:
         settings = await self._store.get_channel_settings(messages[-1].channel_key)
         assistant = self._assistants.get(settings.get("assistant"))
         sink = await self._replies.open(messages[-1])
+        end: Done | Failed | None = None
         try:
-            async with asyncio.timeout(self._timeout):
-                async for event in self._engine.run(thread=thread, messages=messages, assistant=assistant):
-                    if isinstance(event, Done):
-                        await sink.finish(event)
-                        return
-                    if isinstance(event, Failed):
-                        log.warning("turn failed: %s %s", event.kind, event.detail)
-                        await sink.fail(event.kind)
-                        return
-                    sink.feed(event)
-            raise TurnError("unexpected", "the engine ended without a final event")
-        except TimeoutError:
-            log.warning("turn in %s/%s timed out", thread.channel, thread.thread_ts)
-            await sink.fail("timeout")
+            events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=sink.ask)
+            async for event in events:
+                if isinstance(event, (Done, Failed)):
+                    end = event
+                    break  # closes the engine's stream before we talk to Slack
+                sink.feed(event)
+            if isinstance(end, Done):
+                await sink.finish(end)
+                return
+            if end is None:
+                raise TurnError("unexpected", "the engine ended without a final event")
+            log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
+            await sink.fail(end.kind)
         except TurnError as exc:
             log.warning("turn in %s/%s failed: %s", thread.channel, thread.thread_ts, exc)
             await sink.fail(exc.kind)

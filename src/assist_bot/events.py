@@ -45,3 +45,20 @@ class Failed:
 
 
 TurnEvent = TextDelta | ToolActivity | Done | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A side-effect tool call waiting for a person's yes or no."""
+
+    tool: str
+    description: str
+    arguments: dict
+    requester: str  # the Slack user whose message led to the call
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    approved: bool
+    by: str = ""  # who decided; empty when nobody answered in time
+    timed_out: bool = False

@@ -13,6 +13,7 @@ FAILURES = {
     "openai_rejected": "⚠️ The AI service could not handle this request.",
     "openai_auth": "⚠️ The bot cannot reach the AI service: its API key was refused. An admin needs to check it.",
     "model_failed": "⚠️ The model could not finish this answer.",
+    "tool_rounds": "⚠️ The assistant kept calling tools without answering, so I stopped it.",
     "interrupted": "⚠️ The bot was restarting and had to stop this answer. Please ask again.",
     "unexpected": "⚠️ Something went wrong on my side. Please try again.",
 }
@@ -25,6 +26,7 @@ TOOL_ACTIVITY = {
     "function": "calling {name}…",
 }
 
+WAITING_FOR_APPROVAL = "waiting for approval…"
 CONTINUED = "_(continued)_"
 EMPTY_ANSWER = "_(no answer)_"
 
@@ -35,3 +37,24 @@ def failure(kind: str) -> str:
 
 def tool_activity(kind: str, name: str = "") -> str:
     return TOOL_ACTIVITY.get(kind, "working…").format(name=name or kind)
+
+
+# --- consent for side-effect tools -------------------------------------------------
+APPROVAL_EXPIRED = "This request has expired."
+APPROVAL_ALREADY_ANSWERED = "This request has already been answered."
+
+
+def approval_question(requester: str, tool: str) -> str:
+    return f"<@{requester}>, the assistant wants to run *{tool}* with these arguments. Approve?"
+
+
+def approval_not_yours(requester: str) -> str:
+    return f"Only <@{requester}> or an admin can answer this request."
+
+
+def approval_outcome(tool: str, *, approved: bool, by: str) -> str:
+    return f"✅ *{tool}* approved by <@{by}>." if approved else f"❌ *{tool}* declined by <@{by}>."
+
+
+def approval_timed_out(tool: str) -> str:
+    return f"⌛ *{tool}* was not run: nobody answered in time."

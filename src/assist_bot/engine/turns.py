@@ -1,21 +1,28 @@
-"""One turn: the queued user messages of a thread become one streamed response
-on the thread's conversation (Responses API with `conversation=…`)."""
+"""One turn: the queued user messages of a thread become a streamed response on
+the thread's conversation (Responses API, `conversation=…`). When the response
+ends with function calls, they run and their outputs go back on the same
+conversation, round after round, until the model answers in text."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
+from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
+from assist_bot.settings import Settings
 from assist_bot.store import Store, ThreadKey
+from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +51,45 @@ def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass
+class _Round:
+    """What one response produced."""
+
+    text: list[str] = field(default_factory=list)
+    calls: list[FunctionCall] = field(default_factory=list)
+    response_id: str = ""
+    completed: bool = False
+
+
 class Engine:
-    def __init__(self, *, client: openai.AsyncOpenAI, store: Store, locked_backoff: Sequence[float] = LOCKED_BACKOFF) -> None:
+    def __init__(
+        self,
+        *,
+        client: openai.AsyncOpenAI,
+        store: Store,
+        settings: Settings,
+        tools: ToolRegistry,
+        http: aiohttp.ClientSession | None = None,
+        locked_backoff: Sequence[float] = LOCKED_BACKOFF,
+    ) -> None:
         self._client = client
         self._store = store
+        self._settings = settings
+        self._tools = tools
+        self._http = http
         self._locked_backoff = tuple(locked_backoff)
 
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession must be made inside the running loop.
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return self._http
+
+    # -- conversations ---------------------------------------------------------------
     async def ensure_conversation(self, thread: ThreadKey) -> str:
         existing = await self._store.get_conversation(thread)
         if existing:
@@ -67,49 +107,84 @@ class Engine:
         log.info("new conversation %s for %s/%s", conversation.id, thread.channel, thread.thread_ts)
         return conversation.id
 
-    async def run(self, *, thread: ThreadKey, messages: Sequence[Inbound], assistant: Assistant) -> AsyncIterator[TurnEvent]:
-        """Stream one response; raises TurnError for API errors the user should hear about."""
+    # -- a turn ------------------------------------------------------------------------
+    async def run(
+        self, *, thread: ThreadKey, messages: Sequence[Inbound], assistant: Assistant, approve: Approver
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream one turn; raises TurnError for failures the user should hear about."""
+        last = messages[-1]
+        functions = {
+            t.name: t
+            for t in self._tools.for_turn(
+                assistant.tools, user=last.user, channel=last.channel, admins=self._settings.admin_ids
+            )
+        }
+        ctx = ToolContext(
+            settings=self._settings, http=self._session(), team=last.team, channel=last.channel,
+            user=last.user, thread_ts=thread.thread_ts,
+        )
         conversation_id = await self.ensure_conversation(thread)
-        try:
-            stream = await self._create(conversation_id, messages, assistant)
-        except openai.OpenAIError as exc:
-            if not is_missing_conversation(exc):
-                raise to_turn_error(exc) from exc
-            # The conversation expired on OpenAI's side: start a fresh one for this thread.
-            conversation_id = await self._new_conversation(thread)
-            try:
-                stream = await self._create(conversation_id, messages, assistant)
-            except openai.OpenAIError as exc2:
-                raise to_turn_error(exc2) from exc2
-        try:
-            async for event in _translate(stream):
+        request = _request(assistant, functions.values())
+        items: list[dict[str, Any]] = user_input(messages)
+        texts: list[str] = []
+        for _ in range(self._settings.tool_max_rounds):
+            this = _Round()
+            if texts:
+                yield TextDelta("\n\n")  # keep what the model said before a tool call apart
+            async for event in self._respond(thread, conversation_id, request, items, this):
                 yield event
+                if isinstance(event, Failed):
+                    return
+            if this.text:
+                texts.append("".join(this.text))
+            if not this.calls:
+                yield Done("\n\n".join(texts), this.response_id)
+                return
+            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve)
+        raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
+
+    async def _respond(
+        self, thread: ThreadKey, conversation_id: str, request: dict[str, Any], items: list[dict[str, Any]], into: _Round
+    ) -> AsyncIterator[TurnEvent]:
+        """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
+        runs between responses are bounded by their own time-outs)."""
+        try:
+            async with asyncio.timeout(self._settings.response_timeout):
+                stream = await self._create_or_renew(thread, conversation_id, {**request, "input": items})
+                try:
+                    async for event in _translate(stream, into):
+                        yield event
+                finally:
+                    await stream.close()
+        except TimeoutError:
+            raise TurnError("timeout", "no complete response in time") from None
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
-        finally:
-            await stream.close()
 
-    async def _create(self, conversation_id: str, messages: Sequence[Inbound], assistant: Assistant) -> Any:
-        request = _request(conversation_id, messages, assistant)
+    async def _create_or_renew(self, thread: ThreadKey, conversation_id: str, request: dict[str, Any]) -> Any:
+        try:
+            return await self._create({**request, "conversation": conversation_id})
+        except openai.NotFoundError as exc:
+            if not is_missing_conversation(exc):
+                raise
+            # The conversation expired on OpenAI's side: start a fresh one for this thread.
+            fresh = await self._new_conversation(thread)
+            return await self._create({**request, "conversation": fresh})
+
+    async def _create(self, request: dict[str, Any]) -> Any:
         for delay in (*self._locked_backoff, None):
             try:
                 return await self._client.responses.create(**request)
             except openai.BadRequestError as exc:
                 if not is_conversation_locked(exc) or delay is None:
                     raise
-                log.info("conversation %s is locked; retrying in %.2fs", conversation_id, delay)
+                log.info("conversation %s is locked; retrying in %.2fs", request["conversation"], delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
 
-def _request(conversation_id: str, messages: Sequence[Inbound], assistant: Assistant) -> dict[str, Any]:
-    request: dict[str, Any] = {
-        "model": assistant.model,
-        "instructions": assistant.instructions,
-        "conversation": conversation_id,
-        "input": user_input(messages),
-        "stream": True,
-    }
+def _request(assistant: Assistant, functions: Sequence[Tool] | Any) -> dict[str, Any]:
+    request: dict[str, Any] = {"model": assistant.model, "instructions": assistant.instructions, "stream": True}
     optional = {
         "temperature": assistant.temperature,
         "top_p": assistant.top_p,
@@ -118,29 +193,36 @@ def _request(conversation_id: str, messages: Sequence[Inbound], assistant: Assis
     request.update({k: v for k, v in optional.items() if v is not None})
     if assistant.reasoning_effort:
         request["reasoning"] = {"effort": assistant.reasoning_effort}
+    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS]
+    tools += [tool.openai_tool() for tool in functions]
+    if tools:
+        request["tools"] = tools
     return request
 
 
-async def _translate(stream: Any) -> AsyncIterator[TurnEvent]:
-    """OpenAI stream events → our TurnEvents."""
-    text_parts: list[str] = []
+async def _translate(stream: Any, into: _Round) -> AsyncIterator[TurnEvent]:
+    """OpenAI stream events → our TurnEvents; the round's text and calls are collected in `into`."""
     async for event in stream:
         kind = event.type
         if kind == "response.output_text.delta":
-            text_parts.append(event.delta)
+            into.text.append(event.delta)
             yield TextDelta(event.delta)
-        elif kind in ("response.output_item.added", "response.output_item.done"):
+        elif kind == "response.output_item.added":
             tool = _TOOL_ITEMS.get(getattr(event.item, "type", ""))
             if tool:
-                yield ToolActivity(tool, getattr(event.item, "name", "") or "", active=kind.endswith("added"))
+                yield ToolActivity(tool, getattr(event.item, "name", "") or "")
+        elif kind == "response.output_item.done" and getattr(event.item, "type", "") == "function_call":
+            item = event.item
+            into.calls.append(FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments or "{}"))
         elif kind == "response.completed":
-            yield Done(event.response.output_text or "".join(text_parts), event.response.id)
+            into.response_id = event.response.id
+            into.completed = True
             return
         elif kind == "response.incomplete":
             reason = getattr(event.response.incomplete_details, "reason", "") or ""
-            yield Done("".join(text_parts), event.response.id) if reason == "max_output_tokens" else Failed(
-                "model_failed", reason
-            )
+            if reason != "max_output_tokens":
+                yield Failed("model_failed", reason)
+            into.completed = True
             return
         elif kind == "response.failed":
             error = event.response.error

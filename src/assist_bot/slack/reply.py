@@ -17,8 +17,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
-from assist_bot.events import Done, TextDelta, ToolActivity, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
+from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 
@@ -28,22 +29,30 @@ log = logging.getLogger(__name__)
 class SlackReplies:
     """Opens one SlackReply per turn (the `Replies` protocol of the dispatcher)."""
 
-    def __init__(self, client: AsyncWebClient, *, interval: float, pacer: Pacer, limit: int = MESSAGE_LIMIT) -> None:
+    def __init__(
+        self, client: AsyncWebClient, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int = MESSAGE_LIMIT
+    ) -> None:
         self._client = client
         self._interval = interval
         self._pacer = pacer
+        self._approvals = approvals
         self._limit = limit
 
     async def open(self, first: Inbound) -> "SlackReply":
-        reply = SlackReply(self._client, first, interval=self._interval, pacer=self._pacer, limit=self._limit)
+        reply = SlackReply(
+            self._client, first, interval=self._interval, pacer=self._pacer, approvals=self._approvals, limit=self._limit
+        )
         await reply.start()
         return reply
 
 
 class SlackReply:
-    def __init__(self, client: AsyncWebClient, first: Inbound, *, interval: float, pacer: Pacer, limit: int) -> None:
+    def __init__(
+        self, client: AsyncWebClient, first: Inbound, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int
+    ) -> None:
         self._client = client
         self._pacer = pacer
+        self._approvals = approvals
         self._team = first.team
         self._channel = first.channel
         self._thread_ts = first.thread_ts
@@ -86,6 +95,11 @@ class SlackReply:
         await self._stop_flusher()
         await self._render(final_note=texts.failure(kind))
         await self._set_status("")
+
+    async def ask(self, request: ApprovalRequest) -> Decision:
+        self._status = texts.WAITING_FOR_APPROVAL
+        self._dirty.set()
+        return await self._approvals.ask(request, team=self._team, channel=self._channel, thread_ts=self._thread_ts)
 
     # -- rendering ----------------------------------------------------------------
     async def _flush_loop(self) -> None:

@@ -1,0 +1,61 @@
+"""Running the model's function calls: concurrently, each with its time-out,
+side-effect tools only after a person approves. Every outcome — result, error,
+decline — becomes a `function_call_output` the model reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assist_bot.events import ApprovalRequest, Decision
+from assist_bot.tools import Tool, ToolArgumentsError, ToolContext
+
+Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
+
+# Tools OpenAI runs itself; an assistant lists them by these names.
+HOSTED_TOOLS = {
+    "web_search": {"type": "web_search"},
+    "image_generation": {"type": "image_generation"},
+    "code_interpreter": {"type": "code_interpreter", "container": {"type": "auto"}},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    call_id: str
+    name: str
+    arguments: str
+
+
+async def run_calls(
+    calls: Sequence[FunctionCall], *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver
+) -> list[dict[str, Any]]:
+    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve) for call in calls))
+    return [
+        {"type": "function_call_output", "call_id": call.call_id, "output": output}
+        for call, output in zip(calls, outputs, strict=True)
+    ]
+
+
+async def _run_one(call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver) -> str:
+    tool = tools.get(call.name)
+    if tool is None:
+        # Not offered this turn (unknown, or the asking user may not use it).
+        return f"Error: the tool {call.name} is not available to this user here."
+    if not tool.side_effects:
+        return (await tool.invoke(call.arguments, ctx)).output
+    try:
+        tool.validate(call.arguments)  # ask people only about calls that can run
+    except ToolArgumentsError as exc:
+        return f"Error: invalid arguments: {exc}"
+    shown = json.loads(call.arguments or "{}")
+    decision = await approve(
+        ApprovalRequest(tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user)
+    )
+    if not decision.approved:
+        why = "nobody approved it in time" if decision.timed_out else f"<@{decision.by}> declined it"
+        return f"The user declined to run {tool.name} ({why}). It was not run. Do not retry unless asked."
+    return (await tool.invoke(call.arguments, ctx)).output
