@@ -1,0 +1,112 @@
+"""Running tools for the model: every outcome, failure included, is text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from assist_bot.tools import ToolContext, ToolFailure, ToolResult, make_tool
+
+pytestmark = pytest.mark.timeout(10)
+
+
+async def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def where(ctx: ToolContext, shout: bool = False) -> dict:
+    """Say where the call comes from (sync, so it runs in a thread)."""
+    text = f"{ctx.team}/{ctx.channel}/{ctx.user}/{ctx.thread_ts}"
+    return {"where": text.upper() if shout else text}
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+def point() -> Point:
+    """A dataclass result."""
+    return Point(1, 2)
+
+
+async def slow() -> str:
+    """Never in time."""
+    await asyncio.sleep(5)
+    return "late"
+
+
+def slow_sync() -> str:
+    """Blocks its thread, not the loop."""
+    time.sleep(0.3)
+    return "late"
+
+
+async def leaky(ctx: ToolContext) -> str:
+    """Fails with a secret in its message."""
+    raise ValueError(f"login failed for {ctx.settings.openai_api_key.get_secret_value()} and sk-live-abcdef123")
+
+
+async def expected_failure() -> str:
+    """A failure worded for the model."""
+    raise ToolFailure("No place called 'Atlantis' was found")
+
+
+async def own_timeout() -> str:
+    """Its own TimeoutError, not the deadline."""
+    raise TimeoutError("upstream took too long")
+
+
+async def test_async_tool(make_ctx):
+    assert await make_tool(add).invoke('{"a": 2, "b": 3}', make_ctx()) == ToolResult(True, "5")
+
+
+async def test_sync_tool_gets_the_context(make_ctx):
+    result = await make_tool(where).invoke({"shout": None}, make_ctx(user="U9", channel="C7"))
+    assert result.ok
+    assert json.loads(result.output) == {"where": "T1/C7/U9/1.0"}
+
+
+async def test_results_are_json_encoded(make_ctx):
+    assert (await make_tool(point).invoke("{}", make_ctx())).output == '{"x": 1, "y": 2}'
+
+
+async def test_invalid_arguments_become_text(make_ctx):
+    result = await make_tool(add).invoke('{"a": "two"}', make_ctx())
+    assert result == ToolResult(False, "Error: invalid arguments: a: must be an integer; b: field required")
+
+
+async def test_exception_becomes_text_without_secrets(make_ctx, make_settings):
+    result = await make_tool(leaky).invoke("{}", make_ctx(make_settings(OPENAI_API_KEY="sk-very-secret-key")))
+    assert not result.ok
+    assert result.output.startswith("Error: ValueError: login failed for ")
+    assert "sk-very-secret-key" not in result.output and "sk-live-abcdef123" not in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_expected_failure_is_just_its_message(make_ctx):
+    result = await make_tool(expected_failure).invoke("{}", make_ctx())
+    assert result == ToolResult(False, "Error: No place called 'Atlantis' was found")
+
+
+async def test_timeout_from_settings(make_ctx, make_settings):
+    started = time.monotonic()
+    result = await make_tool(slow).invoke("{}", make_ctx(make_settings(ASSIST_BOT_TOOL_TIMEOUT="0.05")))
+    assert result == ToolResult(False, "Error: slow did not finish within 0.05 seconds")
+    assert time.monotonic() - started < 1
+
+
+async def test_tool_timeout_overrides_settings_and_covers_sync_tools(make_ctx):
+    result = await make_tool(slow_sync, timeout=0.05).invoke("{}", make_ctx())
+    assert result == ToolResult(False, "Error: slow_sync did not finish within 0.05 seconds")
+
+
+async def test_a_tools_own_timeout_error_is_a_failure(make_ctx):
+    result = await make_tool(own_timeout).invoke("{}", make_ctx())
+    assert result == ToolResult(False, "Error: TimeoutError: upstream took too long")
