@@ -20,7 +20,7 @@ from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.turns import Engine
 from assist_bot.settings import Settings
-from assist_bot.slack import approvals, housekeeping, mentions, messages
+from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.pacing import Pacer
@@ -84,11 +84,22 @@ class AssistBot:
             request_verification_enabled=not settings.socket_mode,
             logger=logging.getLogger("assist_bot.bolt"),
         )
-        deps = SurfaceDeps(dispatcher=self.dispatcher, people=People(self.slack))
+        deps = SurfaceDeps(
+            settings=settings,
+            dispatcher=self.dispatcher,
+            people=People(self.slack),
+            store=self.store,
+            assistants=self.assistants,
+            tools=self.tools,
+            backend=self.engine,
+            approvals=self.approvals,
+        )
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
+        commands.register(self.bolt, deps)
+        tool_commands.register(self.bolt, deps)
         self.transport: SocketModeTransport | HttpTransport
         if settings.slack_app_token is not None:
             self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())

@@ -58,3 +58,29 @@ def approval_outcome(tool: str, *, approved: bool, by: str) -> str:
 
 def approval_timed_out(tool: str) -> str:
     return f"⌛ *{tool}* was not run: nobody answered in time."
+
+
+# --- slash commands ------------------------------------------------------------------
+ADMINS_ONLY = "Only the bot's admins can change that here."
+ASSIST_HELP = """*assist-bot* — mention me in a channel or DM me; I answer in the thread.
+`/assist assistants` — the assistants you can pick
+`/assist use <assistant>` — pick this channel's assistant
+`/assist reset` — forget this channel's conversations
+`/assist status` — what this channel uses
+`/assist tools` — tools you can use, with their slash commands
+`/assist help` — this help"""
+
+
+def tool_not_allowed(tool: str) -> str:
+    return f"You may not use *{tool}* here."
+
+
+def bad_arguments(command: str, problem: str) -> str:
+    return (
+        f"That did not work: {problem}.\nTry `{command} key=value …`, JSON, plain words, "
+        f"or `{command}` alone for a form."
+    )
+
+
+def tool_failed(tool: str, output: str) -> str:
+    return f"*{tool}* failed: {output.removeprefix('Error: ')}"

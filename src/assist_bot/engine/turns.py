@@ -15,13 +15,14 @@ import aiohttp
 import openai
 
 from assist_bot.assistants import Assistant
+from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.settings import Settings
-from assist_bot.store import Store, ThreadKey
+from assist_bot.store import ChannelKey, Store, ThreadKey
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,19 @@ class Engine:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         return self._http
 
+    # -- for slash commands: the same tools, run by people ------------------------------
+    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext:
+        return ToolContext(
+            settings=self._settings, http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts
+        )
+
+    async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
+        return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
+
+    async def forget_channel(self, team: str, channel: str) -> int:
+        """Forget every thread's conversation in a channel (`/assist reset`)."""
+        return await self._store.delete_channel_conversations(ChannelKey(team, channel))
+
     # -- conversations ---------------------------------------------------------------
     async def ensure_conversation(self, thread: ThreadKey) -> str:
         existing = await self._store.get_conversation(thread)
@@ -119,10 +133,7 @@ class Engine:
                 assistant.tools, user=last.user, channel=last.channel, admins=self._settings.admin_ids
             )
         }
-        ctx = ToolContext(
-            settings=self._settings, http=self._session(), team=last.team, channel=last.channel,
-            user=last.user, thread_ts=thread.thread_ts,
-        )
+        ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
         conversation_id = await self.ensure_conversation(thread)
         request = _request(assistant, functions.values())
         items: list[dict[str, Any]] = user_input(messages)

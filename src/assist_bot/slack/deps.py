@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.settings import Settings
+from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.people import People
+from assist_bot.store import Store
+from assist_bot.tools import Tool, ToolContext, ToolRegistry
+
+
+class ToolBackend(Protocol):
+    """The engine's services that slash commands use (the Slack side never sees OpenAI)."""
+
+    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext: ...
+
+    async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]: ...
+
+    async def forget_channel(self, team: str, channel: str) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class SurfaceDeps:
+    settings: Settings
     dispatcher: Dispatcher
     people: People
+    store: Store
+    assistants: Assistants
+    tools: ToolRegistry
+    backend: ToolBackend
+    approvals: Approvals

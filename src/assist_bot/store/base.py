@@ -44,6 +44,10 @@ class Keys:
     def conversation(self, thread: ThreadKey) -> str:
         return f"{self.namespace}:{thread.team}:conv:{thread.channel}:{thread.thread_ts}"
 
+    def channel_conversations(self, channel: ChannelKey) -> str:
+        """A pattern matching every thread's conversation key in a channel."""
+        return f"{self.namespace}:{channel.team}:conv:{channel.channel}:*"
+
     def lock(self, thread: ThreadKey) -> str:
         return f"{self.namespace}:{thread.team}:lock:{thread.channel}:{thread.thread_ts}"
 
@@ -99,6 +103,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_conversation(self, thread: ThreadKey) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_channel_conversations(self, channel: ChannelKey) -> int:
+        """Forget every thread's conversation in a channel; returns how many."""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

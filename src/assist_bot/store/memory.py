@@ -32,6 +32,9 @@ class _Expiring:
         self._data.pop(key, None)
         return value
 
+    def keys(self) -> list[str]:
+        return [key for key in list(self._data) if self.get(key) is not None]
+
     def sweep(self) -> None:
         now = time.monotonic()
         for key in [k for k, (_, d) in self._data.items() if d is not None and d <= now]:
@@ -72,6 +75,13 @@ class MemoryStore(Store):
 
     async def delete_conversation(self, thread: ThreadKey) -> None:
         self._kv.pop(self.keys.conversation(thread))
+
+    async def delete_channel_conversations(self, channel: ChannelKey) -> int:
+        prefix = self.keys.channel_conversations(channel).removesuffix("*")
+        doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
+        for key in doomed:
+            self._kv.pop(key)
+        return len(doomed)
 
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         self._tick()

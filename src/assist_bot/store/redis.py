@@ -57,6 +57,13 @@ class RedisStore(Store):
     async def delete_conversation(self, thread: ThreadKey) -> None:
         await self._redis.delete(self.keys.conversation(thread))
 
+    async def delete_channel_conversations(self, channel: ChannelKey) -> int:
+        # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
+        doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
+        if doomed:
+            await self._redis.delete(*doomed)
+        return len(doomed)
+
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         return bool(await self._redis.set(self.keys.seen(team, token), "1", nx=True, ex=ttl))
 

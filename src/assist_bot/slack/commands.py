@@ -1,0 +1,111 @@
+"""Surface: `/assist` — help, assistants, use, reset, status, tools.
+Replies are ephemeral; changes are for admins when ASSIST_BOT_ADMINS is set."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from assist_bot import texts
+from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.store import ChannelKey
+
+COMMAND = "/assist"
+
+Handler = Callable[[SurfaceDeps, dict[str, Any], list[str]], Awaitable[str]]
+
+
+def may_change(deps: SurfaceDeps, user: str) -> bool:
+    admins = deps.settings.admin_ids
+    return not admins or user in admins
+
+
+async def _help(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    return texts.ASSIST_HELP
+
+
+async def _assistants(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    current = await _current_assistant(deps, command)
+    lines = [
+        f"• *{name}*{' (in use here)' if name == current else ''} — {deps.assistants.get(name).model}"
+        f"{': ' + deps.assistants.get(name).description if deps.assistants.get(name).description else ''}"
+        for name in deps.assistants.names()
+    ]
+    return "*Assistants*\n" + "\n".join(lines)
+
+
+async def _use(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    if not args:
+        return "Usage: `/assist use <assistant>` — see `/assist assistants`."
+    name = args[0]
+    if name not in deps.assistants:
+        return f"There is no assistant called *{name}*. " + await _assistants(deps, command, [])
+    if not may_change(deps, command["user_id"]):
+        return texts.ADMINS_ONLY
+    await deps.store.set_channel_setting(_channel(command), "assistant", name)
+    return f"This channel now uses the *{name}* assistant."
+
+
+async def _reset(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    if not may_change(deps, command["user_id"]):
+        return texts.ADMINS_ONLY
+    forgotten = await deps.backend.forget_channel(command["team_id"], command["channel_id"])
+    return f"Done: I forgot {forgotten} conversation(s) in this channel. The next message starts afresh."
+
+
+async def _status(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    name = await _current_assistant(deps, command)
+    assistant = deps.assistants.get(name)
+    tools = ", ".join(assistant.tools) or "none"
+    store = "Redis" if deps.settings.redis_url else "in-process memory (lost on restart)"
+    return (
+        f"*Assistant:* {assistant.name} ({assistant.model})\n*Tools:* {tools}\n*State:* {store}\n"
+        f"*Conversations kept:* {deps.settings.retention_days:g} days after their last message"
+    )
+
+
+async def _tools(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    assistant = deps.assistants.get(await _current_assistant(deps, command))
+    usable = deps.tools.for_turn(
+        deps.tools.names(), user=command["user_id"], channel=command["channel_id"], admins=deps.settings.admin_ids
+    )
+    if not usable:
+        return "No tools are available to you here."
+    lines = [
+        f"• `{tool.slash_command}` *{tool.name}*{' (asks first)' if tool.side_effects else ''}"
+        f"{'' if tool.name in assistant.tools else ' — not offered to the model here'}: {tool.description}"
+        for tool in usable
+    ]
+    return "*Tools*\n" + "\n".join(lines)
+
+
+SUBCOMMANDS: dict[str, Handler] = {
+    "help": _help,
+    "assistants": _assistants,
+    "use": _use,
+    "reset": _reset,
+    "status": _status,
+    "tools": _tools,
+}
+
+
+def _channel(command: dict[str, Any]) -> ChannelKey:
+    return ChannelKey(command["team_id"], command["channel_id"])
+
+
+async def _current_assistant(deps: SurfaceDeps, command: dict[str, Any]) -> str:
+    settings = await deps.store.get_channel_settings(_channel(command))
+    return deps.assistants.get(settings.get("assistant")).name
+
+
+def register(app: AsyncApp, deps: SurfaceDeps, subcommands: dict[str, Handler] | None = None) -> None:
+    table = {**SUBCOMMANDS, **(subcommands or {})}
+
+    @app.command(COMMAND)
+    async def on_assist(ack, command: dict[str, Any], respond) -> None:
+        await ack()
+        words = (command.get("text") or "").split()
+        handler = table.get(words[0].lower(), _help) if words else _help  # unknown → help
+        await respond(response_type="ephemeral", text=await handler(deps, command, words[1:]))

@@ -1,0 +1,135 @@
+"""Surface: one slash command per tool (`/weather`, `/email`, a company's own).
+
+`/weather {"city": "Paris", "unit": "celsius"}` or `/weather city=Paris unit=celsius`
+are validated against the tool's schema; `/weather what's it like in Paris` has the
+model fill in the arguments; `/weather` alone opens a form generated from the
+schema. Side-effect tools still ask for approval. The result is posted readably
+in the channel; mistakes are explained to the user alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot import texts
+from assist_bot.errors import TurnError
+from assist_bot.events import ApprovalRequest
+from assist_bot.slack import forms
+from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.tools import Tool, ToolArgumentsError
+
+log = logging.getLogger(__name__)
+
+_PAIRS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
+
+
+async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str, Any]:
+    """Text in any of the three forms → validated arguments, or ToolArgumentsError."""
+    text = text.strip()
+    if text.startswith("{"):
+        arguments: Any = text
+    elif _PAIRS.match(text):
+        try:
+            arguments = dict(pair.split("=", 1) for pair in shlex.split(text))
+        except ValueError:
+            raise ToolArgumentsError("write key=value pairs separated by spaces; quote values with spaces") from None
+    else:
+        arguments = await deps.backend.tool_arguments(tool, text)
+    tool.validate(arguments)
+    return arguments if isinstance(arguments, dict) else json.loads(arguments)
+
+
+def readable(tool: Tool, user: str, output: str) -> str:
+    try:
+        value = json.loads(output)
+    except ValueError:
+        value = output
+    if isinstance(value, dict):
+        body = "\n".join(f"• *{key.replace('_', ' ')}*: {val}" for key, val in value.items())
+    else:
+        body = str(value)
+    return f"<@{user}> used `{tool.slash_command}`:\n{body}"
+
+
+async def run_for_person(
+    deps: SurfaceDeps, client: AsyncWebClient, tool: Tool, arguments: dict[str, Any], *, team: str, channel: str,
+    user: str,
+) -> None:
+    if tool.side_effects:
+        decision = await deps.approvals.ask(
+            ApprovalRequest(tool=tool.name, description=tool.description, arguments=arguments, requester=user),
+            team=team, channel=channel, thread_ts=None,
+        )
+        if not decision.approved:
+            return  # the approval message already says who declined, or that time ran out
+    ctx = deps.backend.tool_context(team=team, channel=channel, user=user)
+    result = await tool.invoke(arguments, ctx)
+    if result.ok:
+        await client.chat_postMessage(channel=channel, text=readable(tool, user, result.output))
+    else:
+        await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_failed(tool.name, result.output))
+
+
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+    for tool in deps.tools.all():
+        app.command(tool.slash_command)(_command_handler(deps, tool))
+
+    @app.view(forms.CALLBACK_ID)
+    async def on_form(ack, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        tool = deps.tools.get(meta.get("tool", ""))
+        if tool is None:
+            await ack()
+            return
+        arguments = forms.submitted_arguments(tool, view["state"]["values"])
+        try:
+            tool.validate(arguments)
+        except ToolArgumentsError as exc:
+            await ack(response_action="errors", errors=_form_errors(tool, str(exc)))
+            return
+        await ack()
+        user = body["user"]["id"]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        await run_for_person(deps, client, tool, arguments, team=team, channel=meta["channel"], user=user)
+
+
+def _form_errors(tool: Tool, message: str) -> dict[str, str]:
+    """Put each problem under its field; anything else under the first field."""
+    fields = list(tool.schema().get("properties", {}))
+    errors: dict[str, str] = {}
+    for part in message.split("; "):
+        name = part.split(":", 1)[0].strip()
+        target = name if name in fields else (fields[0] if fields else "")
+        errors[target] = (errors.get(target, "") + " " + part).strip()[:150]
+    return errors
+
+
+def _command_handler(deps: SurfaceDeps, tool: Tool):
+    async def on_command(ack, command: dict[str, Any], client: AsyncWebClient, respond) -> None:
+        await ack()
+        user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
+        if not tool.allowed(user, channel, deps.settings.admin_ids):
+            await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))
+            return
+        text = command.get("text") or ""
+        if not text.strip():
+            await client.views_open(trigger_id=command["trigger_id"], view=forms.modal(tool, channel=channel))
+            return
+        try:
+            arguments = await parse_arguments(deps, tool, text)
+        except ToolArgumentsError as exc:
+            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, str(exc)))
+            return
+        except TurnError as exc:
+            await respond(response_type="ephemeral", text=texts.failure(exc.kind))
+            return
+        await run_for_person(deps, client, tool, arguments, team=team, channel=channel, user=user)
+
+    return on_command
