@@ -34,6 +34,17 @@ async def test_conversation_mapping_round_trips_and_is_per_team(store: Store):
     assert await store.get_conversation(THREAD) is None
 
 
+async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
+    for ts in ("1.1", "2.2"):
+        await store.set_conversation(ThreadKey("T1", "C1", ts), f"conv_{ts}")
+    await store.set_conversation(ThreadKey("T1", "C2", "1.1"), "conv_other_channel")
+    await store.set_conversation(ThreadKey("T2", "C1", "1.1"), "conv_other_team")
+    assert await store.delete_channel_conversations(ChannelKey("T1", "C1")) == 2
+    assert await store.get_conversation(ThreadKey("T1", "C1", "1.1")) is None
+    assert await store.get_conversation(ThreadKey("T1", "C2", "1.1")) == "conv_other_channel"
+    assert await store.get_conversation(ThreadKey("T2", "C1", "1.1")) == "conv_other_team"
+
+
 async def test_conversation_mapping_expires_after_retention(store: Store):
     store.retention_seconds = 1
     await store.set_conversation(THREAD, "conv_1")
