@@ -5,13 +5,45 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import yaml
 
 from tests.fakes.slack import event_body, mention, message, wait_for
 from tests.support.bot import running_bot
 
-MANIFEST = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
+MANIFEST_FILE = Path(__file__).parents[1] / "manifest.yml"
+MANIFEST = yaml.safe_load(MANIFEST_FILE.read_text())
+BASE_ENV = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1", "SLACK_APP_TOKEN": "xapp-1"}
+
+
+def generated_manifest(cwd, **env) -> str:
+    proc = subprocess.run([sys.executable, "-m", "assist_bot", "manifest"], env={**BASE_ENV, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_checked_in_manifest_is_what_the_command_prints(tmp_path):
+    assert generated_manifest(tmp_path) == MANIFEST_FILE.read_text(), "run: assist-bot manifest > manifest.yml"
+
+
+def test_a_company_tool_module_gets_its_slash_command(tmp_path):
+    (tmp_path / "acme_tools.py").write_text(textwrap.dedent('''
+        from assist_bot.tools import tool
+
+        @tool(slash_command="/leave")
+        def leave_balance(employee: str) -> int:
+            """Days of leave an employee has left."""
+            return 12
+    '''))
+    manifest = yaml.safe_load(generated_manifest(tmp_path, ASSIST_BOT_TOOL_MODULES="acme_tools", PYTHONPATH=str(tmp_path)))
+    commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
+    assert set(commands) == {"/assist", "/weather", "/email", "/leave"}
+    assert commands["/leave"]["description"] == "Days of leave an employee has left."
 
 
 def sample(event_name: str) -> dict:
@@ -29,7 +61,8 @@ def test_manifest_basics():
     assert settings["socket_mode_enabled"] is True
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "channels:history", "groups:history", "im:history",
-            "users:read"} <= scopes
+            "users:read", "commands"} <= scopes
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 
 @pytest.mark.timeout(60)

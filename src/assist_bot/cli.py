@@ -23,10 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (default)",
     )
     sub.add_parser("check", help="validate the settings and the assistants file, then exit")
+    sub.add_parser("manifest", help="print the Slack app manifest, with a slash command per configured tool")
     args = parser.parse_args(argv)
     try:
         settings = _settings_for(getattr(args, "mode", "auto"))
         setup_logging(settings.log_level)
+        if args.command == "manifest":
+            return _manifest(settings)
         if args.command == "check":
             return _check(settings)
         return _run(settings)
@@ -42,6 +45,14 @@ def _settings_for(mode: str) -> Settings:
     if mode == "socket" and not settings.socket_mode:
         raise SettingsError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
     return settings
+
+
+def _manifest(settings: Settings) -> int:
+    from assist_bot.manifest import render
+    from assist_bot.tools.loading import load_registry
+
+    print(render(load_registry(settings)), end="")
+    return 0
 
 
 def _check(settings: Settings) -> int:
