@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from assist_bot.tools import ToolResult
 from assist_bot.tools.builtin.email import send_email
-from tests.tools.conftest import free_port
+from tests.fakes.smtp import smtp_server
 
 pytestmark = pytest.mark.timeout(10)
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message and refuses one address."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's name
-        if address == "nobody@example.com":
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
 @pytest.fixture
 async def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ready_timeout=5)
-    # start() and stop() block while the server thread comes up or goes down.
-    await asyncio.to_thread(controller.start)
-    yield controller, inbox
-    await asyncio.to_thread(controller.stop)
+    async with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
