@@ -124,6 +124,26 @@ async def test_an_approval_is_decided_once(store: Store):
     assert await store.decide_approval("T1", "unknown", {"approved": True}) is False
 
 
+async def test_thread_files_accumulate_once_each_in_order(store: Store):
+    for file_id in ("file-a", "file-b", "file-a"):
+        await store.add_thread_file(THREAD, file_id)
+    assert await store.thread_files(THREAD) == ["file-a", "file-b"]
+    assert await store.thread_files(OTHER_TEAM_THREAD) == []
+
+
+async def test_knowledge_index_per_channel_with_reverse_lookup(store: Store):
+    c1, c2 = ChannelKey("T1", "C1"), ChannelKey("T1", "C2")
+    await store.put_knowledge_file(c1, "F1", {"name": "handbook.pdf", "openai_file_id": "file-1"})
+    await store.put_knowledge_file(c2, "F2", {"name": "spec.md", "openai_file_id": "file-2"})
+    assert await store.knowledge_files(c1) == {"F1": {"name": "handbook.pdf", "openai_file_id": "file-1"}}
+    assert await store.knowledge_channel_of("T1", "F2") == "C2"
+    assert await store.knowledge_channel_of("T2", "F2") is None
+    assert (await store.remove_knowledge_file(c2, "F2"))["name"] == "spec.md"
+    assert await store.knowledge_files(c2) == {}
+    assert await store.knowledge_channel_of("T1", "F2") is None
+    assert await store.remove_knowledge_file(c2, "F2") is None
+
+
 async def test_ping(store: Store):
     assert await store.ping() is True
 
@@ -145,6 +165,7 @@ async def test_redis_keys_expire(redis_url):
         await store.acquire_lock(THREAD, "a", 5)
         await store.push_pending(THREAD, {"n": 1})
         await store.put_approval("T1", "ap1", {"tool": "x"})
+        await store.add_thread_file(THREAD, "file-a")
         for key in await store._redis.keys("assist-bot:*"):
             assert await store._redis.ttl(key) > 0, key
     finally:

@@ -60,6 +60,15 @@ class Keys:
     def approval(self, team: str, approval_id: str) -> str:
         return f"{self.namespace}:{team}:approval:{approval_id}"
 
+    def thread_files(self, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{thread.team}:tfiles:{thread.channel}:{thread.thread_ts}"
+
+    def knowledge(self, channel: ChannelKey) -> str:
+        return f"{self.namespace}:{channel.team}:knowledge:{channel.channel}"
+
+    def knowledge_owner(self, team: str, slack_file_id: str) -> str:
+        return f"{self.namespace}:{team}:kfile:{slack_file_id}"
+
     def channel(self, channel: ChannelKey) -> str:
         return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
 
@@ -150,6 +159,28 @@ class Store(abc.ABC):
     async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
         """Record the decision once: True for the first decider, False if already
         decided (or unknown). The decision is merged into the record under "decision"."""
+
+    # -- files: a thread's code-interpreter files, a channel's knowledge --------------------
+    @abc.abstractmethod
+    async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
+        """Remember an OpenAI file for the thread's code interpreter (kept as long as the conversation)."""
+
+    @abc.abstractmethod
+    async def thread_files(self, thread: ThreadKey) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
+        """Index a file of the channel's knowledge base, by its Slack file id."""
+
+    @abc.abstractmethod
+    async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
+        """Which channel's knowledge holds this Slack file (file_deleted names no channel)."""
+
+    @abc.abstractmethod
+    async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None: ...
 
     # -- channel settings ----------------------------------------------------------
     @abc.abstractmethod

@@ -136,6 +136,37 @@ class MemoryStore(Store):
         self._kv.set(key, {**record, "decision": dict(decision)}, APPROVAL_TTL)
         return True
 
+    async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
+        key = self.keys.thread_files(thread)
+        files = self._kv.get(key) or []
+        if file_id not in files:
+            files = [*files, file_id]
+        self._kv.set(key, files, self.retention_seconds)
+
+    async def thread_files(self, thread: ThreadKey) -> list[str]:
+        return list(self._kv.get(self.keys.thread_files(thread)) or [])
+
+    async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
+        key = self.keys.knowledge(channel)
+        index = dict(self._kv.get(key) or {})
+        index[slack_file_id] = dict(record)
+        self._kv.set(key, index, None)
+        self._kv.set(self.keys.knowledge_owner(channel.team, slack_file_id), channel.channel, None)
+
+    async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in (self._kv.get(self.keys.knowledge(channel)) or {}).items()}
+
+    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
+        return self._kv.get(self.keys.knowledge_owner(team, slack_file_id))
+
+    async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
+        key = self.keys.knowledge(channel)
+        index = dict(self._kv.get(key) or {})
+        record = index.pop(slack_file_id, None)
+        self._kv.set(key, index, None)
+        self._kv.pop(self.keys.knowledge_owner(channel.team, slack_file_id))
+        return record
+
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
         return dict(self._kv.get(self.keys.channel(channel)) or {})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -108,6 +109,38 @@ class RedisStore(Store):
 
     async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
         return bool(await self._decide(keys=[self.keys.approval(team, approval_id)], args=[encode(decision)]))
+
+    async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
+        key = self.keys.thread_files(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {file_id: time.time()}, nx=True)  # ordered by arrival, each once
+            pipe.expire(key, self.retention_seconds)
+            await pipe.execute()
+
+    async def thread_files(self, thread: ThreadKey) -> list[str]:
+        return await self._redis.zrange(self.keys.thread_files(thread), 0, -1)
+
+    async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
+            pipe.set(self.keys.knowledge_owner(channel.team, slack_file_id), channel.channel)
+            await pipe.execute()
+
+    async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
+        raw = await self._redis.hgetall(self.keys.knowledge(channel))
+        return {file_id: decode(record) for file_id, record in raw.items()}
+
+    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
+        return await self._redis.get(self.keys.knowledge_owner(team, slack_file_id))
+
+    async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
+        key = self.keys.knowledge(channel)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, slack_file_id)
+            pipe.hdel(key, slack_file_id)
+            pipe.delete(self.keys.knowledge_owner(channel.team, slack_file_id))
+            raw, _, _ = await pipe.execute()
+        return decode(raw) if raw else None
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
         return await self._redis.hgetall(self.keys.channel(channel))
