@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.settings import Settings
 from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
@@ -63,7 +64,10 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
-        self.engine = Engine(client=self.openai, store=self.store, settings=settings, tools=self.tools)
+        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
+        self.engine = Engine(
+            client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
+        )
         self.approvals = Approvals(
             client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -49,6 +49,8 @@ class Assistant(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     reasoning_effort: str | None = None
     description: str = ""
+    # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
+    file_routes: dict[str, str] = Field(default_factory=dict)
 
 
 class _AssistantEntry(BaseModel):
@@ -62,6 +64,7 @@ class _AssistantEntry(BaseModel):
     max_output_tokens: int | None = Field(default=None, gt=0)
     reasoning_effort: str | None = None
     description: str = ""
+    file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
 
 
 class _AssistantsFile(BaseModel):

@@ -27,11 +27,29 @@ class ToolActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """A knowledge file the answer cites; `link` is its Slack permalink when known."""
+
+    filename: str
+    link: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutput:
+    """A file the model made (a chart, a result) to hand to the people in the thread."""
+
+    name: str
+    content: bytes
+    type: Literal["file_output"] = "file_output"
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     """The response completed; `text` is the whole answer as the model wrote it."""
 
     text: str
     response_id: str = ""
+    citations: tuple[Citation, ...] = ()
     type: Literal["done"] = "done"
 
 
@@ -44,7 +62,7 @@ class Failed:
     type: Literal["failed"] = "failed"
 
 
-TurnEvent = TextDelta | ToolActivity | Done | Failed
+TurnEvent = TextDelta | ToolActivity | FileOutput | Done | Failed
 
 
 @dataclass(frozen=True, slots=True)

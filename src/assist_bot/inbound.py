@@ -22,6 +22,8 @@ class Inbound:
     user_name: str
     text: str
     is_dm: bool = False
+    images: tuple[str, ...] = ()  # OpenAI file ids of images shared with the message
+
 
     @property
     def thread(self) -> ThreadKey:
@@ -37,4 +39,6 @@ class Inbound:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Inbound":
         fields = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in fields})
+        values = {k: v for k, v in data.items() if k in fields}
+        values["images"] = tuple(values.get("images") or ())  # JSON turns tuples into lists
+        return cls(**values)

@@ -84,3 +84,18 @@ def bad_arguments(command: str, problem: str) -> str:
 
 def tool_failed(tool: str, output: str) -> str:
     return f"*{tool}* failed: {output.removeprefix('Error: ')}"
+
+
+# --- files -------------------------------------------------------------------------------
+def sources(citations) -> str:
+    """Footnotes for the knowledge files an answer cites (mrkdwn)."""
+    if not citations:
+        return ""
+    lines = [
+        f"[{n}] <{c.link}|{c.filename}>" if c.link else f"[{n}] {c.filename}" for n, c in enumerate(citations, 1)
+    ]
+    return "*Sources*\n" + "\n".join(lines)
+
+
+def upload_failed(name: str) -> str:
+    return f"⚠️ I made *{name}* but could not upload it here."

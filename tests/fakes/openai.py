@@ -35,6 +35,18 @@ class Text:
     chunks: list[str]
     delay: float = 0.0
     tools: list[str] = field(default_factory=list)  # "file_search" / "code_interpreter" / "web_search", run first
+    # Annotations on the output_text part: file_citation {type, file_id, filename, index}, container_file_citation
+    # {type, container_id, file_id, filename, start_index, end_index}, file_path {type, file_id, index}, ...
+    annotations: list[dict] = field(default_factory=list)
+    # `outputs` of the code_interpreter_call item ({"type": "logs", "logs"} / {"type": "image", "url"}) and its
+    # container; either one adds a code_interpreter call when `tools` lacks it.
+    code_outputs: list[dict] | None = None
+    container_id: str | None = None
+
+    @property
+    def tool_calls(self) -> list[str]:
+        wants_code = self.code_outputs is not None or self.container_id is not None
+        return self.tools + ["code_interpreter"] if wants_code and "code_interpreter" not in self.tools else self.tools
 
     @property
     def text(self) -> str:
@@ -152,29 +164,45 @@ _TOOLS = {"file_search": ("file_search_call", "searching"), "code_interpreter": 
           "web_search": ("web_search_call", "searching")}
 
 
-def _tool_item(kind: str) -> dict:
+def _tool_item(kind: str, reply: "Text | None" = None) -> dict:
     """The completed output item of a built-in tool call, with the fields the SDK models require."""
     if kind == "file_search":
         return {"id": _id("fs"), "type": "file_search_call", "status": "completed", "queries": ["fake query"],
                 "results": None}
     if kind == "code_interpreter":
+        outputs = reply.code_outputs if reply is not None and reply.code_outputs is not None else [
+            {"type": "logs", "logs": "42\n"}]
+        container = reply.container_id if reply is not None and reply.container_id else _id("cntr")
         return {"id": _id("ci"), "type": "code_interpreter_call", "status": "completed", "code": "print(6 * 7)",
-                "container_id": _id("cntr"), "outputs": [{"type": "logs", "logs": "42\n"}]}
+                "container_id": container, "outputs": outputs}
     if kind == "web_search":
         return {"id": _id("ws"), "type": "web_search_call", "status": "completed",
                 "action": {"type": "search", "query": "fake query", "sources": None}}
     raise ValueError(f"unknown tool {kind!r}; expected one of {sorted(_TOOLS)}")
 
 
-def _message_item(msg_id: str, text: str, status: str) -> dict:
+def _message_item(msg_id: str, text: str, status: str, annotations: list[dict] | None = None) -> dict:
     return {"id": msg_id, "type": "message", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+            "content": [{"type": "output_text", "text": text, "annotations": list(annotations or []), "logprobs": []}]}
+
+
+def _annotation_at(annotation: dict) -> int:
+    """The text offset an annotation points at; the stream announces it once the text has got that far."""
+    return int(annotation.get("index", annotation.get("end_index", 0)) or 0)
 
 
 # ------------------------------------------------------------------------ the server
 class FakeOpenAI:
-    def __init__(self, api_key: str = "sk-test"):
+    def __init__(self, api_key: str = "sk-test", *, vector_file_polls: int = 1, poll_after_ms: int = 10):
         self.api_key = api_key
+        # Files, vector stores and containers (see the "Files" section below).
+        self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
+        self.vector_stores: dict[str, dict] = {}  # id -> {"meta": vector store, "files": {file_id: vs file}}
+        self.containers: dict[str, dict] = {}  # id -> {"meta": container, "files": {cfile_id: fields + content}}
+        self.vector_file_polls = vector_file_polls  # GETs of a vector store file before it leaves in_progress
+        self.poll_after_ms = poll_after_ms  # openai-poll-after-ms hint, so the SDK's poll() does not wait 1 s
+        self._vector_failures: list[tuple[Callable[[dict], bool], str, str]] = []
+        self._vector_polls_left: dict[tuple[str, str], int] = {}
         self.conversations: dict[str, dict] = {}  # id -> {"id", "created_at", "metadata", "items"}
         self.response_requests: list[dict] = []  # every POST /v1/responses body, rejected ones included
         self.responses: dict[str, dict] = {}  # final response objects (completed / failed) by id
@@ -194,8 +222,10 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def start(self) -> "FakeOpenAI":
-        app = web.Application(middlewares=[self._auth])
+        # File uploads of a few MB must fit: aiohttp's default request cap is 1 MiB.
+        app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
         r = app.router
+        self._add_file_routes(r)
         r.add_post("/v1/conversations", self._create_conversation)
         r.add_route("*", "/v1/conversations/{cid}", self._conversation)
         r.add_route("*", "/v1/conversations/{cid}/items", self._items)
@@ -328,6 +358,233 @@ class FakeOpenAI:
                                   "first_id": page[0]["id"] if page else None,
                                   "last_id": page[-1]["id"] if page else None})
 
+    # -------------------------------------------------------------- Files, vector stores, containers
+    def fail_vector_file(self, filename_or_predicate: str | Callable[[dict], bool], code: str = "unsupported_file",
+                         message: str = "The file type is not supported.") -> None:
+        """Files attached to a vector store whose filename matches (or whose file object satisfies the
+        predicate) end "failed" with last_error {code, message} instead of "completed"."""
+        pred = filename_or_predicate
+        if isinstance(pred, str):
+            name = pred
+            pred = lambda f: f.get("filename") == name
+        self._vector_failures.append((pred, code, message))
+
+    def add_container_file(self, container_id: str, name: str, content: bytes) -> str:
+        """Simulate code interpreter writing /mnt/data/<name>; creates the container if unknown. Returns the
+        container file id (cfile_…)."""
+        if container_id not in self.containers:
+            self.containers[container_id] = {"meta": self._container_meta(container_id, "fake-container"),
+                                             "files": {}}
+        return self._put_container_file(container_id, name, content, "assistant")["id"]
+
+    def _add_file_routes(self, r: web.UrlDispatcher) -> None:
+        r.add_route("*", "/v1/files", self._files_root)
+        r.add_route("*", "/v1/files/{fid}", self._file)
+        r.add_get("/v1/files/{fid}/content", self._file_content)
+        r.add_post("/v1/vector_stores", self._create_vector_store)
+        r.add_route("*", "/v1/vector_stores/{vsid}", self._vector_store)
+        r.add_route("*", "/v1/vector_stores/{vsid}/files", self._vector_store_files)
+        r.add_route("*", "/v1/vector_stores/{vsid}/files/{fid}", self._vector_store_file)
+        r.add_post("/v1/containers", self._create_container)
+        r.add_route("*", "/v1/containers/{cid}", self._container)
+        r.add_route("*", "/v1/containers/{cid}/files", self._container_files)
+        r.add_route("*", "/v1/containers/{cid}/files/{fid}", self._container_file)
+        r.add_get("/v1/containers/{cid}/files/{fid}/content", self._container_file_content)
+
+    @staticmethod
+    def _public(record: dict) -> dict:
+        return {k: v for k, v in record.items() if k != "content"}
+
+    @staticmethod
+    def _list(data: list[dict]) -> web.Response:
+        return web.json_response({"object": "list", "data": data, "has_more": False,
+                                  "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
+
+    @staticmethod
+    def _lookup(table: dict, key: str, what: str) -> Any:
+        if key not in table:
+            raise _Reject(_error(404, f"No {what} found with id '{key}'."))
+        return table[key]
+
+    @staticmethod
+    async def _upload(request: web.Request) -> tuple[dict, str | None, bytes | None]:
+        """Read a multipart body (SDK uploads): the plain fields, and the `file` part's name and bytes."""
+        if request.content_type != "multipart/form-data":
+            return (await request.json() if request.can_read_body else {}), None, None
+        form = await request.post()
+        upload = form.get("file")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not isinstance(upload, web.FileField):
+            return fields, None, None
+        return fields, upload.filename, upload.file.read()
+
+    async def _files_root(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            purpose = request.query.get("purpose")
+            return self._list([self._public(f) for f in self.files.values() if purpose in (None, f["purpose"])])
+        fields, name, content = await self._upload(request)
+        if content is None or not fields.get("purpose"):
+            return _error(400, "Both 'file' and 'purpose' are required.", param="file" if content is None else "purpose")
+        record = {"id": f"file-{secrets.token_hex(11)}", "object": "file", "bytes": len(content),
+                  "created_at": int(time.time()), "filename": name or "upload", "purpose": fields["purpose"],
+                  "status": "processed", "expires_at": None, "status_details": None, "content": content}
+        self.files[record["id"]] = record
+        return web.json_response(self._public(record))
+
+    async def _file(self, request: web.Request) -> web.Response:
+        record = self._lookup(self.files, request.match_info["fid"], "file")
+        if request.method == "DELETE":
+            del self.files[record["id"]]
+            for store in self.vector_stores.values():  # deleting a file also removes it from vector stores
+                store["files"].pop(record["id"], None)
+            return web.json_response({"id": record["id"], "object": "file", "deleted": True})
+        return web.json_response(self._public(record))
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        record = self._lookup(self.files, request.match_info["fid"], "file")
+        return web.Response(body=record["content"], content_type="application/octet-stream")
+
+    # vector stores
+    def _vs_json(self, store: dict) -> dict:
+        files = store["files"].values()
+        counts = {s: sum(1 for f in files if f["status"] == s) for s in ("in_progress", "completed", "failed", "cancelled")}
+        usage = sum(f["usage_bytes"] for f in files if f["status"] == "completed")
+        return {**store["meta"], "file_counts": {**counts, "total": len(store["files"])}, "usage_bytes": usage,
+                "status": "in_progress" if counts["in_progress"] else "completed"}
+
+    async def _create_vector_store(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        now, expires = int(time.time()), body.get("expires_after")
+        meta = {"id": _id("vs"), "object": "vector_store", "created_at": now, "last_active_at": now,
+                "name": body.get("name") or "", "metadata": body.get("metadata") or {}, "expires_after": expires,
+                "expires_at": now + 86400 * int(expires["days"]) if expires else None}
+        for file_id in body.get("file_ids") or []:
+            self._lookup(self.files, file_id, "file")  # 404 before anything is created
+        store = self.vector_stores[meta["id"]] = {"meta": meta, "files": {}}
+        for file_id in body.get("file_ids") or []:
+            self._attach(store, file_id, {})
+        return web.json_response(self._vs_json(store))
+
+    async def _vector_store(self, request: web.Request) -> web.Response:
+        store = self._lookup(self.vector_stores, request.match_info["vsid"], "vector store")
+        if request.method == "DELETE":
+            del self.vector_stores[store["meta"]["id"]]
+            return web.json_response({"id": store["meta"]["id"], "object": "vector_store.deleted", "deleted": True})
+        if request.method == "POST":  # update name / metadata / expires_after
+            store["meta"].update({k: v for k, v in (await self._json(request)).items()
+                                  if k in ("name", "metadata", "expires_after")})
+        return web.json_response(self._vs_json(store))
+
+    def _attach(self, store: dict, file_id: str, attributes: dict) -> dict:
+        record = self._lookup(self.files, file_id, "file")
+        vs_id = store["meta"]["id"]
+        entry = {"id": file_id, "object": "vector_store.file", "created_at": int(time.time()), "vector_store_id": vs_id,
+                 "status": "in_progress", "last_error": None, "usage_bytes": record["bytes"],
+                 "attributes": attributes or {}, "chunking_strategy": {"type": "static", "static": {
+                     "max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}}
+        store["files"][file_id] = entry
+        self._vector_polls_left[(vs_id, file_id)] = self.vector_file_polls
+        self._advance(entry, record, polled=False)
+        return entry
+
+    def _advance(self, entry: dict, record: dict | None, *, polled: bool) -> None:
+        """Count a poll; once the polls are used up the file ends completed, or failed if scripted so."""
+        key = (entry["vector_store_id"], entry["id"])
+        if entry["status"] != "in_progress" or key not in self._vector_polls_left:
+            return
+        left = self._vector_polls_left[key] - (1 if polled else 0)
+        self._vector_polls_left[key] = left
+        if left > 0:
+            return
+        del self._vector_polls_left[key]
+        failure = next(((c, m) for pred, c, m in self._vector_failures if record is not None and pred(record)), None)
+        if failure:
+            entry.update(status="failed", last_error={"code": failure[0], "message": failure[1]}, usage_bytes=0)
+        else:
+            entry["status"] = "completed"
+
+    def _poll_hint(self) -> dict[str, str]:
+        return {"openai-poll-after-ms": str(self.poll_after_ms)}
+
+    async def _vector_store_files(self, request: web.Request) -> web.Response:
+        store = self._lookup(self.vector_stores, request.match_info["vsid"], "vector store")
+        if request.method == "POST":
+            body = await self._json(request)
+            entry = self._attach(store, body.get("file_id") or "", body.get("attributes") or {})
+            return web.json_response(entry, headers=self._poll_hint())
+        status = request.query.get("filter")
+        return self._list([f for f in store["files"].values() if status in (None, f["status"])])
+
+    async def _vector_store_file(self, request: web.Request) -> web.Response:
+        store = self._lookup(self.vector_stores, request.match_info["vsid"], "vector store")
+        entry = self._lookup(store["files"], request.match_info["fid"], "vector store file")
+        if request.method == "DELETE":
+            del store["files"][entry["id"]]
+            return web.json_response({"id": entry["id"], "object": "vector_store.file.deleted", "deleted": True})
+        if request.method == "POST":  # update attributes
+            entry["attributes"] = (await self._json(request)).get("attributes") or {}
+        else:
+            self._advance(entry, self.files.get(entry["id"]), polled=True)
+        return web.json_response(entry, headers=self._poll_hint())
+
+    # containers
+    @staticmethod
+    def _container_meta(cid: str, name: str, expires_after: dict | None = None) -> dict:
+        now = int(time.time())
+        return {"id": cid, "object": "container", "created_at": now, "last_active_at": now, "name": name,
+                "status": "running", "memory_limit": "1g",
+                "expires_after": expires_after or {"anchor": "last_active_at", "minutes": 20}}
+
+    def _put_container_file(self, cid: str, name: str, content: bytes, source: str) -> dict:
+        record = {"id": f"cfile_{secrets.token_hex(12)}", "object": "container.file", "container_id": cid,
+                  "created_at": int(time.time()), "bytes": len(content), "path": f"/mnt/data/{name}",
+                  "source": source, "content": content}
+        self.containers[cid]["files"][record["id"]] = record
+        return record
+
+    async def _create_container(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        copies = [self._lookup(self.files, fid, "file") for fid in body.get("file_ids") or []]
+        meta = self._container_meta(_id("cntr"), body.get("name") or "", body.get("expires_after"))
+        if body.get("memory_limit"):
+            meta["memory_limit"] = body["memory_limit"]
+        self.containers[meta["id"]] = {"meta": meta, "files": {}}
+        for record in copies:
+            self._put_container_file(meta["id"], record["filename"], record["content"], "user")
+        return web.json_response(meta)
+
+    async def _container(self, request: web.Request) -> web.Response:
+        container = self._lookup(self.containers, request.match_info["cid"], "container")
+        if request.method == "DELETE":
+            del self.containers[container["meta"]["id"]]
+            return web.json_response({"id": container["meta"]["id"], "object": "container.deleted", "deleted": True})
+        return web.json_response(container["meta"])
+
+    async def _container_files(self, request: web.Request) -> web.Response:
+        container = self._lookup(self.containers, request.match_info["cid"], "container")
+        cid = container["meta"]["id"]
+        if request.method == "GET":
+            return self._list([self._public(f) for f in container["files"].values()])
+        fields, name, content = await self._upload(request)
+        if content is None:  # JSON {file_id}: copy an uploaded file in
+            record = self._lookup(self.files, fields.get("file_id") or "", "file")
+            name, content = record["filename"], record["content"]
+        return web.json_response(self._public(self._put_container_file(cid, name or "upload", content, "user")))
+
+    async def _container_file(self, request: web.Request) -> web.Response:
+        container = self._lookup(self.containers, request.match_info["cid"], "container")
+        record = self._lookup(container["files"], request.match_info["fid"], "container file")
+        if request.method == "DELETE":
+            del container["files"][record["id"]]
+            return web.Response(status=200)
+        return web.json_response(self._public(record))
+
+    async def _container_file_content(self, request: web.Request) -> web.Response:
+        container = self._lookup(self.containers, request.match_info["cid"], "container")
+        record = self._lookup(container["files"], request.match_info["fid"], "container file")
+        return web.Response(body=record["content"], content_type="application/octet-stream")
+
     # -------------------------------------------------------------- Responses API
     def _response_obj(self, body: dict, conv_id: str | None) -> dict:
         """An in-progress Response carrying every field openai.types.responses.Response requires."""
@@ -407,7 +664,8 @@ class FakeOpenAI:
             return _error(500, reply.message, "server_error", None, reply.code)
         if await self._pause(reply.delay * len(reply.chunks)):
             return _error(500, "The server is shutting down.", "server_error")
-        obj["output"] = [_tool_item(t) for t in reply.tools] + [_message_item(_id("msg"), reply.text, "completed")]
+        obj["output"] = [_tool_item(t, reply) for t in reply.tool_calls] + [
+            _message_item(_id("msg"), reply.text, "completed", reply.annotations)]
         self._finish(obj, body, conv_id, "completed")
         return web.json_response(obj, headers={"x-request-id": _id("req")})
 
@@ -443,8 +701,8 @@ class FakeOpenAI:
         await emit("response.created", response=obj)
         await emit("response.in_progress", response=obj)
         is_text = isinstance(reply, Text)
-        for kind in reply.tools if is_text else []:
-            item = _tool_item(kind)
+        for kind in reply.tool_calls if is_text else []:
+            item = _tool_item(kind, reply)
             type_, middle = _TOOLS[kind]
             idx = len(obj["output"])
             await emit("response.output_item.added", output_index=idx, item={**item, "status": "in_progress"})
@@ -455,7 +713,7 @@ class FakeOpenAI:
 
         chunks = reply.chunks if is_text else reply.after_chunks
         if is_text or chunks:
-            msg_id, idx, text = _id("msg"), len(obj["output"]), ""
+            msg_id, idx, text, announced = _id("msg"), len(obj["output"]), "", 0
             where = {"item_id": msg_id, "output_index": idx, "content_index": 0}
             empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             await emit("response.output_item.added", output_index=idx,
@@ -466,8 +724,12 @@ class FakeOpenAI:
                     return resp  # stop() cut the stream short, as a dropped connection would
                 text += chunk
                 await emit("response.output_text.delta", delta=chunk, logprobs=[], **where)
+                if is_text:
+                    announced = await self._announce(emit, reply.annotations, announced, len(text), where)
             if is_text:
-                done = _message_item(msg_id, text, "completed")
+                await self._announce(emit, reply.annotations, announced, math.inf, where)
+                # As in the real stream, output_text.done carries no annotations; the parts and items do.
+                done = _message_item(msg_id, text, "completed", reply.annotations)
                 await emit("response.output_text.done", text=text, logprobs=[], **where)
                 await emit("response.content_part.done", part=done["content"][0], **where)
                 await emit("response.output_item.done", output_index=idx, item=done)
@@ -489,3 +751,12 @@ class FakeOpenAI:
             return resp
         await resp.write_eof()
         return resp
+
+    @staticmethod
+    async def _announce(emit: Callable, annotations: list[dict], announced: int, upto: float, where: dict) -> int:
+        """Emit response.output_text.annotation.added for annotations the text has reached; returns the count."""
+        while announced < len(annotations) and _annotation_at(annotations[announced]) <= upto:
+            await emit("response.output_text.annotation.added", annotation=annotations[announced],
+                       annotation_index=announced, **where)
+            announced += 1
+        return announced

@@ -14,13 +14,14 @@ import inspect
 import itertools
 import json
 import math
+import mimetypes
 import socket
 import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -57,6 +58,28 @@ class Msg:
     user: str | None = None  # the bot user for bot messages; the author for seeded ones
     deleted: bool = False
     metadata: dict | None = None
+
+
+@dataclass
+class Upload:
+    """One file the client uploaded with the files_upload_v2 flow (getUploadURLExternal → POST → complete)."""
+    file_id: str
+    filename: str
+    title: str
+    content: bytes
+    channel: str | None
+    thread_ts: str | None
+
+
+# What files.slack.com answers a browser without a valid session: an HTML page, not JSON. A downloader that
+# does not check the body would hand this page to the model as if it were the user's file.
+_LOGIN_PAGE = ("<!DOCTYPE html><html lang=\"en-US\"><head><title>Slack</title></head>"
+               "<body><h1>Sign in to your workspace</h1></body></html>")
+_file_ids = itertools.count(1)
+
+
+def _new_file_id() -> str:
+    return f"F{next(_file_ids):010d}"
 
 
 @dataclass
@@ -106,16 +129,33 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False
+        # File hosting (see add_file): full file objects as files.info returns them, and their bytes.
+        self.files: dict[str, dict] = {}
+        self.file_contents: dict[str, bytes] = {}
+        self.download_tokens: list[str | None] = []  # the bearer token of every download request (None: none)
+        self.bytes_sent: dict[str, int] = defaultdict(int)  # file id -> bytes written by file_slow_body
+        self.uploads: list[Upload] = []
+        self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
+        self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
 
     # ---------------------------------------------------------------- lifecycle
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
+    @property
+    def base_url(self) -> str:
+        """Where this fake hosts files and upload URLs (the stand-in for files.slack.com)."""
+        return f"http://127.0.0.1:{self.port}"
+
     async def start(self) -> "FakeSlack":
-        app = web.Application()
+        # Uploads of a few MB must fit: aiohttp's default request cap is 1 MiB.
+        app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_get("/files-pri/{key}/download/{name}", self._handle_file_download)
+        app.router.add_get("/files-pri/{key}/{name}", self._handle_file_download)
+        app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         # A short shutdown_timeout keeps stop() quick even if a client keeps a connection open.
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
@@ -295,6 +335,147 @@ class FakeSlack:
         # A fresh ticket per call, as Slack hands out a new URL each time.
         return {"url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4().hex}&app_id={self.app_id}"}
 
+    # ---------------------------------------------------------------- file hosting
+    def add_file(self, *, name: str, content: bytes, mimetype: str, filetype: str, channel: str | None = None,
+                 user: str = "U1", file_access: str | None = None, size: int | None = None) -> dict:
+        """Host `content` and return the file object an event would carry.
+
+        `size` overrides the declared size (to test a lying or oversize declaration). With
+        file_access="check_file_info" the result is the minimal stub Slack sends for such files (no name,
+        no URLs), so only a client that calls files.info can download it; files.info returns the full object.
+        """
+        fid = self._host_file(name=name, title=name, content=content, mimetype=mimetype, filetype=filetype,
+                              channel=channel, user=user, size=size)
+        if file_access == "check_file_info":
+            full = self.files[fid]
+            return {"id": fid, "mode": "file_access", "file_access": file_access, "created": full["created"],
+                    "timestamp": full["timestamp"], "user": user}
+        out = dict(self.files[fid])
+        return {**out, "file_access": file_access} if file_access else out
+
+    def file_redirect_to(self, file_id: str, url: str) -> None:
+        """Authorised downloads of this file answer 302 Location: url."""
+        self._file_modes[file_id] = ("redirect", url)
+
+    def file_serve_html(self, file_id: str) -> None:
+        """Authorised downloads answer 200 text/html with a login page, as Slack does for a bad scope."""
+        self._file_modes[file_id] = ("html",)
+
+    def file_slow_body(self, file_id: str, total_bytes: int, chunk: int = 64 * 1024) -> None:
+        """Authorised downloads stream `total_bytes` (no Content-Length), generated chunk by chunk so a huge
+        total costs nothing; `bytes_sent[file_id]` counts what was actually written."""
+        self._file_modes[file_id] = ("slow", total_bytes, chunk)
+
+    def _host_file(self, *, name: str, title: str, content: bytes, mimetype: str, filetype: str,
+                   channel: str | None, user: str, size: int | None, fid: str | None = None) -> str:
+        if self.port is None:
+            raise RuntimeError("start() the fake before adding files: their URLs name its port")
+        fid, now = fid or _new_file_id(), int(time.time())
+        key, quoted = f"{self.team_id}-{fid}", quote(name)
+        self.file_contents[fid] = content
+        self.files[fid] = {
+            "id": fid, "created": now, "timestamp": now, "name": name, "title": title, "mimetype": mimetype,
+            "filetype": filetype, "pretty_type": filetype.upper(), "user": user, "user_team": self.team_id,
+            "mode": "hosted", "editable": False, "is_external": False, "external_type": "",
+            "is_public": bool(channel and channel.startswith("C")), "public_url_shared": False,
+            "size": len(content) if size is None else size,
+            "url_private": f"{self.base_url}/files-pri/{key}/{quoted}",
+            "url_private_download": f"{self.base_url}/files-pri/{key}/download/{quoted}",
+            "permalink": f"https://fake-{self.team_id.lower()}.slack.com/files/{user}/{fid}/{quoted}",
+            "channels": [channel] if channel and channel[0] == "C" else [],
+            "groups": [channel] if channel and channel[0] == "G" else [],
+            "ims": [channel] if channel and channel[0] == "D" else []}
+        return fid
+
+    async def _handle_file_download(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.startswith("Bearer ") else None
+        self.download_tokens.append(token)
+        if token != self.bot_token:
+            return web.Response(status=403, text=_LOGIN_PAGE, content_type="text/html")
+        team, _, fid = request.match_info["key"].partition("-")
+        if team != self.team_id or fid not in self.files:
+            return web.Response(status=404, text=_LOGIN_PAGE, content_type="text/html")
+        mode = self._file_modes.get(fid, ("plain",))
+        if mode[0] == "redirect":
+            return web.Response(status=302, headers={"Location": mode[1]})
+        if mode[0] == "html":
+            return web.Response(text=_LOGIN_PAGE, content_type="text/html")
+        if mode[0] == "slow":
+            return await self._stream_unbounded(request, fid, mode[1], mode[2])
+        return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
+
+    async def _stream_unbounded(self, request: web.Request, fid: str, total: int, chunk: int) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": self.files[fid]["mimetype"]})
+        await resp.prepare(request)
+        block = b"x" * chunk
+        try:
+            while self.bytes_sent[fid] < total:
+                if request.transport is None or request.transport.is_closing():
+                    return resp  # the client hung up: stop generating
+                n = min(chunk, total - self.bytes_sent[fid])
+                await resp.write(block[:n])
+                self.bytes_sent[fid] += n
+                await asyncio.sleep(0)  # let the client's reads interleave with our writes
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client closed the connection mid-body, which is what a capped download does
+        return resp
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL of files.getUploadURLExternal: raw bytes or a multipart body with one file."""
+        pending = self._pending_uploads.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="Not Found")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            field = next((v for v in form.values() if isinstance(v, web.FileField)), None)
+            content = field.file.read() if field is not None else b""
+        else:
+            content = await request.read()
+        pending["content"] = content
+        return web.Response(text=f"OK - {len(content)}")
+
+    def _m_files_info(self, a: dict) -> dict:
+        f = self.files.get(a.get("file") or "")
+        if f is None:
+            return {"error": "file_not_found"}
+        return {"file": dict(f), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    def _m_files_delete(self, a: dict) -> dict:
+        fid = a.get("file") or ""
+        if fid not in self.files:
+            return {"error": "file_not_found"}
+        del self.files[fid]
+        self.file_contents.pop(fid, None)
+        return {}
+
+    def _m_files_getUploadURLExternal(self, a: dict) -> dict:
+        if not a.get("filename") or not str(a.get("length") or "").isdigit():
+            return {"error": "invalid_arguments"}
+        fid = _new_file_id()
+        self._pending_uploads[fid] = {"filename": a["filename"], "length": int(a["length"]), "content": None}
+        return {"upload_url": f"{self.base_url}/upload/v1/{fid}", "file_id": fid}
+
+    def _m_files_completeUploadExternal(self, a: dict) -> dict:
+        """Hosts each uploaded file and records an Upload; no chat message is stored for it."""
+        files = json.loads(a["files"]) if isinstance(a.get("files"), str) else a.get("files")
+        if not files or any(f.get("id") not in self._pending_uploads for f in files):
+            return {"error": "file_not_found"}
+        channel, thread_ts = a.get("channel_id") or None, a.get("thread_ts") or None
+        out = []
+        for f in files:
+            pending = self._pending_uploads.pop(f["id"])
+            name, content = pending["filename"], pending["content"] or b""
+            title = f.get("title") or name
+            mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            self._host_file(name=name, title=title, content=content, mimetype=mimetype,
+                            filetype=name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
+                            channel=channel, user=self.bot_user_id, size=None, fid=f["id"])
+            self.uploads.append(Upload(f["id"], name, title, content, channel, thread_ts))
+            out.append({"id": f["id"], "title": title})
+        return {"files": out}
+
     # ---------------------------------------------------------------- Socket Mode
     @property
     def open_sockets(self) -> list[web.WebSocketResponse]:
@@ -396,6 +577,20 @@ def message(channel: str, user: str | None, text: str, ts: str | None = None, th
                 "client_msg_id": str(uuid.uuid4()) if subtype is None and bot_id is None else None}
     event.update({k: v for k, v in optional.items() if v})
     return event
+
+
+def file_share_message(channel: str, user: str, text: str, files: list[dict], ts: str | None = None,
+                       thread_ts: str | None = None, channel_type: str = "channel", *, team: str = "T1") -> dict:
+    """A `message` event with subtype "file_share": a user shared `files` (objects from FakeSlack.add_file)."""
+    event = message(channel, user, text, ts, thread_ts, channel_type, subtype="file_share", team=team)
+    event.update(files=files, upload=True, display_as_bot=False)
+    return event
+
+
+def file_deleted(file_id: str, *, channel_ids: list[str] | None = None) -> dict:
+    """A `file_deleted` event (wrap it with event_body())."""
+    event: dict[str, Any] = {"type": "file_deleted", "file_id": file_id, "event_ts": new_ts()}
+    return {**event, "channel_ids": channel_ids} if channel_ids is not None else event
 
 
 # -------------------------------------------------------------------- HTTP-mode helpers

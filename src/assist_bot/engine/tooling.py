@@ -15,11 +15,11 @@ from assist_bot.tools import Tool, ToolArgumentsError, ToolContext
 
 Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
 
-# Tools OpenAI runs itself; an assistant lists them by these names.
+# Tools OpenAI runs itself; an assistant lists them by these names. (file_search and
+# code_interpreter come from the channel's knowledge and the thread's files: knowledge.py.)
 HOSTED_TOOLS = {
     "web_search": {"type": "web_search"},
     "image_generation": {"type": "image_generation"},
-    "code_interpreter": {"type": "code_interpreter", "container": {"type": "auto"}},
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
+from assist_bot.engine.knowledge import Knowledge
+from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
@@ -46,7 +48,10 @@ def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     return [
         {
             "role": "user",
-            "content": [{"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"}],
+            "content": [
+                {"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"},
+                *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
+            ],
         }
         for m in messages
     ]
@@ -58,6 +63,8 @@ class _Round:
 
     text: list[str] = field(default_factory=list)
     calls: list[FunctionCall] = field(default_factory=list)
+    annotations: list[Any] = field(default_factory=list)
+    containers: set[str] = field(default_factory=set)
     response_id: str = ""
     completed: bool = False
 
@@ -70,6 +77,7 @@ class Engine:
         store: Store,
         settings: Settings,
         tools: ToolRegistry,
+        knowledge: Knowledge,
         http: aiohttp.ClientSession | None = None,
         locked_backoff: Sequence[float] = LOCKED_BACKOFF,
     ) -> None:
@@ -77,6 +85,7 @@ class Engine:
         self._store = store
         self._settings = settings
         self._tools = tools
+        self.knowledge = knowledge
         self._http = http
         self._locked_backoff = tuple(locked_backoff)
 
@@ -135,9 +144,11 @@ class Engine:
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
         conversation_id = await self.ensure_conversation(thread)
-        request = _request(assistant, functions.values())
+        hosted = await self.knowledge.hosted_tools(thread, code_interpreter="code_interpreter" in assistant.tools)
+        request = _request(assistant, functions.values(), hosted)
         items: list[dict[str, Any]] = user_input(messages)
         texts: list[str] = []
+        cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
             this = _Round()
             if texts:
@@ -148,8 +159,14 @@ class Engine:
                     return
             if this.text:
                 texts.append("".join(this.text))
+            cited.extend(this.annotations)
+            async for output in generated_files(
+                self.knowledge, self._store, thread, annotations=this.annotations, containers=this.containers
+            ):
+                yield output
             if not this.calls:
-                yield Done("\n\n".join(texts), this.response_id)
+                sources = await citations(self.knowledge, thread, cited)
+                yield Done("\n\n".join(texts), this.response_id, sources)
                 return
             items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve)
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
@@ -194,7 +211,7 @@ class Engine:
         raise AssertionError("unreachable")
 
 
-def _request(assistant: Assistant, functions: Sequence[Tool] | Any) -> dict[str, Any]:
+def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]]) -> dict[str, Any]:
     request: dict[str, Any] = {"model": assistant.model, "instructions": assistant.instructions, "stream": True}
     optional = {
         "temperature": assistant.temperature,
@@ -204,11 +221,23 @@ def _request(assistant: Assistant, functions: Sequence[Tool] | Any) -> dict[str,
     request.update({k: v for k, v in optional.items() if v is not None})
     if assistant.reasoning_effort:
         request["reasoning"] = {"effort": assistant.reasoning_effort}
-    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS]
+    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS] + hosted
     tools += [tool.openai_tool() for tool in functions]
     if tools:
         request["tools"] = tools
     return request
+
+
+def _collect(item: Any, into: _Round) -> None:
+    """Remember what a finished output item asks of us: calls to run, files to fetch, sources to cite."""
+    kind = getattr(item, "type", "")
+    if kind == "function_call":
+        into.calls.append(FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments or "{}"))
+    elif kind == "code_interpreter_call" and getattr(item, "container_id", None):
+        into.containers.add(item.container_id)
+    elif kind == "message":
+        for part in getattr(item, "content", None) or []:
+            into.annotations.extend(getattr(part, "annotations", None) or [])
 
 
 async def _translate(stream: Any, into: _Round) -> AsyncIterator[TurnEvent]:
@@ -222,9 +251,8 @@ async def _translate(stream: Any, into: _Round) -> AsyncIterator[TurnEvent]:
             tool = _TOOL_ITEMS.get(getattr(event.item, "type", ""))
             if tool:
                 yield ToolActivity(tool, getattr(event.item, "name", "") or "")
-        elif kind == "response.output_item.done" and getattr(event.item, "type", "") == "function_call":
-            item = event.item
-            into.calls.append(FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments or "{}"))
+        elif kind == "response.output_item.done":
+            _collect(event.item, into)
         elif kind == "response.completed":
             into.response_id = event.response.id
             into.completed = True

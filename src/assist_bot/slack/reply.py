@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
-from assist_bot.events import ApprovalRequest, Decision, Done, TextDelta, ToolActivity, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
@@ -65,6 +65,8 @@ class SlackReply:
         self._dirty = asyncio.Event()
         self._render_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._uploads: list[asyncio.Task[None]] = []
+        self._footer = ""
 
     async def start(self) -> None:
         await self._set_status(texts.THINKING_STATUS)
@@ -78,6 +80,10 @@ class SlackReply:
         if isinstance(event, TextDelta):
             self._markdown += event.text
             self._status = ""
+        elif isinstance(event, FileOutput):
+            # Uploading must not hold up the stream: it runs alongside, and finish() waits for it.
+            self._uploads.append(asyncio.create_task(self._upload(event)))
+            return
         elif isinstance(event, ToolActivity) and event.active:
             # Kept until text arrives: a quick tool would otherwise flash by unseen
             # between two edits.
@@ -88,11 +94,14 @@ class SlackReply:
         await self._stop_flusher()
         # The completed text is authoritative (deltas could, in theory, be lost).
         self._markdown = done.text or self._markdown
+        self._footer = texts.sources(done.citations)
         await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
+        await self._wait_uploads()
         await self._set_status("")
 
     async def fail(self, kind: str) -> None:
         await self._stop_flusher()
+        await self._wait_uploads()
         await self._render(final_note=texts.failure(kind))
         await self._set_status("")
 
@@ -120,6 +129,8 @@ class SlackReply:
 
     def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:
         body = to_mrkdwn(self._markdown)
+        if self._footer:
+            body = f"{body}\n\n{self._footer}"
         if streaming and self._status:
             body = f"{body}\n\n_{self._status}_" if body else f"_{self._status}_"
         elif streaming and not body:
@@ -146,6 +157,21 @@ class SlackReply:
                     ts = await self._post(chunk)
                     if ts:
                         self._shown.append((ts, chunk))
+
+    async def _upload(self, output: FileOutput) -> None:
+        try:
+            await self._client.files_upload_v2(
+                channel=self._channel, thread_ts=self._thread_ts, filename=output.name, title=output.name,
+                content=output.content,
+            )
+        except SlackApiError as exc:
+            log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
+            await self._post(texts.upload_failed(output.name))
+
+    async def _wait_uploads(self) -> None:
+        if self._uploads:
+            await asyncio.gather(*self._uploads, return_exceptions=True)
+            self._uploads.clear()
 
     # -- Slack calls: a failed edit is logged, never fatal to the turn --------------
     async def _post(self, text: str) -> str | None:

@@ -1,0 +1,197 @@
+"""Files in: a channel's knowledge base (one vector store per channel, for
+file search), a thread's code-interpreter files, images for the model's eyes.
+Files out: what the code interpreter wrote, fetched from its container.
+
+Knows nothing of Slack: the Slack side downloads the bytes and hands over an `Upload`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from assist_bot.engine.errors import to_turn_error
+from assist_bot.errors import AssistBotError
+from assist_bot.settings import Settings
+from assist_bot.store import ChannelKey, Store, ThreadKey
+
+log = logging.getLogger(__name__)
+
+VECTOR_STORE_SETTING = "vector_store_id"
+POLL_MS = 500
+INDEXING_TIMEOUT = 300.0
+
+
+class IntakeError(AssistBotError):
+    """A file could not be taken in; `reason` is a sentence a user can read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    name: str
+    content: bytes
+    mimetype: str
+    slack_file_id: str
+    uploader: str
+    permalink: str = ""
+
+
+class Knowledge:
+    def __init__(self, *, client: openai.AsyncOpenAI, store: Store, settings: Settings) -> None:
+        self._client = client
+        self._store = store
+        self._settings = settings
+
+    # -- a channel's knowledge base -------------------------------------------------------
+    async def vector_store_id(self, channel: ChannelKey) -> str | None:
+        return (await self._store.get_channel_settings(channel)).get(VECTOR_STORE_SETTING)
+
+    async def _ensure_vector_store(self, channel: ChannelKey, channel_name: str) -> str:
+        existing = await self.vector_store_id(channel)
+        if existing:
+            return existing
+        store = await self._client.vector_stores.create(
+            name=f"assist-bot {channel_name or channel.channel}"[:256],
+            expires_after={"anchor": "last_active_at", "days": self._settings.vector_store_expiry_days},
+            metadata={"team": channel.team, "channel": channel.channel},
+        )
+        await self._store.set_channel_setting(channel, VECTOR_STORE_SETTING, store.id)
+        log.info("vector store %s for %s/%s", store.id, channel.team, channel.channel)
+        return store.id
+
+    async def add_document(self, *, channel: ChannelKey, channel_name: str, upload: Upload) -> None:
+        """Upload, attach and wait until indexed; on failure nothing stays behind."""
+        try:
+            vector_store = await self._ensure_vector_store(channel, channel_name)
+            file = await self._client.files.create(
+                file=(upload.name, upload.content, upload.mimetype or "application/octet-stream"), purpose="assistants"
+            )
+        except openai.OpenAIError as exc:
+            raise IntakeError(_api_reason(exc)) from exc
+        try:
+            attached = await self._client.vector_stores.files.create_and_poll(
+                file.id, vector_store_id=vector_store, attributes=_attributes(channel, upload),
+                poll_interval_ms=POLL_MS, max_wait_seconds=INDEXING_TIMEOUT,
+            )
+        except (openai.OpenAIError, TimeoutError) as exc:
+            await self._discard(file.id, vector_store)
+            raise IntakeError(_api_reason(exc) if isinstance(exc, openai.OpenAIError) else "indexing took too long") from exc
+        if attached.status != "completed":
+            await self._discard(file.id, vector_store)
+            error = attached.last_error
+            raise IntakeError(f"{error.message} ({error.code})" if error else f"indexing ended as {attached.status}")
+        await self._store.put_knowledge_file(channel, upload.slack_file_id, {
+            "name": upload.name, "openai_file_id": file.id, "uploader": upload.uploader,
+            "permalink": upload.permalink, "bytes": len(upload.content),
+        })
+
+    async def _discard(self, file_id: str, vector_store: str | None) -> None:
+        """Best effort: leave no half-stored file behind at OpenAI."""
+        try:
+            if vector_store:
+                try:
+                    await self._client.vector_stores.files.delete(file_id, vector_store_id=vector_store)
+                except openai.NotFoundError:
+                    pass
+            await self._client.files.delete(file_id)
+        except openai.OpenAIError as exc:
+            log.warning("could not clean up file %s: %s", file_id, type(exc).__name__)
+
+    async def files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
+        return await self._store.knowledge_files(channel)
+
+    async def forget(self, channel: ChannelKey, name_or_id: str) -> dict[str, Any] | None:
+        """Remove a file from the channel's knowledge, by Slack file id or file name."""
+        index = await self._store.knowledge_files(channel)
+        slack_id = name_or_id if name_or_id in index else next(
+            (fid for fid, rec in index.items() if rec.get("name") == name_or_id), None
+        )
+        if slack_id is None:
+            return None
+        record = await self._store.remove_knowledge_file(channel, slack_id)
+        if record:
+            await self._discard(record["openai_file_id"], await self.vector_store_id(channel))
+        return record
+
+    async def forget_slack_file(self, team: str, slack_file_id: str) -> bool:
+        """A file deleted in Slack leaves the knowledge base too."""
+        channel = await self._store.knowledge_channel_of(team, slack_file_id)
+        if channel is None:
+            return False
+        return await self.forget(ChannelKey(team, channel), slack_file_id) is not None
+
+    # -- a thread's code interpreter, and images ---------------------------------------------
+    async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
+        file_id = await self._upload(upload, purpose="assistants")
+        await self._store.add_thread_file(thread, file_id)
+
+    async def add_image(self, upload: Upload) -> str:
+        return await self._upload(upload, purpose="vision")
+
+    async def _upload(self, upload: Upload, *, purpose: str) -> str:
+        try:
+            file = await self._client.files.create(
+                file=(upload.name, upload.content, upload.mimetype or "application/octet-stream"), purpose=purpose
+            )
+        except openai.OpenAIError as exc:
+            raise IntakeError(_api_reason(exc)) from exc
+        return file.id
+
+    # -- what a turn gets --------------------------------------------------------------------
+    async def hosted_tools(self, thread: ThreadKey, *, code_interpreter: bool) -> list[dict[str, Any]]:
+        """file_search on this channel's vector store (never another's), and the code
+        interpreter with the thread's files (a fresh `auto` container gets them all)."""
+        tools: list[dict[str, Any]] = []
+        vector_store = await self.vector_store_id(ChannelKey(thread.team, thread.channel))
+        if vector_store:
+            tools.append({"type": "file_search", "vector_store_ids": [vector_store]})
+        file_ids = await self._store.thread_files(thread)
+        if file_ids or code_interpreter:
+            tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": file_ids}})
+        return tools
+
+    async def citation_link(self, channel: ChannelKey, openai_file_id: str) -> str:
+        for record in (await self._store.knowledge_files(channel)).values():
+            if record.get("openai_file_id") == openai_file_id:
+                return record.get("permalink", "")
+        return ""
+
+    async def container_file(self, container_id: str, file_id: str) -> bytes:
+        try:
+            response = await self._client.containers.files.content.retrieve(file_id, container_id=container_id)
+            return response.content
+        except openai.OpenAIError as exc:
+            raise to_turn_error(exc) from exc
+
+    async def assistant_files(self, container_id: str) -> list[tuple[str, str]]:
+        """(file id, name) of the files the code interpreter wrote in a container."""
+        files = []
+        try:
+            async for file in self._client.containers.files.list(container_id):
+                if getattr(file, "source", "") == "assistant":
+                    files.append((file.id, (file.path or file.id).rsplit("/", 1)[-1]))
+        except openai.OpenAIError as exc:
+            log.warning("listing container %s failed: %s", container_id, type(exc).__name__)
+        return files
+
+
+def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str]:
+    # Attribute values hold at most 512 characters each.
+    return {
+        "team": channel.team, "channel": channel.channel, "uploader": upload.uploader,
+        "slack_file_id": upload.slack_file_id, "file_name": upload.name[:512],
+    }
+
+
+def _api_reason(exc: openai.OpenAIError) -> str:
+    message = getattr(exc, "message", "") or ""
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and message:
+        return message[:300]
+    return "the AI service did not accept the file right now"

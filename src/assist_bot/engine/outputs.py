@@ -1,0 +1,48 @@
+"""What a response hands back besides text: sources it cited (footnotes) and
+files the code interpreter wrote (uploaded into the thread, each once)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from assist_bot.engine.knowledge import Knowledge
+from assist_bot.errors import TurnError
+from assist_bot.events import Citation, FileOutput
+from assist_bot.store import ChannelKey, Store, ThreadKey
+
+log = logging.getLogger(__name__)
+
+
+async def citations(knowledge: Knowledge, thread: ThreadKey, annotations: Iterable[Any]) -> tuple[Citation, ...]:
+    channel = ChannelKey(thread.team, thread.channel)
+    seen: dict[str, Citation] = {}
+    for note in annotations:
+        if getattr(note, "type", "") == "file_citation" and note.file_id not in seen:
+            link = await knowledge.citation_link(channel, note.file_id)
+            seen[note.file_id] = Citation(filename=getattr(note, "filename", "") or note.file_id, link=link)
+    return tuple(seen.values())
+
+
+async def generated_files(
+    knowledge: Knowledge, store: Store, thread: ThreadKey, *, annotations: Iterable[Any], containers: Iterable[str]
+) -> AsyncIterator[FileOutput]:
+    """Files cited by the answer, then any other file the code interpreter wrote."""
+    wanted: dict[str, tuple[str, str]] = {}  # container file id → (container id, name)
+    for note in annotations:
+        if getattr(note, "type", "") == "container_file_citation":
+            wanted[note.file_id] = (note.container_id, getattr(note, "filename", "") or note.file_id)
+    for container in containers:
+        for file_id, name in await knowledge.assistant_files(container):
+            wanted.setdefault(file_id, (container, name))
+    for file_id, (container, name) in wanted.items():
+        # Claimed in the store: each generated file reaches Slack once, whichever replica sees it.
+        if not await store.claim(thread.team, f"cfile:{file_id}", ttl=store.retention_seconds):
+            continue
+        try:
+            content = await knowledge.container_file(container, file_id)
+        except TurnError as exc:
+            log.warning("could not fetch %s from container %s: %s", file_id, container, exc)
+            continue
+        yield FileOutput(name=name, content=content)
