@@ -42,6 +42,8 @@ class Text:
     # container; either one adds a code_interpreter call when `tools` lacks it.
     code_outputs: list[dict] | None = None
     container_id: str | None = None
+    # Function calls the model makes after its text: (name, arguments as a dict or a raw JSON string).
+    calls: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def tool_calls(self) -> list[str]:
@@ -184,6 +186,19 @@ def _tool_item(kind: str, reply: "Text | None" = None) -> dict:
 def _message_item(msg_id: str, text: str, status: str, annotations: list[dict] | None = None) -> dict:
     return {"id": msg_id, "type": "message", "status": status, "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": list(annotations or []), "logprobs": []}]}
+
+
+def _function_call_item(name: str, arguments: Any, status: str = "completed") -> dict:
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": _id("fc"), "type": "function_call", "call_id": _id("call"), "name": name, "arguments": raw,
+            "status": status}
+
+
+def function_outputs(body: dict) -> dict[str, str]:
+    """call_id → output of the function_call_output items a request sends back."""
+    inp = body.get("input")
+    return {item["call_id"]: item["output"] for item in (inp if isinstance(inp, list) else [])
+            if isinstance(item, dict) and item.get("type") == "function_call_output"}
 
 
 def _annotation_at(annotation: dict) -> int:
@@ -665,7 +680,8 @@ class FakeOpenAI:
         if await self._pause(reply.delay * len(reply.chunks)):
             return _error(500, "The server is shutting down.", "server_error")
         obj["output"] = [_tool_item(t, reply) for t in reply.tool_calls] + [
-            _message_item(_id("msg"), reply.text, "completed", reply.annotations)]
+            _message_item(_id("msg"), reply.text, "completed", reply.annotations)] + [
+            _function_call_item(name, arguments) for name, arguments in reply.calls]
         self._finish(obj, body, conv_id, "completed")
         return web.json_response(obj, headers={"x-request-id": _id("req")})
 
@@ -712,7 +728,7 @@ class FakeOpenAI:
             obj["output"].append(item)
 
         chunks = reply.chunks if is_text else reply.after_chunks
-        if is_text or chunks:
+        if chunks or (is_text and not reply.calls):
             msg_id, idx, text, announced = _id("msg"), len(obj["output"]), "", 0
             where = {"item_id": msg_id, "output_index": idx, "content_index": 0}
             empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
@@ -736,6 +752,17 @@ class FakeOpenAI:
                 obj["output"].append(done)
             else:
                 obj["output"].append(_message_item(msg_id, text, "incomplete"))
+
+        for name, arguments in reply.calls if is_text else []:
+            item, idx = _function_call_item(name, arguments), len(obj["output"])
+            await emit("response.output_item.added", output_index=idx, item={**item, "arguments": "",
+                                                                              "status": "in_progress"})
+            await emit("response.function_call_arguments.delta", item_id=item["id"], output_index=idx,
+                       delta=item["arguments"])
+            await emit("response.function_call_arguments.done", item_id=item["id"], output_index=idx,
+                       arguments=item["arguments"], name=name)
+            await emit("response.output_item.done", output_index=idx, item=item)
+            obj["output"].append(item)
 
         if is_text:
             self._finish(obj, body, conv_id, "completed")

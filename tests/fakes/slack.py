@@ -116,6 +116,7 @@ class FakeSlack:
         self.channels: dict[str, dict] = dict(channels or {})  # channel id -> overrides for conversations.info
         self.max_text_len = max_text_len
         self.calls: list[Call] = []
+        self.responses: list[dict] = []  # messages posted to response_urls
         self.messages: list[Msg] = []  # bot-posted and seeded messages, deleted ones included
         self.rate_limited: dict[str, int] = defaultdict(int)
         self.acks: dict[str, dict] = {}  # envelope_id -> the frame the client sent back
@@ -156,6 +157,7 @@ class FakeSlack:
         app.router.add_get("/files-pri/{key}/download/{name}", self._handle_file_download)
         app.router.add_get("/files-pri/{key}/{name}", self._handle_file_download)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_post("/response/{key}", self._handle_response_url)
         # A short shutdown_timeout keeps stop() quick even if a client keeps a connection open.
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
@@ -194,6 +196,16 @@ class FakeSlack:
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
+
+    def response_url(self) -> str:
+        """A fresh response_url for a slash command or interaction payload (as hooks.slack.com gives)."""
+        return f"{self.base_url}/response/{uuid.uuid4().hex}"
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        # Like hooks.slack.com: the JSON message posted to a response_url, no token involved.
+        self.responses.append({"key": request.match_info["key"], **(await request.json()),
+                               "authorization": request.headers.get("Authorization")})
+        return web.Response(text="ok")
 
     def bot_messages(self, channel: str | None = None, *, include_deleted: bool = False) -> list[Msg]:
         return [m for m in self.messages if m.user == self.bot_user_id

@@ -3,6 +3,7 @@ user would: through settings (SLACK_API_URL, OPENAI_BASE_URL, REDIS_URL…)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -58,6 +59,49 @@ class RunningBot:
         status, _ = await post_signed(self.events_url, event_body(event, event_id=event_id, team_id=team_id),
                                       signing_secret=SIGNING_SECRET, retry_num=retry_num)
         return status
+
+
+    async def _form(self, fields: dict) -> int:
+        status, _ = await post_signed(self.events_url, fields, signing_secret=SIGNING_SECRET,
+                                      content_type="application/x-www-form-urlencoded")
+        return status
+
+    async def command(self, slack: FakeSlack, command: str, text: str = "", *, user: str = "U1",
+                      channel: str = "C1", team: str = "T1") -> str:
+        """A slash command as Slack posts it; returns its response_url (see slack.responses)."""
+        response_url = slack.response_url()
+        status = await self._form({
+            "token": "legacy", "team_id": team, "team_domain": "acme", "channel_id": channel,
+            "channel_name": f"chan-{channel}", "user_id": user, "user_name": f"user-{user}", "command": command,
+            "text": text, "api_app_id": "A1", "response_url": response_url, "trigger_id": f"trig-{uuid.uuid4().hex}",
+        })
+        assert status == 200
+        return response_url
+
+    async def click(self, slack: FakeSlack, action_id: str, value: str, *, user: str, channel: str,
+                    message_ts: str, team: str = "T1") -> None:
+        """A button click (block_actions), form-encoded as payload=<json>."""
+        payload = {
+            "type": "block_actions", "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": f"user-{user}", "team_id": team}, "api_app_id": "A1",
+            "token": "legacy", "trigger_id": f"trig-{uuid.uuid4().hex}", "response_url": slack.response_url(),
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "channel": {"id": channel, "name": f"chan-{channel}"}, "message": {"ts": message_ts, "text": ""},
+            "actions": [{"action_id": action_id, "block_id": "assist_approval", "value": value, "type": "button",
+                         "action_ts": "1.1"}],
+        }
+        assert await self._form({"payload": payload}) == 200
+
+    async def submit_view(self, view: dict, values: dict, *, user: str = "U1", team: str = "T1") -> tuple[int, str]:
+        """A modal's view_submission; `values` is block_id → the element's state."""
+        payload = {
+            "type": "view_submission", "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": f"user-{user}", "team_id": team}, "api_app_id": "A1",
+            "token": "legacy", "trigger_id": f"trig-{uuid.uuid4().hex}",
+            "view": {**view, "id": "V1", "state": {"values": {k: {"value": v} for k, v in values.items()}}},
+        }
+        return await post_signed(self.events_url, {"payload": payload}, signing_secret=SIGNING_SECRET,
+                                 content_type="application/x-www-form-urlencoded")
 
 
 @asynccontextmanager

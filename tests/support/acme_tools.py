@@ -1,0 +1,51 @@
+"""A company's own tool module, loaded through ASSIST_BOT_TOOL_MODULES in the tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+from assist_bot.tools import tool
+
+_partner_arrived = asyncio.Event()
+
+
+@tool(timeout=5)
+async def wait_for_partner(tag: str) -> str:
+    """Waits until `partner` has run: only works when both run at the same time.
+
+    Args:
+        tag: Any label.
+    """
+    await _partner_arrived.wait()
+    _partner_arrived.clear()
+    return f"met partner ({tag})"
+
+
+@tool
+async def partner() -> str:
+    """Lets wait_for_partner finish."""
+    _partner_arrived.set()
+    return "partner here"
+
+
+@tool
+def broken(reason: str) -> str:
+    """Always fails.
+
+    Args:
+        reason: Why it fails.
+    """
+    raise RuntimeError(f"broken on purpose: {reason}")
+
+
+@tool(timeout=0.3)
+async def sleepy() -> str:
+    """Never finishes in time."""
+    await asyncio.sleep(30)
+    return "too late"
+
+
+@tool(allow_users=["UVIP"], slash_command="/vip")
+def vip_only() -> str:
+    """Only for UVIP."""
+    return "vip"
