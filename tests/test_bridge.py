@@ -11,7 +11,8 @@ import pytest
 from assist_bot import texts
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
+from assist_bot.store import ThreadKey
+from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -140,13 +141,16 @@ async def test_a_retry_and_a_mention_message_pair_are_answered_once(slack, opena
 
 
 async def test_messages_during_a_stream_become_one_next_turn(slack, openai_fake):
-    openai_fake.enqueue(Text([f"part{n} " for n in range(20)], delay=0.1))
+    gate = asyncio.Event()
+    openai_fake.enqueue(Text([f"part{n} " for n in range(20)], delay=0.01, gate=gate))
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "long answer please")
         await bot.send(first)
         await wait_for(lambda: openai_fake.busy_conversations)
         for n in range(3):
             await bot.send(message("C1", f"U{n + 2}", f"queued {n}", thread_ts=first["ts"]))
+        await wait_pending(bot.bot.store, ThreadKey("T1", "C1", first["ts"]), 3)
+        gate.set()
         await final_reply(slack, "C1", first["ts"], "queued", count=2)
         await asyncio.sleep(0.3)
     assert len(openai_fake.response_requests) == 2

@@ -9,7 +9,8 @@ import pytest
 
 from tests.fakes.openai import Text, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
-from tests.support.bot import running_bot
+from assist_bot.store import ThreadKey
+from tests.support.bot import running_bot, wait_pending
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,7 +45,8 @@ async def test_a_restart_between_messages_keeps_the_thread_conversation(slack, o
 
 
 async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, clean_redis):
-    openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.08))
+    gate = asyncio.Event()
+    openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.02, gate=gate))
     async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one, \
             running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two:
         first = mention("C1", "U1", "replicated")
@@ -54,6 +56,8 @@ async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack
         # Follow-ups land on both replicas while the first answer streams.
         await one.send(message("C1", "U2", "queued on one", thread_ts=first["ts"]))
         await two.send(message("C1", "U3", "queued on two", thread_ts=first["ts"]))
+        await wait_pending(one.bot.store, ThreadKey("T1", "C1", first["ts"]), 2)
+        gate.set()
         await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2
                        and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text)
         await asyncio.sleep(0.3)

@@ -96,6 +96,20 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
         return True
 
+    def spawn(self, work: Awaitable[None], *, name: str) -> None:
+        """Own a piece of background work (a slash command waiting for approval, say),
+        so that shutdown waits for it like for a turn."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:  # the boundary of owned background work
+                log.exception("%s failed", name)
+
+        task = asyncio.create_task(guarded(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- turns --------------------------------------------------------------------------
     async def _drain_thread(self, thread: ThreadKey) -> None:
         """Answer what is queued for the thread, turn after turn, while we hold its lock."""
@@ -109,7 +123,7 @@ class Dispatcher:
                     await self._store.release_lock(thread, self._owner)
                 # A message may have been queued after our last take but before the
                 # release; its own submit saw the lock held, so it is ours to answer.
-                if not await self._store.has_pending(thread) or not self._accepting:
+                if not await self._store.pending_count(thread) or not self._accepting:
                     return
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)

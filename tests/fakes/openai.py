@@ -44,6 +44,8 @@ class Text:
     container_id: str | None = None
     # Function calls the model makes after its text: (name, arguments as a dict or a raw JSON string).
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # When set, the stream holds before its last chunk until this event is set (deterministic "slow" streams).
+    gate: asyncio.Event | None = None
 
     @property
     def tool_calls(self) -> list[str]:
@@ -694,6 +696,15 @@ class FakeOpenAI:
                 pass
         return self._stopping.is_set()
 
+    async def _gated(self, gate: asyncio.Event) -> bool:
+        """Wait for the test to open the gate; True when stop() came first."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        opened = asyncio.ensure_future(gate.wait())
+        await asyncio.wait({stopping, opened}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, opened):
+            task.cancel()
+        return self._stopping.is_set()
+
     async def _hang(self, request: web.Request) -> bool:
         """Wait for stop() (-> False) or for the client to go away (-> True)."""
         # Polling the transport catches a vanished client even if cancellation were not delivered.
@@ -735,9 +746,11 @@ class FakeOpenAI:
             await emit("response.output_item.added", output_index=idx,
                        item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
             await emit("response.content_part.added", part=empty_part, **where)
-            for chunk in chunks:
+            for n, chunk in enumerate(chunks):
                 if is_text and await self._pause(reply.delay):
                     return resp  # stop() cut the stream short, as a dropped connection would
+                if is_text and reply.gate is not None and n == len(chunks) - 1 and await self._gated(reply.gate):
+                    return resp
                 text += chunk
                 await emit("response.output_text.delta", delta=chunk, logprobs=[], **where)
                 if is_text:

@@ -82,12 +82,12 @@ async def test_lock_lease_expires(store: Store):
 
 
 async def test_pending_queue_keeps_order_and_is_taken_whole(store: Store):
-    assert await store.has_pending(THREAD) is False
+    assert await store.pending_count(THREAD) == 0
     assert await store.take_pending(THREAD) == []
     for n in range(3):
         await store.push_pending(THREAD, {"n": n, "text": f"message {n} — ünïcode"})
-    assert await store.has_pending(THREAD) is True
-    assert await store.has_pending(OTHER_TEAM_THREAD) is False
+    assert await store.pending_count(THREAD) == 3
+    assert await store.pending_count(OTHER_TEAM_THREAD) == 0
     taken = await store.take_pending(THREAD)
     assert [item["n"] for item in taken] == [0, 1, 2]
     assert taken[1]["text"] == "message 1 — ünïcode"

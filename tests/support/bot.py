@@ -3,6 +3,7 @@ user would: through settings (SLACK_API_URL, OPENAI_BASE_URL, REDIS_URL…)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,6 +103,15 @@ class RunningBot:
         }
         return await post_signed(self.events_url, {"payload": payload}, signing_secret=SIGNING_SECRET,
                                  content_type="application/x-www-form-urlencoded")
+
+
+async def wait_pending(store, thread, count: int, timeout: float = 10) -> None:
+    """Wait until `count` messages are queued for the thread (read through the store's own interface)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await store.pending_count(thread) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} messages never got queued for {thread}")
+        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

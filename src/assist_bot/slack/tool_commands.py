@@ -97,7 +97,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         await ack()
         user = body["user"]["id"]
         team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-        await run_for_person(deps, client, tool, arguments, team=team, channel=meta["channel"], user=user)
+        deps.dispatcher.spawn(
+            run_for_person(deps, client, tool, arguments, team=team, channel=meta["channel"], user=user),
+            name=f"{tool.slash_command} form",
+        )
 
 
 def _form_errors(tool: Tool, message: str) -> dict[str, str]:
@@ -114,6 +117,10 @@ def _form_errors(tool: Tool, message: str) -> dict[str, str]:
 def _command_handler(deps: SurfaceDeps, tool: Tool):
     async def on_command(ack, command: dict[str, Any], client: AsyncWebClient, respond) -> None:
         await ack()
+        # The model and an approval can take minutes: the work is ours, not Bolt's listener's.
+        deps.dispatcher.spawn(_handle(command, client, respond), name=tool.slash_command)
+
+    async def _handle(command: dict[str, Any], client: AsyncWebClient, respond) -> None:
         user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
         if not tool.allowed(user, channel, deps.settings.admin_ids):
             await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))

@@ -144,7 +144,8 @@ class Store(abc.ABC):
         """Remove and return every queued item, oldest first, atomically."""
 
     @abc.abstractmethod
-    async def has_pending(self, thread: ThreadKey) -> bool: ...
+    async def pending_count(self, thread: ThreadKey) -> int:
+        """How many messages wait for the thread's next turn."""
 
     # -- approvals of side-effect tool calls --------------------------------------------
     # The click may reach any replica; the turn waiting for it may run on another.

@@ -118,8 +118,8 @@ class MemoryStore(Store):
     async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
         return self._kv.pop(self.keys.pending(thread)) or []
 
-    async def has_pending(self, thread: ThreadKey) -> bool:
-        return bool(self._kv.get(self.keys.pending(thread)))
+    async def pending_count(self, thread: ThreadKey) -> int:
+        return len(self._kv.get(self.keys.pending(thread)) or [])
 
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
         self._kv.set(self.keys.approval(team, approval_id), dict(record), APPROVAL_TTL)

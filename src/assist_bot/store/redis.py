@@ -88,8 +88,8 @@ class RedisStore(Store):
         raw = await self._take(keys=[self.keys.pending(thread)])
         return [decode(item) for item in raw]
 
-    async def has_pending(self, thread: ThreadKey) -> bool:
-        return bool(await self._redis.exists(self.keys.pending(thread)))
+    async def pending_count(self, thread: ThreadKey) -> int:
+        return await self._redis.llen(self.keys.pending(thread))
 
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
         key = self.keys.approval(team, approval_id)

@@ -1,0 +1,151 @@
+"""Slash commands over signed HTTP: /assist and one command per tool, in each
+argument form (JSON, key=value, free text, the modal)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assist_bot import texts
+from assist_bot.assistants import Assistant, Assistants
+from tests.fakes.meteo import FakeOpenMeteo
+from tests.fakes.openai import Text
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+TWO = Assistants({
+    "general": Assistant(name="general", model="gpt-5.4-mini", tools=("get_weather",), description="Everyday"),
+    "coder": Assistant(name="coder", model="gpt-5.4", description="Code"),
+}, "general")
+
+
+@pytest.fixture
+async def meteo():
+    fake = FakeOpenMeteo()
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()
+
+
+def answer(slack, url):
+    return next((r for r in slack.responses if url.endswith(r["key"])), None)
+
+
+async def reply_to(slack, url) -> dict:
+    return await wait_for(lambda: answer(slack, url))
+
+
+async def test_assist_help_and_unknown_subcommands(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        for text in ("", "help", "frobnicate now"):
+            response = await reply_to(slack, await bot.command(slack, "/assist", text))
+            assert response["text"] == texts.ASSIST_HELP
+            assert response["response_type"] == "ephemeral"
+            assert response["authorization"] is None  # a response_url never gets the token
+
+
+async def test_use_switches_the_channels_assistant_and_admins_guard_it(slack, openai_fake):
+    async with running_bot(slack, openai_fake, assistants=TWO, ASSIST_BOT_ADMINS="UADMIN") as bot:
+        listing = await reply_to(slack, await bot.command(slack, "/assist", "assistants"))
+        assert "*general* (in use here)" in listing["text"] and "*coder*" in listing["text"]
+        refused = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="U1"))
+        assert refused["text"] == texts.ADMINS_ONLY
+        unknown = await reply_to(slack, await bot.command(slack, "/assist", "use nobody", user="UADMIN"))
+        assert "no assistant called *nobody*" in unknown["text"]
+        done = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="UADMIN"))
+        assert "*coder*" in done["text"]
+        status = await reply_to(slack, await bot.command(slack, "/assist", "status"))
+        assert "coder (gpt-5.4)" in status["text"]
+        event = mention("C1", "U1", "which model?")
+        await bot.send(event)
+        await wait_for(lambda: openai_fake.response_requests)
+        other = mention("C2", "U1", "and here?")
+        await bot.send(other)
+        await wait_for(lambda: len(openai_fake.response_requests) == 2)
+    assert [r["model"] for r in openai_fake.response_requests] == ["gpt-5.4", "gpt-5.4-mini"]
+
+
+async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "remember this")
+        await bot.send(event)
+        await wait_for(lambda: openai_fake.response_requests)
+        done = await reply_to(slack, await bot.command(slack, "/assist", "reset"))
+        assert "forgot 1 conversation" in done["text"]
+        from tests.fakes.slack import message
+        await bot.send(message("C1", "U1", "still there?", thread_ts=event["ts"]))
+        await bot.send(mention("C1", "U1", "again", thread_ts=event["ts"]))
+        await wait_for(lambda: len(openai_fake.response_requests) == 2)
+    # The follow-up without a mention was ignored (the bot forgot the thread); the mention started afresh.
+    first, second = openai_fake.response_requests
+    assert first["conversation"] != second["conversation"]
+
+
+async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, openai_fake):
+    async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
+        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+        vip = (await reply_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
+    assert "`/weather` *get_weather*" in listing and "`/email` *send_email* (asks first)" in listing
+    assert "*partner*" in listing and "vip_only" not in listing
+    assert "`/vip` *vip_only*" in vip
+
+
+@pytest.mark.parametrize("text", ['{"city": "Paris", "unit": "celsius"}', "city=Paris unit=celsius"])
+async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, text):
+    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+        await bot.command(slack, "/weather", text, channel="C5")
+        posted = await wait_for(lambda: slack.bot_messages("C5"))
+    assert posted[0].text.startswith("<@U1> used `/weather`:")
+    assert "• *temperature*: 20.2" in posted[0].text
+    assert openai_fake.response_requests == []  # no model needed
+
+
+async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo):
+    openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "fahrenheit"})]))
+    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+        await bot.command(slack, "/weather", "how warm is it in Paris, in fahrenheit", channel="C5")
+        posted = await wait_for(lambda: slack.bot_messages("C5"))
+    [request] = openai_fake.response_requests
+    assert request["tool_choice"] == {"type": "function", "name": "get_weather"}
+    assert request["input"] == "how warm is it in Paris, in fahrenheit"
+    assert "68.4" in posted[0].text
+
+
+async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        response = await reply_to(slack, await bot.command(slack, "/weather", "city=Paris unit=kelvin"))
+    assert response["response_type"] == "ephemeral"
+    assert "unit" in response["text"] and "celsius" in response["text"]
+    assert slack.bot_messages() == []
+
+
+async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo):
+    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+        await bot.command(slack, "/weather", "", channel="C7")
+        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        blocks = {b["block_id"]: b for b in view["blocks"]}
+        assert set(blocks) == {"city", "unit"}
+        assert blocks["unit"]["element"]["type"] == "static_select"
+        status, body = await bot.submit_view(view, {"city": {"type": "plain_text_input", "value": ""},
+                                                    "unit": {"type": "static_select", "selected_option": None}})
+        assert status == 200 and json.loads(body)["response_action"] == "errors"
+        celsius = next(o for o in blocks["unit"]["element"]["options"] if "celsius" in o["value"])
+        status, _ = await bot.submit_view(view, {"city": {"type": "plain_text_input", "value": "Paris"},
+                                                 "unit": {"type": "static_select", "selected_option": celsius}})
+        assert status == 200
+        posted = await wait_for(lambda: slack.bot_messages("C7"))
+    assert "20.2" in posted[0].text
+
+
+async def test_email_command_still_asks_for_approval(slack, openai_fake):
+    async with running_bot(slack, openai_fake, ASSIST_BOT_SHUTDOWN_GRACE=0.2) as bot:
+        await bot.command(slack, "/email", 'to=ana@example.com subject=Hi body="See you at 5"', channel="C8")
+        ask = await wait_for(lambda: next((m for m in slack.bot_messages("C8") if m.blocks), None))
+    assert "send_email" in ask.text and "See you at 5" in json.dumps(ask.blocks)
