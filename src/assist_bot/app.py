@@ -24,6 +24,7 @@ from assist_bot.settings import Settings
 from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.files import SlackFiles
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
@@ -71,6 +72,12 @@ class AssistBot:
         self.approvals = Approvals(
             client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
         )
+        self.slack_files = SlackFiles(
+            client=self.slack,
+            token=settings.slack_bot_token.get_secret_value(),
+            api_url=settings.slack_api_url,
+            max_bytes=settings.max_file_bytes,
+        )
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
@@ -97,6 +104,8 @@ class AssistBot:
             tools=self.tools,
             backend=self.engine,
             approvals=self.approvals,
+            knowledge=self.knowledge,
+            slack_files=self.slack_files,
         )
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
@@ -119,6 +128,7 @@ class AssistBot:
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
+        await self.slack_files.close()
         await self.openai.close()
 
     async def run_until_signalled(self) -> None:

@@ -76,8 +76,11 @@ class Dispatcher:
 
     # -- intake -------------------------------------------------------------------
     async def knows_thread(self, thread: ThreadKey) -> bool:
-        """Has the bot a conversation in this thread (so it listens without a mention)?"""
-        return await self._store.get_conversation(thread) is not None
+        """Is the bot part of this thread (so it listens without a mention)? It is once
+        it has a conversation there, or once a data file was given to the thread."""
+        if await self._store.get_conversation(thread) is not None:
+            return True
+        return bool(await self._store.thread_files(thread))
 
     async def submit(self, message: Inbound) -> bool:
         """Queue a message for its thread and make sure a turn will answer it.

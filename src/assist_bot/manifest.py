@@ -23,8 +23,11 @@ BOT_SCOPES = [
     "channels:history",  # follow-ups in public-channel threads (message.channels)
     "chat:write",  # post and edit replies
     "commands",  # slash commands
+    "files:read",  # download shared files; file_deleted events
+    "files:write",  # upload charts and result files into threads
     "groups:history",  # follow-ups in private-channel threads (message.groups)
     "im:history",  # DMs (message.im)
+    "reactions:write",  # a reaction while a shared file is taken in
     "users:read",  # speakers' display names
 ]
 
@@ -32,6 +35,7 @@ BOT_EVENTS = [
     "app_mention",
     "assistant_thread_context_changed",
     "assistant_thread_started",
+    "file_deleted",
     "message.channels",
     "message.groups",
     "message.im",
@@ -51,7 +55,7 @@ def slash_commands(tools: ToolRegistry) -> list[dict[str, Any]]:
     commands = [{
         "command": "/assist",
         "description": "Help, pick this channel's assistant, reset, status, tools",
-        "usage_hint": "help | assistants | use <assistant> | reset | status | tools",
+        "usage_hint": "help | assistants | use <name> | reset | status | tools | files | forget <file> | intake on|off",
         "should_escape": False,
     }]
     for tool in sorted(tools.all(), key=lambda t: t.slash_command):

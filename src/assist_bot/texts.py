@@ -68,6 +68,8 @@ ASSIST_HELP = """*assist-bot* — mention me in a channel or DM me; I answer in 
 `/assist reset` — forget this channel's conversations
 `/assist status` — what this channel uses
 `/assist tools` — tools you can use, with their slash commands
+`/assist files` — this channel's knowledge; `/assist forget <file>` removes one
+`/assist intake on|off` — take shared files in automatically, or only when addressed
 `/assist help` — this help"""
 
 
@@ -99,3 +101,22 @@ def sources(citations) -> str:
 
 def upload_failed(name: str) -> str:
     return f"⚠️ I made *{name}* but could not upload it here."
+
+
+def unsupported_file(name: str) -> str:
+    from assist_bot.filetypes import extension, supported_summary
+
+    kind = extension(name) or "unknown"
+    return f"⚠️ I can't use *{name}* (type .{kind}). I take {supported_summary()}."
+
+
+def added_to_knowledge(name: str, channel: str) -> str:
+    return f"📚 Added *{name}* to <#{channel}>'s knowledge."
+
+
+def added_to_code(name: str) -> str:
+    return f"📊 Added *{name}* to this thread's code interpreter: ask away."
+
+
+def intake_failed(name: str, reason: str) -> str:
+    return f"⚠️ I could not add *{name}*: {reason}"

@@ -8,39 +8,20 @@ Knows nothing of Slack: the Slack side downloads the bytes and hands over an `Up
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import openai
 
 from assist_bot.engine.errors import to_turn_error
-from assist_bot.errors import AssistBotError
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
+from assist_bot.uploads import IntakeError, Upload
 
 log = logging.getLogger(__name__)
 
 VECTOR_STORE_SETTING = "vector_store_id"
 POLL_MS = 500
 INDEXING_TIMEOUT = 300.0
-
-
-class IntakeError(AssistBotError):
-    """A file could not be taken in; `reason` is a sentence a user can read."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    name: str
-    content: bytes
-    mimetype: str
-    slack_file_id: str
-    uploader: str
-    permalink: str = ""
 
 
 class Knowledge:

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from assist_bot import texts
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.files import INTAKE_SETTING
 from assist_bot.store import ChannelKey
 
 COMMAND = "/assist"
@@ -81,7 +82,45 @@ async def _tools(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
     return "*Tools*\n" + "\n".join(lines)
 
 
+async def _files(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    files = await deps.knowledge.files(_channel(command))
+    if not files:
+        return "This channel's knowledge is empty. Share a document here to add it."
+    lines = [
+        f"• {'<' + rec['permalink'] + '|' + rec['name'] + '>' if rec.get('permalink') else rec['name']}"
+        f" — added by <@{rec.get('uploader', '?')}>"
+        for rec in sorted(files.values(), key=lambda r: r.get("name", ""))
+    ]
+    return f"*Knowledge of <#{command['channel_id']}>* ({len(files)} file(s))\n" + "\n".join(lines)
+
+
+async def _forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    if not args:
+        return "Usage: `/assist forget <file name>` — see `/assist files`."
+    if not may_change(deps, command["user_id"]):
+        return texts.ADMINS_ONLY
+    name = " ".join(args)
+    removed = await deps.knowledge.forget(_channel(command), name)
+    return f"Removed *{removed['name']}* from this channel's knowledge." if removed else f"No file called *{name}* here."
+
+
+async def _intake(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    if not args or args[0].lower() not in ("on", "off"):
+        current = (await deps.store.get_channel_settings(_channel(command))).get(INTAKE_SETTING, "on")
+        return f"Automatic intake of shared files is *{current}* here. Usage: `/assist intake on|off`."
+    if not may_change(deps, command["user_id"]):
+        return texts.ADMINS_ONLY
+    value = args[0].lower()
+    await deps.store.set_channel_setting(_channel(command), INTAKE_SETTING, value)
+    if value == "off":
+        return "Automatic intake is *off*: I only take files from messages addressed to me."
+    return "Automatic intake is *on*: documents shared here feed this channel's knowledge."
+
+
 SUBCOMMANDS: dict[str, Handler] = {
+    "files": _files,
+    "forget": _forget,
+    "intake": _intake,
     "help": _help,
     "assistants": _assistants,
     "use": _use,

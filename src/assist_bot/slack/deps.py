@@ -10,7 +10,8 @@ from assist_bot.dispatch import Dispatcher
 from assist_bot.settings import Settings
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.people import People
-from assist_bot.store import Store
+from assist_bot.slack.files import FileIntake, SlackFiles
+from assist_bot.store import ChannelKey, Store
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 
@@ -24,6 +25,16 @@ class ToolBackend(Protocol):
     async def forget_channel(self, team: str, channel: str) -> int: ...
 
 
+class Knowledge(FileIntake, Protocol):
+    """Intake plus managing a channel's knowledge (engine.knowledge.Knowledge)."""
+
+    async def files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]: ...
+
+    async def forget(self, channel: ChannelKey, name_or_id: str) -> dict[str, Any] | None: ...
+
+    async def forget_slack_file(self, team: str, slack_file_id: str) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SurfaceDeps:
     settings: Settings
@@ -34,3 +45,5 @@ class SurfaceDeps:
     tools: ToolRegistry
     backend: ToolBackend
     approvals: Approvals
+    knowledge: Knowledge
+    slack_files: SlackFiles

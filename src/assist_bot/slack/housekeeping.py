@@ -3,9 +3,14 @@ does not redeliver them (an unhandled event is never acked in Socket Mode)."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from slack_bolt.async_app import AsyncApp
 
 from assist_bot.slack.deps import SurfaceDeps
+
+log = logging.getLogger(__name__)
 
 # The assistant-thread events arrive because the manifest enables Slack's
 # assistant view (which is what lets us show a "thinking" status in DMs).
@@ -18,3 +23,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
 
     for name in ACKNOWLEDGED_EVENTS:
         app.event(name)(acknowledge)
+
+    @app.event("file_deleted")
+    async def on_file_deleted(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # A file deleted in Slack leaves the channel's knowledge too.
+        team = body.get("team_id") or ""
+        if await deps.knowledge.forget_slack_file(team, event.get("file_id", "")):
+            log.info("file %s deleted in Slack: removed from knowledge", event.get("file_id"))

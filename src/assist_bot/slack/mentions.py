@@ -16,6 +16,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     async def on_mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         if not is_from_person(event, context.bot_user_id):
             return
+        if event.get("files"):
+            return  # the file_share `message` event takes the files in first, then answers
         inbound = await to_inbound(
             body=body,
             event=event,

@@ -12,16 +12,23 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.inbound import is_from_person, team_of, to_inbound
-from assist_bot.store import ThreadKey
+from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
+from assist_bot.store import ChannelKey, ThreadKey
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.event("message")
-    async def on_message(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         if not is_from_person(event, context.bot_user_id):
+            return
+        if event.get("subtype") == "file_share":
+            await _on_file_share(body, event, context, client, deps)
             return
         thread_ts = await _thread_to_answer(event, team_of(body, event), deps)
         if thread_ts is None:
@@ -41,3 +48,36 @@ async def _thread_to_answer(event: dict[str, Any], team: str, deps: SurfaceDeps)
     if thread_ts and await deps.dispatcher.knows_thread(ThreadKey(team, event["channel"], thread_ts)):
         return thread_ts
     return None
+
+
+async def _on_file_share(
+    body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, deps: SurfaceDeps
+) -> None:
+    """Files are taken in whether or not the bot is mentioned (unless the channel
+    turned intake off); the message's text is answered when it was for the bot."""
+    team, channel = team_of(body, event), event["channel"]
+    thread_ts = event.get("thread_ts") or event["ts"]
+    is_dm = event.get("channel_type") == "im"
+    mentioned = bool(context.bot_user_id) and f"<@{context.bot_user_id}" in (event.get("text") or "")
+    known = bool(event.get("thread_ts")) and await deps.dispatcher.knows_thread(ThreadKey(team, channel, thread_ts))
+    addressed = is_dm or mentioned or known
+    settings = await deps.store.get_channel_settings(ChannelKey(team, channel))
+    if not addressed and settings.get(INTAKE_SETTING) == "off":
+        return
+    if not await deps.store.claim(team, f"files:{channel}:{event['ts']}"):
+        return  # a retry of a delivery already being handled
+    inbound = await to_inbound(
+        body=body, event=event, thread_ts=thread_ts, people=deps.people, bot_user_id=context.bot_user_id
+    )
+
+    async def submit(images: tuple[str, ...]) -> None:
+        await deps.dispatcher.submit(inbound_with_images(inbound, images))
+
+    deps.dispatcher.spawn(
+        handle_file_share(
+            event=event, thread=inbound.thread, addressed=addressed, client=client, intake=deps.knowledge,
+            slack_files=deps.slack_files, routes=deps.assistants.get(settings.get("assistant")).file_routes,
+            channel_name=channel, submit=submit,
+        ),
+        name=f"files {channel}/{event['ts']}",
+    )
