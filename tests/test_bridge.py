@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 
 from assist_bot import texts
+from assist_bot.store import ThreadKey
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
-from assist_bot.store import ThreadKey
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
 
 pytestmark = pytest.mark.timeout(60)

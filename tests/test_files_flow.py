@@ -4,12 +4,10 @@ come back into the thread."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.fakes.openai import Text
-from tests.fakes.slack import event_body, file_deleted, file_share_message, mention, wait_for
+from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
 from tests.support.bot import running_bot
 
 pytestmark = pytest.mark.timeout(60)

@@ -3,11 +3,10 @@ handled (acked), and it must carry the scopes the bot's calls need."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
+from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
-from assist_bot.store import ThreadKey
 from tests.support.bot import running_bot, wait_pending
 
 pytestmark = pytest.mark.timeout(60)

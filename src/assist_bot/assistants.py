@@ -75,7 +75,7 @@ class _AssistantsFile(BaseModel):
     assistants: dict[str, _AssistantEntry]
 
     @model_validator(mode="after")
-    def _check(self) -> "_AssistantsFile":
+    def _check(self) -> _AssistantsFile:
         if self.version not in SUPPORTED_VERSIONS:
             raise ValueError(f"version {self.version} is not supported (supported: {sorted(SUPPORTED_VERSIONS)})")
         if self.default not in self.assistants:
@@ -91,11 +91,11 @@ class Assistants:
         self.default_name = default
 
     @classmethod
-    def builtin(cls, *, model: str) -> "Assistants":
+    def builtin(cls, *, model: str) -> Assistants:
         return cls({"default": Assistant(name="default", model=model, tools=BUILTIN_TOOLS)}, "default")
 
     @classmethod
-    def load(cls, path: Path | None, *, model: str) -> "Assistants":
+    def load(cls, path: Path | None, *, model: str) -> Assistants:
         """Read the file, or the built-in default when no file is configured.
 
         `model` (ASSIST_BOT_MODEL) fills in assistants that name no model.

@@ -37,7 +37,7 @@ class Inbound:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Inbound":
+    def from_dict(cls, data: dict[str, Any]) -> Inbound:
         fields = cls.__dataclass_fields__
         values = {k: v for k, v in data.items() if k in fields}
         values["images"] = tuple(values.get("images") or ())  # JSON turns tuples into lists

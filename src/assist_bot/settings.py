@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _http_mode_needs_signing_secret(self) -> "Settings":
+    def _http_mode_needs_signing_secret(self) -> Settings:
         if self.slack_app_token is None and self.slack_signing_secret is None:
             raise ValueError(
                 "SLACK_SIGNING_SECRET is required in HTTP mode "

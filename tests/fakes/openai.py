@@ -16,8 +16,9 @@ import secrets
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from aiohttp import web
 
@@ -57,13 +58,13 @@ class Text:
         return "".join(self.chunks)
 
     @classmethod
-    def of(cls, text: str, parts: int = 3, **kwargs: Any) -> "Text":
+    def of(cls, text: str, parts: int = 3, **kwargs: Any) -> Text:
         """Split `text` into about `parts` chunks."""
         size = max(1, math.ceil(len(text) / max(1, parts)))
         return cls([text[i:i + size] for i in range(0, len(text), size)] or [""], **kwargs)
 
     @classmethod
-    def echo(cls, body: dict) -> "Text":
+    def echo(cls, body: dict) -> Text:
         texts = input_texts(body)
         return cls.of(f"You said: {texts[-1] if texts else ''}")
 
@@ -168,7 +169,7 @@ _TOOLS = {"file_search": ("file_search_call", "searching"), "code_interpreter": 
           "web_search": ("web_search_call", "searching")}
 
 
-def _tool_item(kind: str, reply: "Text | None" = None) -> dict:
+def _tool_item(kind: str, reply: Text | None = None) -> dict:
     """The completed output item of a built-in tool call, with the fields the SDK models require."""
     if kind == "file_search":
         return {"id": _id("fs"), "type": "file_search_call", "status": "completed", "queries": ["fake query"],
@@ -238,7 +239,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def start(self) -> "FakeOpenAI":
+    async def start(self) -> FakeOpenAI:
         # File uploads of a few MB must fit: aiohttp's default request cap is 1 MiB.
         app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
         r = app.router
@@ -264,7 +265,7 @@ class FakeOpenAI:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeOpenAI":
+    async def __aenter__(self) -> FakeOpenAI:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
@@ -692,7 +693,7 @@ class FakeOpenAI:
         if seconds > 0:
             try:
                 await asyncio.wait_for(self._stopping.wait(), seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self._stopping.is_set()
 

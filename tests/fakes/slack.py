@@ -19,8 +19,9 @@ import socket
 import time
 import uuid
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -149,7 +150,7 @@ class FakeSlack:
         """Where this fake hosts files and upload URLs (the stand-in for files.slack.com)."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "FakeSlack":
+    async def start(self) -> FakeSlack:
         # Uploads of a few MB must fit: aiohttp's default request cap is 1 MiB.
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -177,7 +178,7 @@ class FakeSlack:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeSlack":
+    async def __aenter__(self) -> FakeSlack:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:

@@ -5,8 +5,13 @@ import contextlib
 import openai
 import pytest
 import pytest_asyncio
-from openai.types.responses import (ResponseCompletedEvent, ResponseErrorEvent, ResponseFailedEvent,
-                                    ResponseFileSearchCallCompletedEvent, ResponseTextDeltaEvent)
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseErrorEvent,
+    ResponseFailedEvent,
+    ResponseFileSearchCallCompletedEvent,
+    ResponseTextDeltaEvent,
+)
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.response import SocketModeResponse

@@ -11,7 +11,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.errors import AssistBotError
 from assist_bot.slack.downloads import DownloadError, download_slack_file, slack_file_hosts
-from tests.fakes.slack import wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,7 +41,7 @@ class OtherHost:
     def __init__(self, host: str):
         self.host, self.seen = host, []
 
-    async def __aenter__(self) -> "OtherHost":
+    async def __aenter__(self) -> OtherHost:
         async def serve(request: web.Request) -> web.Response:
             self.seen.append(dict(request.headers))
             return web.Response(body=PDF, content_type="application/pdf")

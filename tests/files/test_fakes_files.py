@@ -5,10 +5,16 @@ import contextlib
 
 import openai
 import pytest
-from openai.types.responses import (ResponseCodeInterpreterToolCall, ResponseCompletedEvent,
-                                    ResponseOutputTextAnnotationAddedEvent)
+from openai.types.responses import (
+    ResponseCodeInterpreterToolCall,
+    ResponseCompletedEvent,
+    ResponseOutputTextAnnotationAddedEvent,
+)
 from openai.types.responses.response_output_text_annotation_added_event import (
-    AnnotationContainerFileCitation, AnnotationFileCitation, AnnotationFilePath)
+    AnnotationContainerFileCitation,
+    AnnotationFileCitation,
+    AnnotationFilePath,
+)
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 

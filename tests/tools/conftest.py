@@ -8,8 +8,8 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-from assist_bot.settings import Settings
 import assist_bot.tools.builtin  # noqa: F401 - declared before `isolated` snapshots the list
+from assist_bot.settings import Settings
 from assist_bot.tools import Tool, ToolContext, declared_tools, registry
 
 _OUR_ENV = (

@@ -16,9 +16,9 @@ import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
+from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.outputs import citations, generated_files
-from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent

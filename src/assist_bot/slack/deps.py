@@ -9,8 +9,8 @@ from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.settings import Settings
 from assist_bot.slack.approvals import Approvals
-from assist_bot.slack.people import People
 from assist_bot.slack.files import FileIntake, SlackFiles
+from assist_bot.slack.people import People
 from assist_bot.store import ChannelKey, Store
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 

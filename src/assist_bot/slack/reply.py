@@ -38,7 +38,7 @@ class SlackReplies:
         self._approvals = approvals
         self._limit = limit
 
-    async def open(self, first: Inbound) -> "SlackReply":
+    async def open(self, first: Inbound) -> SlackReply:
         reply = SlackReply(
             self._client, first, interval=self._interval, pacer=self._pacer, approvals=self._approvals, limit=self._limit
         )

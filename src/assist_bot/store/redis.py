@@ -8,7 +8,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from assist_bot.store.base import APPROVAL_TTL, PENDING_TTL, SEEN_TTL, ChannelKey, Keys, Store, ThreadKey, decode, encode
+from assist_bot.store.base import (
+    APPROVAL_TTL,
+    PENDING_TTL,
+    SEEN_TTL,
+    ChannelKey,
+    Keys,
+    Store,
+    ThreadKey,
+    decode,
+    encode,
+)
 
 # Compare-and-delete / compare-and-extend: only the owner may touch its lock.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -35,7 +45,7 @@ class RedisStore(Store):
         self._decide = client.register_script(_DECIDE)
 
     @classmethod
-    def from_url(cls, url: str, *, retention_seconds: int) -> "RedisStore":
+    def from_url(cls, url: str, *, retention_seconds: int) -> RedisStore:
         client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
         return cls(client, retention_seconds=retention_seconds)
 
