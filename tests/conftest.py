@@ -31,3 +31,13 @@ async def openai_fake():
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture
+async def meteo():
+    from tests.fakes.meteo import FakeOpenMeteo
+
+    fake = FakeOpenMeteo()
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()

@@ -9,7 +9,6 @@ import pytest
 
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
-from tests.fakes.meteo import FakeOpenMeteo
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
@@ -22,12 +21,6 @@ TWO = Assistants({
 }, "general")
 
 
-@pytest.fixture
-async def meteo():
-    fake = FakeOpenMeteo()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 def answer(slack, url):

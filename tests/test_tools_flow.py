@@ -12,7 +12,6 @@ import pytest
 
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
-from tests.fakes.meteo import FakeOpenMeteo
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.timeout(60)
 ACME = "tests.support.acme_tools"
 
 
-@pytest.fixture
-async def meteo():
-    fake = FakeOpenMeteo()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 def acme_assistants(*tools: str) -> Assistants:

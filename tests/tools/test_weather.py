@@ -8,18 +8,11 @@ import pytest
 
 from assist_bot.tools import ToolResult
 from assist_bot.tools.builtin.weather import get_weather
-from tests.fakes.meteo import FakeOpenMeteo
 from tests.tools.conftest import free_port
 
 pytestmark = pytest.mark.timeout(10)
 
 
-@pytest.fixture
-async def meteo():
-    fake = FakeOpenMeteo()
-    await fake.server.start_server()
-    yield fake
-    await fake.server.close()
 
 
 @pytest.fixture

@@ -27,9 +27,7 @@ from assist_bot.tools.errors import (
     DuplicateToolError,
     ToolArgumentsError,
     ToolDefinitionError,
-    ToolError,
     ToolFailure,
-    ToolLoadError,
 )
 from assist_bot.tools.output import as_text, scrub
 from assist_bot.tools.schema import Signature, build_params_model, describe_errors, parse_docstring, strict_schema
@@ -277,18 +275,3 @@ class ToolRegistry:
         return next((t for t in self._tools.values() if t.slash_command == wanted), None)
 
 
-__all__ = [
-    "DuplicateToolError",
-    "Tool",
-    "ToolArgumentsError",
-    "ToolContext",
-    "ToolDefinitionError",
-    "ToolError",
-    "ToolFailure",
-    "ToolLoadError",
-    "ToolRegistry",
-    "ToolResult",
-    "declared_tools",
-    "make_tool",
-    "tool",
-]
