@@ -23,6 +23,7 @@ from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
+from assist_bot.store.base import TurnStart
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class TurnRunner(Protocol):
         messages: Sequence[Inbound],
         assistant: Assistant,
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
+        state: TurnStart,
     ) -> AsyncIterator[TurnEvent]: ...
 
 
@@ -78,25 +80,28 @@ class Dispatcher:
     async def knows_thread(self, thread: ThreadKey) -> bool:
         """Is the bot part of this thread (so it listens without a mention)? It is once
         it has a conversation there, or once a data file was given to the thread."""
-        if await self._store.get_conversation(thread) is not None:
-            return True
-        return bool(await self._store.thread_files(thread))
+        return await self._store.thread_known(thread)
 
     async def submit(self, message: Inbound) -> bool:
         """Queue a message for its thread and make sure a turn will answer it.
 
         Returns False for a message already taken (a retry, or the `message`
-        twin of an `app_mention`), which is then dropped.
+        twin of an `app_mention`), which is then dropped. One store round trip:
+        claim, queue and try the lock together.
         """
         if not self._accepting:
             return False
-        if not await self._store.claim(message.team, f"msg:{message.channel}:{message.ts}"):
+        queued = await self._store.enqueue(
+            message.thread, message.to_dict(), dedupe_token=f"msg:{message.channel}:{message.ts}",
+            owner=self._owner, lease=LOCK_LEASE,
+        )
+        if not queued.accepted:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
-        await self._store.push_pending(message.thread, message.to_dict())
-        task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if queued.locked:  # otherwise the lock's holder answers it in its next turn
+            task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return True
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
@@ -115,21 +120,27 @@ class Dispatcher:
 
     # -- turns --------------------------------------------------------------------------
     async def _drain_thread(self, thread: ThreadKey) -> None:
-        """Answer what is queued for the thread, turn after turn, while we hold its lock."""
+        """We hold the thread's lock: answer what is queued, turn after turn. Each
+        turn costs two round trips (begin, end); end_turn keeps the lock atomically
+        while messages wait, so none is stranded between our last look and release."""
         try:
-            while await self._store.acquire_lock(thread, self._owner, LOCK_LEASE):
-                try:
-                    async with self._lease(thread):
-                        while batch := await self._store.take_pending(thread):
-                            await self._turn(thread, [Inbound.from_dict(item) for item in batch])
-                finally:
-                    await self._store.release_lock(thread, self._owner)
-                # A message may have been queued after our last take but before the
-                # release; its own submit saw the lock held, so it is ours to answer.
-                if not await self._store.pending_count(thread) or not self._accepting:
-                    return
+            async with self._lease(thread):
+                while True:
+                    start = await self._store.begin_turn(thread)
+                    if start.items:
+                        await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                    if not self._accepting:
+                        await self._store.release_lock(thread, self._owner)
+                        return
+                    if not await self._store.end_turn(thread, self._owner, LOCK_LEASE):
+                        return
+        except asyncio.CancelledError:
+            # Shutting down mid-turn: let another replica take the thread at once.
+            await asyncio.shield(self._store.release_lock(thread, self._owner))
+            raise
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
+            await self._store.release_lock(thread, self._owner)
 
     @contextlib.asynccontextmanager
     async def _lease(self, thread: ThreadKey) -> AsyncIterator[None]:
@@ -148,13 +159,14 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound]) -> None:
-        settings = await self._store.get_channel_settings(messages[-1].channel_key)
-        assistant = self._assistants.get(settings.get("assistant"))
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnStart) -> None:
+        assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])
         end: Done | Failed | None = None
         try:
-            events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=sink.ask)
+            events = self._engine.run(
+                thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
+            )
             async for event in events:
                 if isinstance(event, (Done, Failed)):
                     end = event

@@ -144,6 +144,48 @@ async def test_knowledge_index_per_channel_with_reverse_lookup(store: Store):
     assert await store.remove_knowledge_file(c2, "F2") is None
 
 
+async def test_enqueue_claims_queues_and_locks_in_one_step(store: Store):
+    results = await asyncio.gather(*(
+        store.enqueue(THREAD, {"n": n}, dedupe_token=f"msg:{n % 10}", owner=f"replica{n}", lease=5)
+        for n in range(20)))
+    assert sum(r.accepted for r in results) == 10  # ten distinct messages, each delivered twice
+    assert sum(r.locked for r in results) == 1  # one owner for the thread
+    assert await store.pending_count(THREAD) == 10
+
+
+async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
+    await store.set_conversation(THREAD, "conv_1")
+    await store.set_channel_setting(ChannelKey("T1", "C1"), "assistant", "coder")
+    await store.add_thread_file(THREAD, "file-a")
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    start = await store.begin_turn(THREAD)
+    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
+    assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
+    empty = await store.begin_turn(OTHER_TEAM_THREAD)
+    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
+
+
+async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    await store.begin_turn(THREAD)
+    late = await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)
+    assert late.accepted and not late.locked  # "a" holds the lock: its next turn answers m2
+    assert await store.end_turn(THREAD, "a", 5) is True
+    assert (await store.begin_turn(THREAD)).items == [{"n": 2}]
+    assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
+    assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
+    assert await store.acquire_lock(THREAD, "b", 5) is True
+
+
+async def test_thread_known_by_conversation_or_files(store: Store):
+    other = ThreadKey("T1", "C1", "200.2")
+    assert await store.thread_known(THREAD) is False
+    await store.set_conversation(THREAD, "conv_1")
+    await store.add_thread_file(other, "file-a")
+    assert await store.thread_known(THREAD) and await store.thread_known(other)
+    assert await store.thread_known(OTHER_TEAM_THREAD) is False
+
+
 async def test_ping(store: Store):
     assert await store.ping() is True
 

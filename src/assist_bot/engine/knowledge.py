@@ -126,18 +126,6 @@ class Knowledge:
         return file.id
 
     # -- what a turn gets --------------------------------------------------------------------
-    async def hosted_tools(self, thread: ThreadKey, *, code_interpreter: bool) -> list[dict[str, Any]]:
-        """file_search on this channel's vector store (never another's), and the code
-        interpreter with the thread's files (a fresh `auto` container gets them all)."""
-        tools: list[dict[str, Any]] = []
-        vector_store = await self.vector_store_id(ChannelKey(thread.team, thread.channel))
-        if vector_store:
-            tools.append({"type": "file_search", "vector_store_ids": [vector_store]})
-        file_ids = await self._store.thread_files(thread)
-        if file_ids or code_interpreter:
-            tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": file_ids}})
-        return tools
-
     async def citation_link(self, channel: ChannelKey, openai_file_id: str) -> str:
         for record in (await self._store.knowledge_files(channel)).values():
             if record.get("openai_file_id") == openai_file_id:
@@ -176,3 +164,14 @@ def _api_reason(exc: openai.OpenAIError) -> str:
     if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and message:
         return message[:300]
     return "the AI service did not accept the file right now"
+
+
+def hosted_tools(*, vector_store: str | None, file_ids: list[str], code_interpreter: bool) -> list[dict[str, Any]]:
+    """file_search on this channel's vector store (never another's), and the code
+    interpreter with the thread's files (a fresh `auto` container gets them all)."""
+    tools: list[dict[str, Any]] = []
+    if vector_store:
+        tools.append({"type": "file_search", "vector_store_ids": [vector_store]})
+    if file_ids or code_interpreter:
+        tools.append({"type": "code_interpreter", "container": {"type": "auto", "file_ids": list(file_ids)}})
+    return tools

@@ -17,7 +17,7 @@ import openai
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
-from assist_bot.engine.knowledge import Knowledge
+from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
@@ -25,6 +25,7 @@ from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
+from assist_bot.store.base import TurnStart
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,6 @@ class Engine:
         return await self._store.delete_channel_conversations(ChannelKey(team, channel))
 
     # -- conversations ---------------------------------------------------------------
-    async def ensure_conversation(self, thread: ThreadKey) -> str:
-        existing = await self._store.get_conversation(thread)
-        if existing:
-            return existing
-        return await self._new_conversation(thread)
-
     async def _new_conversation(self, thread: ThreadKey) -> str:
         try:
             conversation = await self._client.conversations.create(
@@ -132,7 +127,13 @@ class Engine:
 
     # -- a turn ------------------------------------------------------------------------
     async def run(
-        self, *, thread: ThreadKey, messages: Sequence[Inbound], assistant: Assistant, approve: Approver
+        self,
+        *,
+        thread: ThreadKey,
+        messages: Sequence[Inbound],
+        assistant: Assistant,
+        approve: Approver,
+        state: TurnStart,
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
@@ -143,8 +144,13 @@ class Engine:
             )
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
-        conversation_id = await self.ensure_conversation(thread)
-        hosted = await self.knowledge.hosted_tools(thread, code_interpreter="code_interpreter" in assistant.tools)
+        # What the store knows of the thread came with the turn (one round trip, in the dispatcher).
+        conversation_id = state.conversation_id or await self._new_conversation(thread)
+        hosted = hosted_tools(
+            vector_store=state.channel_settings.get(VECTOR_STORE_SETTING),
+            file_ids=state.thread_files,
+            code_interpreter="code_interpreter" in assistant.tools,
+        )
         request = _request(assistant, functions.values(), hosted)
         items: list[dict[str, Any]] = user_input(messages)
         texts: list[str] = []

@@ -79,6 +79,22 @@ PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stal
 APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
 
 
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    accepted: bool  # False: a duplicate delivery, dropped
+    locked: bool  # True: we took the thread's lock, so the turn is ours to run
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """Everything a turn reads from the store, fetched in one round trip."""
+
+    items: list[dict[str, Any]]
+    conversation_id: str | None
+    channel_settings: dict[str, str]
+    thread_files: list[str]
+
+
 def encode(item: dict[str, Any]) -> str:
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
 
@@ -116,6 +132,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         """Forget every thread's conversation in a channel; returns how many."""
+
+    # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
+    @abc.abstractmethod
+    async def enqueue(
+        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+    ) -> Enqueued:
+        """Atomically: claim the token (else drop), queue the item, try to take the lock."""
+
+    @abc.abstractmethod
+    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
+        """Take the queue, and read the conversation (extending its retention), the
+        channel settings and the thread's files."""
+
+    @abc.abstractmethod
+    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        """Atomically: if more is queued, keep the lock and return True; otherwise
+        release it and return False (also False when the lock was lost)."""
+
+    @abc.abstractmethod
+    async def thread_known(self, thread: ThreadKey) -> bool:
+        """Has the thread a conversation or files (is the bot part of it)?"""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from assist_bot.store.base import APPROVAL_TTL, PENDING_TTL, SEEN_TTL, ChannelKey, Store, ThreadKey
+from assist_bot.store.base import (
+    APPROVAL_TTL,
+    PENDING_TTL,
+    SEEN_TTL,
+    ChannelKey,
+    Enqueued,
+    Store,
+    ThreadKey,
+    TurnStart,
+)
 
 
 class _Expiring:
@@ -75,6 +84,36 @@ class MemoryStore(Store):
 
     async def delete_conversation(self, thread: ThreadKey) -> None:
         self._kv.pop(self.keys.conversation(thread))
+
+    async def enqueue(
+        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+    ) -> Enqueued:
+        if not await self.claim(thread.team, dedupe_token):
+            return Enqueued(accepted=False, locked=False)
+        await self.push_pending(thread, item)
+        return Enqueued(accepted=True, locked=await self.acquire_lock(thread, owner, lease))
+
+    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
+        return TurnStart(
+            items=await self.take_pending(thread),
+            conversation_id=await self.get_conversation(thread),
+            channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
+            thread_files=await self.thread_files(thread),
+        )
+
+    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        if self._kv.get(self.keys.lock(thread)) != owner:
+            return False
+        if await self.pending_count(thread):
+            self._kv.set(self.keys.lock(thread), owner, lease)
+            return True
+        self._kv.pop(self.keys.lock(thread))
+        return False
+
+    async def thread_known(self, thread: ThreadKey) -> bool:
+        return self._kv.get(self.keys.conversation(thread)) is not None or bool(
+            self._kv.get(self.keys.thread_files(thread))
+        )
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         prefix = self.keys.channel_conversations(channel).removesuffix("*")

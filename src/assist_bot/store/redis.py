@@ -8,41 +8,32 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
     PENDING_TTL,
     SEEN_TTL,
     ChannelKey,
+    Enqueued,
     Keys,
     Store,
     ThreadKey,
+    TurnStart,
     decode,
     encode,
 )
-
-# Compare-and-delete / compare-and-extend: only the owner may touch its lock.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_REFRESH = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-)
-# Take the whole queue in one atomic step, so no message is answered twice.
-# Decide once: only a record without a decision takes one.
-_DECIDE = (
-    "if redis.call('hexists', KEYS[1], 'record') == 0 or redis.call('hexists', KEYS[1], 'decision') == 1 "
-    "then return 0 end redis.call('hset', KEYS[1], 'decision', ARGV[1]) return 1"
-)
-_TAKE = "local items = redis.call('lrange', KEYS[1], 0, -1) redis.call('del', KEYS[1]) return items"
 
 
 class RedisStore(Store):
     def __init__(self, client: aioredis.Redis, *, retention_seconds: int, keys: Keys | None = None) -> None:
         super().__init__(retention_seconds=retention_seconds, keys=keys)
         self._redis = client
-        self._release = client.register_script(_RELEASE)
-        self._refresh = client.register_script(_REFRESH)
-        self._take = client.register_script(_TAKE)
-        self._decide = client.register_script(_DECIDE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._refresh = client.register_script(scripts.REFRESH)
+        self._take = client.register_script(scripts.TAKE)
+        self._decide = client.register_script(scripts.DECIDE)
+        self._enqueue = client.register_script(scripts.ENQUEUE)
+        self._end_turn = client.register_script(scripts.END_TURN)
 
     @classmethod
     def from_url(cls, url: str, *, retention_seconds: int) -> RedisStore:
@@ -67,6 +58,32 @@ class RedisStore(Store):
 
     async def delete_conversation(self, thread: ThreadKey) -> None:
         await self._redis.delete(self.keys.conversation(thread))
+
+    async def enqueue(
+        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+    ) -> Enqueued:
+        keys = [self.keys.seen(thread.team, dedupe_token), self.keys.pending(thread), self.keys.lock(thread)]
+        accepted, locked = await self._enqueue(
+            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000)]
+        )
+        return Enqueued(accepted=bool(accepted), locked=bool(locked))
+
+    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
+        # One round trip: the atomic take, then plain reads, pipelined.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._take(keys=[self.keys.pending(thread)], client=pipe)
+            pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
+            pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
+            pipe.zrange(self.keys.thread_files(thread), 0, -1)
+            items, conversation, settings, files = await pipe.execute()
+        return TurnStart([decode(i) for i in items], conversation, settings, files)
+
+    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        keys = [self.keys.lock(thread), self.keys.pending(thread)]
+        return await self._end_turn(keys=keys, args=[owner, int(lease * 1000)]) == 1
+
+    async def thread_known(self, thread: ThreadKey) -> bool:
+        return bool(await self._redis.exists(self.keys.conversation(thread), self.keys.thread_files(thread)))
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
