@@ -28,22 +28,41 @@ def modules(*parts: str) -> list[Path]:
 
 
 def offending(paths: list[Path], banned: tuple[str, ...]) -> list[str]:
-    return [f"{p.relative_to(PACKAGE)}: {name}" for p in paths for name in imports_of(p)
-            if name.split(".")[0] in banned or name.startswith("assist_bot.slack" if "slack_sdk" in banned
-                                                                     else "assist_bot.engine")]
+    return [
+        f"{p.relative_to(PACKAGE)}: {name}"
+        for p in paths
+        for name in imports_of(p)
+        if name.split(".")[0] in banned
+        or name.startswith("assist_bot.slack" if "slack_sdk" in banned else "assist_bot.engine")
+    ]
 
 
-@pytest.mark.parametrize(("where", "banned"), [
-    (("engine",), SLACK),
-    (("slack",), OPENAI),
-    (("tools",), SLACK + OPENAI),
-    (("store",), SLACK + OPENAI),
-])
+@pytest.mark.parametrize(
+    ("where", "banned"),
+    [
+        (("engine",), SLACK),
+        (("slack",), OPENAI),
+        (("tools",), SLACK + OPENAI),
+        (("store",), SLACK + OPENAI),
+    ],
+)
 def test_layers_do_not_import_each_other(where, banned):
     assert offending(modules(*where), banned) == []
 
 
 def test_neutral_modules_import_neither_side():
-    neutral = [PACKAGE / f"{name}.py" for name in
-               ("dispatch", "events", "inbound", "uploads", "filetypes", "assistants", "settings", "texts", "errors")]
+    neutral = [
+        PACKAGE / f"{name}.py"
+        for name in (
+            "dispatch",
+            "events",
+            "inbound",
+            "uploads",
+            "filetypes",
+            "assistants",
+            "settings",
+            "texts",
+            "errors",
+        )
+    ]
     assert offending(neutral, SLACK) == [] and offending(neutral, OPENAI) == []

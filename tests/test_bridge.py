@@ -23,9 +23,13 @@ def replies_in(slack, channel, thread_ts):
 
 async def final_reply(slack, channel, thread_ts, expected, count=1):
     """Wait until the thread holds `count` bot replies, the last of which reads `expected`."""
-    await wait_for(lambda: len(replies_in(slack, channel, thread_ts)) >= count
-                   and expected in replies_in(slack, channel, thread_ts)[count - 1].text,
-                   message=f"reply containing {expected!r} in {channel}/{thread_ts}")
+    await wait_for(
+        lambda: (
+            len(replies_in(slack, channel, thread_ts)) >= count
+            and expected in replies_in(slack, channel, thread_ts)[count - 1].text
+        ),
+        message=f"reply containing {expected!r} in {channel}/{thread_ts}",
+    )
     return replies_in(slack, channel, thread_ts)[count - 1]
 
 
@@ -92,8 +96,10 @@ async def test_bots_edits_and_deletions_are_acked_and_ignored(slack, openai_fake
         noise = [
             message("C1", None, "from a bot", thread_ts=first["ts"], subtype="bot_message", bot_id="B9"),
             message("C1", "UBOT", "myself", thread_ts=first["ts"], bot_id="BBOT"),
-            {**message("C1", None, "", thread_ts=first["ts"], subtype="message_changed"),
-             "message": {"text": "edited", "user": "U1", "ts": first["ts"]}},
+            {
+                **message("C1", None, "", thread_ts=first["ts"], subtype="message_changed"),
+                "message": {"text": "edited", "user": "U1", "ts": first["ts"]},
+            },
             {**message("C1", None, "", thread_ts=first["ts"], subtype="message_deleted"), "deleted_ts": first["ts"]},
             message("D1", "U1", "bot in DM", channel_type="im", subtype="bot_message", bot_id="B9"),
         ]
@@ -131,8 +137,10 @@ async def test_a_retry_and_a_mention_message_pair_are_answered_once(slack, opena
         await final_reply(slack, "C1", event["ts"], "only once please")
         # In a thread the bot knows, a mention arrives as app_mention AND message.
         follow_ts = new_ts()
-        pair = [mention("C1", "U1", "both events", ts=follow_ts, thread_ts=event["ts"]),
-                message("C1", "U1", "<@UBOT> both events", ts=follow_ts, thread_ts=event["ts"])]
+        pair = [
+            mention("C1", "U1", "both events", ts=follow_ts, thread_ts=event["ts"]),
+            message("C1", "U1", "<@UBOT> both events", ts=follow_ts, thread_ts=event["ts"]),
+        ]
         await asyncio.gather(*(bot.send(e) for e in pair))
         await final_reply(slack, "C1", event["ts"], "both events", count=2)
         await asyncio.sleep(0.3)  # room for a wrong second answer to show up
@@ -155,14 +163,20 @@ async def test_messages_during_a_stream_become_one_next_turn(slack, openai_fake)
         await asyncio.sleep(0.3)
     assert len(openai_fake.response_requests) == 2
     assert input_texts(openai_fake.response_requests[1]) == [
-        "[user-U2] queued 0", "[user-U3] queued 1", "[user-U4] queued 2"]
+        "[user-U2] queued 0",
+        "[user-U3] queued 1",
+        "[user-U4] queued 2",
+    ]
     assert openai_fake.locked_rejections == 0
 
 
-@pytest.mark.parametrize("failure", [
-    HttpError(500, "server_error", "boom with internal details"),
-    Failed("server_error", "model exploded"),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        HttpError(500, "server_error", "boom with internal details"),
+        Failed("server_error", "model exploded"),
+    ],
+)
 async def test_openai_failure_gives_a_clear_message_then_the_thread_works(slack, openai_fake, failure):
     openai_fake.enqueue(failure)
     async with running_bot(slack, openai_fake) as bot:
@@ -186,8 +200,15 @@ async def test_a_timeout_ends_the_reply_with_a_note_and_the_next_message_works(s
 
 
 async def test_conversation_locked_is_retried(slack, openai_fake):
-    openai_fake.enqueue(HttpError(400, "conversation_locked", "Another process is currently operating on this "
-                                  "conversation.", type="invalid_request_error", param="conversation"))
+    openai_fake.enqueue(
+        HttpError(
+            400,
+            "conversation_locked",
+            "Another process is currently operating on this conversation.",
+            type="invalid_request_error",
+            param="conversation",
+        )
+    )
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "locked at first")
         await bot.send(event)
@@ -199,11 +220,13 @@ async def test_bad_signature_gets_401_and_does_no_work(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         from tests.fakes.slack import event_body
 
-        status, _ = await post_signed(bot.events_url, event_body(mention("C1", "U1", "forged")),
-                                      signing_secret=SIGNING_SECRET, bad_signature=True)
+        status, _ = await post_signed(
+            bot.events_url, event_body(mention("C1", "U1", "forged")), signing_secret=SIGNING_SECRET, bad_signature=True
+        )
         assert status == 401
-        status, _ = await post_signed(bot.events_url, event_body(mention("C1", "U1", "forged")),
-                                      signing_secret="another-secret")
+        status, _ = await post_signed(
+            bot.events_url, event_body(mention("C1", "U1", "forged")), signing_secret="another-secret"
+        )
         assert status == 401
         await asyncio.sleep(0.3)
     assert openai_fake.response_requests == []

@@ -22,12 +22,27 @@ def notes(slack, channel, thread_ts):
 
 
 def reactions(slack, ts):
-    return [(c.method, c.args["name"]) for c in slack.calls if c.method.startswith("reactions.")
-            and c.args.get("timestamp") == ts]
+    return [
+        (c.method, c.args["name"])
+        for c in slack.calls
+        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
+    ]
 
 
-async def share(bot, slack, channel, *, name, content, mimetype, filetype, text="", channel_type="channel",
-                thread_ts=None, **file_kw):
+async def share(
+    bot,
+    slack,
+    channel,
+    *,
+    name,
+    content,
+    mimetype,
+    filetype,
+    text="",
+    channel_type="channel",
+    thread_ts=None,
+    **file_kw,
+):
     file = slack.add_file(name=name, content=content, mimetype=mimetype, filetype=filetype, channel=channel, **file_kw)
     event = file_share_message(channel, "U1", text, [file], thread_ts=thread_ts, channel_type=channel_type)
     assert await bot.send(event) == 200
@@ -36,25 +51,39 @@ async def share(bot, slack, channel, *, name, content, mimetype, filetype, text=
 
 async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS=30) as bot:
-        event, file = await share(bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf",
-                                  filetype="pdf")
+        event, file = await share(
+            bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
+        )
         await wait_for(lambda: any("handbook.pdf" in n for n in notes(slack, "C1", event["ts"])))
         assert notes(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
-        assert reactions(slack, event["ts"]) == [("reactions.add", "hourglass_flowing_sand"),
-                                                 ("reactions.remove", "hourglass_flowing_sand"),
-                                                 ("reactions.add", "white_check_mark")]
+        assert reactions(slack, event["ts"]) == [
+            ("reactions.add", "hourglass_flowing_sand"),
+            ("reactions.remove", "hourglass_flowing_sand"),
+            ("reactions.add", "white_check_mark"),
+        ]
         assert slack.download_tokens == [slack.bot_token]
         [store_id] = openai_fake.vector_stores
         vector_store = openai_fake.vector_stores[store_id]
         assert vector_store["meta"]["expires_after"] == {"anchor": "last_active_at", "days": 30}
         [(openai_file_id, attached)] = vector_store["files"].items()
         assert openai_fake.files[openai_file_id]["content"] == PDF
-        assert attached["attributes"] == {"team": "T1", "channel": "C1", "uploader": "U1",
-                                          "slack_file_id": file["id"], "file_name": "handbook.pdf"}
+        assert attached["attributes"] == {
+            "team": "T1",
+            "channel": "C1",
+            "uploader": "U1",
+            "slack_file_id": file["id"],
+            "file_name": "handbook.pdf",
+        }
         assert openai_fake.response_requests == []  # no mention, no question: no turn
 
-        openai_fake.enqueue(Text(["The handbook says 25 days."], annotations=[
-            {"type": "file_citation", "file_id": openai_file_id, "filename": "handbook.pdf", "index": 26}]))
+        openai_fake.enqueue(
+            Text(
+                ["The handbook says 25 days."],
+                annotations=[
+                    {"type": "file_citation", "file_id": openai_file_id, "filename": "handbook.pdf", "index": 26}
+                ],
+            )
+        )
         question = mention("C1", "U2", "how many days of leave?")
         await bot.send(question)
         await wait_for(lambda: any("Sources" in n for n in notes(slack, "C1", question["ts"])))
@@ -74,18 +103,38 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
 
     def draw(body):
         cfile = openai_fake.add_container_file(container, "chart.png", chart)
-        return Text(["Here is the chart."], container_id=container, annotations=[
-            {"type": "container_file_citation", "container_id": container, "file_id": cfile,
-             "filename": "chart.png", "start_index": 0, "end_index": 18}])
+        return Text(
+            ["Here is the chart."],
+            container_id=container,
+            annotations=[
+                {
+                    "type": "container_file_citation",
+                    "container_id": container,
+                    "file_id": cfile,
+                    "filename": "chart.png",
+                    "start_index": 0,
+                    "end_index": 18,
+                }
+            ],
+        )
 
     openai_fake.enqueue(draw)
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(bot, slack, "C1", name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv",
-                               text="<@UBOT> chart the sales per month")
+        event, _ = await share(
+            bot,
+            slack,
+            "C1",
+            name="sales.csv",
+            content=CSV,
+            mimetype="text/csv",
+            filetype="csv",
+            text="<@UBOT> chart the sales per month",
+        )
         await wait_for(lambda: slack.uploads)
         await wait_for(lambda: any("Here is the chart" in n for n in notes(slack, "C1", event["ts"])))
         # A follow-up in the thread, no mention: the thread's files are still there.
         from tests.fakes.slack import message
+
         await bot.send(message("C1", "U1", "and as a table?", thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
     assert notes(slack, "C1", event["ts"])[0] == "📊 Added *sales.csv* to this thread's code interpreter: ask away."
@@ -94,13 +143,27 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
         [tool] = [t for t in request["tools"] if t["type"] == "code_interpreter"]
         assert tool["container"] == {"type": "auto", "file_ids": [data_file["id"]]}
     [upload] = slack.uploads  # once, though both the citation and the container listing name it
-    assert (upload.filename, upload.content, upload.channel, upload.thread_ts) == ("chart.png", chart, "C1", event["ts"])
+    assert (upload.filename, upload.content, upload.channel, upload.thread_ts) == (
+        "chart.png",
+        chart,
+        "C1",
+        event["ts"],
+    )
 
 
 async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(bot, slack, "D1", name="screen.png", content=PNG, mimetype="image/png",
-                               filetype="png", text="what is on this screenshot?", channel_type="im")
+        event, _ = await share(
+            bot,
+            slack,
+            "D1",
+            name="screen.png",
+            content=PNG,
+            mimetype="image/png",
+            filetype="png",
+            text="what is on this screenshot?",
+            channel_type="im",
+        )
         await wait_for(lambda: openai_fake.response_requests)
     [image] = [f for f in openai_fake.files.values() if f["filename"] == "screen.png"]
     assert image["purpose"] == "vision" and image["content"] == PNG
@@ -110,14 +173,24 @@ async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
     assert openai_fake.vector_stores == {}
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), [
-    ("setup.exe", b"MZ...", "I can't use *setup.exe* (type .exe)"),
-    ("empty.pdf", b"", "is empty"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("setup.exe", b"MZ...", "I can't use *setup.exe* (type .exe)"),
+        ("empty.pdf", b"", "is empty"),
+    ],
+)
 async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, openai_fake, name, content, expected):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(bot, slack, "C1", name=name, content=content, mimetype="application/octet-stream",
-                               filetype=name.rsplit(".", 1)[1])
+        event, _ = await share(
+            bot,
+            slack,
+            "C1",
+            name=name,
+            content=content,
+            mimetype="application/octet-stream",
+            filetype=name.rsplit(".", 1)[1],
+        )
         await wait_for(lambda: notes(slack, "C1", event["ts"]))
     assert expected in notes(slack, "C1", event["ts"])[0]
     assert openai_fake.files == {} and openai_fake.vector_stores == {}
@@ -125,8 +198,16 @@ async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, o
 
 async def test_oversize_and_unreadable_files_are_refused_without_storing_anything(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_FILE_MB=1) as bot:
-        big, _ = await share(bot, slack, "C1", name="big.pdf", content=PDF, mimetype="application/pdf",
-                             filetype="pdf", size=5 * 1024 * 1024)
+        big, _ = await share(
+            bot,
+            slack,
+            "C1",
+            name="big.pdf",
+            content=PDF,
+            mimetype="application/pdf",
+            filetype="pdf",
+            size=5 * 1024 * 1024,
+        )
         locked = slack.add_file(name="locked.pdf", content=PDF, mimetype="application/pdf", filetype="pdf")
         slack.file_serve_html(locked["id"])
         event = file_share_message("C1", "U1", "", [locked])
@@ -141,13 +222,13 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
 async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, openai_fake):
     openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="The PDF is encrypted.")
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf",
-                               filetype="pdf")
+        event, _ = await share(
+            bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
+        )
         await wait_for(lambda: notes(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
         response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
-    assert notes(slack, "C1", event["ts"]) == [
-        "⚠️ I could not add *scan.pdf*: The PDF is encrypted. (unsupported_file)"]
+    assert notes(slack, "C1", event["ts"]) == ["⚠️ I could not add *scan.pdf*: The PDF is encrypted. (unsupported_file)"]
     assert openai_fake.files == {}
     assert all(not store["files"] for store in openai_fake.vector_stores.values())
     assert "knowledge is empty" in response["text"]
@@ -157,8 +238,15 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         shared = []
         for name in ("a.md", "b.md"):
-            event, file = await share(bot, slack, "C1", name=name, content=b"# " + name.encode(),
-                                      mimetype="text/markdown", filetype="markdown")
+            event, file = await share(
+                bot,
+                slack,
+                "C1",
+                name=name,
+                content=b"# " + name.encode(),
+                mimetype="text/markdown",
+                filetype="markdown",
+            )
             await wait_for(lambda: notes(slack, "C1", event["ts"]))
             shared.append(file)
         url = await bot.command(slack, "/assist", "files")
@@ -177,10 +265,19 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off")
         await wait_for(lambda: any(url.endswith(r["key"]) for r in slack.responses))
-        event, _ = await share(bot, slack, "C1", name="doc.md", content=b"# doc", mimetype="text/markdown",
-                               filetype="markdown")
-        addressed, _ = await share(bot, slack, "C1", name="asked.md", content=b"# asked", mimetype="text/markdown",
-                                   filetype="markdown", text="<@UBOT> keep this")
+        event, _ = await share(
+            bot, slack, "C1", name="doc.md", content=b"# doc", mimetype="text/markdown", filetype="markdown"
+        )
+        addressed, _ = await share(
+            bot,
+            slack,
+            "C1",
+            name="asked.md",
+            content=b"# asked",
+            mimetype="text/markdown",
+            filetype="markdown",
+            text="<@UBOT> keep this",
+        )
         await wait_for(lambda: notes(slack, "C1", addressed["ts"]))
     assert notes(slack, "C1", event["ts"]) == []
     assert [f["filename"] for f in openai_fake.files.values()] == ["asked.md"]
@@ -189,9 +286,18 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
 async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         await share(bot, slack, "C1", name="team.md", content=b"# team", mimetype="text/markdown", filetype="markdown")
-        event, _ = await share(bot, slack, "D1", name="mine.md", content=b"# mine", mimetype="text/markdown",
-                               filetype="markdown", channel_type="im")
-        await wait_for(lambda: len(openai_fake.vector_stores) == 2 and all(
-            s["files"] for s in openai_fake.vector_stores.values()))
+        event, _ = await share(
+            bot,
+            slack,
+            "D1",
+            name="mine.md",
+            content=b"# mine",
+            mimetype="text/markdown",
+            filetype="markdown",
+            channel_type="im",
+        )
+        await wait_for(
+            lambda: len(openai_fake.vector_stores) == 2 and all(s["files"] for s in openai_fake.vector_stores.values())
+        )
     metas = sorted(s["meta"]["metadata"]["channel"] for s in openai_fake.vector_stores.values())
     assert metas == ["C1", "D1"]

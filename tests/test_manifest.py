@@ -20,8 +20,14 @@ BASE_ENV = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KE
 
 
 def generated_manifest(cwd, **env) -> str:
-    proc = subprocess.run([sys.executable, "-m", "assist_bot", "manifest"], env={**BASE_ENV, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assist_bot", "manifest"],
+        env={**BASE_ENV, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -31,15 +37,19 @@ def test_checked_in_manifest_is_what_the_command_prints(tmp_path):
 
 
 def test_a_company_tool_module_gets_its_slash_command(tmp_path):
-    (tmp_path / "acme_tools.py").write_text(textwrap.dedent('''
+    (tmp_path / "acme_tools.py").write_text(
+        textwrap.dedent('''
         from assist_bot.tools import tool
 
         @tool(slash_command="/leave")
         def leave_balance(employee: str) -> int:
             """Days of leave an employee has left."""
             return 12
-    '''))
-    manifest = yaml.safe_load(generated_manifest(tmp_path, ASSIST_BOT_TOOL_MODULES="acme_tools", PYTHONPATH=str(tmp_path)))
+    ''')
+    )
+    manifest = yaml.safe_load(
+        generated_manifest(tmp_path, ASSIST_BOT_TOOL_MODULES="acme_tools", PYTHONPATH=str(tmp_path))
+    )
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {"/assist", "/weather", "/email", "/leave"}
     assert commands["/leave"]["description"] == "Days of leave an employee has left."
@@ -51,16 +61,26 @@ def sample(event_name: str) -> dict:
     if event_name.startswith("message."):
         kind = {"channels": "channel", "groups": "group", "im": "im"}[event_name.split(".")[1]]
         return message("D1" if kind == "im" else "C1", "U1", "hello", channel_type=kind)
-    return {"type": event_name, "event_ts": "1.1",
-            "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "1.1", "context": {}}}
+    return {
+        "type": event_name,
+        "event_ts": "1.1",
+        "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "1.1", "context": {}},
+    }
 
 
 def test_manifest_basics():
     settings = MANIFEST["settings"]
     assert settings["socket_mode_enabled"] is True
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "channels:history", "groups:history", "im:history",
-            "users:read", "commands"} <= scopes
+    assert {
+        "app_mentions:read",
+        "chat:write",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "users:read",
+        "commands",
+    } <= scopes
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 

@@ -53,13 +53,23 @@ async def test_sigterm_closes_in_flight_replies_and_exits(slack, openai_fake, tm
     }
     openai_fake.api_key = "sk-test-secret-key"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assist_bot", "run", "--mode", "http", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "assist_bot",
+        "run",
+        "--mode",
+        "http",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         event = mention("C1", "U1", "a long story")
-        status, _ = await post_signed(f"http://127.0.0.1:{port}/slack/events", event_body(event),
-                                      signing_secret=SIGNING_SECRET)
+        status, _ = await post_signed(
+            f"http://127.0.0.1:{port}/slack/events", event_body(event), signing_secret=SIGNING_SECRET
+        )
         assert status == 200
         await wait_for(lambda: any("Halfway there" in m.text for m in slack.bot_messages("C1")))
         proc.send_signal(signal.SIGTERM)

@@ -47,8 +47,10 @@ async def test_a_restart_between_messages_keeps_the_thread_conversation(slack, o
 async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, clean_redis):
     gate = asyncio.Event()
     openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.02, gate=gate))
-    async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one, \
-            running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two:
+    async with (
+        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one,
+        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two,
+    ):
         first = mention("C1", "U1", "replicated")
         # Slack retries on another replica: same event_id, X-Slack-Retry-Num 1.
         await asyncio.gather(one.send(first, event_id="EvR"), two.send(first, event_id="EvR", retry_num=1))
@@ -58,8 +60,12 @@ async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack
         await two.send(message("C1", "U3", "queued on two", thread_ts=first["ts"]))
         await wait_pending(one.bot.store, ThreadKey("T1", "C1", first["ts"]), 2)
         gate.set()
-        await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2
-                       and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text)
+        await wait_for(
+            lambda: (
+                len(replies_in(slack, "C1", first["ts"])) == 2
+                and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text
+            )
+        )
         await asyncio.sleep(0.3)
     assert len(openai_fake.response_requests) == 2
     assert input_texts(openai_fake.response_requests[1]) == ["[user-U2] queued on one", "[user-U3] queued on two"]
@@ -78,7 +84,14 @@ async def test_socket_mode_end_to_end(slack, openai_fake):
         # Events we ignore are acknowledged too, or Slack would redeliver them.
         edit = await slack.push_socket_event(event_body(message("C9", None, "", subtype="message_changed")))
         await slack.wait_ack(edit)
-        started = await slack.push_socket_event(event_body({"type": "assistant_thread_started", "assistant_thread": {
-            "user_id": "U1", "channel_id": "D1", "thread_ts": "1.1", "context": {}}, "event_ts": "1.2"}))
+        started = await slack.push_socket_event(
+            event_body(
+                {
+                    "type": "assistant_thread_started",
+                    "assistant_thread": {"user_id": "U1", "channel_id": "D1", "thread_ts": "1.1", "context": {}},
+                    "event_ts": "1.2",
+                }
+            )
+        )
         await slack.wait_ack(started)
     assert len(openai_fake.response_requests) == 1

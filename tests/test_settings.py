@@ -11,8 +11,17 @@ BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1", "SLACK_APP_TOKEN"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY", "REDIS_URL",
-                 "ASSIST_BOT_MODEL", "ASSIST_BOT_UPDATE_INTERVAL", "ASSIST_BOT_ASSISTANTS", "SLACK_API_URL"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "OPENAI_API_KEY",
+        "REDIS_URL",
+        "ASSIST_BOT_MODEL",
+        "ASSIST_BOT_UPDATE_INTERVAL",
+        "ASSIST_BOT_ASSISTANTS",
+        "SLACK_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -61,8 +70,9 @@ def test_bad_settings_name_the_variable(monkeypatch, env, expected):
 
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-secret-value"}
-    proc = subprocess.run([sys.executable, "-m", "assist_bot", "check"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assist_bot", "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"
     assert "Traceback" not in proc.stderr and "xoxb-secret-value" not in proc.stderr

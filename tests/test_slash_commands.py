@@ -15,12 +15,13 @@ from tests.support.bot import running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
-TWO = Assistants({
-    "general": Assistant(name="general", model="gpt-5.4-mini", tools=("get_weather",), description="Everyday"),
-    "coder": Assistant(name="coder", model="gpt-5.4", description="Code"),
-}, "general")
-
-
+TWO = Assistants(
+    {
+        "general": Assistant(name="general", model="gpt-5.4-mini", tools=("get_weather",), description="Everyday"),
+        "coder": Assistant(name="coder", model="gpt-5.4", description="Code"),
+    },
+    "general",
+)
 
 
 def answer(slack, url):
@@ -69,6 +70,7 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
         done = await reply_to(slack, await bot.command(slack, "/assist", "reset"))
         assert "forgot 1 conversation" in done["text"]
         from tests.fakes.slack import message
+
         await bot.send(message("C1", "U1", "still there?", thread_ts=event["ts"]))
         await bot.send(mention("C1", "U1", "again", thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
@@ -88,8 +90,9 @@ async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, 
 
 @pytest.mark.parametrize("text", ['{"city": "Paris", "unit": "celsius"}', "city=Paris unit=celsius"])
 async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, text):
-    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
-                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+    async with running_bot(
+        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
+    ) as bot:
         await bot.command(slack, "/weather", text, channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
     assert posted[0].text.startswith("<@U1> used `/weather`:")
@@ -99,8 +102,9 @@ async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, tex
 
 async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "fahrenheit"})]))
-    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
-                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+    async with running_bot(
+        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
+    ) as bot:
         await bot.command(slack, "/weather", "how warm is it in Paris, in fahrenheit", channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
     [request] = openai_fake.response_requests
@@ -118,20 +122,31 @@ async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake)
 
 
 async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo):
-    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
-                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+    async with running_bot(
+        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
+    ) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
         [opened] = await wait_for(lambda: slack.calls_to("views.open"))
         view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
         blocks = {b["block_id"]: b for b in view["blocks"]}
         assert set(blocks) == {"city", "unit"}
         assert blocks["unit"]["element"]["type"] == "static_select"
-        status, body = await bot.submit_view(view, {"city": {"type": "plain_text_input", "value": ""},
-                                                    "unit": {"type": "static_select", "selected_option": None}})
+        status, body = await bot.submit_view(
+            view,
+            {
+                "city": {"type": "plain_text_input", "value": ""},
+                "unit": {"type": "static_select", "selected_option": None},
+            },
+        )
         assert status == 200 and json.loads(body)["response_action"] == "errors"
         celsius = next(o for o in blocks["unit"]["element"]["options"] if "celsius" in o["value"])
-        status, _ = await bot.submit_view(view, {"city": {"type": "plain_text_input", "value": "Paris"},
-                                                 "unit": {"type": "static_select", "selected_option": celsius}})
+        status, _ = await bot.submit_view(
+            view,
+            {
+                "city": {"type": "plain_text_input", "value": "Paris"},
+                "unit": {"type": "static_select", "selected_option": celsius},
+            },
+        )
         assert status == 200
         posted = await wait_for(lambda: slack.bot_messages("C7"))
     assert "20.2" in posted[0].text

@@ -22,8 +22,6 @@ pytestmark = pytest.mark.timeout(60)
 ACME = "tests.support.acme_tools"
 
 
-
-
 def acme_assistants(*tools: str) -> Assistants:
     return Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=tools)}, "acme")
 
@@ -39,8 +37,9 @@ def answer_with_outputs(body: dict) -> Text:
 
 async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
-                           OPEN_METEO_FORECAST_URL=meteo.forecast_url) as bot:
+    async with running_bot(
+        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
+    ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
@@ -59,12 +58,25 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
 
 
 async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack, openai_fake):
-    openai_fake.enqueue(Text(["Let me check. "], calls=[
-        ("wait_for_partner", {"tag": "x"}), ("partner", {}), ("broken", {"reason": "test"}), ("sleepy", {}),
-        ("no_such_tool", {}),
-    ]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, assistants=acme_assistants(
-            "wait_for_partner", "partner", "broken", "sleepy"), ASSIST_BOT_TOOL_MODULES=ACME) as bot:
+    openai_fake.enqueue(
+        Text(
+            ["Let me check. "],
+            calls=[
+                ("wait_for_partner", {"tag": "x"}),
+                ("partner", {}),
+                ("broken", {"reason": "test"}),
+                ("sleepy", {}),
+                ("no_such_tool", {}),
+            ],
+        ),
+        answer_with_outputs,
+    )
+    async with running_bot(
+        slack,
+        openai_fake,
+        assistants=acme_assistants("wait_for_partner", "partner", "broken", "sleepy"),
+        ASSIST_BOT_TOOL_MODULES=ACME,
+    ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
@@ -79,17 +91,25 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
 
 async def test_tool_rounds_are_capped(slack, openai_fake):
     openai_fake.default = lambda body: Text([], calls=[("partner", {})])
-    async with running_bot(slack, openai_fake, assistants=acme_assistants("partner"),
-                           ASSIST_BOT_TOOL_MODULES=ACME, ASSIST_BOT_TOOL_MAX_ROUNDS=3) as bot:
+    async with running_bot(
+        slack,
+        openai_fake,
+        assistants=acme_assistants("partner"),
+        ASSIST_BOT_TOOL_MODULES=ACME,
+        ASSIST_BOT_TOOL_MAX_ROUNDS=3,
+    ) as bot:
         event = mention("C1", "U1", "loop forever")
         await bot.send(event)
-        await wait_for(lambda: any(texts.failure("tool_rounds") in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(
+            lambda: any(texts.failure("tool_rounds") in m.text for m in replies_in(slack, "C1", event["ts"]))
+        )
     assert len(openai_fake.response_requests) == 3
 
 
 async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
-    async with running_bot(slack, openai_fake, assistants=acme_assistants("vip_only", "partner"),
-                           ASSIST_BOT_TOOL_MODULES=ACME) as bot:
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("vip_only", "partner"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
         for user in ("U1", "UVIP"):
             event = mention("C1", user, f"hello from {user}")
             await bot.send(event)
@@ -100,9 +120,17 @@ async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
 
 async def approval_message(slack, channel, thread_ts=None):
     def find():
-        return next((m for m in slack.bot_messages(channel)
-                     if m.blocks and any(b.get("type") == "actions" for b in m.blocks)
-                     and (thread_ts is None or m.thread_ts == thread_ts)), None)
+        return next(
+            (
+                m
+                for m in slack.bot_messages(channel)
+                if m.blocks
+                and any(b.get("type") == "actions" for b in m.blocks)
+                and (thread_ts is None or m.thread_ts == thread_ts)
+            ),
+            None,
+        )
+
     return await wait_for(find)
 
 
@@ -119,8 +147,12 @@ async def smtp():
 
 def smtp_settings(smtp):
     controller, _ = smtp
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": controller.port, "SMTP_FROM": "bot@example.com",
-            "SMTP_STARTTLS": False}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": controller.port,
+        "SMTP_FROM": "bot@example.com",
+        "SMTP_STARTTLS": False,
+    }
 
 
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
@@ -145,7 +177,8 @@ async def test_send_email_asks_first_and_only_the_requester_can_approve(slack, o
     assert (mail["To"], mail["Subject"]) == ("ana@example.com", "Summary")
     assert mail.get_content().strip() == EMAIL["body"]
     assert function_outputs(openai_fake.response_requests[1]) and "Sent to ana@example.com" in json.dumps(
-        function_outputs(openai_fake.response_requests[1]))
+        function_outputs(openai_fake.response_requests[1])
+    )
     settled = next(m for m in slack.bot_messages("C1") if m.ts == ask.ts)
     assert "approved by <@U1>" in settled.text and not any(b["type"] == "actions" for b in settled.blocks)
 
@@ -178,7 +211,9 @@ async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
 
 async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, openai_fake):
     openai_fake.enqueue(Text([], calls=[("partner", {})]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, assistants=acme_assistants("partner"), ASSIST_BOT_TOOL_MODULES=ACME) as bot:
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("partner"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
         event = mention("C1", "U1", "first")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))

@@ -114,7 +114,9 @@ class Assistants:
             reason = str(first["msg"]).removeprefix("Value error, ")
             raise AssistantsFileError(str(path), f"{where}: {reason}" if where else reason) from None
         assistants = {
-            name: Assistant(name=name, **{**entry.model_dump(), "model": entry.model or model, "tools": tuple(entry.tools)})
+            name: Assistant(
+                name=name, **{**entry.model_dump(), "model": entry.model or model, "tools": tuple(entry.tools)}
+            )
             for name, entry in parsed.assistants.items()
         }
         return cls(assistants, parsed.default)

@@ -92,8 +92,11 @@ class Dispatcher:
         if not self._accepting:
             return False
         queued = await self._store.enqueue(
-            message.thread, message.to_dict(), dedupe_token=f"msg:{message.channel}:{message.ts}",
-            owner=self._owner, lease=LOCK_LEASE,
+            message.thread,
+            message.to_dict(),
+            dedupe_token=f"msg:{message.channel}:{message.ts}",
+            owner=self._owner,
+            lease=LOCK_LEASE,
         )
         if not queued.accepted:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)

@@ -10,9 +10,7 @@ from typing import Literal
 Route = Literal["knowledge", "code", "image"]
 
 # The file types OpenAI's file search accepts.
-DOCUMENTS = frozenset(
-    "c cpp cs css doc docx go html java js json md pdf php pptx py rb sh tex ts txt".split()
-)
+DOCUMENTS = frozenset("c cpp cs css doc docx go html java js json md pdf php pptx py rb sh tex ts txt".split())
 # Tabular and binary data, for the code interpreter.
 DATA = frozenset("csv tsv xlsx xls parquet xml zip ipynb jsonl".split())
 IMAGES = frozenset("png jpg jpeg gif webp".split())

@@ -24,7 +24,6 @@ class Inbound:
     is_dm: bool = False
     images: tuple[str, ...] = ()  # OpenAI file ids of images shared with the message
 
-
     @property
     def thread(self) -> ThreadKey:
         return ThreadKey(self.team, self.channel, self.thread_ts)

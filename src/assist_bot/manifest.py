@@ -52,19 +52,23 @@ def _usage_hint(tool: Tool) -> str:
 
 
 def slash_commands(tools: ToolRegistry) -> list[dict[str, Any]]:
-    commands = [{
-        "command": "/assist",
-        "description": "Help, pick this channel's assistant, reset, status, tools",
-        "usage_hint": "help | assistants | use <name> | reset | status | tools | files | forget <file> | intake on|off",
-        "should_escape": False,
-    }]
-    for tool in sorted(tools.all(), key=lambda t: t.slash_command):
-        commands.append({
-            "command": tool.slash_command,
-            "description": (tool.description.splitlines()[0] if tool.description else tool.name)[:100],
-            "usage_hint": _usage_hint(tool),
+    commands = [
+        {
+            "command": "/assist",
+            "description": "Help, pick this channel's assistant, reset, status, tools",
+            "usage_hint": "help | assistants | use <name> | reset | status | tools | files | forget <file> | intake on|off",
             "should_escape": False,
-        })
+        }
+    ]
+    for tool in sorted(tools.all(), key=lambda t: t.slash_command):
+        commands.append(
+            {
+                "command": tool.slash_command,
+                "description": (tool.description.splitlines()[0] if tool.description else tool.name)[:100],
+                "usage_hint": _usage_hint(tool),
+                "should_escape": False,
+            }
+        )
     return commands
 
 

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     open_meteo_geocoding_url: str = Field(
         default="https://geocoding-api.open-meteo.com/v1/search", alias="OPEN_METEO_GEOCODING_URL"
     )
-    open_meteo_forecast_url: str = Field(default="https://api.open-meteo.com/v1/forecast", alias="OPEN_METEO_FORECAST_URL")
+    open_meteo_forecast_url: str = Field(
+        default="https://api.open-meteo.com/v1/forecast", alias="OPEN_METEO_FORECAST_URL"
+    )
     smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
     smtp_port: int = Field(default=587, ge=1, le=65535, alias="SMTP_PORT")
     smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")

@@ -93,9 +93,7 @@ def sources(citations) -> str:
     """Footnotes for the knowledge files an answer cites (mrkdwn)."""
     if not citations:
         return ""
-    lines = [
-        f"[{n}] <{c.link}|{c.filename}>" if c.link else f"[{n}] {c.filename}" for n, c in enumerate(citations, 1)
-    ]
+    lines = [f"[{n}] <{c.link}|{c.filename}>" if c.link else f"[{n}] {c.filename}" for n, c in enumerate(citations, 1)]
     return "*Sources*\n" + "\n".join(lines)
 
 

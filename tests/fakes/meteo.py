@@ -22,21 +22,29 @@ class FakeOpenMeteo:
             return web.json_response({"error": True, "reason": "Parameter count out of range"}, status=400)
         if request.query["name"] != "Paris":
             return web.json_response({"generationtime_ms": 0.2})  # what Open-Meteo sends for no match
-        return web.json_response({"results": [
-            {"name": "Paris", "country": "France", "latitude": 48.85341, "longitude": 2.3488},
-        ]})
+        return web.json_response(
+            {
+                "results": [
+                    {"name": "Paris", "country": "France", "latitude": 48.85341, "longitude": 2.3488},
+                ]
+            }
+        )
 
     async def _forecast(self, request: web.Request) -> web.Response:
         self.forecast.append(dict(request.query))
         fahrenheit = request.query["temperature_unit"] == "fahrenheit"
-        return web.json_response({"current": {
-            "time": "2026-05-09T14:00",
-            "temperature_2m": 68.4 if fahrenheit else 20.2,
-            "apparent_temperature": 66.9 if fahrenheit else 19.4,
-            "relative_humidity_2m": 55,
-            "wind_speed_10m": 11.3,
-            "weather_code": 2,
-        }})
+        return web.json_response(
+            {
+                "current": {
+                    "time": "2026-05-09T14:00",
+                    "temperature_2m": 68.4 if fahrenheit else 20.2,
+                    "apparent_temperature": 66.9 if fahrenheit else 19.4,
+                    "relative_humidity_2m": 55,
+                    "wind_speed_10m": 11.3,
+                    "weather_code": 2,
+                }
+            }
+        )
 
     @property
     def geocoding_url(self) -> str:

@@ -6,6 +6,7 @@ errors are `{"error": {"message", "type", "param", "code"}}` with the HTTP statu
 exception classes (400 -> BadRequestError, 404 -> NotFoundError, 500 -> InternalServerError...).
 Note the SDK retries 408/409/429/5xx itself (max_retries=2 by default) and each retry consumes a reply.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,6 +34,7 @@ def _id(prefix: str) -> str:
 @dataclass
 class Text:
     """A successful response streamed as these chunks, `delay` seconds before each one."""
+
     chunks: list[str]
     delay: float = 0.0
     tools: list[str] = field(default_factory=list)  # "file_search" / "code_interpreter" / "web_search", run first
@@ -61,7 +63,7 @@ class Text:
     def of(cls, text: str, parts: int = 3, **kwargs: Any) -> Text:
         """Split `text` into about `parts` chunks."""
         size = max(1, math.ceil(len(text) / max(1, parts)))
-        return cls([text[i:i + size] for i in range(0, len(text), size)] or [""], **kwargs)
+        return cls([text[i : i + size] for i in range(0, len(text), size)] or [""], **kwargs)
 
     @classmethod
     def echo(cls, body: dict) -> Text:
@@ -72,6 +74,7 @@ class Text:
 @dataclass
 class HttpError:
     """A plain HTTP error before any stream starts."""
+
     status: int
     code: str | None
     message: str
@@ -83,12 +86,14 @@ class HttpError:
 @dataclass
 class Hang:
     """Streams these chunks, then neither completes nor fails until the client disconnects or stop()."""
+
     after_chunks: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Failed:
     """Streams these chunks, then a `response.failed` event carrying response.error."""
+
     code: str = "server_error"
     message: str = "The model failed to generate a response."
     after_chunks: list[str] = field(default_factory=list)
@@ -97,6 +102,7 @@ class Failed:
 @dataclass
 class StreamError:
     """Streams these chunks, then an `error` event (type "error") and ends the stream."""
+
     message: str
     code: str | None = "server_error"
     after_chunks: list[str] = field(default_factory=list)
@@ -120,7 +126,9 @@ def input_texts(body: dict) -> list[str]:
         if isinstance(content, str):
             out.append(content)
         else:
-            out.extend(p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "input_text")
+            out.extend(
+                p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "input_text"
+            )
     return out
 
 
@@ -158,50 +166,92 @@ class _Reject(Exception):
         self.response = response
 
 
-def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-           code: str | None = None, headers: dict | None = None) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": type_, "param": param, "code": code}},
-                             status=status, headers=headers)
+def _error(
+    status: int,
+    message: str,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict | None = None,
+) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}}, status=status, headers=headers
+    )
 
 
 # Built-in tool call items: (output item type, the middle event's name).
-_TOOLS = {"file_search": ("file_search_call", "searching"), "code_interpreter": ("code_interpreter_call", "interpreting"),
-          "web_search": ("web_search_call", "searching")}
+_TOOLS = {
+    "file_search": ("file_search_call", "searching"),
+    "code_interpreter": ("code_interpreter_call", "interpreting"),
+    "web_search": ("web_search_call", "searching"),
+}
 
 
 def _tool_item(kind: str, reply: Text | None = None) -> dict:
     """The completed output item of a built-in tool call, with the fields the SDK models require."""
     if kind == "file_search":
-        return {"id": _id("fs"), "type": "file_search_call", "status": "completed", "queries": ["fake query"],
-                "results": None}
+        return {
+            "id": _id("fs"),
+            "type": "file_search_call",
+            "status": "completed",
+            "queries": ["fake query"],
+            "results": None,
+        }
     if kind == "code_interpreter":
-        outputs = reply.code_outputs if reply is not None and reply.code_outputs is not None else [
-            {"type": "logs", "logs": "42\n"}]
+        outputs = (
+            reply.code_outputs
+            if reply is not None and reply.code_outputs is not None
+            else [{"type": "logs", "logs": "42\n"}]
+        )
         container = reply.container_id if reply is not None and reply.container_id else _id("cntr")
-        return {"id": _id("ci"), "type": "code_interpreter_call", "status": "completed", "code": "print(6 * 7)",
-                "container_id": container, "outputs": outputs}
+        return {
+            "id": _id("ci"),
+            "type": "code_interpreter_call",
+            "status": "completed",
+            "code": "print(6 * 7)",
+            "container_id": container,
+            "outputs": outputs,
+        }
     if kind == "web_search":
-        return {"id": _id("ws"), "type": "web_search_call", "status": "completed",
-                "action": {"type": "search", "query": "fake query", "sources": None}}
+        return {
+            "id": _id("ws"),
+            "type": "web_search_call",
+            "status": "completed",
+            "action": {"type": "search", "query": "fake query", "sources": None},
+        }
     raise ValueError(f"unknown tool {kind!r}; expected one of {sorted(_TOOLS)}")
 
 
 def _message_item(msg_id: str, text: str, status: str, annotations: list[dict] | None = None) -> dict:
-    return {"id": msg_id, "type": "message", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": list(annotations or []), "logprobs": []}]}
+    return {
+        "id": msg_id,
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": list(annotations or []), "logprobs": []}],
+    }
 
 
 def _function_call_item(name: str, arguments: Any, status: str = "completed") -> dict:
     raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return {"id": _id("fc"), "type": "function_call", "call_id": _id("call"), "name": name, "arguments": raw,
-            "status": status}
+    return {
+        "id": _id("fc"),
+        "type": "function_call",
+        "call_id": _id("call"),
+        "name": name,
+        "arguments": raw,
+        "status": status,
+    }
 
 
 def function_outputs(body: dict) -> dict[str, str]:
     """call_id → output of the function_call_output items a request sends back."""
     inp = body.get("input")
-    return {item["call_id"]: item["output"] for item in (inp if isinstance(inp, list) else [])
-            if isinstance(item, dict) and item.get("type") == "function_call_output"}
+    return {
+        item["call_id"]: item["output"]
+        for item in (inp if isinstance(inp, list) else [])
+        if isinstance(item, dict) and item.get("type") == "function_call_output"
+    }
 
 
 def _annotation_at(annotation: dict) -> int:
@@ -276,7 +326,9 @@ class FakeOpenAI:
         """Replies consumed in order by the next requests that no reply_for() rule claims."""
         self._queue.extend(replies)
 
-    def reply_for(self, predicate: Callable[[dict], bool] | str, reply: ReplySource, *, times: int | None = None) -> None:
+    def reply_for(
+        self, predicate: Callable[[dict], bool] | str, reply: ReplySource, *, times: int | None = None
+    ) -> None:
         """Answer requests matching `predicate(body)` (or containing this marker string in their input)."""
         if isinstance(predicate, str):
             marker = predicate
@@ -287,8 +339,7 @@ class FakeOpenAI:
         return [b for b in self.response_requests if _conv_id(b.get("conversation")) == conversation_id]
 
     async def wait_requests(self, n: int, timeout: float = 10) -> list[dict]:
-        await wait_for(lambda: len(self.response_requests) >= n, timeout,
-                       message=f"{n} POST /v1/responses requests")
+        await wait_for(lambda: len(self.response_requests) >= n, timeout, message=f"{n} POST /v1/responses requests")
         return self.response_requests
 
     input_texts = staticmethod(input_texts)
@@ -338,13 +389,21 @@ class FakeOpenAI:
 
     @staticmethod
     def _conv_json(conv: dict) -> dict:
-        return {"id": conv["id"], "object": "conversation", "created_at": conv["created_at"],
-                "metadata": conv["metadata"]}
+        return {
+            "id": conv["id"],
+            "object": "conversation",
+            "created_at": conv["created_at"],
+            "metadata": conv["metadata"],
+        }
 
     async def _create_conversation(self, request: web.Request) -> web.Response:
         body = await self._json(request)
-        conv = {"id": _id("conv"), "created_at": int(time.time()), "metadata": body.get("metadata") or {},
-                "items": _normalize_items(body.get("items"))}
+        conv = {
+            "id": _id("conv"),
+            "created_at": int(time.time()),
+            "metadata": body.get("metadata") or {},
+            "items": _normalize_items(body.get("items")),
+        }
         self.conversations[conv["id"]] = conv
         return web.json_response(self._conv_json(conv))
 
@@ -369,16 +428,26 @@ class FakeOpenAI:
             seq = conv["items"] if q.get("order", "desc") == "asc" else conv["items"][::-1]
             ids = [it["id"] for it in seq]
             if q.get("after") in ids:
-                seq = seq[ids.index(q["after"]) + 1:]
+                seq = seq[ids.index(q["after"]) + 1 :]
             limit = int(q.get("limit", 20))
             page, has_more = seq[:limit], len(seq) > limit
-        return web.json_response({"object": "list", "data": page, "has_more": has_more,
-                                  "first_id": page[0]["id"] if page else None,
-                                  "last_id": page[-1]["id"] if page else None})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": page,
+                "has_more": has_more,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+            }
+        )
 
     # -------------------------------------------------------------- Files, vector stores, containers
-    def fail_vector_file(self, filename_or_predicate: str | Callable[[dict], bool], code: str = "unsupported_file",
-                         message: str = "The file type is not supported.") -> None:
+    def fail_vector_file(
+        self,
+        filename_or_predicate: str | Callable[[dict], bool],
+        code: str = "unsupported_file",
+        message: str = "The file type is not supported.",
+    ) -> None:
         """Files attached to a vector store whose filename matches (or whose file object satisfies the
         predicate) end "failed" with last_error {code, message} instead of "completed"."""
         pred = filename_or_predicate
@@ -391,8 +460,7 @@ class FakeOpenAI:
         """Simulate code interpreter writing /mnt/data/<name>; creates the container if unknown. Returns the
         container file id (cfile_…)."""
         if container_id not in self.containers:
-            self.containers[container_id] = {"meta": self._container_meta(container_id, "fake-container"),
-                                             "files": {}}
+            self.containers[container_id] = {"meta": self._container_meta(container_id, "fake-container"), "files": {}}
         return self._put_container_file(container_id, name, content, "assistant")["id"]
 
     def _add_file_routes(self, r: web.UrlDispatcher) -> None:
@@ -415,9 +483,15 @@ class FakeOpenAI:
 
     @staticmethod
     def _list(data: list[dict]) -> web.Response:
-        return web.json_response({"object": "list", "data": data, "has_more": False,
-                                  "first_id": data[0]["id"] if data else None,
-                                  "last_id": data[-1]["id"] if data else None})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
 
     @staticmethod
     def _lookup(table: dict, key: str, what: str) -> Any:
@@ -443,10 +517,21 @@ class FakeOpenAI:
             return self._list([self._public(f) for f in self.files.values() if purpose in (None, f["purpose"])])
         fields, name, content = await self._upload(request)
         if content is None or not fields.get("purpose"):
-            return _error(400, "Both 'file' and 'purpose' are required.", param="file" if content is None else "purpose")
-        record = {"id": f"file-{secrets.token_hex(11)}", "object": "file", "bytes": len(content),
-                  "created_at": int(time.time()), "filename": name or "upload", "purpose": fields["purpose"],
-                  "status": "processed", "expires_at": None, "status_details": None, "content": content}
+            return _error(
+                400, "Both 'file' and 'purpose' are required.", param="file" if content is None else "purpose"
+            )
+        record = {
+            "id": f"file-{secrets.token_hex(11)}",
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": name or "upload",
+            "purpose": fields["purpose"],
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+            "content": content,
+        }
         self.files[record["id"]] = record
         return web.json_response(self._public(record))
 
@@ -466,17 +551,30 @@ class FakeOpenAI:
     # vector stores
     def _vs_json(self, store: dict) -> dict:
         files = store["files"].values()
-        counts = {s: sum(1 for f in files if f["status"] == s) for s in ("in_progress", "completed", "failed", "cancelled")}
+        counts = {
+            s: sum(1 for f in files if f["status"] == s) for s in ("in_progress", "completed", "failed", "cancelled")
+        }
         usage = sum(f["usage_bytes"] for f in files if f["status"] == "completed")
-        return {**store["meta"], "file_counts": {**counts, "total": len(store["files"])}, "usage_bytes": usage,
-                "status": "in_progress" if counts["in_progress"] else "completed"}
+        return {
+            **store["meta"],
+            "file_counts": {**counts, "total": len(store["files"])},
+            "usage_bytes": usage,
+            "status": "in_progress" if counts["in_progress"] else "completed",
+        }
 
     async def _create_vector_store(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         now, expires = int(time.time()), body.get("expires_after")
-        meta = {"id": _id("vs"), "object": "vector_store", "created_at": now, "last_active_at": now,
-                "name": body.get("name") or "", "metadata": body.get("metadata") or {}, "expires_after": expires,
-                "expires_at": now + 86400 * int(expires["days"]) if expires else None}
+        meta = {
+            "id": _id("vs"),
+            "object": "vector_store",
+            "created_at": now,
+            "last_active_at": now,
+            "name": body.get("name") or "",
+            "metadata": body.get("metadata") or {},
+            "expires_after": expires,
+            "expires_at": now + 86400 * int(expires["days"]) if expires else None,
+        }
         for file_id in body.get("file_ids") or []:
             self._lookup(self.files, file_id, "file")  # 404 before anything is created
         store = self.vector_stores[meta["id"]] = {"meta": meta, "files": {}}
@@ -490,17 +588,28 @@ class FakeOpenAI:
             del self.vector_stores[store["meta"]["id"]]
             return web.json_response({"id": store["meta"]["id"], "object": "vector_store.deleted", "deleted": True})
         if request.method == "POST":  # update name / metadata / expires_after
-            store["meta"].update({k: v for k, v in (await self._json(request)).items()
-                                  if k in ("name", "metadata", "expires_after")})
+            store["meta"].update(
+                {k: v for k, v in (await self._json(request)).items() if k in ("name", "metadata", "expires_after")}
+            )
         return web.json_response(self._vs_json(store))
 
     def _attach(self, store: dict, file_id: str, attributes: dict) -> dict:
         record = self._lookup(self.files, file_id, "file")
         vs_id = store["meta"]["id"]
-        entry = {"id": file_id, "object": "vector_store.file", "created_at": int(time.time()), "vector_store_id": vs_id,
-                 "status": "in_progress", "last_error": None, "usage_bytes": record["bytes"],
-                 "attributes": attributes or {}, "chunking_strategy": {"type": "static", "static": {
-                     "max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}}
+        entry = {
+            "id": file_id,
+            "object": "vector_store.file",
+            "created_at": int(time.time()),
+            "vector_store_id": vs_id,
+            "status": "in_progress",
+            "last_error": None,
+            "usage_bytes": record["bytes"],
+            "attributes": attributes or {},
+            "chunking_strategy": {
+                "type": "static",
+                "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
+            },
+        }
         store["files"][file_id] = entry
         self._vector_polls_left[(vs_id, file_id)] = self.vector_file_polls
         self._advance(entry, record, polled=False)
@@ -550,14 +659,28 @@ class FakeOpenAI:
     @staticmethod
     def _container_meta(cid: str, name: str, expires_after: dict | None = None) -> dict:
         now = int(time.time())
-        return {"id": cid, "object": "container", "created_at": now, "last_active_at": now, "name": name,
-                "status": "running", "memory_limit": "1g",
-                "expires_after": expires_after or {"anchor": "last_active_at", "minutes": 20}}
+        return {
+            "id": cid,
+            "object": "container",
+            "created_at": now,
+            "last_active_at": now,
+            "name": name,
+            "status": "running",
+            "memory_limit": "1g",
+            "expires_after": expires_after or {"anchor": "last_active_at", "minutes": 20},
+        }
 
     def _put_container_file(self, cid: str, name: str, content: bytes, source: str) -> dict:
-        record = {"id": f"cfile_{secrets.token_hex(12)}", "object": "container.file", "container_id": cid,
-                  "created_at": int(time.time()), "bytes": len(content), "path": f"/mnt/data/{name}",
-                  "source": source, "content": content}
+        record = {
+            "id": f"cfile_{secrets.token_hex(12)}",
+            "object": "container.file",
+            "container_id": cid,
+            "created_at": int(time.time()),
+            "bytes": len(content),
+            "path": f"/mnt/data/{name}",
+            "source": source,
+            "content": content,
+        }
         self.containers[cid]["files"][record["id"]] = record
         return record
 
@@ -606,19 +729,36 @@ class FakeOpenAI:
     # -------------------------------------------------------------- Responses API
     def _response_obj(self, body: dict, conv_id: str | None) -> dict:
         """An in-progress Response carrying every field openai.types.responses.Response requires."""
-        obj = {"id": _id("resp"), "object": "response", "created_at": int(time.time()), "status": "in_progress",
-               "background": bool(body.get("background", False)), "completed_at": None, "error": None,
-               "incomplete_details": None, "instructions": body.get("instructions"),
-               "max_output_tokens": body.get("max_output_tokens"), "max_tool_calls": body.get("max_tool_calls"),
-               "model": body.get("model", "gpt-5.4-mini"), "output": [],
-               "parallel_tool_calls": body.get("parallel_tool_calls", True),
-               "previous_response_id": body.get("previous_response_id"),
-               "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
-               "service_tier": "default", "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
-               "text": body.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
-               "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
-               "top_logprobs": 0, "top_p": body.get("top_p", 1.0), "truncation": body.get("truncation", "disabled"),
-               "usage": None, "user": None, "metadata": body.get("metadata") or {}}
+        obj = {
+            "id": _id("resp"),
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "in_progress",
+            "background": bool(body.get("background", False)),
+            "completed_at": None,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "max_tool_calls": body.get("max_tool_calls"),
+            "model": body.get("model", "gpt-5.4-mini"),
+            "output": [],
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+            "service_tier": "default",
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": body.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
+            "top_logprobs": 0,
+            "top_p": body.get("top_p", 1.0),
+            "truncation": body.get("truncation", "disabled"),
+            "usage": None,
+            "user": None,
+            "metadata": body.get("metadata") or {},
+        }
         if conv_id:
             obj["conversation"] = {"id": conv_id}
         return obj
@@ -632,10 +772,18 @@ class FakeOpenAI:
         out_text = " ".join(p.get("text", "") for it in obj["output"] if it["type"] == "message" for p in it["content"])
         in_tokens = 8 + sum(len(t.split()) for t in input_texts(body))
         out_tokens = len(out_text.split())
-        obj.update(status=status, error=error, completed_at=int(time.time()) if status == "completed" else None,
-                   usage={"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                          "output_tokens": out_tokens, "output_tokens_details": {"reasoning_tokens": 0},
-                          "total_tokens": in_tokens + out_tokens})
+        obj.update(
+            status=status,
+            error=error,
+            completed_at=int(time.time()) if status == "completed" else None,
+            usage={
+                "input_tokens": in_tokens,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": out_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": in_tokens + out_tokens,
+            },
+        )
         self.responses[obj["id"]] = obj
         if conv_id in self.conversations and status == "completed":
             self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
@@ -652,8 +800,12 @@ class FakeOpenAI:
             return _error(404, f"Conversation with id '{conv_id}' not found.", param="conversation")
         if conv_id in self._busy:
             self.locked_rejections += 1
-            return _error(400, "Another process is currently operating on this conversation. Please retry in a few "
-                               "seconds.", param="conversation", code="conversation_locked")
+            return _error(
+                400,
+                "Another process is currently operating on this conversation. Please retry in a few seconds.",
+                param="conversation",
+                code="conversation_locked",
+            )
         reply = self._pick(body)
         if isinstance(reply, HttpError):
             return _error(reply.status, reply.message, reply.type, reply.param, reply.code, reply.headers)
@@ -671,8 +823,9 @@ class FakeOpenAI:
         finally:
             self._busy.discard(conv_id)  # whatever happened, never leave the conversation locked
 
-    async def _plain(self, request: web.Request, body: dict, reply: Reply, obj: dict,
-                     conv_id: str | None) -> web.Response:
+    async def _plain(
+        self, request: web.Request, body: dict, reply: Reply, obj: dict, conv_id: str | None
+    ) -> web.Response:
         """A non-streaming request: the final Response JSON, or an error for the failure kinds."""
         if isinstance(reply, Hang):
             if await self._hang(request):
@@ -682,9 +835,11 @@ class FakeOpenAI:
             return _error(500, reply.message, "server_error", None, reply.code)
         if await self._pause(reply.delay * len(reply.chunks)):
             return _error(500, "The server is shutting down.", "server_error")
-        obj["output"] = [_tool_item(t, reply) for t in reply.tool_calls] + [
-            _message_item(_id("msg"), reply.text, "completed", reply.annotations)] + [
-            _function_call_item(name, arguments) for name, arguments in reply.calls]
+        obj["output"] = (
+            [_tool_item(t, reply) for t in reply.tool_calls]
+            + [_message_item(_id("msg"), reply.text, "completed", reply.annotations)]
+            + [_function_call_item(name, arguments) for name, arguments in reply.calls]
+        )
         self._finish(obj, body, conv_id, "completed")
         return web.json_response(obj, headers={"x-request-id": _id("req")})
 
@@ -715,10 +870,16 @@ class FakeOpenAI:
             await asyncio.sleep(0.05)
         return False
 
-    async def _stream(self, request: web.Request, body: dict, reply: Reply, obj: dict,
-                      conv_id: str | None) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                           "Cache-Control": "no-cache", "x-request-id": _id("req")})
+    async def _stream(
+        self, request: web.Request, body: dict, reply: Reply, obj: dict, conv_id: str | None
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "x-request-id": _id("req"),
+            }
+        )
         await resp.prepare(request)
         seq = itertools.count()
 
@@ -744,8 +905,11 @@ class FakeOpenAI:
             msg_id, idx, text, announced = _id("msg"), len(obj["output"]), "", 0
             where = {"item_id": msg_id, "output_index": idx, "content_index": 0}
             empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            await emit("response.output_item.added", output_index=idx,
-                       item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []})
+            await emit(
+                "response.output_item.added",
+                output_index=idx,
+                item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []},
+            )
             await emit("response.content_part.added", part=empty_part, **where)
             for n, chunk in enumerate(chunks):
                 if is_text and await self._pause(reply.delay):
@@ -769,12 +933,19 @@ class FakeOpenAI:
 
         for name, arguments in reply.calls if is_text else []:
             item, idx = _function_call_item(name, arguments), len(obj["output"])
-            await emit("response.output_item.added", output_index=idx, item={**item, "arguments": "",
-                                                                              "status": "in_progress"})
-            await emit("response.function_call_arguments.delta", item_id=item["id"], output_index=idx,
-                       delta=item["arguments"])
-            await emit("response.function_call_arguments.done", item_id=item["id"], output_index=idx,
-                       arguments=item["arguments"], name=name)
+            await emit(
+                "response.output_item.added", output_index=idx, item={**item, "arguments": "", "status": "in_progress"}
+            )
+            await emit(
+                "response.function_call_arguments.delta", item_id=item["id"], output_index=idx, delta=item["arguments"]
+            )
+            await emit(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=idx,
+                arguments=item["arguments"],
+                name=name,
+            )
             await emit("response.output_item.done", output_index=idx, item=item)
             obj["output"].append(item)
 
@@ -797,7 +968,11 @@ class FakeOpenAI:
     async def _announce(emit: Callable, annotations: list[dict], announced: int, upto: float, where: dict) -> int:
         """Emit response.output_text.annotation.added for annotations the text has reached; returns the count."""
         while announced < len(annotations) and _annotation_at(annotations[announced]) <= upto:
-            await emit("response.output_text.annotation.added", annotation=annotations[announced],
-                       annotation_index=announced, **where)
+            await emit(
+                "response.output_text.annotation.added",
+                annotation=annotations[announced],
+                annotation_index=announced,
+                **where,
+            )
             announced += 1
         return announced

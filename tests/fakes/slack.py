@@ -5,6 +5,7 @@ Wire formats follow slack_sdk 3.48: the Web API client POSTs to `<base_url><meth
 Socket Mode client fetches a ws:// URL from apps.connections.open, expects a `hello` frame, and acks
 envelopes with `{"envelope_id": ..., "payload"?: ...}`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,6 +65,7 @@ class Msg:
 @dataclass
 class Upload:
     """One file the client uploaded with the files_upload_v2 flow (getUploadURLExternal → POST → complete)."""
+
     file_id: str
     filename: str
     title: str
@@ -74,8 +76,10 @@ class Upload:
 
 # What files.slack.com answers a browser without a valid session: an HTML page, not JSON. A downloader that
 # does not check the body would hand this page to the model as if it were the user's file.
-_LOGIN_PAGE = ("<!DOCTYPE html><html lang=\"en-US\"><head><title>Slack</title></head>"
-               "<body><h1>Sign in to your workspace</h1></body></html>")
+_LOGIN_PAGE = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>Slack</title></head>'
+    "<body><h1>Sign in to your workspace</h1></body></html>"
+)
 _file_ids = itertools.count(1)
 
 
@@ -107,10 +111,19 @@ async def _read_args(request: web.Request) -> dict:
 
 
 class FakeSlack:
-    def __init__(self, bot_token: str = "xoxb-test", app_token: str = "xapp-test", team_id: str = "T1",
-                 bot_user_id: str = "UBOT", bot_id: str = "BBOT", *, app_id: str = "A1",
-                 users: dict[str, dict] | None = None, channels: dict[str, dict] | None = None,
-                 max_text_len: int = 40_000):
+    def __init__(
+        self,
+        bot_token: str = "xoxb-test",
+        app_token: str = "xapp-test",
+        team_id: str = "T1",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        *,
+        app_id: str = "A1",
+        users: dict[str, dict] | None = None,
+        channels: dict[str, dict] | None = None,
+        max_text_len: int = 40_000,
+    ):
         self.bot_token, self.app_token, self.team_id = bot_token, app_token, team_id
         self.bot_user_id, self.bot_id, self.app_id = bot_user_id, bot_id, app_id
         self.users: dict[str, dict] = dict(users or {})  # user id -> overrides (name, real_name, display_name, ...)
@@ -188,8 +201,15 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    def fail_next(self, method: str, *, error: str = "ratelimited", status: int = 200,
-                  retry_after: int | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        *,
+        error: str = "ratelimited",
+        status: int = 200,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next `times` authorised calls to `method` with `{"ok": false, "error": error}`."""
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
@@ -204,19 +224,30 @@ class FakeSlack:
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         # Like hooks.slack.com: the JSON message posted to a response_url, no token involved.
-        self.responses.append({"key": request.match_info["key"], **(await request.json()),
-                               "authorization": request.headers.get("Authorization")})
+        self.responses.append(
+            {
+                "key": request.match_info["key"],
+                **(await request.json()),
+                "authorization": request.headers.get("Authorization"),
+            }
+        )
         return web.Response(text="ok")
 
     def bot_messages(self, channel: str | None = None, *, include_deleted: bool = False) -> list[Msg]:
-        return [m for m in self.messages if m.user == self.bot_user_id
-                and (channel is None or m.channel == channel) and (include_deleted or not m.deleted)]
+        return [
+            m
+            for m in self.messages
+            if m.user == self.bot_user_id
+            and (channel is None or m.channel == channel)
+            and (include_deleted or not m.deleted)
+        ]
 
     def thread_replies(self, channel: str, thread_ts: str) -> list[Msg]:
         return [m for m in self.bot_messages(channel) if m.thread_ts == thread_ts]
 
-    def seed_message(self, channel: str, user: str, text: str, ts: str | None = None,
-                     thread_ts: str | None = None) -> Msg:
+    def seed_message(
+        self, channel: str, user: str, text: str, ts: str | None = None, thread_ts: str | None = None
+    ) -> Msg:
         """Store a human message so conversations.replies can return it alongside the bot's."""
         msg = Msg(ts or new_ts(), channel, thread_ts, text, [text], user=user)
         self.messages.append(msg)
@@ -277,9 +308,15 @@ class FakeSlack:
         return {**out, **{k: v for k, v in optional.items() if v is not None}}
 
     def _m_auth_test(self, a: dict) -> dict:
-        return {"url": f"https://fake-{self.team_id.lower()}.slack.com/", "team": "Fake Team", "user": "assist-bot",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
-                "is_enterprise_install": False}
+        return {
+            "url": f"https://fake-{self.team_id.lower()}.slack.com/",
+            "team": "Fake Team",
+            "user": "assist-bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
 
     def _m_chat_postMessage(self, a: dict) -> dict:
         if not a.get("channel"):
@@ -289,8 +326,16 @@ class FakeSlack:
             return {"error": "no_text"}
         if len(text) > self.max_text_len:
             return {"error": "msg_too_long"}
-        msg = Msg(new_ts(), a["channel"], a.get("thread_ts") or None, text, [text],
-                  blocks=a.get("blocks"), user=self.bot_user_id, metadata=a.get("metadata"))
+        msg = Msg(
+            new_ts(),
+            a["channel"],
+            a.get("thread_ts") or None,
+            text,
+            [text],
+            blocks=a.get("blocks"),
+            user=self.bot_user_id,
+            metadata=a.get("metadata"),
+        )
         self.messages.append(msg)
         return {"channel": msg.channel, "ts": msg.ts, "message": self._message_json(msg)}
 
@@ -322,25 +367,47 @@ class FakeSlack:
         o, is_bot = self.users.get(uid, {}), uid == self.bot_user_id
         name = o.get("name", "assist-bot" if is_bot else f"user-{uid}")
         real, display = o.get("real_name", name), o.get("display_name", name)
-        user = {"id": uid, "team_id": self.team_id, "name": name, "real_name": real, "deleted": False,
-                "is_bot": is_bot, "tz": o.get("tz", "Europe/London"),
-                "profile": {"display_name": display, "display_name_normalized": display,
-                            "real_name": real, "real_name_normalized": real}}
+        user = {
+            "id": uid,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": real,
+            "deleted": False,
+            "is_bot": is_bot,
+            "tz": o.get("tz", "Europe/London"),
+            "profile": {
+                "display_name": display,
+                "display_name_normalized": display,
+                "real_name": real,
+                "real_name_normalized": real,
+            },
+        }
         user.update({k: v for k, v in o.items() if k not in ("name", "real_name", "display_name")})
         return {"user": user}
 
     def _m_conversations_info(self, a: dict) -> dict:
         cid = a.get("channel") or ""
-        chan = {"id": cid, "name": f"chan-{cid}", "is_channel": cid.startswith("C"), "is_group": cid.startswith("G"),
-                "is_im": cid.startswith("D"), "is_mpim": False, "is_private": not cid.startswith("C"),
-                "is_member": True, "is_archived": False}
+        chan = {
+            "id": cid,
+            "name": f"chan-{cid}",
+            "is_channel": cid.startswith("C"),
+            "is_group": cid.startswith("G"),
+            "is_im": cid.startswith("D"),
+            "is_mpim": False,
+            "is_private": not cid.startswith("C"),
+            "is_member": True,
+            "is_archived": False,
+        }
         chan.update(self.channels.get(cid, {}))
         return {"channel": chan}
 
     def _m_conversations_replies(self, a: dict) -> dict:
         root = a.get("ts")
-        msgs = [m for m in self.messages if m.channel == a.get("channel") and not m.deleted
-                and (m.ts == root or m.thread_ts == root)]
+        msgs = [
+            m
+            for m in self.messages
+            if m.channel == a.get("channel") and not m.deleted and (m.ts == root or m.thread_ts == root)
+        ]
         msgs.sort(key=lambda m: float(m.ts))
         return {"messages": [self._message_json(m) for m in msgs], "has_more": False}
 
@@ -349,20 +416,44 @@ class FakeSlack:
         return {"url": f"ws://127.0.0.1:{self.port}/socket?ticket={uuid.uuid4().hex}&app_id={self.app_id}"}
 
     # ---------------------------------------------------------------- file hosting
-    def add_file(self, *, name: str, content: bytes, mimetype: str, filetype: str, channel: str | None = None,
-                 user: str = "U1", file_access: str | None = None, size: int | None = None) -> dict:
+    def add_file(
+        self,
+        *,
+        name: str,
+        content: bytes,
+        mimetype: str,
+        filetype: str,
+        channel: str | None = None,
+        user: str = "U1",
+        file_access: str | None = None,
+        size: int | None = None,
+    ) -> dict:
         """Host `content` and return the file object an event would carry.
 
         `size` overrides the declared size (to test a lying or oversize declaration). With
         file_access="check_file_info" the result is the minimal stub Slack sends for such files (no name,
         no URLs), so only a client that calls files.info can download it; files.info returns the full object.
         """
-        fid = self._host_file(name=name, title=name, content=content, mimetype=mimetype, filetype=filetype,
-                              channel=channel, user=user, size=size)
+        fid = self._host_file(
+            name=name,
+            title=name,
+            content=content,
+            mimetype=mimetype,
+            filetype=filetype,
+            channel=channel,
+            user=user,
+            size=size,
+        )
         if file_access == "check_file_info":
             full = self.files[fid]
-            return {"id": fid, "mode": "file_access", "file_access": file_access, "created": full["created"],
-                    "timestamp": full["timestamp"], "user": user}
+            return {
+                "id": fid,
+                "mode": "file_access",
+                "file_access": file_access,
+                "created": full["created"],
+                "timestamp": full["timestamp"],
+                "user": user,
+            }
         out = dict(self.files[fid])
         return {**out, "file_access": file_access} if file_access else out
 
@@ -379,25 +470,49 @@ class FakeSlack:
         total costs nothing; `bytes_sent[file_id]` counts what was actually written."""
         self._file_modes[file_id] = ("slow", total_bytes, chunk)
 
-    def _host_file(self, *, name: str, title: str, content: bytes, mimetype: str, filetype: str,
-                   channel: str | None, user: str, size: int | None, fid: str | None = None) -> str:
+    def _host_file(
+        self,
+        *,
+        name: str,
+        title: str,
+        content: bytes,
+        mimetype: str,
+        filetype: str,
+        channel: str | None,
+        user: str,
+        size: int | None,
+        fid: str | None = None,
+    ) -> str:
         if self.port is None:
             raise RuntimeError("start() the fake before adding files: their URLs name its port")
         fid, now = fid or _new_file_id(), int(time.time())
         key, quoted = f"{self.team_id}-{fid}", quote(name)
         self.file_contents[fid] = content
         self.files[fid] = {
-            "id": fid, "created": now, "timestamp": now, "name": name, "title": title, "mimetype": mimetype,
-            "filetype": filetype, "pretty_type": filetype.upper(), "user": user, "user_team": self.team_id,
-            "mode": "hosted", "editable": False, "is_external": False, "external_type": "",
-            "is_public": bool(channel and channel.startswith("C")), "public_url_shared": False,
+            "id": fid,
+            "created": now,
+            "timestamp": now,
+            "name": name,
+            "title": title,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": filetype.upper(),
+            "user": user,
+            "user_team": self.team_id,
+            "mode": "hosted",
+            "editable": False,
+            "is_external": False,
+            "external_type": "",
+            "is_public": bool(channel and channel.startswith("C")),
+            "public_url_shared": False,
             "size": len(content) if size is None else size,
             "url_private": f"{self.base_url}/files-pri/{key}/{quoted}",
             "url_private_download": f"{self.base_url}/files-pri/{key}/download/{quoted}",
             "permalink": f"https://fake-{self.team_id.lower()}.slack.com/files/{user}/{fid}/{quoted}",
             "channels": [channel] if channel and channel[0] == "C" else [],
             "groups": [channel] if channel and channel[0] == "G" else [],
-            "ims": [channel] if channel and channel[0] == "D" else []}
+            "ims": [channel] if channel and channel[0] == "D" else [],
+        }
         return fid
 
     async def _handle_file_download(self, request: web.Request) -> web.StreamResponse:
@@ -482,9 +597,17 @@ class FakeSlack:
             name, content = pending["filename"], pending["content"] or b""
             title = f.get("title") or name
             mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            self._host_file(name=name, title=title, content=content, mimetype=mimetype,
-                            filetype=name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
-                            channel=channel, user=self.bot_user_id, size=None, fid=f["id"])
+            self._host_file(
+                name=name,
+                title=title,
+                content=content,
+                mimetype=mimetype,
+                filetype=name.rsplit(".", 1)[-1].lower() if "." in name else "binary",
+                channel=channel,
+                user=self.bot_user_id,
+                size=None,
+                fid=f["id"],
+            )
             self.uploads.append(Upload(f["id"], name, title, content, channel, thread_ts))
             out.append({"id": f["id"], "title": title})
         return {"files": out}
@@ -504,10 +627,14 @@ class FakeSlack:
         self._sockets.append(ws)
         self.socket_connects += 1
         try:
-            await ws.send_json({"type": "hello", "num_connections": len(self.open_sockets),
-                                "debug_info": {"host": "fake-applink", "build_number": 1,
-                                               "approximate_connection_time": 18060},
-                                "connection_info": {"app_id": self.app_id}})
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.open_sockets),
+                    "debug_info": {"host": "fake-applink", "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
             async for frame in ws:
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     continue
@@ -534,15 +661,22 @@ class FakeSlack:
 
     async def push_socket_event(self, body: dict, *, retry_attempt: int = 0, retry_reason: str | None = None) -> str:
         """Deliver an Events API body (see event_body()); returns the envelope_id to wait_ack() on."""
-        return await self._send_envelope({
-            "envelope_id": str(uuid.uuid4()), "payload": body, "type": "events_api",
-            "accepts_response_payload": False, "retry_attempt": retry_attempt,
-            "retry_reason": retry_reason if retry_reason is not None else ("timeout" if retry_attempt else "")})
+        return await self._send_envelope(
+            {
+                "envelope_id": str(uuid.uuid4()),
+                "payload": body,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason if retry_reason is not None else ("timeout" if retry_attempt else ""),
+            }
+        )
 
     async def push_socket_payload(self, type_: str, payload: dict) -> str:
         """Deliver a "slash_commands" or "interactive" payload, which may be answered in the ack."""
-        return await self._send_envelope({"envelope_id": str(uuid.uuid4()), "payload": payload, "type": type_,
-                                          "accepts_response_payload": True})
+        return await self._send_envelope(
+            {"envelope_id": str(uuid.uuid4()), "payload": payload, "type": type_, "accepts_response_payload": True}
+        )
 
     async def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:
         await wait_for(lambda: envelope_id in self.acks, timeout, message=f"an ack for envelope {envelope_id}")
@@ -560,40 +694,103 @@ class FakeSlack:
 
 
 # -------------------------------------------------------------------- payload builders
-def event_body(event: dict, *, team_id: str = "T1", event_id: str | None = None, api_app_id: str = "A1",
-               bot_user_id: str = "UBOT") -> dict:
+def event_body(
+    event: dict, *, team_id: str = "T1", event_id: str | None = None, api_app_id: str = "A1", bot_user_id: str = "UBOT"
+) -> dict:
     """A full `event_callback` body, as Slack wraps every Events API event."""
-    return {"token": "fake-verification-token", "team_id": team_id, "context_team_id": team_id,
-            "context_enterprise_id": None, "api_app_id": api_app_id, "event": event, "type": "event_callback",
-            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": bot_user_id,
-                                "is_bot": True, "is_enterprise_install": False}],
-            "is_ext_shared_channel": False, "event_context": f"4-{uuid.uuid4().hex}"}
+    return {
+        "token": "fake-verification-token",
+        "team_id": team_id,
+        "context_team_id": team_id,
+        "context_enterprise_id": None,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-{uuid.uuid4().hex}",
+    }
 
 
-def mention(channel: str, user: str, text: str, ts: str | None = None, thread_ts: str | None = None, *,
-            bot_user_id: str = "UBOT", team: str = "T1") -> dict:
+def mention(
+    channel: str,
+    user: str,
+    text: str,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    *,
+    bot_user_id: str = "UBOT",
+    team: str = "T1",
+) -> dict:
     ts = ts or new_ts()
-    event = {"type": "app_mention", "user": user, "text": f"<@{bot_user_id}> {text}", "ts": ts,
-             "channel": channel, "event_ts": ts, "team": team, "client_msg_id": str(uuid.uuid4())}
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{bot_user_id}> {text}",
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "team": team,
+        "client_msg_id": str(uuid.uuid4()),
+    }
     return {**event, "thread_ts": thread_ts} if thread_ts else event
 
 
-def message(channel: str, user: str | None, text: str, ts: str | None = None, thread_ts: str | None = None,
-            channel_type: str = "channel", subtype: str | None = None, bot_id: str | None = None, *,
-            team: str = "T1") -> dict:
+def message(
+    channel: str,
+    user: str | None,
+    text: str,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    channel_type: str = "channel",
+    subtype: str | None = None,
+    bot_id: str | None = None,
+    *,
+    team: str = "T1",
+) -> dict:
     ts = ts or new_ts()
-    event: dict[str, Any] = {"type": "message", "channel": channel, "text": text, "ts": ts, "event_ts": ts,
-                             "channel_type": channel_type, "team": team}
-    optional = {"user": user, "thread_ts": thread_ts, "subtype": subtype, "bot_id": bot_id,
-                # only human-typed messages carry a client_msg_id
-                "client_msg_id": str(uuid.uuid4()) if subtype is None and bot_id is None else None}
+    event: dict[str, Any] = {
+        "type": "message",
+        "channel": channel,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": channel_type,
+        "team": team,
+    }
+    optional = {
+        "user": user,
+        "thread_ts": thread_ts,
+        "subtype": subtype,
+        "bot_id": bot_id,
+        # only human-typed messages carry a client_msg_id
+        "client_msg_id": str(uuid.uuid4()) if subtype is None and bot_id is None else None,
+    }
     event.update({k: v for k, v in optional.items() if v})
     return event
 
 
-def file_share_message(channel: str, user: str, text: str, files: list[dict], ts: str | None = None,
-                       thread_ts: str | None = None, channel_type: str = "channel", *, team: str = "T1") -> dict:
+def file_share_message(
+    channel: str,
+    user: str,
+    text: str,
+    files: list[dict],
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    channel_type: str = "channel",
+    *,
+    team: str = "T1",
+) -> dict:
     """A `message` event with subtype "file_share": a user shared `files` (objects from FakeSlack.add_file)."""
     event = message(channel, user, text, ts, thread_ts, channel_type, subtype="file_share", team=team)
     event.update(files=files, upload=True, display_as_bot=False)
@@ -607,9 +804,17 @@ def file_deleted(file_id: str, *, channel_ids: list[str] | None = None) -> dict:
 
 
 # -------------------------------------------------------------------- HTTP-mode helpers
-async def post_signed(url: str, body: dict | str, *, signing_secret: str, retry_num: int | None = None,
-                      bad_signature: bool = False, content_type: str = "application/json",
-                      timestamp: int | None = None, retry_reason: str = "http_timeout") -> tuple[int, str]:
+async def post_signed(
+    url: str,
+    body: dict | str,
+    *,
+    signing_secret: str,
+    retry_num: int | None = None,
+    bad_signature: bool = False,
+    content_type: str = "application/json",
+    timestamp: int | None = None,
+    retry_reason: str = "http_timeout",
+) -> tuple[int, str]:
     """POST like Slack's HTTP delivery, with a real v0 signature over the exact bytes sent. Form dict values
     that are dicts/lists are JSON-encoded, so {"payload": {...}} makes an interactivity request."""
     if isinstance(body, str):
@@ -620,8 +825,11 @@ async def post_signed(url: str, body: dict | str, *, signing_secret: str, retry_
         raw = urlencode({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in body.items()})
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(signing_secret.encode(), f"v0:{ts}:{raw}".encode(), hashlib.sha256).hexdigest()
-    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-               "X-Slack-Signature": "v0=" + ("0" * 64 if bad_signature else digest)}
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": "v0=" + ("0" * 64 if bad_signature else digest),
+    }
     if retry_num is not None:
         headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason})
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -629,8 +837,9 @@ async def post_signed(url: str, body: dict | str, *, signing_secret: str, retry_
             return resp.status, await resp.text()
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.02,
-                   message: str | None = None) -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.02, message: str | None = None
+) -> Any:
     """Poll a synchronous predicate until truthy (returning its value) or fail the test with context."""
     deadline = time.monotonic() + timeout
     while True:

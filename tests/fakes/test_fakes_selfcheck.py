@@ -1,4 +1,5 @@
 """Proof that the fakes speak the real wire protocols: the official SDKs talk to them unchanged."""
+
 import asyncio
 import contextlib
 
@@ -105,7 +106,8 @@ async def test_socket_mode_event_is_delivered_and_acked(slack):
 async def test_openai_streamed_response_on_conversation(oai):
     async with asyncio.timeout(LIMIT), contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(
-            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0))
+            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0)
+        )
         conv = await client.conversations.create(metadata={"slack_thread": "C1:1.1"})
         stream = await client.responses.create(model="gpt-5.4-mini", conversation=conv.id, input="hi", stream=True)
         events = [e async for e in stream]
@@ -128,7 +130,8 @@ async def test_openai_streamed_response_on_conversation(oai):
 async def test_openai_concurrent_response_is_locked(oai):
     async with asyncio.timeout(LIMIT), contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(
-            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0))
+            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0)
+        )
         conv = await client.conversations.create()
         oai.enqueue(Hang(after_chunks=["partial"]))
         first = await client.responses.create(model="gpt-5.4-mini", conversation=conv.id, input="one", stream=True)
@@ -146,7 +149,8 @@ async def test_openai_concurrent_response_is_locked(oai):
 async def test_openai_errors_and_event_kinds(oai):
     async with asyncio.timeout(LIMIT), contextlib.AsyncExitStack() as stack:
         client = await stack.enter_async_context(
-            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0))
+            openai.AsyncOpenAI(api_key="sk-test", base_url=oai.base_url, max_retries=0)
+        )
         oai.enqueue(HttpError(500, None, "boom"))
         with pytest.raises(openai.InternalServerError):
             await client.responses.create(model="gpt-5.4-mini", input="x", stream=True)
@@ -162,7 +166,11 @@ async def test_openai_errors_and_event_kinds(oai):
         evs = await events()
         assert any(isinstance(e, ResponseFileSearchCallCompletedEvent) for e in evs)
         assert [o.type for o in evs[-1].response.output] == [
-            "file_search_call", "code_interpreter_call", "web_search_call", "message"]
+            "file_search_call",
+            "code_interpreter_call",
+            "web_search_call",
+            "message",
+        ]
         oai.enqueue(Failed(code="server_error", message="nope", after_chunks=["par"]))
         failed = (await events())[-1]
         assert isinstance(failed, ResponseFailedEvent) and failed.response.error.message == "nope"

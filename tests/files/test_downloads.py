@@ -1,4 +1,5 @@
 """download_slack_file against the fake Slack's file hosting, over real loopback HTTP."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,16 @@ def download(slack, http):
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
 
     async def run(file: dict, *, token: str = slack.bot_token, max_bytes: int = 50 * MB):
-        return await download_slack_file(file, client=client, http=http, token=token, max_bytes=max_bytes,
-                                         allowed_hosts=slack_file_hosts(slack.api_url), timeout=15)
+        return await download_slack_file(
+            file,
+            client=client,
+            http=http,
+            token=token,
+            max_bytes=max_bytes,
+            allowed_hosts=slack_file_hosts(slack.api_url),
+            timeout=15,
+        )
+
     return run
 
 
@@ -45,6 +54,7 @@ class OtherHost:
         async def serve(request: web.Request) -> web.Response:
             self.seen.append(dict(request.headers))
             return web.Response(body=PDF, content_type="application/pdf")
+
         app = web.Application()
         app.router.add_get("/{tail:.*}", serve)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
@@ -80,13 +90,19 @@ async def test_normal_download(slack, download):
     file = slack.add_file(name="report.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C1")
     got = await download(file)
     assert (got.name, got.mimetype, got.filetype, got.content, got.size) == (
-        "report.pdf", "application/pdf", "pdf", PDF, len(PDF))
+        "report.pdf",
+        "application/pdf",
+        "pdf",
+        PDF,
+        len(PDF),
+    )
     assert slack.download_tokens == ["xoxb-test"]
 
 
 async def test_check_file_info_stub_is_resolved_first(slack, download):
-    stub = slack.add_file(name="shared.csv", content=b"a,b\n1,2\n", mimetype="text/csv", filetype="csv",
-                          file_access="check_file_info")
+    stub = slack.add_file(
+        name="shared.csv", content=b"a,b\n1,2\n", mimetype="text/csv", filetype="csv", file_access="check_file_info"
+    )
     assert "url_private_download" not in stub  # only files.info can tell where it lives
     got = await download(stub)
     assert got.content == b"a,b\n1,2\n" and got.name == "shared.csv"
@@ -109,9 +125,13 @@ async def test_wrong_token_is_refused_by_slack(slack, download):
 
 # 127.0.0.2 is a genuinely different address (Linux routes all of 127/8 to loopback); "localhost" is the same
 # machine under another name, which is also "another host" as far as the token rule is concerned.
-@pytest.mark.parametrize("host", [
-    pytest.param("127.0.0.2", marks=pytest.mark.skipif(not _can_bind("127.0.0.2"), reason="cannot bind 127.0.0.2")),
-    "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("127.0.0.2", marks=pytest.mark.skipif(not _can_bind("127.0.0.2"), reason="cannot bind 127.0.0.2")),
+        "localhost",
+    ],
+)
 async def test_redirect_to_another_host_never_carries_the_token(slack, download, host):
     file = slack.add_file(name="report.pdf", content=b"not this", mimetype="application/pdf", filetype="pdf")
     async with OtherHost(host) as cdn:

@@ -1,4 +1,5 @@
 """Proof that the fakes' file endpoints speak the real wire formats: the official SDKs use them unchanged."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,8 @@ async def oai():
     async with contextlib.AsyncExitStack() as stack:
         fake = await stack.enter_async_context(FakeOpenAI(vector_file_polls=2))
         client = await stack.enter_async_context(
-            openai.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0))
+            openai.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
+        )
         yield fake, client
 
 
@@ -37,7 +39,10 @@ async def test_files_roundtrip(oai):
     fake, client = oai
     created = await client.files.create(file=("notes.txt", b"hello notes"), purpose="assistants")
     assert created.id.startswith("file-") and (created.filename, created.bytes, created.status) == (
-        "notes.txt", 11, "processed")
+        "notes.txt",
+        11,
+        "processed",
+    )
     assert (await client.files.retrieve(created.id)).purpose == "assistants"
     assert (await client.files.content(created.id)).read() == b"hello notes"
     assert fake.files[created.id]["content"] == b"hello notes"
@@ -49,8 +54,9 @@ async def test_files_roundtrip(oai):
 async def test_vector_store_files_poll_to_completed_or_failed(oai):
     fake, client = oai
     fake.fail_vector_file("bad.bin", message="cannot parse")
-    store = await client.vector_stores.create(name="thread C1:1.1", metadata={"slack_thread": "C1:1.1"},
-                                              expires_after={"anchor": "last_active_at", "days": 7})
+    store = await client.vector_stores.create(
+        name="thread C1:1.1", metadata={"slack_thread": "C1:1.1"}, expires_after={"anchor": "last_active_at", "days": 7}
+    )
     assert store.id.startswith("vs_") and store.expires_after.days == 7 and store.expires_at
     good = await client.files.create(file=("good.pdf", b"%PDF"), purpose="assistants")
     bad = await client.files.create(file=("bad.bin", b"\0\1"), purpose="assistants")
@@ -62,8 +68,9 @@ async def test_vector_store_files_poll_to_completed_or_failed(oai):
     done = await client.vector_stores.files.poll(good.id, vector_store_id=store.id, max_wait_seconds=5)
     assert done.status == "completed" and done.attributes == {"slack_file": "F1"}
 
-    failed = await client.vector_stores.files.create_and_poll(file_id=bad.id, vector_store_id=store.id,
-                                                              max_wait_seconds=5)
+    failed = await client.vector_stores.files.create_and_poll(
+        file_id=bad.id, vector_store_id=store.id, max_wait_seconds=5
+    )
     assert failed.status == "failed"
     assert (failed.last_error.code, failed.last_error.message) == ("unsupported_file", "cannot parse")
 
@@ -78,8 +85,9 @@ async def test_vector_store_files_poll_to_completed_or_failed(oai):
 async def test_containers_and_their_files(oai):
     fake, client = oai
     seed = await client.files.create(file=("data.csv", b"a,b\n1,2\n"), purpose="user_data")
-    container = await client.containers.create(name="turn", file_ids=[seed.id],
-                                               expires_after={"anchor": "last_active_at", "minutes": 20})
+    container = await client.containers.create(
+        name="turn", file_ids=[seed.id], expires_after={"anchor": "last_active_at", "minutes": 20}
+    )
     assert container.id.startswith("cntr_") and container.name == "turn"
     uploaded = await client.containers.files.create(container.id, file=("more.txt", b"more"))
     copied = await client.containers.files.create(container.id, file_id=seed.id)
@@ -101,8 +109,14 @@ async def test_containers_and_their_files(oai):
 
 ANNOTATIONS = [
     {"type": "file_citation", "file_id": "file-abc", "filename": "report.pdf", "index": 4},
-    {"type": "container_file_citation", "container_id": "cntr_x", "file_id": "cfile_1", "filename": "chart.png",
-     "start_index": 10, "end_index": 20},
+    {
+        "type": "container_file_citation",
+        "container_id": "cntr_x",
+        "file_id": "cfile_1",
+        "filename": "chart.png",
+        "start_index": 10,
+        "end_index": 20,
+    },
     {"type": "file_path", "file_id": "cfile_1", "index": 20},
 ]
 
@@ -110,14 +124,18 @@ ANNOTATIONS = [
 async def test_streamed_annotations_and_code_outputs_parse_into_typed_events(oai):
     fake, client = oai
     outputs = [{"type": "logs", "logs": "saved"}, {"type": "image", "url": "https://example.invalid/chart.png"}]
-    fake.enqueue(Text(["See ", "the chart ", "below."], annotations=ANNOTATIONS, code_outputs=outputs,
-                      container_id="cntr_x"))
+    fake.enqueue(
+        Text(["See ", "the chart ", "below."], annotations=ANNOTATIONS, code_outputs=outputs, container_id="cntr_x")
+    )
     stream = await client.responses.create(model="gpt-5.4-mini", input="chart please", stream=True)
     events = [e async for e in stream]
 
     added = [e for e in events if isinstance(e, ResponseOutputTextAnnotationAddedEvent)]
     assert [type(e.annotation) for e in added] == [
-        AnnotationFileCitation, AnnotationContainerFileCitation, AnnotationFilePath]
+        AnnotationFileCitation,
+        AnnotationContainerFileCitation,
+        AnnotationFilePath,
+    ]
     assert [e.annotation_index for e in added] == [0, 1, 2]
     types = [e.type for e in events]
     # announced once the text has reached the position they point at, before the text is done
@@ -146,11 +164,22 @@ async def test_streamed_annotations_and_code_outputs_parse_into_typed_events(oai
 async def test_files_upload_v2_info_and_delete(slack):
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     png = b"\x89PNG" + bytes(range(256)) * 8192  # 2 MiB: more than aiohttp's default request cap
-    sent = await client.files_upload_v2(channel="C1", thread_ts="1700000000.000100", file=png,
-                                        filename="chart.png", title="Chart", initial_comment="here")
+    sent = await client.files_upload_v2(
+        channel="C1",
+        thread_ts="1700000000.000100",
+        file=png,
+        filename="chart.png",
+        title="Chart",
+        initial_comment="here",
+    )
     (upload,) = slack.uploads
     assert (upload.file_id, upload.filename, upload.title, upload.channel, upload.thread_ts) == (
-        sent["file"]["id"], "chart.png", "Chart", "C1", "1700000000.000100")
+        sent["file"]["id"],
+        "chart.png",
+        "Chart",
+        "C1",
+        "1700000000.000100",
+    )
     assert upload.content == png
     info = (await client.files_info(file=upload.file_id))["file"]
     assert (info["name"], info["mimetype"], info["size"]) == ("chart.png", "image/png", len(png))
@@ -164,7 +193,11 @@ async def test_file_event_builders(slack):
     file = slack.add_file(name="a.txt", content=b"a", mimetype="text/plain", filetype="text", channel="C1")
     event = file_share_message("C1", "U1", "look", [file], thread_ts="1.000100")
     assert (event["type"], event["subtype"], event["files"][0]["id"], event["thread_ts"]) == (
-        "message", "file_share", file["id"], "1.000100")
+        "message",
+        "file_share",
+        file["id"],
+        "1.000100",
+    )
     plain = event_body(file_deleted(file["id"]))["event"]
     assert plain == {"type": "file_deleted", "file_id": file["id"], "event_ts": plain["event_ts"]}
     deleted = file_deleted(file["id"], channel_ids=["C1"])

@@ -116,8 +116,9 @@ async def test_an_approval_is_decided_once(store: Store):
     await store.put_approval("T1", "ap1", {"tool": "send_email", "user": "U1"})
     assert await store.get_approval("T2", "ap1") is None
     assert (await store.get_approval("T1", "ap1")) == {"tool": "send_email", "user": "U1"}
-    results = await asyncio.gather(*(store.decide_approval("T1", "ap1", {"approved": n == 0, "by": f"U{n}"})
-                                     for n in range(5)))
+    results = await asyncio.gather(
+        *(store.decide_approval("T1", "ap1", {"approved": n == 0, "by": f"U{n}"}) for n in range(5))
+    )
     assert results.count(True) == 1
     record = await store.get_approval("T1", "ap1")
     assert record["tool"] == "send_email" and record["decision"]["by"] in {f"U{n}" for n in range(5)}
@@ -145,9 +146,12 @@ async def test_knowledge_index_per_channel_with_reverse_lookup(store: Store):
 
 
 async def test_enqueue_claims_queues_and_locks_in_one_step(store: Store):
-    results = await asyncio.gather(*(
-        store.enqueue(THREAD, {"n": n}, dedupe_token=f"msg:{n % 10}", owner=f"replica{n}", lease=5)
-        for n in range(20)))
+    results = await asyncio.gather(
+        *(
+            store.enqueue(THREAD, {"n": n}, dedupe_token=f"msg:{n % 10}", owner=f"replica{n}", lease=5)
+            for n in range(20)
+        )
+    )
     assert sum(r.accepted for r in results) == 10  # ten distinct messages, each delivered twice
     assert sum(r.locked for r in results) == 1  # one owner for the thread
     assert await store.pending_count(THREAD) == 10
@@ -192,7 +196,12 @@ async def test_ping(store: Store):
 
 def test_keys_are_namespaced_and_carry_the_team():
     keys = Keys()
-    for key in (keys.conversation(THREAD), keys.lock(THREAD), keys.pending(THREAD), keys.channel(ChannelKey("T1", "C1"))):
+    for key in (
+        keys.conversation(THREAD),
+        keys.lock(THREAD),
+        keys.pending(THREAD),
+        keys.channel(ChannelKey("T1", "C1")),
+    ):
         assert key.startswith("assist-bot:T1:")
     assert keys.seen("T1", "x").startswith("assist-bot:T1:")
 

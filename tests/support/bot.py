@@ -19,8 +19,9 @@ from tests.fakes.slack import FakeSlack, event_body, post_signed
 SIGNING_SECRET = "test-signing-secret"
 
 
-def bot_settings(slack: FakeSlack, openai: FakeOpenAI, *, redis_url: str | None = None,
-                 socket_mode: bool = False, **extra: Any) -> Settings:
+def bot_settings(
+    slack: FakeSlack, openai: FakeOpenAI, *, redis_url: str | None = None, socket_mode: bool = False, **extra: Any
+) -> Settings:
     values: dict[str, Any] = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_API_URL": slack.api_url,
@@ -54,55 +55,100 @@ class RunningBot:
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.bot.transport.port}/healthz"
 
-    async def send(self, event: dict, *, retry_num: int | None = None, event_id: str | None = None,
-                   team_id: str = "T1") -> int:
+    async def send(
+        self, event: dict, *, retry_num: int | None = None, event_id: str | None = None, team_id: str = "T1"
+    ) -> int:
         """Deliver one Events API event over signed HTTP, as Slack does; returns the status."""
-        status, _ = await post_signed(self.events_url, event_body(event, event_id=event_id, team_id=team_id),
-                                      signing_secret=SIGNING_SECRET, retry_num=retry_num)
+        status, _ = await post_signed(
+            self.events_url,
+            event_body(event, event_id=event_id, team_id=team_id),
+            signing_secret=SIGNING_SECRET,
+            retry_num=retry_num,
+        )
         return status
-
 
     async def _form(self, fields: dict) -> int:
-        status, _ = await post_signed(self.events_url, fields, signing_secret=SIGNING_SECRET,
-                                      content_type="application/x-www-form-urlencoded")
+        status, _ = await post_signed(
+            self.events_url, fields, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
+        )
         return status
 
-    async def command(self, slack: FakeSlack, command: str, text: str = "", *, user: str = "U1",
-                      channel: str = "C1", team: str = "T1") -> str:
+    async def command(
+        self, slack: FakeSlack, command: str, text: str = "", *, user: str = "U1", channel: str = "C1", team: str = "T1"
+    ) -> str:
         """A slash command as Slack posts it; returns its response_url (see slack.responses)."""
         response_url = slack.response_url()
-        status = await self._form({
-            "token": "legacy", "team_id": team, "team_domain": "acme", "channel_id": channel,
-            "channel_name": f"chan-{channel}", "user_id": user, "user_name": f"user-{user}", "command": command,
-            "text": text, "api_app_id": "A1", "response_url": response_url, "trigger_id": f"trig-{uuid.uuid4().hex}",
-        })
+        status = await self._form(
+            {
+                "token": "legacy",
+                "team_id": team,
+                "team_domain": "acme",
+                "channel_id": channel,
+                "channel_name": f"chan-{channel}",
+                "user_id": user,
+                "user_name": f"user-{user}",
+                "command": command,
+                "text": text,
+                "api_app_id": "A1",
+                "response_url": response_url,
+                "trigger_id": f"trig-{uuid.uuid4().hex}",
+            }
+        )
         assert status == 200
         return response_url
 
-    async def click(self, slack: FakeSlack, action_id: str, value: str, *, user: str, channel: str,
-                    message_ts: str, team: str = "T1") -> None:
+    async def click(
+        self,
+        slack: FakeSlack,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str,
+        message_ts: str,
+        team: str = "T1",
+    ) -> None:
         """A button click (block_actions), form-encoded as payload=<json>."""
         payload = {
-            "type": "block_actions", "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": f"user-{user}", "team_id": team}, "api_app_id": "A1",
-            "token": "legacy", "trigger_id": f"trig-{uuid.uuid4().hex}", "response_url": slack.response_url(),
+            "type": "block_actions",
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": f"user-{user}", "team_id": team},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trig-{uuid.uuid4().hex}",
+            "response_url": slack.response_url(),
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "channel": {"id": channel, "name": f"chan-{channel}"}, "message": {"ts": message_ts, "text": ""},
-            "actions": [{"action_id": action_id, "block_id": "assist_approval", "value": value, "type": "button",
-                         "action_ts": "1.1"}],
+            "channel": {"id": channel, "name": f"chan-{channel}"},
+            "message": {"ts": message_ts, "text": ""},
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "assist_approval",
+                    "value": value,
+                    "type": "button",
+                    "action_ts": "1.1",
+                }
+            ],
         }
         assert await self._form({"payload": payload}) == 200
 
     async def submit_view(self, view: dict, values: dict, *, user: str = "U1", team: str = "T1") -> tuple[int, str]:
         """A modal's view_submission; `values` is block_id → the element's state."""
         payload = {
-            "type": "view_submission", "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": f"user-{user}", "team_id": team}, "api_app_id": "A1",
-            "token": "legacy", "trigger_id": f"trig-{uuid.uuid4().hex}",
+            "type": "view_submission",
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": f"user-{user}", "team_id": team},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": f"trig-{uuid.uuid4().hex}",
             "view": {**view, "id": "V1", "state": {"values": {k: {"value": v} for k, v in values.items()}}},
         }
-        return await post_signed(self.events_url, {"payload": payload}, signing_secret=SIGNING_SECRET,
-                                 content_type="application/x-www-form-urlencoded")
+        return await post_signed(
+            self.events_url,
+            {"payload": payload},
+            signing_secret=SIGNING_SECRET,
+            content_type="application/x-www-form-urlencoded",
+        )
 
 
 async def wait_pending(store, thread, count: int, timeout: float = 10) -> None:
@@ -115,8 +161,9 @@ async def wait_pending(store, thread, count: int, timeout: float = 10) -> None:
 
 
 @asynccontextmanager
-async def running_bot(slack: FakeSlack, openai: FakeOpenAI, *, assistants: Assistants | None = None,
-                      **kwargs: Any) -> AsyncIterator[RunningBot]:
+async def running_bot(
+    slack: FakeSlack, openai: FakeOpenAI, *, assistants: Assistants | None = None, **kwargs: Any
+) -> AsyncIterator[RunningBot]:
     bot = AssistBot(bot_settings(slack, openai, **kwargs), assistants=assistants)
     await bot.start()
     try:

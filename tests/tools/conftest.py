@@ -13,8 +13,17 @@ from assist_bot.settings import Settings
 from assist_bot.tools import Tool, ToolContext, declared_tools, registry
 
 _OUR_ENV = (
-    "ASSIST_BOT_TOOL_MODULES", "ASSIST_BOT_ADMINS", "ASSIST_BOT_TOOL_TIMEOUT", "OPEN_METEO_GEOCODING_URL",
-    "OPEN_METEO_FORECAST_URL", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS",
+    "ASSIST_BOT_TOOL_MODULES",
+    "ASSIST_BOT_ADMINS",
+    "ASSIST_BOT_TOOL_TIMEOUT",
+    "OPEN_METEO_GEOCODING_URL",
+    "OPEN_METEO_FORECAST_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_FROM",
+    "SMTP_STARTTLS",
 )
 
 

@@ -23,10 +23,14 @@ async def smtp():
 @pytest.fixture
 def ctx(smtp, make_ctx, make_settings):
     controller, _ = smtp
-    return make_ctx(make_settings(
-        SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_FROM="Assist Bot <bot@example.com>",
-        SMTP_STARTTLS="false",
-    ))
+    return make_ctx(
+        make_settings(
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=controller.port,
+            SMTP_FROM="Assist Bot <bot@example.com>",
+            SMTP_STARTTLS="false",
+        )
+    )
 
 
 async def test_sends_the_email(smtp, ctx, declared):
@@ -53,11 +57,23 @@ async def test_header_injection_is_refused(smtp, ctx, subject, declared):
     assert inbox.envelopes == []
 
 
-@pytest.mark.parametrize("address", [
-    "ada", "ada@example", "ada@@example.com", "ada@ex@ample.com", "ada lovelace@example.com",
-    "ada@example.com\nBcc: eve@example.com", "ada@example.com, eve@example.com", "<ada@example.com>",
-    "ada@.com", "ada@example.", "@example.com", "",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ada",
+        "ada@example",
+        "ada@@example.com",
+        "ada@ex@ample.com",
+        "ada lovelace@example.com",
+        "ada@example.com\nBcc: eve@example.com",
+        "ada@example.com, eve@example.com",
+        "<ada@example.com>",
+        "ada@.com",
+        "ada@example.",
+        "@example.com",
+        "",
+    ],
+)
 async def test_bad_addresses_are_refused(smtp, ctx, address, declared):
     _, inbox = smtp
     result = await declared(send_email).invoke({"to": address, "subject": "Hi", "body": "x"}, ctx)

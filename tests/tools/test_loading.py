@@ -73,7 +73,9 @@ def test_builtins_alone(make_settings):
 def test_modules_from_the_environment(monkeypatch, write_module):
     hr = write_module("hr", HR_TOOLS)
     # Re-exports a tool declared elsewhere: it must not be registered twice, nor under this module.
-    other = write_module("other", f"""
+    other = write_module(
+        "other",
+        f"""
         from {hr} import leave_balance
         from assist_bot.tools import tool
 
@@ -81,7 +83,8 @@ def test_modules_from_the_environment(monkeypatch, write_module):
         async def ping() -> str:
             '''Answer pong.'''
             return "pong"
-    """)
+    """,
+    )
     registry = load_registry(settings_from_env(monkeypatch, f" {hr} , {other},{hr}"))
     assert sorted(registry.names()) == sorted([*BUILTINS, "leave_balance", "ping"])
     balance = registry.get("leave_balance")
@@ -121,7 +124,9 @@ def test_same_tool_name_in_two_modules(monkeypatch, write_module):
 
 def test_entry_points(tmp_path, make_settings, write_module):
     hr = write_module("ep_hr", HR_TOOLS)
-    funcs = write_module("ep_funcs", """
+    funcs = write_module(
+        "ep_funcs",
+        """
         from assist_bot.tools import tool
 
         @tool(timeout=5)
@@ -136,7 +141,8 @@ def test_entry_points(tmp_path, make_settings, write_module):
         def not_listed(word: str) -> str:
             '''Not named by any entry point.'''
             return word
-    """)
+    """,
+    )
     dist = tmp_path / "company_tools-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: company-tools\nVersion: 1.0\n")

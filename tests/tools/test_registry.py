@@ -29,11 +29,13 @@ ADMINS = frozenset({"UADMIN"})
 
 @pytest.fixture
 def reg() -> ToolRegistry:
-    return ToolRegistry([
-        make_tool(lookup),
-        make_tool(payroll, allow_users={"UHR"}),
-        make_tool(deploy, allow_users={"UOPS"}, allow_channels={"COPS"}, slash_command="/ship"),
-    ])
+    return ToolRegistry(
+        [
+            make_tool(lookup),
+            make_tool(payroll, allow_users={"UHR"}),
+            make_tool(deploy, allow_users={"UOPS"}, allow_channels={"COPS"}, slash_command="/ship"),
+        ]
+    )
 
 
 def test_lookups(reg):
@@ -61,7 +63,10 @@ def test_for_turn_keeps_listed_and_allowed_tools(reg):
     assert [t.name for t in reg.for_turn(names, user="UHR", channel="C1", admins=ADMINS)] == ["payroll", "lookup"]
     assert [t.name for t in reg.for_turn(names, user="UOPS", channel="COPS", admins=ADMINS)] == ["lookup", "deploy"]
     assert [t.name for t in reg.for_turn(names, user="UADMIN", channel="C1", admins=ADMINS)] == [
-        "payroll", "lookup", "deploy"]
+        "payroll",
+        "lookup",
+        "deploy",
+    ]
     assert reg.for_turn([], user="UADMIN", channel="C1", admins=ADMINS) == []
 
 

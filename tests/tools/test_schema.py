@@ -80,8 +80,11 @@ def test_context_is_hidden_and_docstring_describes_params():
     props = make_tool(plan_trip).schema()["properties"]
     assert "context" not in props
     assert props["city"] == {"type": "string", "description": 'Where to go, for example "Lisbon".'}
-    assert props["unit"] == {"type": "string", "enum": ["celsius", "fahrenheit"],
-                             "description": "Temperature unit for forecasts."}
+    assert props["unit"] == {
+        "type": "string",
+        "enum": ["celsius", "fahrenheit"],
+        "description": "Temperature unit for forecasts.",
+    }
 
 
 def test_optional_params_are_nullable():
@@ -94,22 +97,32 @@ def test_optional_params_are_nullable():
 
 def test_validate_returns_kwargs_and_maps_null_to_default():
     t = make_tool(plan_trip)
-    kwargs = t.validate('{"city": "Lisbon", "unit": "celsius", "days": null, "note": null, '
-                        '"stops": [{"place": "Sintra", "minutes": 90}]}')
-    assert kwargs == {"city": "Lisbon", "unit": "celsius", "days": 3, "note": None,
-                      "stops": [Stop(place="Sintra", minutes=90)]}
+    kwargs = t.validate(
+        '{"city": "Lisbon", "unit": "celsius", "days": null, "note": null, '
+        '"stops": [{"place": "Sintra", "minutes": 90}]}'
+    )
+    assert kwargs == {
+        "city": "Lisbon",
+        "unit": "celsius",
+        "days": 3,
+        "note": None,
+        "stops": [Stop(place="Sintra", minutes=90)],
+    }
     assert t.validate({"city": "Lisbon", "unit": "fahrenheit", "days": 5})["days"] == 5
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    ("{}", "city: field required; unit: field required"),
-    ({"city": "Oslo", "unit": "kelvin"}, "unit: must be one of 'celsius', 'fahrenheit'"),
-    ({"city": 3, "unit": "celsius", "days": "many"}, "city: must be a string; days: must be an integer"),
-    ({"city": "Oslo", "unit": "celsius", "stops": [{"minutes": 1}]}, "stops[0].place: field required"),
-    ({"city": "Oslo", "unit": "celsius", "colour": "red"}, "colour: unexpected field"),
-    ("{not json", "arguments are not valid JSON"),
-    ("[1, 2]", "arguments must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("{}", "city: field required; unit: field required"),
+        ({"city": "Oslo", "unit": "kelvin"}, "unit: must be one of 'celsius', 'fahrenheit'"),
+        ({"city": 3, "unit": "celsius", "days": "many"}, "city: must be a string; days: must be an integer"),
+        ({"city": "Oslo", "unit": "celsius", "stops": [{"minutes": 1}]}, "stops[0].place: field required"),
+        ({"city": "Oslo", "unit": "celsius", "colour": "red"}, "colour: unexpected field"),
+        ("{not json", "arguments are not valid JSON"),
+        ("[1, 2]", "arguments must be a JSON object"),
+    ],
+)
 def test_validation_errors_are_plain_words(arguments, message):
     with pytest.raises(ToolArgumentsError) as caught:
         make_tool(plan_trip).validate(arguments)
@@ -143,7 +156,11 @@ def test_decorator_bare_and_with_options_returns_the_function():
     assert tools["ping"].allow_users is None and tools["ping"].allow_channels is None
     report = tools["report"]
     assert (report.fn, report.side_effects, report.timeout, report.allow_users) == (
-        make_report, True, 2, frozenset({"U1"}))
+        make_report,
+        True,
+        2,
+        frozenset({"U1"}),
+    )
     assert report.slash_command == "/report"
     assert make_tool(plan_trip).slash_command == "/plan-trip"
     assert make_tool(plan_trip, slash_command="/trip").slash_command == "/trip"

@@ -58,20 +58,32 @@ class Knowledge:
             raise IntakeError(_api_reason(exc)) from exc
         try:
             attached = await self._client.vector_stores.files.create_and_poll(
-                file.id, vector_store_id=vector_store, attributes=_attributes(channel, upload),
-                poll_interval_ms=POLL_MS, max_wait_seconds=INDEXING_TIMEOUT,
+                file.id,
+                vector_store_id=vector_store,
+                attributes=_attributes(channel, upload),
+                poll_interval_ms=POLL_MS,
+                max_wait_seconds=INDEXING_TIMEOUT,
             )
         except (openai.OpenAIError, TimeoutError) as exc:
             await self._discard(file.id, vector_store)
-            raise IntakeError(_api_reason(exc) if isinstance(exc, openai.OpenAIError) else "indexing took too long") from exc
+            raise IntakeError(
+                _api_reason(exc) if isinstance(exc, openai.OpenAIError) else "indexing took too long"
+            ) from exc
         if attached.status != "completed":
             await self._discard(file.id, vector_store)
             error = attached.last_error
             raise IntakeError(f"{error.message} ({error.code})" if error else f"indexing ended as {attached.status}")
-        await self._store.put_knowledge_file(channel, upload.slack_file_id, {
-            "name": upload.name, "openai_file_id": file.id, "uploader": upload.uploader,
-            "permalink": upload.permalink, "bytes": len(upload.content),
-        })
+        await self._store.put_knowledge_file(
+            channel,
+            upload.slack_file_id,
+            {
+                "name": upload.name,
+                "openai_file_id": file.id,
+                "uploader": upload.uploader,
+                "permalink": upload.permalink,
+                "bytes": len(upload.content),
+            },
+        )
 
     async def _discard(self, file_id: str, vector_store: str | None) -> None:
         """Best effort: leave no half-stored file behind at OpenAI."""
@@ -91,8 +103,10 @@ class Knowledge:
     async def forget(self, channel: ChannelKey, name_or_id: str) -> dict[str, Any] | None:
         """Remove a file from the channel's knowledge, by Slack file id or file name."""
         index = await self._store.knowledge_files(channel)
-        slack_id = name_or_id if name_or_id in index else next(
-            (fid for fid, rec in index.items() if rec.get("name") == name_or_id), None
+        slack_id = (
+            name_or_id
+            if name_or_id in index
+            else next((fid for fid, rec in index.items() if rec.get("name") == name_or_id), None)
         )
         if slack_id is None:
             return None
@@ -154,8 +168,11 @@ class Knowledge:
 def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str]:
     # Attribute values hold at most 512 characters each.
     return {
-        "team": channel.team, "channel": channel.channel, "uploader": upload.uploader,
-        "slack_file_id": upload.slack_file_id, "file_name": upload.name[:512],
+        "team": channel.team,
+        "channel": channel.channel,
+        "uploader": upload.uploader,
+        "slack_file_id": upload.slack_file_id,
+        "file_name": upload.name[:512],
     }
 
 

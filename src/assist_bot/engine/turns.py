@@ -178,7 +178,12 @@ class Engine:
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
-        self, thread: ThreadKey, conversation_id: str, request: dict[str, Any], items: list[dict[str, Any]], into: _Round
+        self,
+        thread: ThreadKey,
+        conversation_id: str,
+        request: dict[str, Any],
+        items: list[dict[str, Any]],
+        into: _Round,
     ) -> AsyncIterator[TurnEvent]:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""

@@ -46,8 +46,13 @@ class Approvals:
             text=text,
             blocks=_question_blocks(approval_id, text, request.arguments),
         )
-        record = {"requester": request.requester, "tool": request.tool, "channel": channel, "ts": posted["ts"],
-                  "arguments": request.arguments}
+        record = {
+            "requester": request.requester,
+            "tool": request.tool,
+            "channel": channel,
+            "ts": posted["ts"],
+            "arguments": request.arguments,
+        }
         await self._store.put_approval(team, approval_id, record)
         return await self._wait(team, approval_id, record)
 
@@ -82,7 +87,9 @@ class Approvals:
         """Replace the buttons with who decided, so nobody clicks twice."""
         try:
             await self._client.chat_update(
-                channel=record["channel"], ts=record["ts"], text=outcome,
+                channel=record["channel"],
+                ts=record["ts"],
+                text=outcome,
                 blocks=_settled_blocks(outcome, record["arguments"]),
             )
         except SlackApiError as exc:
@@ -108,10 +115,20 @@ def _question_blocks(approval_id: str, text: str, arguments: dict[str, Any]) -> 
             "type": "actions",
             "block_id": "assist_approval",
             "elements": [
-                {"type": "button", "action_id": APPROVE, "style": "primary", "value": approval_id,
-                 "text": {"type": "plain_text", "text": "Approve"}},
-                {"type": "button", "action_id": DECLINE, "style": "danger", "value": approval_id,
-                 "text": {"type": "plain_text", "text": "Decline"}},
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "style": "primary",
+                    "value": approval_id,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                },
+                {
+                    "type": "button",
+                    "action_id": DECLINE,
+                    "style": "danger",
+                    "value": approval_id,
+                    "text": {"type": "plain_text", "text": "Decline"},
+                },
             ],
         },
     ]

@@ -101,7 +101,9 @@ async def _forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -
         return texts.ADMINS_ONLY
     name = " ".join(args)
     removed = await deps.knowledge.forget(_channel(command), name)
-    return f"Removed *{removed['name']}* from this channel's knowledge." if removed else f"No file called *{name}* here."
+    return (
+        f"Removed *{removed['name']}* from this channel's knowledge." if removed else f"No file called *{name}* here."
+    )
 
 
 async def _intake(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:

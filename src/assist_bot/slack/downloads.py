@@ -70,9 +70,16 @@ def slack_file_hosts(slack_api_url: str) -> frozenset[str]:
     return frozenset(h for h in (host, "files.slack.com") if h)
 
 
-async def download_slack_file(file: dict[str, Any], *, client: AsyncWebClient, http: aiohttp.ClientSession,
-                              token: str, max_bytes: int, allowed_hosts: frozenset[str],
-                              timeout: float = 120.0) -> Downloaded:
+async def download_slack_file(
+    file: dict[str, Any],
+    *,
+    client: AsyncWebClient,
+    http: aiohttp.ClientSession,
+    token: str,
+    max_bytes: int,
+    allowed_hosts: frozenset[str],
+    timeout: float = 120.0,
+) -> Downloaded:
     """Fetch one Slack file object's bytes (at most `max_bytes`), or raise DownloadError."""
     if file.get("file_access") == "check_file_info":
         file = await _file_info(client, file)
@@ -84,8 +91,15 @@ async def download_slack_file(file: dict[str, Any], *, client: AsyncWebClient, h
         raise DownloadError(f"Slack gave me no download link for {label}.", name=name)
     try:
         async with asyncio.timeout(timeout):
-            content, content_type = await _fetch(URL(url), http=http, token=token, max_bytes=max_bytes,
-                                                 allowed_hosts=allowed_hosts, label=label, name=name)
+            content, content_type = await _fetch(
+                URL(url),
+                http=http,
+                token=token,
+                max_bytes=max_bytes,
+                allowed_hosts=allowed_hosts,
+                label=label,
+                name=name,
+            )
     except TimeoutError:
         raise DownloadError(f"Downloading {label} from Slack took too long.", name=name) from None
     except aiohttp.ClientError as exc:
@@ -122,8 +136,16 @@ def _check_declared(file: dict[str, Any], label: str, name: str, max_bytes: int)
         raise DownloadError(f"{label} is empty.", name=name)
 
 
-async def _fetch(url: URL, *, http: aiohttp.ClientSession, token: str, max_bytes: int,
-                 allowed_hosts: frozenset[str], label: str, name: str) -> tuple[bytes, str]:
+async def _fetch(
+    url: URL,
+    *,
+    http: aiohttp.ClientSession,
+    token: str,
+    max_bytes: int,
+    allowed_hosts: frozenset[str],
+    label: str,
+    name: str,
+) -> tuple[bytes, str]:
     """GET with hand-followed redirects; returns the capped body and its content type."""
     for _ in range(_MAX_REDIRECTS + 1):
         host = _checked_host(url, label, name)
@@ -139,8 +161,9 @@ async def _fetch(url: URL, *, http: aiohttp.ClientSession, token: str, max_bytes
             if resp.status in (401, 403, 404):
                 raise DownloadError(_no_access(label), name=name)
             if resp.status != 200:
-                raise DownloadError(f"Slack answered with an error ({resp.status}) when I downloaded {label}.",
-                                    name=name)
+                raise DownloadError(
+                    f"Slack answered with an error ({resp.status}) when I downloaded {label}.", name=name
+                )
             return await _read_capped(resp, max_bytes, label, name), resp.content_type
     raise DownloadError(f"Slack redirected the download of {label} too many times.", name=name)
 

@@ -62,11 +62,21 @@ class SlackFiles:
 
     async def download(self, file: dict[str, Any]) -> Upload:
         got = await download_slack_file(
-            file, client=self.client, http=self.session(), token=self.token, max_bytes=self.max_bytes,
+            file,
+            client=self.client,
+            http=self.session(),
+            token=self.token,
+            max_bytes=self.max_bytes,
             allowed_hosts=slack_file_hosts(self.api_url),
         )
-        return Upload(name=got.name, content=got.content, mimetype=got.mimetype, slack_file_id=file.get("id", ""),
-                      uploader=file.get("user", ""), permalink=file.get("permalink", ""))
+        return Upload(
+            name=got.name,
+            content=got.content,
+            mimetype=got.mimetype,
+            slack_file_id=file.get("id", ""),
+            uploader=file.get("user", ""),
+            permalink=file.get("permalink", ""),
+        )
 
 
 @dataclass
@@ -76,8 +86,14 @@ class Outcome:
 
 
 async def take_files(
-    *, files: list[dict[str, Any]], thread: ThreadKey, intake: FileIntake, slack_files: SlackFiles,
-    routes: dict[str, str], channel_name: str, addressed: bool,
+    *,
+    files: list[dict[str, Any]],
+    thread: ThreadKey,
+    intake: FileIntake,
+    slack_files: SlackFiles,
+    routes: dict[str, str],
+    channel_name: str,
+    addressed: bool,
 ) -> Outcome:
     """Route each file; nothing is half-stored: a failure leaves that file out entirely."""
     outcome = Outcome(images=[], notes=[])
@@ -116,19 +132,35 @@ async def react(client: AsyncWebClient, channel: str, ts: str, *, add: str = "",
 
 
 async def handle_file_share(
-    *, event: dict[str, Any], thread: ThreadKey, addressed: bool, client: AsyncWebClient, intake: FileIntake,
-    slack_files: SlackFiles, routes: dict[str, str], channel_name: str,
+    *,
+    event: dict[str, Any],
+    thread: ThreadKey,
+    addressed: bool,
+    client: AsyncWebClient,
+    intake: FileIntake,
+    slack_files: SlackFiles,
+    routes: dict[str, str],
+    channel_name: str,
     submit: Callable[[tuple[str, ...]], Awaitable[None]],
 ) -> None:
     """Take the message's files in, tell the thread, then let a turn answer if it was for us."""
     files = [f for f in event.get("files") or [] if isinstance(f, dict)]
     await react(client, event["channel"], event["ts"], add=WORKING)
-    outcome = await take_files(files=files, thread=thread, intake=intake, slack_files=slack_files, routes=routes,
-                               channel_name=channel_name, addressed=addressed)
+    outcome = await take_files(
+        files=files,
+        thread=thread,
+        intake=intake,
+        slack_files=slack_files,
+        routes=routes,
+        channel_name=channel_name,
+        addressed=addressed,
+    )
     failed = any(note.startswith("⚠️") for note in outcome.notes)
     await react(client, event["channel"], event["ts"], remove=WORKING, add=FAILED if failed else DONE)
     if outcome.notes:
-        await client.chat_postMessage(channel=event["channel"], thread_ts=thread.thread_ts, text="\n".join(outcome.notes))
+        await client.chat_postMessage(
+            channel=event["channel"], thread_ts=thread.thread_ts, text="\n".join(outcome.notes)
+        )
     if addressed and ((event.get("text") or "").strip() or outcome.images):
         await submit(tuple(outcome.images))
 

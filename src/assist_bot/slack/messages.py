@@ -75,9 +75,15 @@ async def _on_file_share(
 
     deps.dispatcher.spawn(
         handle_file_share(
-            event=event, thread=inbound.thread, addressed=addressed, client=client, intake=deps.knowledge,
-            slack_files=deps.slack_files, routes=deps.assistants.get(settings.get("assistant")).file_routes,
-            channel_name=channel, submit=submit,
+            event=event,
+            thread=inbound.thread,
+            addressed=addressed,
+            client=client,
+            intake=deps.knowledge,
+            slack_files=deps.slack_files,
+            routes=deps.assistants.get(settings.get("assistant")).file_routes,
+            channel_name=channel,
+            submit=submit,
         ),
         name=f"files {channel}/{event['ts']}",
     )

@@ -42,4 +42,6 @@ class People:
             return user
         info = response.get("user") or {}
         profile = info.get("profile") or {}
-        return profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name") or user
+        return (
+            profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name") or user
+        )

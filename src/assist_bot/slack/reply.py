@@ -40,7 +40,12 @@ class SlackReplies:
 
     async def open(self, first: Inbound) -> SlackReply:
         reply = SlackReply(
-            self._client, first, interval=self._interval, pacer=self._pacer, approvals=self._approvals, limit=self._limit
+            self._client,
+            first,
+            interval=self._interval,
+            pacer=self._pacer,
+            approvals=self._approvals,
+            limit=self._limit,
         )
         await reply.start()
         return reply
@@ -161,7 +166,10 @@ class SlackReply:
     async def _upload(self, output: FileOutput) -> None:
         try:
             await self._client.files_upload_v2(
-                channel=self._channel, thread_ts=self._thread_ts, filename=output.name, title=output.name,
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                filename=output.name,
+                title=output.name,
                 content=output.content,
             )
         except SlackApiError as exc:

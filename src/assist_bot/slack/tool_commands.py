@@ -59,13 +59,21 @@ def readable(tool: Tool, user: str, output: str) -> str:
 
 
 async def run_for_person(
-    deps: SurfaceDeps, client: AsyncWebClient, tool: Tool, arguments: dict[str, Any], *, team: str, channel: str,
+    deps: SurfaceDeps,
+    client: AsyncWebClient,
+    tool: Tool,
+    arguments: dict[str, Any],
+    *,
+    team: str,
+    channel: str,
     user: str,
 ) -> None:
     if tool.side_effects:
         decision = await deps.approvals.ask(
             ApprovalRequest(tool=tool.name, description=tool.description, arguments=arguments, requester=user),
-            team=team, channel=channel, thread_ts=None,
+            team=team,
+            channel=channel,
+            thread_ts=None,
         )
         if not decision.approved:
             return  # the approval message already says who declined, or that time ran out

@@ -4,10 +4,7 @@ dropping one."""
 
 # Compare-and-delete / compare-and-extend: only the owner may touch its lock.
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-REFRESH = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-)
+REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 
 # Take the whole queue in one atomic step, so no message is answered twice.
 TAKE = "local items = redis.call('lrange', KEYS[1], 0, -1) redis.call('del', KEYS[1]) return items"

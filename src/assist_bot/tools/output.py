@@ -29,8 +29,13 @@ def _json_default(value: Any) -> Any:
 
 def scrub(message: str, settings: Settings) -> str:
     """Keep secrets out of what the model (and so the thread) may see."""
-    secrets = [settings.slack_bot_token, settings.openai_api_key, settings.slack_app_token,
-               settings.slack_signing_secret, settings.smtp_password]
+    secrets = [
+        settings.slack_bot_token,
+        settings.openai_api_key,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+        settings.smtp_password,
+    ]
     for secret in secrets:
         if secret is not None and secret.get_secret_value():
             message = message.replace(secret.get_secret_value(), "[redacted]")

@@ -273,5 +273,3 @@ class ToolRegistry:
     def by_slash_command(self, command: str) -> Tool | None:
         wanted = "/" + command.strip().lstrip("/").lower()
         return next((t for t in self._tools.values() if t.slash_command == wanted), None)
-
-

@@ -104,7 +104,10 @@ def build_params_model(fn: Callable[..., Any], *, name: str, context_type: type)
         if param.default is not None and not _allows_none(annotation):
             defaults[param.name] = param.default
             description = f"{description + ' ' if description else ''}(null means {param.default!r})"
-        definitions[field_name] = (typing.Optional[annotation], Field(param.default, alias=param.name, description=description))
+        definitions[field_name] = (
+            typing.Optional[annotation],
+            Field(param.default, alias=param.name, description=description),
+        )
     model = pydantic.create_model(  # type: ignore[call-overload]
         _model_name(name), __config__=ConfigDict(extra="forbid", populate_by_name=False), **definitions
     )

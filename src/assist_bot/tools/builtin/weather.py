@@ -16,16 +16,34 @@ _CURRENT = "temperature_2m,apparent_temperature,relative_humidity_2m,wind_speed_
 
 # WMO weather interpretation codes, as documented by Open-Meteo.
 _WMO = {
-    0: "clear sky", 1: "mainly clear", 2: "partly cloudy", 3: "overcast",
-    45: "fog", 48: "depositing rime fog",
-    51: "light drizzle", 53: "moderate drizzle", 55: "dense drizzle",
-    56: "light freezing drizzle", 57: "dense freezing drizzle",
-    61: "slight rain", 63: "moderate rain", 65: "heavy rain",
-    66: "light freezing rain", 67: "heavy freezing rain",
-    71: "slight snow fall", 73: "moderate snow fall", 75: "heavy snow fall", 77: "snow grains",
-    80: "slight rain showers", 81: "moderate rain showers", 82: "violent rain showers",
-    85: "slight snow showers", 86: "heavy snow showers",
-    95: "thunderstorm", 96: "thunderstorm with slight hail", 99: "thunderstorm with heavy hail",
+    0: "clear sky",
+    1: "mainly clear",
+    2: "partly cloudy",
+    3: "overcast",
+    45: "fog",
+    48: "depositing rime fog",
+    51: "light drizzle",
+    53: "moderate drizzle",
+    55: "dense drizzle",
+    56: "light freezing drizzle",
+    57: "dense freezing drizzle",
+    61: "slight rain",
+    63: "moderate rain",
+    65: "heavy rain",
+    66: "light freezing rain",
+    67: "heavy freezing rain",
+    71: "slight snow fall",
+    73: "moderate snow fall",
+    75: "heavy snow fall",
+    77: "snow grains",
+    80: "slight rain showers",
+    81: "moderate rain showers",
+    82: "violent rain showers",
+    85: "slight snow showers",
+    86: "heavy snow showers",
+    95: "thunderstorm",
+    96: "thunderstorm with slight hail",
+    99: "thunderstorm with heavy hail",
 }
 
 
@@ -38,14 +56,18 @@ async def get_weather(city: str, unit: Literal["celsius", "fahrenheit"], ctx: To
         unit: The temperature unit to answer in.
     """
     place = await _geocode(ctx, city)
-    forecast = await _get_json(ctx, ctx.settings.open_meteo_forecast_url, {
-        "latitude": str(place["latitude"]),
-        "longitude": str(place["longitude"]),
-        "current": _CURRENT,
-        "temperature_unit": unit,
-        "wind_speed_unit": "kmh",
-        "timezone": "auto",
-    })
+    forecast = await _get_json(
+        ctx,
+        ctx.settings.open_meteo_forecast_url,
+        {
+            "latitude": str(place["latitude"]),
+            "longitude": str(place["longitude"]),
+            "current": _CURRENT,
+            "temperature_unit": unit,
+            "wind_speed_unit": "kmh",
+            "timezone": "auto",
+        },
+    )
     now = forecast.get("current")
     if not isinstance(now, dict):
         raise ToolFailure("The weather service sent no current conditions")
@@ -69,9 +91,16 @@ def _conditions(code: Any) -> str:
 
 
 async def _geocode(ctx: ToolContext, city: str) -> dict[str, Any]:
-    found = await _get_json(ctx, ctx.settings.open_meteo_geocoding_url, {
-        "name": city, "count": "1", "language": "en", "format": "json",
-    })
+    found = await _get_json(
+        ctx,
+        ctx.settings.open_meteo_geocoding_url,
+        {
+            "name": city,
+            "count": "1",
+            "language": "en",
+            "format": "json",
+        },
+    )
     results = found.get("results") or []
     if not results:
         raise ToolFailure(f"No place called {city!r} was found")
