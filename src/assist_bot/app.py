@@ -61,7 +61,11 @@ class AssistBot:
     def __init__(self, settings: Settings, *, assistants: Assistants | None = None) -> None:
         self.settings = settings
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
-        self.store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
+        self.store = open_store(
+            redis_url=settings.redis_url,
+            retention_seconds=settings.retention_seconds,
+            redis_max_connections=settings.redis_max_connections,
+        )
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
 
     # --- State and transport ------------------------------------------------
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    redis_max_connections: int = Field(default=50, ge=1, le=10_000, alias="ASSIST_BOT_REDIS_MAX_CONNECTIONS")
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="ASSIST_BOT_HOST")
     assistants_file: Path | None = Field(default=None, alias="ASSIST_BOT_ASSISTANTS")

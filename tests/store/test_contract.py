@@ -231,3 +231,16 @@ async def test_redis_ping_is_false_when_the_server_is_gone():
         assert await store.ping() is False
     finally:
         await store.close()
+
+
+async def test_redis_store_waits_for_a_connection_under_a_burst(redis_url):
+    """More concurrent operations than pooled connections: they queue, none fails."""
+    store = RedisStore.from_url(redis_url, retention_seconds=60, max_connections=5)
+    await store._redis.flushdb()
+    try:
+        results = await asyncio.gather(*(
+            store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
+            for n in range(300)))
+        assert all(r.accepted and r.locked for r in results)
+    finally:
+        await store.close()

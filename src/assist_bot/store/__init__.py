@@ -9,12 +9,14 @@ from assist_bot.store.base import ChannelKey, Keys, Store, ThreadKey
 log = logging.getLogger(__name__)
 
 
-def open_store(*, redis_url: str | None, retention_seconds: int) -> Store:
+def open_store(*, redis_url: str | None, retention_seconds: int, redis_max_connections: int = 50) -> Store:
     """Redis when a URL is configured, otherwise the embedded memory store."""
     if redis_url:
         from assist_bot.store.redis import RedisStore
 
-        return RedisStore.from_url(redis_url, retention_seconds=retention_seconds)
+        return RedisStore.from_url(
+            redis_url, retention_seconds=retention_seconds, max_connections=redis_max_connections
+        )
     from assist_bot.store.memory import MemoryStore
 
     log.warning(

@@ -36,9 +36,14 @@ class RedisStore(Store):
         self._end_turn = client.register_script(scripts.END_TURN)
 
     @classmethod
-    def from_url(cls, url: str, *, retention_seconds: int) -> RedisStore:
-        client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
-        return cls(client, retention_seconds=retention_seconds)
+    def from_url(cls, url: str, *, retention_seconds: int, max_connections: int = 50) -> RedisStore:
+        # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
+        # a connection; redis-py's default pool raises "Too many connections" past 100,
+        # which would drop messages.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
+        )
+        return cls(aioredis.Redis(connection_pool=pool), retention_seconds=retention_seconds)
 
     async def ping(self) -> bool:
         try:
