@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 
+import aiohttp
 import openai
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -97,6 +98,9 @@ class AssistBot:
             client=self.slack,
             signing_secret=_secret(settings.slack_signing_secret) or "unused-in-socket-mode",
             request_verification_enabled=not settings.socket_mode,
+            # The message is in the store before Slack gets its ack: if storing fails,
+            # Slack sees an error and retries, instead of the message being lost.
+            process_before_response=True,
             logger=logging.getLogger("assist_bot.bolt"),
         )
         deps = SurfaceDeps(
@@ -124,6 +128,8 @@ class AssistBot:
             self.transport = HttpTransport(self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping)
 
     async def start(self) -> None:
+        # One HTTP session for every Slack call (a session per call costs a new connection each time).
+        self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         await self.transport.start()
 
     async def stop(self) -> None:
@@ -133,6 +139,8 @@ class AssistBot:
         await self.store.close()
         await self.engine.close()
         await self.slack_files.close()
+        if self.slack.session is not None:
+            await self.slack.session.close()
         await self.openai.close()
 
     async def run_until_signalled(self) -> None:

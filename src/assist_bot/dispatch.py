@@ -132,10 +132,13 @@ class Dispatcher:
                     start = await self._store.begin_turn(thread)
                     if start.items:
                         await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                    more = await self._store.end_turn(
+                        thread, self._owner, LOCK_LEASE, new_conversation=start.new_conversation_id
+                    )
+                    if not more:
+                        return
                     if not self._accepting:
                         await self._store.release_lock(thread, self._owner)
-                        return
-                    if not await self._store.end_turn(thread, self._owner, LOCK_LEASE):
                         return
         except asyncio.CancelledError:
             # Shutting down mid-turn: let another replica take the thread at once.

@@ -39,7 +39,9 @@ async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
         await store.set_conversation(ThreadKey("T1", "C1", ts), f"conv_{ts}")
     await store.set_conversation(ThreadKey("T1", "C2", "1.1"), "conv_other_channel")
     await store.set_conversation(ThreadKey("T2", "C1", "1.1"), "conv_other_team")
+    await store.enqueue(ThreadKey("T1", "C1", "3.3"), {"n": 1}, dedupe_token="m", owner="a", lease=5)
     assert await store.delete_channel_conversations(ChannelKey("T1", "C1")) == 2
+    assert await store.thread_known(ThreadKey("T1", "C1", "3.3")) is False
     assert await store.get_conversation(ThreadKey("T1", "C1", "1.1")) is None
     assert await store.get_conversation(ThreadKey("T1", "C2", "1.1")) == "conv_other_channel"
     assert await store.get_conversation(ThreadKey("T2", "C1", "1.1")) == "conv_other_team"
@@ -181,6 +183,19 @@ async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
     assert await store.acquire_lock(THREAD, "b", 5) is True
 
 
+async def test_end_turn_saves_a_conversation_the_turn_created(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert (await store.begin_turn(THREAD)).conversation_id is None
+    assert await store.end_turn(THREAD, "a", 5, new_conversation="conv_new") is False
+    assert await store.get_conversation(THREAD) == "conv_new"
+
+
+async def test_an_accepted_message_makes_its_thread_known_at_once(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert await store.thread_known(THREAD) is True
+    assert await store.thread_known(ThreadKey("T1", "C1", "999.9")) is False
+
+
 async def test_thread_known_by_conversation_or_files(store: Store):
     other = ThreadKey("T1", "C1", "200.2")
     assert await store.thread_known(THREAD) is False
@@ -217,6 +232,7 @@ async def test_redis_keys_expire(redis_url):
         await store.push_pending(THREAD, {"n": 1})
         await store.put_approval("T1", "ap1", {"tool": "x"})
         await store.add_thread_file(THREAD, "file-a")
+        await store.enqueue(ThreadKey("T1", "C1", "5.5"), {"n": 1}, dedupe_token="m5", owner="a", lease=5)
         for key in await store._redis.keys("assist-bot:*"):
             assert await store._redis.ttl(key) > 0, key
     finally:
@@ -238,9 +254,12 @@ async def test_redis_store_waits_for_a_connection_under_a_burst(redis_url):
     store = RedisStore.from_url(redis_url, retention_seconds=60, max_connections=5)
     await store._redis.flushdb()
     try:
-        results = await asyncio.gather(*(
-            store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
-            for n in range(300)))
+        results = await asyncio.gather(
+            *(
+                store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
+                for n in range(300)
+            )
+        )
         assert all(r.accepted and r.locked for r in results)
     finally:
         await store.close()

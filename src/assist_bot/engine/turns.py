@@ -114,14 +114,16 @@ class Engine:
         return await self._store.delete_channel_conversations(ChannelKey(team, channel))
 
     # -- conversations ---------------------------------------------------------------
-    async def _new_conversation(self, thread: ThreadKey) -> str:
+    async def _new_conversation(self, thread: ThreadKey, state: TurnStart) -> str:
+        """Create the thread's conversation; the dispatcher saves the mapping when the
+        turn ends (in the same round trip that releases the thread)."""
         try:
             conversation = await self._client.conversations.create(
                 metadata={"team": thread.team, "channel": thread.channel, "thread_ts": thread.thread_ts}
             )
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
-        await self._store.set_conversation(thread, conversation.id)
+        state.conversation_id = state.new_conversation_id = conversation.id
         log.info("new conversation %s for %s/%s", conversation.id, thread.channel, thread.thread_ts)
         return conversation.id
 
@@ -145,7 +147,8 @@ class Engine:
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
         # What the store knows of the thread came with the turn (one round trip, in the dispatcher).
-        conversation_id = state.conversation_id or await self._new_conversation(thread)
+        if not state.conversation_id:
+            await self._new_conversation(thread, state)
         hosted = hosted_tools(
             vector_store=state.channel_settings.get(VECTOR_STORE_SETTING),
             file_ids=state.thread_files,
@@ -159,7 +162,7 @@ class Engine:
             this = _Round()
             if texts:
                 yield TextDelta("\n\n")  # keep what the model said before a tool call apart
-            async for event in self._respond(thread, conversation_id, request, items, this):
+            async for event in self._respond(thread, state, request, items, this):
                 yield event
                 if isinstance(event, Failed):
                     return
@@ -180,7 +183,7 @@ class Engine:
     async def _respond(
         self,
         thread: ThreadKey,
-        conversation_id: str,
+        state: TurnStart,
         request: dict[str, Any],
         items: list[dict[str, Any]],
         into: _Round,
@@ -189,7 +192,7 @@ class Engine:
         runs between responses are bounded by their own time-outs)."""
         try:
             async with asyncio.timeout(self._settings.response_timeout):
-                stream = await self._create_or_renew(thread, conversation_id, {**request, "input": items})
+                stream = await self._create_or_renew(thread, state, {**request, "input": items})
                 try:
                     async for event in _translate(stream, into):
                         yield event
@@ -200,15 +203,16 @@ class Engine:
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
 
-    async def _create_or_renew(self, thread: ThreadKey, conversation_id: str, request: dict[str, Any]) -> Any:
+    async def _create_or_renew(self, thread: ThreadKey, state: TurnStart, request: dict[str, Any]) -> Any:
         try:
-            return await self._create({**request, "conversation": conversation_id})
+            return await self._create({**request, "conversation": state.conversation_id})
         except openai.NotFoundError as exc:
             if not is_missing_conversation(exc):
                 raise
-            # The conversation expired on OpenAI's side: start a fresh one for this thread.
-            fresh = await self._new_conversation(thread)
-            return await self._create({**request, "conversation": fresh})
+            # The conversation expired on OpenAI's side: start a fresh one for this thread
+            # (later rounds of this turn, and later turns, use it).
+            await self._new_conversation(thread, state)
+            return await self._create({**request, "conversation": state.conversation_id})
 
     async def _create(self, request: dict[str, Any]) -> Any:
         for delay in (*self._locked_backoff, None):

@@ -48,6 +48,13 @@ class Keys:
         """A pattern matching every thread's conversation key in a channel."""
         return f"{self.namespace}:{channel.team}:conv:{channel.channel}:*"
 
+    def channel_known(self, channel: ChannelKey) -> str:
+        """A pattern matching every thread's `known` marker in a channel."""
+        return f"{self.namespace}:{channel.team}:known:{channel.channel}:*"
+
+    def known(self, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{thread.team}:known:{thread.channel}:{thread.thread_ts}"
+
     def lock(self, thread: ThreadKey) -> str:
         return f"{self.namespace}:{thread.team}:lock:{thread.channel}:{thread.thread_ts}"
 
@@ -85,14 +92,16 @@ class Enqueued:
     locked: bool  # True: we took the thread's lock, so the turn is ours to run
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnStart:
-    """Everything a turn reads from the store, fetched in one round trip."""
+    """Everything a turn reads from the store, fetched in one round trip. A turn that
+    creates the thread's conversation sets `new_conversation_id`; end_turn saves it."""
 
     items: list[dict[str, Any]]
     conversation_id: str | None
     channel_settings: dict[str, str]
     thread_files: list[str]
+    new_conversation_id: str | None = None
 
 
 def encode(item: dict[str, Any]) -> str:
@@ -131,7 +140,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        """Forget every thread's conversation in a channel; returns how many."""
+        """Forget every thread's conversation in a channel (and that the bot was part
+        of those threads); returns how many conversations."""
 
     # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
     @abc.abstractmethod
@@ -146,13 +156,17 @@ class Store(abc.ABC):
         channel settings and the thread's files."""
 
     @abc.abstractmethod
-    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
-        """Atomically: if more is queued, keep the lock and return True; otherwise
-        release it and return False (also False when the lock was lost)."""
+    async def end_turn(
+        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+    ) -> bool:
+        """Atomically: save a conversation the turn created; then, if more is queued,
+        keep the lock and return True; otherwise release it and return False (also
+        False when the lock was lost)."""
 
     @abc.abstractmethod
     async def thread_known(self, thread: ThreadKey) -> bool:
-        """Has the thread a conversation or files (is the bot part of it)?"""
+        """Is the bot part of the thread: a message of it was accepted, it has a
+        conversation, or it has files?"""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

@@ -91,6 +91,7 @@ class MemoryStore(Store):
         if not await self.claim(thread.team, dedupe_token):
             return Enqueued(accepted=False, locked=False)
         await self.push_pending(thread, item)
+        self._kv.set(self.keys.known(thread), True, self.retention_seconds)
         return Enqueued(accepted=True, locked=await self.acquire_lock(thread, owner, lease))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnStart:
@@ -101,7 +102,11 @@ class MemoryStore(Store):
             thread_files=await self.thread_files(thread),
         )
 
-    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+    async def end_turn(
+        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+    ) -> bool:
+        if new_conversation:
+            await self.set_conversation(thread, new_conversation)
         if self._kv.get(self.keys.lock(thread)) != owner:
             return False
         if await self.pending_count(thread):
@@ -111,14 +116,14 @@ class MemoryStore(Store):
         return False
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        return self._kv.get(self.keys.conversation(thread)) is not None or bool(
-            self._kv.get(self.keys.thread_files(thread))
-        )
+        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        return any(self._kv.get(key) for key in keys)
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         prefix = self.keys.channel_conversations(channel).removesuffix("*")
+        marker = self.keys.channel_known(channel).removesuffix("*")
         doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
-        for key in doomed:
+        for key in doomed + [key for key in self._kv.keys() if key.startswith(marker)]:
             self._kv.pop(key)
         return len(doomed)
 

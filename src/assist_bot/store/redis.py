@@ -67,34 +67,47 @@ class RedisStore(Store):
     async def enqueue(
         self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
     ) -> Enqueued:
-        keys = [self.keys.seen(thread.team, dedupe_token), self.keys.pending(thread), self.keys.lock(thread)]
+        keys = [
+            self.keys.seen(thread.team, dedupe_token),
+            self.keys.pending(thread),
+            self.keys.lock(thread),
+            self.keys.known(thread),
+        ]
         accepted, locked = await self._enqueue(
-            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000)]
+            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
         )
         return Enqueued(accepted=bool(accepted), locked=bool(locked))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnStart:
-        # One round trip: the atomic take, then plain reads, pipelined.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._take(keys=[self.keys.pending(thread)], client=pipe)
+        # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
+        # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
+        pending = self.keys.pending(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(pending, 0, -1)
+            pipe.delete(pending)
             pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
             pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
             pipe.zrange(self.keys.thread_files(thread), 0, -1)
-            items, conversation, settings, files = await pipe.execute()
+            items, _, conversation, settings, files = await pipe.execute()
         return TurnStart([decode(i) for i in items], conversation, settings, files)
 
-    async def end_turn(self, thread: ThreadKey, owner: str, lease: float) -> bool:
-        keys = [self.keys.lock(thread), self.keys.pending(thread)]
-        return await self._end_turn(keys=keys, args=[owner, int(lease * 1000)]) == 1
+    async def end_turn(
+        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+    ) -> bool:
+        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.conversation(thread)]
+        args = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
+        return await self._end_turn(keys=keys, args=args) == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        return bool(await self._redis.exists(self.keys.conversation(thread), self.keys.thread_files(thread)))
+        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        return bool(await self._redis.exists(*keys))
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
         doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
-        if doomed:
-            await self._redis.delete(*doomed)
+        markers = [key async for key in self._redis.scan_iter(match=self.keys.channel_known(channel), count=500)]
+        if doomed or markers:
+            await self._redis.delete(*doomed, *markers)
         return len(doomed)
 
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:

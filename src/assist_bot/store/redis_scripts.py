@@ -15,19 +15,24 @@ DECIDE = (
     "then return 0 end redis.call('hset', KEYS[1], 'decision', ARGV[1]) return 1"
 )
 
-# A message arrives. KEYS: seen, pending, lock. ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms).
-# Returns {accepted, locked}.
+# A message arrives. KEYS: seen, pending, lock, known.
+# ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms), retention (s).
+# Returns {accepted, locked}. `known` marks the thread as one the bot is part of at once,
+# so follow-ups without a mention reach it even while its first answer streams.
 ENQUEUE = """
 if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
 redis.call('rpush', KEYS[2], ARGV[2])
 redis.call('expire', KEYS[2], ARGV[3])
+redis.call('set', KEYS[4], '1', 'EX', ARGV[6])
 if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return {1, 1} end
 return {1, 0}
 """
 
-# A turn ends. KEYS: lock, pending. ARGV: owner, lease (ms).
+# A turn ends. KEYS: lock, pending, conversation. ARGV: owner, lease (ms), new conversation id or '',
+# retention (s). Saves a conversation the turn created (saving it here spares a round trip).
 # 1: more is queued and we keep the lock; 0: released; -1: the lock was no longer ours.
 END_TURN = """
+if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('llen', KEYS[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
 redis.call('del', KEYS[1])
