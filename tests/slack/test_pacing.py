@@ -12,11 +12,18 @@ from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
 
 
-def test_optional_edits_stop_at_the_reserve_and_budgets_are_per_workspace():
-    pacer = Pacer(per_minute=60)  # burst 12, reserve 6
+def test_optional_edits_leave_a_token_per_open_reply_and_budgets_are_per_workspace():
+    pacer = Pacer(per_minute=60)  # burst 12
+    for _ in range(4):
+        pacer.opened("T1")
+    assert pacer.can_take("T1") is True
     taken = sum(pacer.try_take("T1") for _ in range(100))
-    assert taken == 6
+    assert taken == 8  # 4 tokens stay for the 4 final edits
+    assert pacer.can_take("T1") is False
     assert pacer.try_take("T2") is True
+    for _ in range(4):
+        pacer.closed("T1")
+    assert pacer.try_take("T1") is True  # no reply left open: only the minimum reserve of 1
 
 
 async def test_a_required_edit_waits_for_a_token():

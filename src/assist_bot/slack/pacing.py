@@ -5,9 +5,11 @@ sporadic bursts. Every streaming reply in a workspace shares that budget, so a
 token bucket per workspace decides who may edit now:
 
 - an intermediate edit (`try_take`) only goes out when the bucket has tokens
-  beyond a reserve; otherwise it is skipped and its text coalesces into a later
-  edit — streaming just gets coarser when the workspace is busy;
-- a final edit (`take`) waits for a token, and the reserve makes that wait short.
+  beyond a reserve of one per reply still open in the workspace; otherwise it is
+  skipped and its text coalesces into a later edit — streaming just gets coarser
+  when the workspace is busy;
+- a final edit (`take`) waits for a token, and the reserve makes that wait short:
+  final answers come before progress.
 """
 
 from __future__ import annotations
@@ -31,8 +33,26 @@ class Pacer:
         self._capacity = max(1.0, per_minute / 5)
         # burst + refill over any 60 s ≤ per_minute, even against a strict sliding window
         self._rate = max(per_minute - self._capacity, 1.0) / 60.0
-        self._reserve = self._capacity / 2
         self._buckets: dict[str, _Bucket] = {}
+        self._open: dict[str, int] = {}
+
+    def opened(self, key: str) -> None:
+        """A reply started streaming in this workspace: keep a token for its final edit."""
+        self._open[key] = self._open.get(key, 0) + 1
+
+    def closed(self, key: str) -> None:
+        left = self._open.get(key, 0) - 1
+        if left > 0:
+            self._open[key] = left
+        else:
+            self._open.pop(key, None)
+
+    def _reserve(self, key: str) -> float:
+        return min(self._capacity - 1, max(1, self._open.get(key, 0)))
+
+    def can_take(self, key: str) -> bool:
+        """Would `try_take` succeed now? (Checked before rendering, which is not free.)"""
+        return self._refill(key).tokens - 1 >= self._reserve(key)
 
     def _refill(self, key: str) -> _Bucket:
         bucket = self._buckets.get(key)
@@ -46,7 +66,7 @@ class Pacer:
     def try_take(self, key: str) -> bool:
         """A token for an edit that may be skipped: only above the reserve."""
         bucket = self._refill(key)
-        if bucket.tokens - 1 < self._reserve:
+        if bucket.tokens - 1 < self._reserve(key):
             return False
         bucket.tokens -= 1
         return True

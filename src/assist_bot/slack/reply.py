@@ -74,6 +74,7 @@ class SlackReply:
         self._footer = ""
 
     async def start(self) -> None:
+        self._pacer.opened(self._team)
         await self._set_status(texts.THINKING_STATUS)
         ts = await self._post(texts.THINKING)
         if ts:
@@ -101,6 +102,7 @@ class SlackReply:
         self._markdown = done.text or self._markdown
         self._footer = texts.sources(done.citations)
         await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
+        self._pacer.closed(self._team)
         await self._wait_uploads()
         await self._set_status("")
 
@@ -108,6 +110,7 @@ class SlackReply:
         await self._stop_flusher()
         await self._wait_uploads()
         await self._render(final_note=texts.failure(kind))
+        self._pacer.closed(self._team)
         await self._set_status("")
 
     async def ask(self, request: ApprovalRequest) -> Decision:
@@ -119,6 +122,11 @@ class SlackReply:
     async def _flush_loop(self) -> None:
         while True:
             await self._dirty.wait()
+            if self._shown and not self._pacer.can_take(self._team):
+                # The workspace's edit budget is spent: skip rendering (it is not free) and
+                # let the text coalesce into a later edit.
+                await asyncio.sleep(self._interval)
+                continue
             self._dirty.clear()
             await self._render(final_note=None, streaming=True)
             # At most one edit per message per interval; deltas meanwhile coalesce.
