@@ -15,24 +15,32 @@ from assist_bot.store import ChannelKey, Store, ThreadKey
 log = logging.getLogger(__name__)
 
 
-async def citations(knowledge: Knowledge, thread: ThreadKey, annotations: Iterable[Any]) -> tuple[Citation, ...]:
+async def citations(
+    knowledge: Knowledge, thread: ThreadKey, annotations: Iterable[dict[str, Any]]
+) -> tuple[Citation, ...]:
     channel = ChannelKey(thread.team, thread.channel)
     seen: dict[str, Citation] = {}
     for note in annotations:
-        if getattr(note, "type", "") == "file_citation" and note.file_id not in seen:
-            link = await knowledge.citation_link(channel, note.file_id)
-            seen[note.file_id] = Citation(filename=getattr(note, "filename", "") or note.file_id, link=link)
+        file_id = note.get("file_id", "")
+        if note.get("type") == "file_citation" and file_id and file_id not in seen:
+            link = await knowledge.citation_link(channel, file_id)
+            seen[file_id] = Citation(filename=note.get("filename") or file_id, link=link)
     return tuple(seen.values())
 
 
 async def generated_files(
-    knowledge: Knowledge, store: Store, thread: ThreadKey, *, annotations: Iterable[Any], containers: Iterable[str]
+    knowledge: Knowledge,
+    store: Store,
+    thread: ThreadKey,
+    *,
+    annotations: Iterable[dict[str, Any]],
+    containers: Iterable[str],
 ) -> AsyncIterator[FileOutput]:
     """Files cited by the answer, then any other file the code interpreter wrote."""
     wanted: dict[str, tuple[str, str]] = {}  # container file id → (container id, name)
     for note in annotations:
-        if getattr(note, "type", "") == "container_file_citation":
-            wanted[note.file_id] = (note.container_id, getattr(note, "filename", "") or note.file_id)
+        if note.get("type") == "container_file_citation" and note.get("file_id") and note.get("container_id"):
+            wanted[note["file_id"]] = (note["container_id"], note.get("filename") or note["file_id"])
     for container in containers:
         for file_id, name in await knowledge.assistant_files(container):
             wanted.setdefault(file_id, (container, name))

@@ -19,6 +19,7 @@ from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.outputs import citations, generated_files
+from assist_bot.engine.sse import sse_events
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent
@@ -192,16 +193,15 @@ class Engine:
         runs between responses are bounded by their own time-outs)."""
         try:
             async with asyncio.timeout(self._settings.response_timeout):
-                stream = await self._create_or_renew(thread, state, {**request, "input": items})
-                try:
-                    async for event in _translate(stream, into):
+                async with await self._create_or_renew(thread, state, {**request, "input": items}) as response:
+                    async for event in _translate(sse_events(response.iter_lines()), into):
                         yield event
-                finally:
-                    await stream.close()
         except TimeoutError:
             raise TurnError("timeout", "no complete response in time") from None
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
+        except (OSError, ValueError) as exc:  # a dropped or garbled stream
+            raise TurnError("openai_unavailable", type(exc).__name__) from exc
 
     async def _create_or_renew(self, thread: ThreadKey, state: TurnStart, request: dict[str, Any]) -> Any:
         try:
@@ -215,15 +215,35 @@ class Engine:
             return await self._create({**request, "conversation": state.conversation_id})
 
     async def _create(self, request: dict[str, Any]) -> Any:
+        """An entered raw streaming response (errors surface here, before any event)."""
         for delay in (*self._locked_backoff, None):
             try:
-                return await self._client.responses.create(**request)
+                return await _entered(self._client.responses.with_streaming_response.create(**request))
             except openai.BadRequestError as exc:
                 if not is_conversation_locked(exc) or delay is None:
                     raise
                 log.info("conversation %s is locked; retrying in %.2fs", request["conversation"], delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+
+class _Entered:
+    """A response context manager that was entered already (to see its HTTP status at
+    once, for the conversation_locked retry), to be used in `async with` once."""
+
+    def __init__(self, manager: Any, response: Any) -> None:
+        self._manager = manager
+        self._response = response
+
+    async def __aenter__(self) -> Any:
+        return self._response
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._manager.__aexit__(*exc)
+
+
+async def _entered(manager: Any) -> _Entered:
+    return _Entered(manager, await manager.__aenter__())
 
 
 def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]]) -> dict[str, Any]:
@@ -243,47 +263,54 @@ def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[
     return request
 
 
-def _collect(item: Any, into: _Round) -> None:
+def _collect(item: dict[str, Any], into: _Round) -> None:
     """Remember what a finished output item asks of us: calls to run, files to fetch, sources to cite."""
-    kind = getattr(item, "type", "")
+    kind = item.get("type", "")
     if kind == "function_call":
-        into.calls.append(FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments or "{}"))
-    elif kind == "code_interpreter_call" and getattr(item, "container_id", None):
-        into.containers.add(item.container_id)
+        into.calls.append(
+            FunctionCall(call_id=item["call_id"], name=item["name"], arguments=item.get("arguments") or "{}")
+        )
+    elif kind == "code_interpreter_call" and item.get("container_id"):
+        into.containers.add(item["container_id"])
     elif kind == "message":
-        for part in getattr(item, "content", None) or []:
-            into.annotations.extend(getattr(part, "annotations", None) or [])
+        for part in item.get("content") or []:
+            into.annotations.extend(part.get("annotations") or [])
 
 
-async def _translate(stream: Any, into: _Round) -> AsyncIterator[TurnEvent]:
-    """OpenAI stream events → our TurnEvents; the round's text and calls are collected in `into`."""
-    async for event in stream:
-        kind = event.type
+def _error_text(error: dict[str, Any] | None) -> str:
+    error = error or {}
+    return f"{error.get('code', '')}: {error.get('message', '')}"
+
+
+async def _translate(events: AsyncIterator[dict[str, Any]], into: _Round) -> AsyncIterator[TurnEvent]:
+    """OpenAI stream events (plain dicts) → our TurnEvents; the round's text and calls are collected in `into`."""
+    async for event in events:
+        kind = event.get("type")
         if kind == "response.output_text.delta":
-            into.text.append(event.delta)
-            yield TextDelta(event.delta)
+            into.text.append(event["delta"])
+            yield TextDelta(event["delta"])
         elif kind == "response.output_item.added":
-            tool = _TOOL_ITEMS.get(getattr(event.item, "type", ""))
+            item = event.get("item") or {}
+            tool = _TOOL_ITEMS.get(item.get("type", ""))
             if tool:
-                yield ToolActivity(tool, getattr(event.item, "name", "") or "")
+                yield ToolActivity(tool, item.get("name") or "")
         elif kind == "response.output_item.done":
-            _collect(event.item, into)
+            _collect(event.get("item") or {}, into)
         elif kind == "response.completed":
-            into.response_id = event.response.id
+            into.response_id = event["response"].get("id", "")
             into.completed = True
             return
         elif kind == "response.incomplete":
-            reason = getattr(event.response.incomplete_details, "reason", "") or ""
+            reason = (event["response"].get("incomplete_details") or {}).get("reason") or ""
             if reason != "max_output_tokens":
                 yield Failed("model_failed", reason)
             into.completed = True
             return
         elif kind == "response.failed":
-            error = event.response.error
-            yield Failed("model_failed", f"{getattr(error, 'code', '')}: {getattr(error, 'message', '')}")
+            yield Failed("model_failed", _error_text(event["response"].get("error")))
             return
         elif kind == "error":
-            yield Failed("model_failed", f"{getattr(event, 'code', '')}: {getattr(event, 'message', '')}")
+            yield Failed("model_failed", _error_text(event))
             return
     # The stream ended without a terminal event: treat what arrived as incomplete.
     raise TurnError("openai_unavailable", "stream ended without response.completed")
