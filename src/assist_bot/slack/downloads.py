@@ -35,7 +35,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
-from assist_bot.errors import AssistBotError
+from assist_bot.uploads import IntakeError
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,11 @@ _CHUNK = 64 * 1024
 _MODES = {"tombstone": "was deleted", "hidden_by_limit": "is hidden by the workspace's plan limits"}
 
 
-class DownloadError(AssistBotError):
+class DownloadError(IntakeError):
     """A shared file could not be fetched; `reason` is a sentence a user can read."""
 
     def __init__(self, reason: str, *, name: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
         self.name = name
 
 

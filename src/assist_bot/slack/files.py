@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.filetypes import route_for
 from assist_bot.inbound import Inbound
-from assist_bot.slack.downloads import DownloadError, download_slack_file, slack_file_hosts
+from assist_bot.slack.downloads import download_slack_file, slack_file_hosts
 from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.uploads import IntakeError, Upload
 
@@ -116,7 +116,7 @@ async def take_files(
                 outcome.notes.append(texts.added_to_code(upload.name))
             else:
                 outcome.images.append(await intake.add_image(upload))
-        except (DownloadError, IntakeError) as exc:
+        except IntakeError as exc:  # a download or an upload that failed, in words for users
             outcome.notes.append(texts.intake_failed(name, exc.reason))
     return outcome
 
