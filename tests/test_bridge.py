@@ -293,3 +293,18 @@ async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake
         await wait_for(lambda: any("I was saying" in r.text for r in replies_in(slack, "C1", event["ts"])))
     reply = replies_in(slack, "C1", event["ts"])[0]
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text
+
+
+async def test_turns_past_the_concurrency_cap_wait_with_their_placeholder_shown(slack, openai_fake):
+    gate = asyncio.Event()
+    openai_fake.default = lambda body: Text(["held ", "answer"], gate=gate)
+    async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_CONCURRENT_TURNS=2) as bot:
+        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
+        await asyncio.gather(*(bot.send(e) for e in events))
+        await wait_for(lambda: len(slack.calls_to("chat.postMessage")) == 4 and len(openai_fake.response_requests) == 2)
+        await asyncio.sleep(0.2)  # room for a wrong third request to show up
+        assert len(openai_fake.response_requests) == 2
+        gate.set()
+        for e in events:
+            await final_reply(slack, e["channel"], e["ts"], "held answer")
+    assert len(openai_fake.response_requests) == 4

@@ -93,6 +93,7 @@ class AssistBot:
                 approvals=self.approvals,
             ),
             assistants=self.assistants,
+            max_concurrent_turns=settings.max_concurrent_turns,
         )
         self.bolt = AsyncApp(
             client=self.slack,

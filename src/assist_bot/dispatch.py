@@ -67,8 +67,12 @@ class Dispatcher:
         engine: TurnRunner,
         replies: Replies,
         assistants: Assistants,
+        max_concurrent_turns: int = 100,
     ) -> None:
         self._store = store
+        # Admission control: past this many streaming turns, further turns wait (their
+        # placeholder already shows) instead of slowing every stream in the process.
+        self._slots = asyncio.Semaphore(max_concurrent_turns)
         self._engine = engine
         self._replies = replies
         self._assistants = assistants
@@ -167,17 +171,18 @@ class Dispatcher:
 
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnStart) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
-        sink = await self._replies.open(messages[-1])
+        sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         end: Done | Failed | None = None
         try:
-            events = self._engine.run(
-                thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
-            )
-            async for event in events:
-                if isinstance(event, (Done, Failed)):
-                    end = event
-                    break  # closes the engine's stream before we talk to Slack
-                sink.feed(event)
+            async with self._slots:
+                events = self._engine.run(
+                    thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
+                )
+                async for event in events:
+                    if isinstance(event, (Done, Failed)):
+                        end = event
+                        break  # closes the engine's stream before we talk to Slack
+                    sink.feed(event)
             if isinstance(end, Done):
                 await sink.finish(end)
                 return

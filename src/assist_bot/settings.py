@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
     response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
     slack_updates_per_minute: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
+    max_concurrent_turns: int = Field(default=100, ge=1, le=100_000, alias="ASSIST_BOT_MAX_CONCURRENT_TURNS")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
     # --- Tools (function tools, slash commands, consent) -------------------------
