@@ -308,3 +308,21 @@ async def test_turns_past_the_concurrency_cap_wait_with_their_placeholder_shown(
         for e in events:
             await final_reply(slack, e["channel"], e["ts"], "held answer")
     assert len(openai_fake.response_requests) == 4
+
+
+async def test_a_conversation_gone_on_openais_side_is_replaced(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        first = mention("C1", "U1", "start")
+        await bot.send(first)
+        await final_reply(slack, "C1", first["ts"], "start")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        old = openai_fake.response_requests[0]["conversation"]
+        del openai_fake.conversations[old]  # expired or deleted at OpenAI
+        await bot.send(message("C1", "U1", "still there?", thread_ts=first["ts"]))
+        await final_reply(slack, "C1", first["ts"], "still there?", count=2)
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.send(message("C1", "U1", "and now?", thread_ts=first["ts"]))
+        await final_reply(slack, "C1", first["ts"], "and now?", count=3)
+    fresh = openai_fake.response_requests[-1]["conversation"]
+    assert fresh != old and fresh in openai_fake.conversations
+    assert openai_fake.response_requests[-2]["conversation"] == fresh  # the retry, and the next turn, use it

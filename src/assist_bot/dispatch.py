@@ -27,7 +27,9 @@ from assist_bot.store.base import TurnStart
 
 log = logging.getLogger(__name__)
 
-LOCK_LEASE = 30.0  # seconds; refreshed while a turn runs, so a dead replica frees it soon
+# Seconds a thread's lock outlives its holder: refreshed at half-time while a turn runs
+# (or waits for a slot), so a dead replica's threads are free again within a minute.
+LOCK_LEASE = 60.0
 
 
 class ReplySink(Protocol):
@@ -156,7 +158,7 @@ class Dispatcher:
     async def _lease(self, thread: ThreadKey) -> AsyncIterator[None]:
         async def keep() -> None:
             while True:
-                await asyncio.sleep(LOCK_LEASE / 3)
+                await asyncio.sleep(LOCK_LEASE / 2)
                 if not await self._store.refresh_lock(thread, self._owner, LOCK_LEASE):
                     log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
                     return

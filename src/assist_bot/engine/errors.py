@@ -12,8 +12,12 @@ def is_conversation_locked(exc: BaseException) -> bool:
 
 
 def is_missing_conversation(exc: BaseException) -> bool:
-    # The stored conversation was deleted or expired on OpenAI's side.
-    return isinstance(exc, openai.NotFoundError)
+    """The stored conversation was deleted or expired on OpenAI's side (and not, say,
+    a vector store or a model that is missing: those must not cost the thread its history)."""
+    if not isinstance(exc, openai.NotFoundError):
+        return False
+    param = getattr(exc, "param", None) or ""
+    return "conversation" in param or "conversation" in (getattr(exc, "message", "") or "").lower()
 
 
 def to_turn_error(exc: openai.OpenAIError) -> TurnError:
