@@ -15,3 +15,16 @@ def test_the_filter_rewrites_records_with_arguments():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token=%s", ("xoxb-secret-token",), None)
     assert RedactSecrets().filter(record) is True
     assert "xoxb-secret-token" not in record.getMessage()
+
+
+def test_tracebacks_are_redacted_too():
+    from assist_bot.logs import RedactingFormatter
+
+    try:
+        raise RuntimeError("bad token xoxb-1234-secret in a message")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    line = RedactingFormatter("%(message)s").format(record)
+    assert "Traceback" in line and "xoxb-1234-secret" not in line
