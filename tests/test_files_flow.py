@@ -301,3 +301,47 @@ async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
         )
     metas = sorted(s["meta"]["metadata"]["channel"] for s in openai_fake.vector_stores.values())
     assert metas == ["C1", "D1"]
+
+
+async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        event, _ = await share(
+            bot, slack, "C1", name="old.md", content=b"# old", mimetype="text/markdown", filetype="markdown"
+        )
+        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+        [expired] = list(openai_fake.vector_stores)
+        del openai_fake.vector_stores[expired]  # OpenAI expired it after days unused
+        question = mention("C1", "U1", "what do we know?")
+        await bot.send(question)
+        await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", question["ts"])))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        again, _ = await share(
+            bot, slack, "C1", name="new.md", content=b"# new", mimetype="text/markdown", filetype="markdown"
+        )
+        await wait_for(lambda: notes(slack, "C1", again["ts"]))
+    assert notes(slack, "C1", again["ts"]) == ["📚 Added *new.md* to <#C1>'s knowledge."]
+    [fresh] = list(openai_fake.vector_stores)
+    assert fresh != expired and len(openai_fake.vector_stores[fresh]["files"]) == 1
+    failed, retried = openai_fake.response_requests
+    assert any(t["type"] == "file_search" for t in failed["tools"])
+    assert not any(t["type"] == "file_search" for t in retried.get("tools", []))
+    assert failed["conversation"] == retried["conversation"]  # the thread kept its conversation
+
+
+async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        first, _ = await share(
+            bot, slack, "C1", name="a.md", content=b"# a", mimetype="text/markdown", filetype="markdown"
+        )
+        await wait_for(lambda: notes(slack, "C1", first["ts"]))
+        openai_fake.vector_stores.clear()  # expired
+        second, _ = await share(
+            bot, slack, "C1", name="b.md", content=b"# b", mimetype="text/markdown", filetype="markdown"
+        )
+        await wait_for(lambda: notes(slack, "C1", second["ts"]))
+        url = await bot.command(slack, "/assist", "files")
+        listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+    assert notes(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
+    [store] = openai_fake.vector_stores.values()
+    assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]
+    assert "b.md" in listing["text"] and "a.md" not in listing["text"]  # the index follows the store

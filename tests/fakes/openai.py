@@ -798,6 +798,10 @@ class FakeOpenAI:
         conv_id = _conv_id(body.get("conversation"))
         if conv_id is not None and conv_id not in self.conversations:
             return _error(404, f"Conversation with id '{conv_id}' not found.", param="conversation")
+        for tool in body.get("tools") or []:
+            for vs in tool.get("vector_store_ids") or [] if isinstance(tool, dict) else []:
+                if vs not in self.vector_stores:  # deleted, or expired after days unused
+                    return _error(404, f"Vector store with id '{vs}' not found.", param="tools")
         if conv_id in self._busy:
             self.locked_rejections += 1
             return _error(

@@ -36,3 +36,10 @@ def to_turn_error(exc: openai.OpenAIError) -> TurnError:
     if isinstance(exc, openai.APIStatusError):
         return TurnError("openai_rejected", detail)
     return TurnError("unexpected", detail)
+
+
+def is_missing_vector_store(exc: BaseException) -> bool:
+    """A channel's vector store expired (after days unused) or was deleted at OpenAI."""
+    if not isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
+        return False
+    return "vector store" in (getattr(exc, "message", "") or "").lower().replace("_", " ")

@@ -34,6 +34,14 @@ class Knowledge:
     async def vector_store_id(self, channel: ChannelKey) -> str | None:
         return (await self._store.get_channel_settings(channel)).get(VECTOR_STORE_SETTING)
 
+    async def reset(self, channel: ChannelKey) -> None:
+        """The channel's vector store is gone at OpenAI (it expires after days unused):
+        forget it and its index, so the next document starts a new one."""
+        log.warning("vector store of %s/%s is gone; starting afresh", channel.team, channel.channel)
+        await self._store.set_channel_setting(channel, VECTOR_STORE_SETTING, None)
+        for slack_file_id in await self._store.knowledge_files(channel):
+            await self._store.remove_knowledge_file(channel, slack_file_id)
+
     async def _ensure_vector_store(self, channel: ChannelKey, channel_name: str) -> str:
         existing = await self.vector_store_id(channel)
         if existing:
@@ -57,13 +65,13 @@ class Knowledge:
         except openai.OpenAIError as exc:
             raise IntakeError(_api_reason(exc)) from exc
         try:
-            attached = await self._client.vector_stores.files.create_and_poll(
-                file.id,
-                vector_store_id=vector_store,
-                attributes=_attributes(channel, upload),
-                poll_interval_ms=POLL_MS,
-                max_wait_seconds=INDEXING_TIMEOUT,
-            )
+            try:
+                attached = await self._attach(file.id, vector_store, channel, upload)
+            except openai.NotFoundError:
+                # The channel's vector store expired: a new one, and the file goes there.
+                await self.reset(channel)
+                vector_store = await self._ensure_vector_store(channel, channel_name)
+                attached = await self._attach(file.id, vector_store, channel, upload)
         except (openai.OpenAIError, TimeoutError) as exc:
             await self._discard(file.id, vector_store)
             raise IntakeError(
@@ -83,6 +91,15 @@ class Knowledge:
                 "permalink": upload.permalink,
                 "bytes": len(upload.content),
             },
+        )
+
+    async def _attach(self, file_id: str, vector_store: str, channel: ChannelKey, upload: Upload) -> Any:
+        return await self._client.vector_stores.files.create_and_poll(
+            file_id,
+            vector_store_id=vector_store,
+            attributes=_attributes(channel, upload),
+            poll_interval_ms=POLL_MS,
+            max_wait_seconds=INDEXING_TIMEOUT,
         )
 
     async def _discard(self, file_id: str, vector_store: str | None) -> None:

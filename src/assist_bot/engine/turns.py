@@ -16,7 +16,12 @@ import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
-from assist_bot.engine.errors import is_conversation_locked, is_missing_conversation, to_turn_error
+from assist_bot.engine.errors import (
+    is_conversation_locked,
+    is_missing_conversation,
+    is_missing_vector_store,
+    to_turn_error,
+)
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
@@ -193,7 +198,7 @@ class Engine:
         runs between responses are bounded by their own time-outs)."""
         try:
             async with asyncio.timeout(self._settings.response_timeout):
-                async with await self._create_or_renew(thread, state, {**request, "input": items}) as response:
+                async with await self._create_or_renew(thread, state, request, items) as response:
                     async for event in _translate(sse_events(response.iter_lines()), into):
                         yield event
         except TimeoutError:
@@ -203,16 +208,23 @@ class Engine:
         except (OSError, ValueError) as exc:  # a dropped or garbled stream
             raise TurnError("openai_unavailable", type(exc).__name__) from exc
 
-    async def _create_or_renew(self, thread: ThreadKey, state: TurnStart, request: dict[str, Any]) -> Any:
-        try:
-            return await self._create({**request, "conversation": state.conversation_id})
-        except openai.NotFoundError as exc:
-            if not is_missing_conversation(exc):
-                raise
-            # The conversation expired on OpenAI's side: start a fresh one for this thread
-            # (later rounds of this turn, and later turns, use it).
-            await self._new_conversation(thread, state)
-            return await self._create({**request, "conversation": state.conversation_id})
+    async def _create_or_renew(
+        self, thread: ThreadKey, state: TurnStart, request: dict[str, Any], items: list[dict[str, Any]]
+    ) -> Any:
+        """Create the response, repairing what expired at OpenAI on the way: the thread's
+        conversation (a fresh one), or the channel's vector store (answer without it).
+        `request` is the turn's and is changed in place, so later rounds see the repair."""
+        for _ in range(3):
+            try:
+                return await self._create({**request, "input": items, "conversation": state.conversation_id})
+            except (openai.NotFoundError, openai.BadRequestError) as exc:
+                if is_missing_vector_store(exc) and _drop_file_search(request):
+                    await self.knowledge.reset(ChannelKey(thread.team, thread.channel))
+                elif is_missing_conversation(exc):
+                    await self._new_conversation(thread, state)
+                else:
+                    raise
+        return await self._create({**request, "input": items, "conversation": state.conversation_id})
 
     async def _create(self, request: dict[str, Any]) -> Any:
         """An entered raw streaming response (errors surface here, before any event)."""
@@ -244,6 +256,18 @@ class _Entered:
 
 async def _entered(manager: Any) -> _Entered:
     return _Entered(manager, await manager.__aenter__())
+
+
+def _drop_file_search(request: dict[str, Any]) -> bool:
+    tools = request.get("tools") or []
+    kept = [tool for tool in tools if tool.get("type") != "file_search"]
+    if len(kept) == len(tools):
+        return False
+    if kept:
+        request["tools"] = kept
+    else:
+        request.pop("tools", None)
+    return True
 
 
 def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]]) -> dict[str, Any]:
