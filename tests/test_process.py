@@ -84,3 +84,31 @@ async def test_sigterm_closes_in_flight_replies_and_exits(slack, openai_fake, tm
     log = stderr.decode()
     assert "REDIS_URL is not set" in log  # the one warning about the embedded store
     assert slack.bot_token not in log and "sk-test-secret-key" not in log
+
+
+async def test_a_refused_bot_token_stops_start_up_with_one_line(slack, openai_fake, tmp_path):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": "xoxb-wrong-token",
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": openai_fake.base_url,
+        "PORT": str(free_port()),
+        "ASSIST_BOT_HOST": "127.0.0.1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "assist_bot",
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 2
+    last = stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("assist-bot: SLACK_BOT_TOKEN was refused by Slack (invalid_auth)")
+    assert "Traceback" not in stderr.decode() and "xoxb-wrong-token" not in stderr.decode()

@@ -15,11 +15,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.knowledge import Knowledge
+from assist_bot.errors import SettingsError
 from assist_bot.engine.turns import Engine
 from assist_bot.settings import Settings
 from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
@@ -131,7 +133,22 @@ class AssistBot:
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        await self._check_slack_token()
         await self.transport.start()
+
+    async def _check_slack_token(self) -> None:
+        """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
+        try:
+            await self.slack.auth_test()
+        except SlackApiError as exc:
+            await self.slack.session.close()
+            raise SettingsError(
+                f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): "
+                "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
+            ) from None
+        except aiohttp.ClientError as exc:
+            await self.slack.session.close()
+            raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
 
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
