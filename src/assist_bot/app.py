@@ -10,19 +10,19 @@ import signal
 import aiohttp
 import openai
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.knowledge import Knowledge
-from assist_bot.errors import SettingsError
 from assist_bot.engine.turns import Engine
+from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
 from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
 from assist_bot.slack.approvals import Approvals

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -25,9 +24,10 @@ from assist_bot.engine.errors import (
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
-from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, FunctionCall, run_calls
+from assist_bot.engine.stream import Round, translate
+from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, run_calls
 from assist_bot.errors import TurnError
-from assist_bot.events import Done, Failed, TextDelta, ToolActivity, TurnEvent
+from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
@@ -35,15 +35,6 @@ from assist_bot.store.base import TurnStart
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
-
-# Output items that are tool work the user should see while it happens.
-_TOOL_ITEMS = {
-    "file_search_call": "file_search",
-    "code_interpreter_call": "code_interpreter",
-    "web_search_call": "web_search",
-    "image_generation_call": "image_generation",
-    "function_call": "function",
-}
 
 # conversation_locked: another response is still finishing on OpenAI's side.
 LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -62,18 +53,6 @@ def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
         }
         for m in messages
     ]
-
-
-@dataclass
-class _Round:
-    """What one response produced."""
-
-    text: list[str] = field(default_factory=list)
-    calls: list[FunctionCall] = field(default_factory=list)
-    annotations: list[Any] = field(default_factory=list)
-    containers: set[str] = field(default_factory=set)
-    response_id: str = ""
-    completed: bool = False
 
 
 class Engine:
@@ -165,7 +144,7 @@ class Engine:
         texts: list[str] = []
         cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
-            this = _Round()
+            this = Round()
             if texts:
                 yield TextDelta("\n\n")  # keep what the model said before a tool call apart
             async for event in self._respond(thread, state, request, items, this):
@@ -192,14 +171,14 @@ class Engine:
         state: TurnStart,
         request: dict[str, Any],
         items: list[dict[str, Any]],
-        into: _Round,
+        into: Round,
     ) -> AsyncIterator[TurnEvent]:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""
         try:
             async with asyncio.timeout(self._settings.response_timeout):
                 async with await self._create_or_renew(thread, state, request, items) as response:
-                    async for event in _translate(sse_events(response.iter_lines()), into):
+                    async for event in translate(sse_events(response.iter_lines()), into):
                         yield event
         except TimeoutError:
             raise TurnError("timeout", "no complete response in time") from None
@@ -285,56 +264,3 @@ def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[
     if tools:
         request["tools"] = tools
     return request
-
-
-def _collect(item: dict[str, Any], into: _Round) -> None:
-    """Remember what a finished output item asks of us: calls to run, files to fetch, sources to cite."""
-    kind = item.get("type", "")
-    if kind == "function_call":
-        into.calls.append(
-            FunctionCall(call_id=item["call_id"], name=item["name"], arguments=item.get("arguments") or "{}")
-        )
-    elif kind == "code_interpreter_call" and item.get("container_id"):
-        into.containers.add(item["container_id"])
-    elif kind == "message":
-        for part in item.get("content") or []:
-            into.annotations.extend(part.get("annotations") or [])
-
-
-def _error_text(error: dict[str, Any] | None) -> str:
-    error = error or {}
-    return f"{error.get('code', '')}: {error.get('message', '')}"
-
-
-async def _translate(events: AsyncIterator[dict[str, Any]], into: _Round) -> AsyncIterator[TurnEvent]:
-    """OpenAI stream events (plain dicts) → our TurnEvents; the round's text and calls are collected in `into`."""
-    async for event in events:
-        kind = event.get("type")
-        if kind == "response.output_text.delta":
-            into.text.append(event["delta"])
-            yield TextDelta(event["delta"])
-        elif kind == "response.output_item.added":
-            item = event.get("item") or {}
-            tool = _TOOL_ITEMS.get(item.get("type", ""))
-            if tool:
-                yield ToolActivity(tool, item.get("name") or "")
-        elif kind == "response.output_item.done":
-            _collect(event.get("item") or {}, into)
-        elif kind == "response.completed":
-            into.response_id = event["response"].get("id", "")
-            into.completed = True
-            return
-        elif kind == "response.incomplete":
-            reason = (event["response"].get("incomplete_details") or {}).get("reason") or ""
-            if reason != "max_output_tokens":
-                yield Failed("model_failed", reason)
-            into.completed = True
-            return
-        elif kind == "response.failed":
-            yield Failed("model_failed", _error_text(event["response"].get("error")))
-            return
-        elif kind == "error":
-            yield Failed("model_failed", _error_text(event))
-            return
-    # The stream ended without a terminal event: treat what arrived as incomplete.
-    raise TurnError("openai_unavailable", "stream ended without response.completed")
