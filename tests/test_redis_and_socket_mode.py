@@ -95,3 +95,14 @@ async def test_socket_mode_end_to_end(slack, openai_fake):
         )
         await slack.wait_ack(started)
     assert len(openai_fake.response_requests) == 1
+
+
+async def test_replicas_split_each_workspaces_edit_budget(slack, openai_fake, clean_redis):
+    async with running_bot(slack, openai_fake, REDIS_URL=clean_redis, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=50) as one:
+        assert one.bot.pacer.per_minute == 50
+        async with running_bot(
+            slack, openai_fake, REDIS_URL=clean_redis, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=50
+        ) as two:
+            assert two.bot.pacer.per_minute == 25
+            await one.bot._beat()  # its next heartbeat sees the second replica
+            assert one.bot.pacer.per_minute == 25

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import uuid
 
 import aiohttp
 import openai
@@ -36,6 +37,8 @@ from assist_bot.store import open_store
 from assist_bot.tools.loading import load_registry
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -85,13 +88,16 @@ class AssistBot:
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
         )
+        self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
+        self._replica_id = uuid.uuid4().hex
+        self._heartbeat: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
             replies=SlackReplies(
                 self.slack,
                 interval=settings.update_interval,
-                pacer=Pacer(per_minute=settings.slack_updates_per_minute),
+                pacer=self.pacer,
                 approvals=self.approvals,
             ),
             assistants=self.assistants,
@@ -134,7 +140,21 @@ class AssistBot:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         await self._check_slack_token()
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         await self.transport.start()
+
+    async def _beat(self) -> None:
+        # Replicas share each workspace's Slack edit budget: each paces to its part.
+        self.pacer.share(await self.store.heartbeat(self._replica_id, HEARTBEAT_TTL))
+
+    async def _keep_beating(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_TTL / 3)
+            try:
+                await self._beat()
+            except Exception:  # a missed beat only delays re-sharing the budget
+                log.warning("replica heartbeat failed", exc_info=True)
 
     async def _check_slack_token(self) -> None:
         """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
@@ -153,6 +173,8 @@ class AssistBot:
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
         await self.transport.stop()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()

@@ -263,3 +263,17 @@ async def test_redis_store_waits_for_a_connection_under_a_burst(redis_url):
         assert all(r.accepted and r.locked for r in results)
     finally:
         await store.close()
+
+
+async def test_heartbeats_count_live_replicas(redis_url):
+    store = RedisStore.from_url(redis_url, retention_seconds=60)
+    await store._redis.flushdb()
+    try:
+        assert await store.heartbeat("a", ttl=0.5) == 1
+        assert await store.heartbeat("b", ttl=0.5) == 2
+        assert await store.heartbeat("a", ttl=0.5) == 2
+        await asyncio.sleep(0.7)
+        assert await store.heartbeat("a", ttl=0.5) == 1  # b stopped beating
+    finally:
+        await store.close()
+    assert await MemoryStore(retention_seconds=60).heartbeat("a", ttl=1) == 1

@@ -30,11 +30,18 @@ class Pacer:
     any 60-second window: a burst of `per_minute / 5`, refilled at the rest."""
 
     def __init__(self, *, per_minute: float) -> None:
-        self._capacity = max(1.0, per_minute / 5)
-        # burst + refill over any 60 s ≤ per_minute, even against a strict sliding window
-        self._rate = max(per_minute - self._capacity, 1.0) / 60.0
+        self._budget = per_minute
         self._buckets: dict[str, _Bucket] = {}
         self._open: dict[str, int] = {}
+        self.share(1)
+
+    def share(self, replicas: int) -> None:
+        """Split the workspace budget between this many live replicas (each paces its own
+        edits; together they stay within Slack's limit)."""
+        self.per_minute = self._budget / max(1, replicas)
+        self._capacity = max(1.0, self.per_minute / 5)
+        # burst + refill over any 60 s ≤ per_minute, even against a strict sliding window
+        self._rate = max(self.per_minute - self._capacity, 1.0) / 60.0
 
     def opened(self, key: str) -> None:
         """A reply started streaming in this workspace: keep a token for its final edit."""

@@ -76,6 +76,10 @@ class Keys:
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
         return f"{self.namespace}:{team}:kfile:{slack_file_id}"
 
+    def replicas(self) -> str:
+        # Not per team: the replicas serve every workspace.
+        return f"{self.namespace}:replicas"
+
     def channel(self, channel: ChannelKey) -> str:
         return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
 
@@ -167,6 +171,11 @@ class Store(abc.ABC):
     async def thread_known(self, thread: ThreadKey) -> bool:
         """Is the bot part of the thread: a message of it was accepted, it has a
         conversation, or it has files?"""
+
+    # -- replicas ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def heartbeat(self, owner: str, ttl: float) -> int:
+        """Say this replica is alive (for `ttl` seconds); returns how many replicas are."""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

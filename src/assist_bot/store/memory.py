@@ -119,6 +119,9 @@ class MemoryStore(Store):
         keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
         return any(self._kv.get(key) for key in keys)
 
+    async def heartbeat(self, owner: str, ttl: float) -> int:
+        return 1  # an in-process store is one replica by definition
+
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         prefix = self.keys.channel_conversations(channel).removesuffix("*")
         marker = self.keys.channel_known(channel).removesuffix("*")

@@ -102,6 +102,18 @@ class RedisStore(Store):
         keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
         return bool(await self._redis.exists(*keys))
 
+    async def heartbeat(self, owner: str, ttl: float) -> int:
+        # A sorted set of replicas scored by their last beat; the stale ones drop out.
+        now = time.time()
+        key = self.keys.replicas()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {owner: now})
+            pipe.zremrangebyscore(key, "-inf", now - ttl)
+            pipe.expire(key, int(ttl) + 1)
+            pipe.zcard(key)
+            *_, count = await pipe.execute()
+        return max(1, count)
+
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
         doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
