@@ -149,4 +149,10 @@ def register(app: AsyncApp, deps: SurfaceDeps, subcommands: dict[str, Handler] |
         await ack()
         words = (command.get("text") or "").split()
         handler = table.get(words[0].lower(), _help) if words else _help  # unknown → help
-        await respond(response_type="ephemeral", text=await handler(deps, command, words[1:]))
+
+        async def answer() -> None:
+            await respond(response_type="ephemeral", text=await handler(deps, command, words[1:]))
+
+        # Slack wants the ack within 3 s, and listeners run before it is sent (the events'
+        # store-before-ack setting): the work is ours, after the ack.
+        deps.dispatcher.spawn(answer(), name=f"{COMMAND} {words[0] if words else 'help'}")
