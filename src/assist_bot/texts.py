@@ -27,7 +27,6 @@ TOOL_ACTIVITY = {
 }
 
 WAITING_FOR_APPROVAL = "waiting for approval…"
-CONTINUED = "_(continued)_"
 EMPTY_ANSWER = "_(no answer)_"
 
 

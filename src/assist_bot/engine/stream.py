@@ -30,7 +30,6 @@ class Round:
     annotations: list[Any] = field(default_factory=list)
     containers: set[str] = field(default_factory=set)
     response_id: str = ""
-    completed: bool = False
 
 
 def _collect(item: dict[str, Any], into: Round) -> None:
@@ -68,13 +67,11 @@ async def translate(events: AsyncIterator[dict[str, Any]], into: Round) -> Async
             _collect(event.get("item") or {}, into)
         elif kind == "response.completed":
             into.response_id = event["response"].get("id", "")
-            into.completed = True
             return
         elif kind == "response.incomplete":
             reason = (event["response"].get("incomplete_details") or {}).get("reason") or ""
             if reason != "max_output_tokens":
                 yield Failed("model_failed", reason)
-            into.completed = True
             return
         elif kind == "response.failed":
             yield Failed("model_failed", _error_text(event["response"].get("error")))

@@ -94,10 +94,6 @@ class Engine:
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
         return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
 
-    async def forget_channel(self, team: str, channel: str) -> int:
-        """Forget every thread's conversation in a channel (`/assist reset`)."""
-        return await self._store.delete_channel_conversations(ChannelKey(team, channel))
-
     # -- conversations ---------------------------------------------------------------
     async def _new_conversation(self, thread: ThreadKey, state: TurnStart) -> str:
         """Create the thread's conversation; the dispatcher saves the mapping when the

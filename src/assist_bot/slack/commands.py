@@ -52,7 +52,7 @@ async def _use(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> s
 async def _reset(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
     if not may_change(deps, command["user_id"]):
         return texts.ADMINS_ONLY
-    forgotten = await deps.backend.forget_channel(command["team_id"], command["channel_id"])
+    forgotten = await deps.store.delete_channel_conversations(_channel(command))
     return f"Done: I forgot {forgotten} conversation(s) in this channel. The next message starts afresh."
 
 

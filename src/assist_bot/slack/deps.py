@@ -22,8 +22,6 @@ class ToolBackend(Protocol):
 
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]: ...
 
-    async def forget_channel(self, team: str, channel: str) -> int: ...
-
 
 class Knowledge(FileIntake, Protocol):
     """Intake plus managing a channel's knowledge (engine.knowledge.Knowledge)."""
