@@ -36,8 +36,23 @@ FINAL_MARKER = "Omega"
 
 def make_tokens(n: int) -> list[str]:
     """About n tokens of plain prose with a little markdown, starting and ending with markers."""
-    words = ["the", "bot", "streams", "answers", "into", "Slack", "threads", "while", "**model**", "writes", "`code`",
-             "quickly", "and", "edits", "messages"]
+    words = [
+        "the",
+        "bot",
+        "streams",
+        "answers",
+        "into",
+        "Slack",
+        "threads",
+        "while",
+        "**model**",
+        "writes",
+        "`code`",
+        "quickly",
+        "and",
+        "edits",
+        "messages",
+    ]
     out = [FIRST_MARKER]
     for i in range(1, max(2, n) - 1):
         word = words[i % len(words)]
@@ -83,12 +98,24 @@ class BenchOpenAI(FakeOpenAI):
         if not isinstance(reply, Script):
             return await super()._stream(request, body, reply, obj, conv_id)
         meta = self.conversations.get(conv_id or "", {}).get("metadata", {})
-        rec = {"conv": conv_id, "team": meta.get("team"), "channel": meta.get("channel"),
-               "thread_ts": meta.get("thread_ts"), "t_request": time.monotonic(), "t_first": None, "t_done": None,
-               "deltas": len(reply.tokens)}
+        rec = {
+            "conv": conv_id,
+            "team": meta.get("team"),
+            "channel": meta.get("channel"),
+            "thread_ts": meta.get("thread_ts"),
+            "t_request": time.monotonic(),
+            "t_first": None,
+            "t_done": None,
+            "deltas": len(reply.tokens),
+        }
         self.records.append(rec)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                           "Cache-Control": "no-cache", "x-request-id": _id("req")})
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "x-request-id": _id("req"),
+            }
+        )
         await resp.prepare(request)
         msg_id = _id("msg")
         where = f'"item_id":"{msg_id}","output_index":0,"content_index":0'
@@ -100,18 +127,31 @@ class BenchOpenAI(FakeOpenAI):
             seq += 1
             return seq - 1
 
-        head = (_frame("response.created", nxt(), f'"response":{obj_json}')
-                + _frame("response.in_progress", nxt(), f'"response":{obj_json}')
-                + _frame("response.output_item.added", nxt(), '"output_index":0,"item":{"id":"%s","type":"message",'
-                         '"status":"in_progress","role":"assistant","content":[]}' % msg_id)
-                + _frame("response.content_part.added", nxt(),
-                         '"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]},' + where))
-        deltas = [_frame("response.output_text.delta", nxt(), f'"delta":{tok},"logprobs":[],' + where)
-                  for tok in self._encoded]
+        head = (
+            _frame("response.created", nxt(), f'"response":{obj_json}')
+            + _frame("response.in_progress", nxt(), f'"response":{obj_json}')
+            + _frame(
+                "response.output_item.added",
+                nxt(),
+                f'"output_index":0,"item":{{"id":"{msg_id}","type":"message",'
+                '"status":"in_progress","role":"assistant","content":[]}',
+            )
+            + _frame(
+                "response.content_part.added",
+                nxt(),
+                '"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]},' + where,
+            )
+        )
+        deltas = [
+            _frame("response.output_text.delta", nxt(), f'"delta":{tok},"logprobs":[],' + where)
+            for tok in self._encoded
+        ]
         done_item = _message_item(msg_id, self._text, "completed")
-        tail = (_frame("response.output_text.done", nxt(), f'"text":{json.dumps(self._text)},"logprobs":[],' + where)
-                + _frame("response.content_part.done", nxt(), f'"part":{json.dumps(done_item["content"][0])},' + where)
-                + _frame("response.output_item.done", nxt(), f'"output_index":0,"item":{json.dumps(done_item)}'))
+        tail = (
+            _frame("response.output_text.done", nxt(), f'"text":{json.dumps(self._text)},"logprobs":[],' + where)
+            + _frame("response.content_part.done", nxt(), f'"part":{json.dumps(done_item["content"][0])},' + where)
+            + _frame("response.output_item.done", nxt(), f'"output_index":0,"item":{json.dumps(done_item)}')
+        )
         obj["output"].append(done_item)
         self._finish(obj, body, conv_id, "completed")  # frees the conversation before the terminal event
         completed = _frame("response.completed", nxt(), f'"response":{json.dumps(obj)}')

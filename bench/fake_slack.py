@@ -70,7 +70,9 @@ class BenchSlack(FakeSlack):
         self._buckets: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------ set-up by the bench
-    def expect(self, *, team: str, channel: str, thread_ts: str, user: str, first_marker: str, final_marker: str) -> Thread:
+    def expect(
+        self, *, team: str, channel: str, thread_ts: str, user: str, first_marker: str, final_marker: str
+    ) -> Thread:
         self.channel_team[channel] = team
         self.user_team[user] = team
         thread = Thread(team, channel, thread_ts, final_marker, first_marker)

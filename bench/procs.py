@@ -47,12 +47,26 @@ class Procs:
         self._procs: list[subprocess.Popen] = []
         atexit.register(self.close)
 
-    def spawn(self, args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-              log: str | None = None, stdout=None, stdin=None) -> subprocess.Popen:
+    def spawn(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        log: str | None = None,
+        stdout=None,
+        stdin=None,
+    ) -> subprocess.Popen:
         err = open(self.workdir / log, "ab") if log else subprocess.DEVNULL
-        proc = subprocess.Popen(args, env=env, cwd=cwd or ROOT, stdout=stdout if stdout is not None else err,
-                                stderr=err, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                start_new_session=True)  # its own process group, killed as one
+        proc = subprocess.Popen(
+            args,
+            env=env,
+            cwd=cwd or ROOT,
+            stdout=stdout if stdout is not None else err,
+            stderr=err,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            start_new_session=True,
+        )  # its own process group, killed as one
         self._procs.append(proc)
         return proc
 
@@ -90,9 +104,26 @@ class Procs:
 class RedisServer:
     def __init__(self, procs: Procs, binary: str = "/usr/bin/redis-server") -> None:
         self.port = free_port()
-        self.proc = procs.spawn([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no",
-                                 "--dir", str(procs.workdir)], log="redis.log")
+        self.proc = procs.spawn(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(procs.workdir),
+            ],
+            log="redis.log",
+        )
         wait_port(self.port, 10, self.proc)
         import redis
 
@@ -114,28 +145,40 @@ class RedisServer:
 BOT_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 
-def bot_env(*, slack_url: str, openai_url: str, redis_url: str, port: int, interval: float,
-            updates_per_minute: float, signing_secret: str, bot_token: str, api_key: str,
-            lag_file: Path | None) -> dict[str, str]:
+def bot_env(
+    *,
+    slack_url: str,
+    openai_url: str,
+    redis_url: str,
+    port: int,
+    interval: float,
+    updates_per_minute: float,
+    signing_secret: str,
+    bot_token: str,
+    api_key: str,
+    lag_file: Path | None,
+) -> dict[str, str]:
     if ":0/" in redis_url or redis_url.rstrip("/").endswith(":0"):
         raise ValueError(f"refusing REDIS_URL {redis_url!r}: port 0 would reach the default 6379")
     env = {k: os.environ[k] for k in BOT_ENV_KEEP if k in os.environ}  # nothing else leaks in
-    env.update({
-        "SLACK_BOT_TOKEN": bot_token,
-        "SLACK_API_URL": slack_url,
-        "SLACK_SIGNING_SECRET": signing_secret,
-        "OPENAI_API_KEY": api_key,
-        "OPENAI_BASE_URL": openai_url,
-        "REDIS_URL": redis_url,
-        "PORT": str(port),
-        "ASSIST_BOT_HOST": "127.0.0.1",
-        "ASSIST_BOT_UPDATE_INTERVAL": str(interval),
-        "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
-        "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": str(updates_per_minute),
-        "ASSIST_BOT_LOG_LEVEL": "WARNING",
-        "ASSIST_BOT_SHUTDOWN_GRACE": "3",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": bot_token,
+            "SLACK_API_URL": slack_url,
+            "SLACK_SIGNING_SECRET": signing_secret,
+            "OPENAI_API_KEY": api_key,
+            "OPENAI_BASE_URL": openai_url,
+            "REDIS_URL": redis_url,
+            "PORT": str(port),
+            "ASSIST_BOT_HOST": "127.0.0.1",
+            "ASSIST_BOT_UPDATE_INTERVAL": str(interval),
+            "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
+            "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": str(updates_per_minute),
+            "ASSIST_BOT_LOG_LEVEL": "WARNING",
+            "ASSIST_BOT_SHUTDOWN_GRACE": "3",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if lag_file is not None:
         env["PYTHONPATH"] = str(ROOT / "bench" / "inject")  # sitecustomize: loop-lag sampler, src untouched
         env["BENCH_LAG_FILE"] = str(lag_file)

@@ -32,7 +32,7 @@ class CountingProxy:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
 
-    async def start(self) -> "CountingProxy":
+    async def start(self) -> CountingProxy:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]

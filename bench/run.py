@@ -33,8 +33,8 @@ import psutil
 
 from bench import fake_openai
 from bench.fake_slack import BenchSlack, Thread
-from bench.redis_proxy import CountingProxy
 from bench.procs import PYTHON, ROOT, Bot, Procs, RedisServer, bot_env, free_port
+from bench.redis_proxy import CountingProxy
 from bench.stats import summary, table
 from tests.fakes.slack import event_body, mention, new_ts
 
@@ -66,8 +66,17 @@ class Stage:
     """One scenario's world: fake Slack (in this process), fake OpenAI (own process),
     bot process(es), /healthz probes, redis-cli MONITOR."""
 
-    def __init__(self, procs: Procs, redis: RedisServer, cfg: Config, *, name: str, mode: str, bots: int,
-                 profile: Path | None = None) -> None:
+    def __init__(
+        self,
+        procs: Procs,
+        redis: RedisServer,
+        cfg: Config,
+        *,
+        name: str,
+        mode: str,
+        bots: int,
+        profile: Path | None = None,
+    ) -> None:
         self.procs, self.redis, self.cfg, self.name = procs, redis, cfg, name
         self.mode, self.n_bots, self.profile = mode, bots, profile
         self.slack = BenchSlack(bot_token=BOT_TOKEN, update_per_minute=50)
@@ -91,10 +100,28 @@ class Stage:
         await self.proxy.start()
         cfg = self.cfg
         self.openai_proc = self.procs.spawn(
-            [PYTHON, "-m", "bench.fake_openai", "--mode", self.mode, "--tokens", str(cfg.tokens),
-             "--token-delay", str(cfg.token_delay), "--tick", str(cfg.tick), "--gap", str(cfg.overhead_gap),
-             "--api-key", API_KEY, "--max-seconds", "1200"],
-            stdout=subprocess.PIPE, log=f"{self.name}-openai.log")
+            [
+                PYTHON,
+                "-m",
+                "bench.fake_openai",
+                "--mode",
+                self.mode,
+                "--tokens",
+                str(cfg.tokens),
+                "--token-delay",
+                str(cfg.token_delay),
+                "--tick",
+                str(cfg.tick),
+                "--gap",
+                str(cfg.overhead_gap),
+                "--api-key",
+                API_KEY,
+                "--max-seconds",
+                "1200",
+            ],
+            stdout=subprocess.PIPE,
+            log=f"{self.name}-openai.log",
+        )
         ready, _, _ = select.select([self.openai_proc.stdout], [], [], 20)
         line = self.openai_proc.stdout.readline().decode() if ready else ""
         if not line.startswith("PORT "):
@@ -104,10 +131,18 @@ class Stage:
         for i in range(self.n_bots):
             lag = self.procs.workdir / f"{self.name}-bot{i}.lag"
             lag.unlink(missing_ok=True)
-            env = bot_env(slack_url=self.slack.api_url, openai_url=f"http://127.0.0.1:{self.openai_port}/v1",
-                          redis_url=f"redis://127.0.0.1:{self.proxy.port}/0", port=free_port(), interval=cfg.interval,
-                          updates_per_minute=cfg.updates_per_minute, signing_secret=SIGNING_SECRET,
-                          bot_token=BOT_TOKEN, api_key=API_KEY, lag_file=lag)
+            env = bot_env(
+                slack_url=self.slack.api_url,
+                openai_url=f"http://127.0.0.1:{self.openai_port}/v1",
+                redis_url=f"redis://127.0.0.1:{self.proxy.port}/0",
+                port=free_port(),
+                interval=cfg.interval,
+                updates_per_minute=cfg.updates_per_minute,
+                signing_secret=SIGNING_SECRET,
+                bot_token=BOT_TOKEN,
+                api_key=API_KEY,
+                lag_file=lag,
+            )
             self.bots.append(Bot(self.procs, env, name=f"{self.name}-bot{i}", profile=self.profile))
         for bot in self.bots:
             await asyncio.to_thread(bot.wait_healthy, 60)
@@ -123,11 +158,17 @@ class Stage:
         self.slack.times.clear()
         self.slack.limited.clear()
         self.slack.rate_limited.clear()
-        self.monitor = self.procs.spawn(["redis-cli", "-p", str(self.redis.port), "monitor"],
-                                        stdout=open(self.monitor_file, "wb"))
+        self.monitor = self.procs.spawn(
+            ["redis-cli", "-p", str(self.redis.port), "monitor"],
+            stdout=await asyncio.to_thread(open, self.monitor_file, "wb"),
+        )
         for bot in self.bots:
-            self.probes.append(self.procs.spawn([PYTHON, "-m", "bench.probe", str(bot.port), "--interval", "0.05",
-                                                 "--max-seconds", "900"], stdout=subprocess.PIPE))
+            self.probes.append(
+                self.procs.spawn(
+                    [PYTHON, "-m", "bench.probe", str(bot.port), "--interval", "0.05", "--max-seconds", "900"],
+                    stdout=subprocess.PIPE,
+                )
+            )
         await asyncio.sleep(1.0)
 
     async def warm_up(self, session: aiohttp.ClientSession) -> None:
@@ -157,8 +198,9 @@ class Stage:
 
     async def openai_records(self) -> list[dict]:
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{self.openai_port}/__bench/records",
-                             headers={"Authorization": f"Bearer {API_KEY}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{self.openai_port}/__bench/records", headers={"Authorization": f"Bearer {API_KEY}"}
+            ) as r:
                 return await r.json()
 
     async def __aexit__(self, *exc) -> None:
@@ -202,8 +244,14 @@ def plan(slack: BenchSlack, n: int, *, per_ws: int, prefix: str, bots: int) -> l
         channel = f"C{prefix}{i:05d}"  # one channel per conversation (postMessage is limited per channel)
         user = f"U{prefix}{i:05d}"
         conv = Conv(team, channel, user, new_ts(), bot=i % bots)
-        conv.thread = slack.expect(team=team, channel=channel, thread_ts=conv.ts, user=user,
-                                   first_marker=fake_openai.FIRST_MARKER, final_marker=fake_openai.FINAL_MARKER)
+        conv.thread = slack.expect(
+            team=team,
+            channel=channel,
+            thread_ts=conv.ts,
+            user=user,
+            first_marker=fake_openai.FIRST_MARKER,
+            final_marker=fake_openai.FINAL_MARKER,
+        )
         convs.append(conv)
     return convs
 
@@ -300,7 +348,8 @@ def slack_summary(slack: BenchSlack, convs: list[Conv]) -> dict:
         "post_max_per_channel_1s": slack.max_posts_per_channel(1.0),
         "workspaces": len(teams),
         "intermediate_edits_per_conversation": round(
-            sum(max(0, len(c.thread.updates) - 1) for c in convs if c.thread) / max(1, len(convs)), 2),
+            sum(max(0, len(c.thread.updates) - 1) for c in convs if c.thread) / max(1, len(convs)), 2
+        ),
     }
 
 
@@ -321,8 +370,9 @@ def redis_summary(stage: Stage, before_total: int, turns: int) -> dict:
         "total_commands_processed_delta": total,
         "round_trips_per_turn": round(load_trips / max(1, turns), 2),
         "round_trips_counted_by_proxy": stage.proxy.round_trips,
-        "round_trips_per_turn_by_first_command": {k: round(v / max(1, turns), 2) for k, v in sorted(by_first.items())
-                                                  if k not in _SETUP},
+        "round_trips_per_turn_by_first_command": {
+            k: round(v / max(1, turns), 2) for k, v in sorted(by_first.items()) if k not in _SETUP
+        },
         "setup_round_trips": {k: v for k, v in by_first.items() if k in _SETUP},
         "redis_connections_opened": stage.proxy.connections,
         "commands_per_turn_by_name": per_turn_cmds,
@@ -342,9 +392,14 @@ async def overhead(procs: Procs, redis: RedisServer, cfg: Config) -> dict:
         for i in range(cfg.overhead_turns):
             w = convs_warm[i % len(convs_warm)]
             conv = Conv(w.team, f"C{w.team}M{i:05d}", w.user, new_ts(), bot=0)
-            conv.thread = stage.slack.expect(team=w.team, channel=conv.channel, thread_ts=conv.ts, user=w.user,
-                                             first_marker=fake_openai.FIRST_MARKER,
-                                             final_marker=fake_openai.FINAL_MARKER)
+            conv.thread = stage.slack.expect(
+                team=w.team,
+                channel=conv.channel,
+                thread_ts=conv.ts,
+                user=w.user,
+                first_marker=fake_openai.FIRST_MARKER,
+                final_marker=fake_openai.FINAL_MARKER,
+            )
             measured.append(conv)
         bot = stage.bots[0]
         timeouts = 0
@@ -382,18 +437,38 @@ async def overhead(procs: Procs, redis: RedisServer, cfg: Config) -> dict:
                     paced += 1  # the first edit was skipped (budget) and merged into the final one
             if rec and rec["t_done"] and th.final_seen:
                 final.append(th.final_seen - rec["t_done"])
-        return {"turns": len(convs), "event_to_placeholder_ms": summary(placeholder),
-                "first_delta_to_first_edit_ms": summary(first), "completed_to_final_edit_ms": summary(final),
-                "event_to_http_ack_ms": summary(ack), "first_edit_skipped_by_pacing": paced}
+        return {
+            "turns": len(convs),
+            "event_to_placeholder_ms": summary(placeholder),
+            "first_delta_to_first_edit_ms": summary(first),
+            "completed_to_final_edit_ms": summary(final),
+            "event_to_http_ack_ms": summary(ack),
+            "first_edit_skipped_by_pacing": paced,
+        }
 
-    return {"measured": figures(measured), "cold_first_message_per_user": figures(convs_warm),
-            "timeouts": timeouts, "slack_calls": calls, "update_interval_s": cfg.interval, "model_gap_s": cfg.overhead_gap,
-            "cpu_s_per_turn": round(cpu / max(1, len(measured)), 4), "duration_s": round(t_end - t_measure, 2),
-            "healthz_idle_ms": summary([lat for p in probes for _, lat in p])}
+    return {
+        "measured": figures(measured),
+        "cold_first_message_per_user": figures(convs_warm),
+        "timeouts": timeouts,
+        "slack_calls": calls,
+        "update_interval_s": cfg.interval,
+        "model_gap_s": cfg.overhead_gap,
+        "cpu_s_per_turn": round(cpu / max(1, len(measured)), 4),
+        "duration_s": round(t_end - t_measure, 2),
+        "healthz_idle_ms": summary([lat for p in probes for _, lat in p]),
+    }
 
 
-async def concurrency(procs: Procs, redis: RedisServer, cfg: Config, n: int, *, bots: int = 1,
-                      profile: Path | None = None, name: str | None = None) -> dict:
+async def concurrency(
+    procs: Procs,
+    redis: RedisServer,
+    cfg: Config,
+    n: int,
+    *,
+    bots: int = 1,
+    profile: Path | None = None,
+    name: str | None = None,
+) -> dict:
     name = name or f"c{n}x{bots}"
     ideal = cfg.tokens * cfg.token_delay
     async with Stage(procs, redis, cfg, name=name, mode="stream", bots=bots, profile=profile) as stage:
@@ -407,8 +482,9 @@ async def concurrency(procs: Procs, redis: RedisServer, cfg: Config, n: int, *, 
         fake0, me0 = sum(fake_ps.cpu_times()[:2]), sum(me.cpu_times()[:2])
         before_total = redis.total_commands()
         t0 = time.monotonic()
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                         timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
             results = await asyncio.gather(*(deliver(session, stage, c) for c in convs), return_exceptions=True)
         delivery_errors = [repr(r) for r in results if isinstance(r, Exception)]
         t_delivered = time.monotonic()
@@ -418,8 +494,8 @@ async def concurrency(procs: Procs, redis: RedisServer, cfg: Config, n: int, *, 
         except TimeoutError:
             pass
         t_end = max([c.thread.final_seen for c in convs if c.thread.final_seen] or [time.monotonic()])
-        cpu = sum(b.cpu_seconds() - c for b, c in zip(stage.bots, cpu0))
-        cpu_each = [round(b.cpu_seconds() - c, 2) for b, c in zip(stage.bots, cpu0)]
+        cpu = sum(b.cpu_seconds() - c for b, c in zip(stage.bots, cpu0, strict=False))
+        cpu_each = [round(b.cpu_seconds() - c, 2) for b, c in zip(stage.bots, cpu0, strict=False)]
         fake_cpu, me_cpu = sum(fake_ps.cpu_times()[:2]) - fake0, sum(me.cpu_times()[:2]) - me0
         await asyncio.sleep(1.0)  # late edits, if any, land in the counts
         peak = [b.peak_rss() for b in stage.bots]
@@ -446,33 +522,66 @@ async def concurrency(procs: Procs, redis: RedisServer, cfg: Config, n: int, *, 
     probe_idle = [lat for p in probes for t, lat in p if t < t0 and lat is not None]
     probe_fail = sum(1 for p in probes for t, lat in p if t0 <= t <= t_end and lat is None)
     return {
-        "conversations": n, "bot_processes": bots, "workspaces": slack_fig["workspaces"],
-        "completed": len(done), "no_placeholder": sum(1 for c in convs if not c.thread.posts),
-        "bot_log_errors": log_errors, "delivery_errors": delivery_errors[:5], "http_status": dict(Counter(c.status for c in convs)),
-        "ideal_stream_s": ideal, "wall_s": round(t_end - t0, 3), "wall_over_ideal": round((t_end - t0) / ideal, 2),
+        "conversations": n,
+        "bot_processes": bots,
+        "workspaces": slack_fig["workspaces"],
+        "completed": len(done),
+        "no_placeholder": sum(1 for c in convs if not c.thread.posts),
+        "bot_log_errors": log_errors,
+        "delivery_errors": delivery_errors[:5],
+        "http_status": dict(Counter(c.status for c in convs)),
+        "ideal_stream_s": ideal,
+        "wall_s": round(t_end - t0, 3),
+        "wall_over_ideal": round((t_end - t0) / ideal, 2),
         "delivery_s": round(t_delivered - t0, 3),
-        "event_to_placeholder_ms": summary(placeholder), "event_to_model_request_ms": summary(start_lag),
-        "model_stream_s": summary(stream, scale=1), "first_delta_to_first_edit_ms": summary(first),
-        "completed_to_final_visible_ms": summary(final), "turn_s": summary(turn, scale=1),
+        "event_to_placeholder_ms": summary(placeholder),
+        "event_to_model_request_ms": summary(start_lag),
+        "model_stream_s": summary(stream, scale=1),
+        "first_delta_to_first_edit_ms": summary(first),
+        "completed_to_final_visible_ms": summary(final),
+        "turn_s": summary(turn, scale=1),
         "loop_lag_inproc_ms": [summary(lag) for lag in lags],
         "loop_lag_inproc_ms_all": summary([x for lag in lags for x in lag]),
-        "healthz_ms": summary(probe_during), "healthz_idle_ms": summary(probe_idle), "healthz_failures": probe_fail,
-        "cpu_s": round(cpu, 3), "cpu_s_per_reply": round(cpu / max(1, len(done)), 5),
-        "cpu_utilisation": round(cpu / max(1e-9, t_end - t0), 2), "cpu_s_per_process": cpu_each,
+        "healthz_ms": summary(probe_during),
+        "healthz_idle_ms": summary(probe_idle),
+        "healthz_failures": probe_fail,
+        "cpu_s": round(cpu, 3),
+        "cpu_s_per_reply": round(cpu / max(1, len(done)), 5),
+        "cpu_utilisation": round(cpu / max(1e-9, t_end - t0), 2),
+        "cpu_s_per_process": cpu_each,
         "load_side_cpu_s": {"fake_openai": round(fake_cpu, 2), "bench_driver_and_fake_slack": round(me_cpu, 2)},
-        "rss_idle_mb": [round(r / 2**20, 1) for r in rss0], "peak_rss_mb": [round(p / 2**20, 1) for p in peak],
-        "slack": slack_fig, "redis": redis_fig,
+        "rss_idle_mb": [round(r / 2**20, 1) for r in rss0],
+        "peak_rss_mb": [round(p / 2**20, 1) for p in peak],
+        "slack": slack_fig,
+        "redis": redis_fig,
     }
 
 
 # ====================================================================== reporting
 def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    mem = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
-                if l.startswith("MemTotal")), 0)
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gb": round(mem / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def print_report(res: dict) -> None:
@@ -482,50 +591,120 @@ def print_report(res: dict) -> None:
         print(f"\n## Overhead (instant model, sequential turns, ASSIST_BOT_UPDATE_INTERVAL={o['update_interval_s']}s)")
         rows = []
         for label, fig in (("measured", o["measured"]), ("cold (1st msg of a user)", o["cold_first_message_per_user"])):
-            for metric in ("event_to_placeholder_ms", "first_delta_to_first_edit_ms", "completed_to_final_edit_ms",
-                           "event_to_http_ack_ms"):
+            for metric in (
+                "event_to_placeholder_ms",
+                "first_delta_to_first_edit_ms",
+                "completed_to_final_edit_ms",
+                "event_to_http_ack_ms",
+            ):
                 s = fig[metric]
                 rows.append([label, metric, s.get("n", 0), s.get("p50"), s.get("p95"), s.get("p99"), s.get("max")])
         print(table(["turns", "metric", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows))
-        print(f"cpu per turn {o['cpu_s_per_turn'] * 1000:.1f} ms; first edits skipped by pacing: "
-              f"{o['measured']['first_edit_skipped_by_pacing']}; timeouts: {o['timeouts']}")
+        print(
+            f"cpu per turn {o['cpu_s_per_turn'] * 1000:.1f} ms; first edits skipped by pacing: "
+            f"{o['measured']['first_edit_skipped_by_pacing']}; timeouts: {o['timeouts']}"
+        )
     runs = res.get("concurrency", []) + res.get("scaling", [])
     if runs:
-        print(f"\n## Concurrency ({cfg['tokens']} tokens/reply, {cfg['token_delay'] * 1000:.0f} ms/token, "
-              f"{cfg['per_workspace']} conversations/workspace, interval {cfg['interval']}s)")
+        print(
+            f"\n## Concurrency ({cfg['tokens']} tokens/reply, {cfg['token_delay'] * 1000:.0f} ms/token, "
+            f"{cfg['per_workspace']} conversations/workspace, interval {cfg['interval']}s)"
+        )
         rows = []
         for r in runs:
-            rows.append([r["conversations"], r["bot_processes"], f"{r['completed']}/{r['conversations']}",
-                         r["wall_s"], r["ideal_stream_s"], r["event_to_placeholder_ms"].get("p99"),
-                         r["completed_to_final_visible_ms"].get("p50"), r["completed_to_final_visible_ms"].get("p99"),
-                         r["loop_lag_inproc_ms_all"].get("p99"), r["loop_lag_inproc_ms_all"].get("max"),
-                         r["healthz_ms"].get("p99"), r["cpu_s_per_reply"] * 1000, r["cpu_utilisation"],
-                         max(r["peak_rss_mb"]), r["slack"]["429_total"], r["redis"]["round_trips_per_turn"],
-                         r["redis"]["commands_per_turn"]])
-        print(table(["conv", "procs", "done", "wall s", "ideal s", "placeholder p99 ms", "final p50 ms",
-                     "final p99 ms", "lag p99 ms", "lag max ms", "healthz p99 ms", "cpu ms/reply", "cpu util",
-                     "peak RSS MB", "429s", "redis RT/turn", "redis cmd/turn"], rows))
+            rows.append(
+                [
+                    r["conversations"],
+                    r["bot_processes"],
+                    f"{r['completed']}/{r['conversations']}",
+                    r["wall_s"],
+                    r["ideal_stream_s"],
+                    r["event_to_placeholder_ms"].get("p99"),
+                    r["completed_to_final_visible_ms"].get("p50"),
+                    r["completed_to_final_visible_ms"].get("p99"),
+                    r["loop_lag_inproc_ms_all"].get("p99"),
+                    r["loop_lag_inproc_ms_all"].get("max"),
+                    r["healthz_ms"].get("p99"),
+                    r["cpu_s_per_reply"] * 1000,
+                    r["cpu_utilisation"],
+                    max(r["peak_rss_mb"]),
+                    r["slack"]["429_total"],
+                    r["redis"]["round_trips_per_turn"],
+                    r["redis"]["commands_per_turn"],
+                ]
+            )
+        print(
+            table(
+                [
+                    "conv",
+                    "procs",
+                    "done",
+                    "wall s",
+                    "ideal s",
+                    "placeholder p99 ms",
+                    "final p50 ms",
+                    "final p99 ms",
+                    "lag p99 ms",
+                    "lag max ms",
+                    "healthz p99 ms",
+                    "cpu ms/reply",
+                    "cpu util",
+                    "peak RSS MB",
+                    "429s",
+                    "redis RT/turn",
+                    "redis cmd/turn",
+                ],
+                rows,
+            )
+        )
         rows = []
         for r in runs:
             s = r["slack"]
-            rows.append([r["conversations"], r["bot_processes"], s["workspaces"],
-                         ", ".join(f"{k}={v}" for k, v in sorted(s["calls"].items())),
-                         s["chat_update_max_per_workspace_60s"], s["post_max_per_channel_1s"],
-                         s["users_info_max_per_workspace_60s"], json.dumps(s["429"]),
-                         s["intermediate_edits_per_conversation"]])
+            rows.append(
+                [
+                    r["conversations"],
+                    r["bot_processes"],
+                    s["workspaces"],
+                    ", ".join(f"{k}={v}" for k, v in sorted(s["calls"].items())),
+                    s["chat_update_max_per_workspace_60s"],
+                    s["post_max_per_channel_1s"],
+                    s["users_info_max_per_workspace_60s"],
+                    json.dumps(s["429"]),
+                    s["intermediate_edits_per_conversation"],
+                ]
+            )
         print()
-        print(table(["conv", "procs", "workspaces", "Slack calls", "max chat.update/ws/60s (limit 50)",
-                     "max post/channel/1s", "max users.info/ws/60s", "429s", "interm. edits/conv"], rows))
+        print(
+            table(
+                [
+                    "conv",
+                    "procs",
+                    "workspaces",
+                    "Slack calls",
+                    "max chat.update/ws/60s (limit 50)",
+                    "max post/channel/1s",
+                    "max users.info/ws/60s",
+                    "429s",
+                    "interm. edits/conv",
+                ],
+                rows,
+            )
+        )
         last = runs[-1]["redis"]
-        print("\nRedis round trips per turn by the first command they carry (last run):",
-              last["round_trips_per_turn_by_first_command"])
-        print("Redis commands per turn by name (last run; MULTI blocks once, Lua-internal left out):",
-              last["commands_per_turn_by_name"])
+        print(
+            "\nRedis round trips per turn by the first command they carry (last run):",
+            last["round_trips_per_turn_by_first_command"],
+        )
+        print(
+            "Redis commands per turn by name (last run; MULTI blocks once, Lua-internal left out):",
+            last["commands_per_turn_by_name"],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="short run (≤ 2 minutes): 10 and 100 conversations")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     p.add_argument("--levels", default=None, help="comma-separated conversation counts (default 10,100,500,1000)")
@@ -537,22 +716,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--updates-per-minute", type=float, default=50, help="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
     p.add_argument("--scale-n", type=int, default=None, help="size of the 1-vs-2 process run (default: largest)")
     p.add_argument("--skip", default="", help="comma-separated: overhead,concurrency,scaling")
-    p.add_argument("--profile", action="store_true",
-                   help="also run the largest level once under cProfile (written next to --out)")
+    p.add_argument(
+        "--profile", action="store_true", help="also run the largest level once under cProfile (written next to --out)"
+    )
     p.add_argument("--level-timeout", type=float, default=120, help="seconds past the ideal before giving up a level")
     a = p.parse_args(argv)
     levels = [int(x) for x in a.levels.split(",")] if a.levels else ([10, 100] if a.quick else [10, 100, 500, 1000])
-    cfg = Config(quick=a.quick, levels=levels, per_workspace=a.per_workspace, tokens=a.tokens,
-                 token_delay=a.token_delay, tick=a.tick, interval=a.interval, updates_per_minute=a.updates_per_minute,
-                 overhead_turns=60 if a.quick else 300, overhead_teams=10 if a.quick else 20, overhead_gap=0.25,
-                 scale_n=a.scale_n or max(levels), level_timeout=30 if a.quick else a.level_timeout,
-                 profile=a.profile)
+    cfg = Config(
+        quick=a.quick,
+        levels=levels,
+        per_workspace=a.per_workspace,
+        tokens=a.tokens,
+        token_delay=a.token_delay,
+        tick=a.tick,
+        interval=a.interval,
+        updates_per_minute=a.updates_per_minute,
+        overhead_turns=60 if a.quick else 300,
+        overhead_teams=10 if a.quick else 20,
+        overhead_gap=0.25,
+        scale_n=a.scale_n or max(levels),
+        level_timeout=30 if a.quick else a.level_timeout,
+        profile=a.profile,
+    )
     skip = set(filter(None, a.skip.split(",")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="assist-bot-bench-"))
-    res: dict = {"command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-                 "machine": machine(), "config": cfg.__dict__, "workdir": str(workdir), "started": time.time()}
+    res: dict = {
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "config": cfg.__dict__,
+        "workdir": str(workdir),
+        "started": time.time(),
+    }
     procs = Procs(workdir)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

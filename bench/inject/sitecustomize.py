@@ -14,6 +14,10 @@ if _path:
     _PERIOD = float(os.environ.get("BENCH_LAG_PERIOD", "0.05"))
     _orig_run = asyncio.run
 
+    def _append(lines: list[str]) -> None:
+        with open(_path, "a") as f:
+            f.writelines(lines)
+
     async def _sampler() -> None:
         buf: list[str] = []
         last_flush = time.monotonic()
@@ -24,13 +28,12 @@ if _path:
                 t1 = time.monotonic()
                 buf.append(f"{t1:.6f} {t1 - t0 - _PERIOD:.6f}\n")
                 if t1 - last_flush >= 1.0:
-                    with open(_path, "a") as f:
-                        f.writelines(buf)
+                    # Off the loop: the sampler must not add the lag it measures.
+                    await asyncio.to_thread(_append, buf[:])
                     buf.clear()
                     last_flush = t1
         finally:
-            with open(_path, "a") as f:
-                f.writelines(buf)
+            _append(buf)  # the loop is ending: nothing left to delay
 
     def _run(main, **kwargs):
         async def wrapped():
@@ -43,4 +46,3 @@ if _path:
         return _orig_run(wrapped(), **kwargs)
 
     asyncio.run = _run
-

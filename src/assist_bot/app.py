@@ -138,8 +138,9 @@ class AssistBot:
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
-        self.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        await self._check_slack_token()
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.slack.session = session
+        await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         await self.transport.start()
@@ -156,18 +157,18 @@ class AssistBot:
             except Exception:  # a missed beat only delays re-sharing the budget
                 log.warning("replica heartbeat failed", exc_info=True)
 
-    async def _check_slack_token(self) -> None:
+    async def _check_slack_token(self, session: aiohttp.ClientSession) -> None:
         """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
         try:
             await self.slack.auth_test()
         except SlackApiError as exc:
-            await self.slack.session.close()
+            await session.close()
             raise SettingsError(
                 f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): "
                 "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
             ) from None
         except aiohttp.ClientError as exc:
-            await self.slack.session.close()
+            await session.close()
             raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
 
     async def stop(self) -> None:

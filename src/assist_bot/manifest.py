@@ -56,7 +56,9 @@ def slash_commands(tools: ToolRegistry) -> list[dict[str, Any]]:
         {
             "command": "/assist",
             "description": "Help, pick this channel's assistant, reset, status, tools",
-            "usage_hint": "help | assistants | use <name> | reset | status | tools | files | forget <file> | intake on|off",
+            "usage_hint": (
+                "help | assistants | use <name> | reset | status | tools | files | forget <file> | intake on|off"
+            ),
             "should_escape": False,
         }
     ]

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from aiohttp import web
 
@@ -108,8 +108,8 @@ class StreamError:
     after_chunks: list[str] = field(default_factory=list)
 
 
-Reply = Union[Text, HttpError, Hang, Failed, StreamError]
-ReplySource = Union[Reply, Callable[[dict], Reply]]  # a callable builds the reply from the request body
+Reply = Text | HttpError | Hang | Failed | StreamError
+ReplySource = Reply | Callable[[dict], Reply]  # a callable builds the reply from the request body
 
 
 # ------------------------------------------------------------------------ request helpers
@@ -338,8 +338,8 @@ class FakeOpenAI:
     def requests_for(self, conversation_id: str) -> list[dict]:
         return [b for b in self.response_requests if _conv_id(b.get("conversation")) == conversation_id]
 
-    async def wait_requests(self, n: int, timeout: float = 10) -> list[dict]:
-        await wait_for(lambda: len(self.response_requests) >= n, timeout, message=f"{n} POST /v1/responses requests")
+    async def wait_requests(self, n: int, seconds: float = 10) -> list[dict]:
+        await wait_for(lambda: len(self.response_requests) >= n, seconds, message=f"{n} POST /v1/responses requests")
         return self.response_requests
 
     input_texts = staticmethod(input_texts)

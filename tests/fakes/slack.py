@@ -649,8 +649,8 @@ class FakeSlack:
             self._sockets.remove(ws)
         return ws
 
-    async def wait_socket_connected(self, timeout: float = 10) -> None:
-        await wait_for(lambda: self.open_sockets, timeout, message="a Socket Mode client to connect")
+    async def wait_socket_connected(self, seconds: float = 10) -> None:
+        await wait_for(lambda: self.open_sockets, seconds, message="a Socket Mode client to connect")
 
     async def _send_envelope(self, envelope: dict) -> str:
         await self.wait_socket_connected()
@@ -678,8 +678,8 @@ class FakeSlack:
             {"envelope_id": str(uuid.uuid4()), "payload": payload, "type": type_, "accepts_response_payload": True}
         )
 
-    async def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:
-        await wait_for(lambda: envelope_id in self.acks, timeout, message=f"an ack for envelope {envelope_id}")
+    async def wait_ack(self, envelope_id: str, seconds: float = 10) -> dict:
+        await wait_for(lambda: envelope_id in self.acks, seconds, message=f"an ack for envelope {envelope_id}")
         return self.acks[envelope_id]
 
     async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
@@ -838,10 +838,10 @@ async def post_signed(
 
 
 async def wait_for(
-    predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.02, message: str | None = None
+    predicate: Callable[[], Any], seconds: float = 10, interval: float = 0.02, message: str | None = None
 ) -> Any:
     """Poll a synchronous predicate until truthy (returning its value) or fail the test with context."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while True:
         result = predicate()
         if result:
@@ -852,5 +852,5 @@ async def wait_for(
                     message = inspect.getsource(predicate).strip()
                 except (OSError, TypeError):
                     message = repr(predicate)
-            raise AssertionError(f"timed out after {timeout}s waiting for: {message}")
+            raise AssertionError(f"timed out after {seconds}s waiting for: {message}")
         await asyncio.sleep(interval)

@@ -38,7 +38,7 @@ def download(slack, http):
             token=token,
             max_bytes=max_bytes,
             allowed_hosts=slack_file_hosts(slack.api_url),
-            timeout=15,
+            time_limit=15,
         )
 
     return run

@@ -42,7 +42,7 @@ async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
         events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
         await asyncio.gather(*(bot.send(e) for e in events))
         await wait_for(
-            lambda: all(any("tok14" in m.text for m in slack.bot_messages(e["channel"])) for e in events), timeout=45
+            lambda: all(any("tok14" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=45
         )
     assert slack.rate_limited.get("chat.update", 0) == 0
     assert len(slack.calls_to("chat.update")) <= 20

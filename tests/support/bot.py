@@ -151,9 +151,9 @@ class RunningBot:
         )
 
 
-async def wait_pending(store, thread, count: int, timeout: float = 10) -> None:
+async def wait_pending(store, thread, count: int, seconds: float = 10) -> None:
     """Wait until `count` messages are queued for the thread (read through the store's own interface)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + seconds
     while await store.pending_count(thread) < count:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{count} messages never got queued for {thread}")

@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 import openai
+from openai.types.responses import ToolChoiceFunctionParam
 
 from assist_bot.engine.errors import to_turn_error
+from assist_bot.engine.tooling import function_tool
 from assist_bot.tools import Tool, ToolArgumentsError
 
 
@@ -19,8 +21,8 @@ async def arguments_from_text(client: openai.AsyncOpenAI, *, model: str, tool: T
             model=model,
             instructions=f"Fill in the arguments of {tool.name} from the user's request. Do not invent values.",
             input=text,
-            tools=[tool.openai_tool()],
-            tool_choice={"type": "function", "name": tool.name},
+            tools=[function_tool(tool)],
+            tool_choice=ToolChoiceFunctionParam(type="function", name=tool.name),
             store=False,
         )
     except openai.OpenAIError as exc:

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import openai
+from openai.types import FilePurpose
 
 from assist_bot.engine.errors import to_turn_error
 from assist_bot.settings import Settings
@@ -147,7 +148,7 @@ class Knowledge:
     async def add_image(self, upload: Upload) -> str:
         return await self._upload(upload, purpose="vision")
 
-    async def _upload(self, upload: Upload, *, purpose: str) -> str:
+    async def _upload(self, upload: Upload, *, purpose: FilePurpose) -> str:
         try:
             file = await self._client.files.create(
                 file=(upload.name, upload.content, upload.mimetype or "application/octet-stream"), purpose=purpose
@@ -182,7 +183,7 @@ class Knowledge:
         return files
 
 
-def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str]:
+def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str | float | bool]:
     # Attribute values hold at most 512 characters each.
     return {
         "team": channel.team,

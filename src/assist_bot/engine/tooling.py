@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openai.types.responses import FunctionToolParam
+
 from assist_bot.events import ApprovalRequest, Decision
 from assist_bot.tools import Tool, ToolArgumentsError, ToolContext
 
@@ -21,6 +23,14 @@ HOSTED_TOOLS = {
     "web_search": {"type": "web_search"},
     "image_generation": {"type": "image_generation"},
 }
+
+
+def function_tool(tool: Tool) -> FunctionToolParam:
+    """The tool as the Responses API takes it (typed, so a misspelt field fails the type check)."""
+    spec = tool.openai_tool()
+    return FunctionToolParam(
+        type="function", name=tool.name, description=spec["description"], parameters=spec["parameters"], strict=True
+    )
 
 
 @dataclass(frozen=True, slots=True)

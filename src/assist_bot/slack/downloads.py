@@ -77,7 +77,7 @@ async def download_slack_file(
     token: str,
     max_bytes: int,
     allowed_hosts: frozenset[str],
-    timeout: float = 120.0,
+    time_limit: float = 120.0,
 ) -> Downloaded:
     """Fetch one Slack file object's bytes (at most `max_bytes`), or raise DownloadError."""
     if file.get("file_access") == "check_file_info":
@@ -89,7 +89,7 @@ async def download_slack_file(
     if not url:
         raise DownloadError(f"Slack gave me no download link for {label}.", name=name)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(time_limit):
             content, content_type = await _fetch(
                 URL(url),
                 http=http,

@@ -167,9 +167,9 @@ class SlackReply:
                     if await self._update(ts, chunk):
                         self._shown[index] = (ts, chunk)
                 else:
-                    ts = await self._post(chunk)
-                    if ts:
-                        self._shown.append((ts, chunk))
+                    posted = await self._post(chunk)
+                    if posted:
+                        self._shown.append((posted, chunk))
 
     async def _upload(self, output: FileOutput) -> None:
         try:

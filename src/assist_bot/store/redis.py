@@ -24,6 +24,20 @@ from assist_bot.store.base import (
 )
 
 
+def _text(value: object) -> str:
+    # The client decodes responses (decode_responses=True); redis-py's types still say bytes | str
+    # (or a union with the shapes of options we do not use, such as ZRANGE WITHSCORES).
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string from Redis, got {type(value).__name__}")
+
+
+def _maybe_text(value: bytes | str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
 class RedisStore(Store):
     def __init__(self, client: aioredis.Redis, *, retention_seconds: int, keys: Keys | None = None) -> None:
         super().__init__(retention_seconds=retention_seconds, keys=keys)
@@ -56,7 +70,7 @@ class RedisStore(Store):
 
     async def get_conversation(self, thread: ThreadKey) -> str | None:
         # GETEX reads and extends retention in one round trip.
-        return await self._redis.getex(self.keys.conversation(thread), ex=self.retention_seconds)
+        return _maybe_text(await self._redis.getex(self.keys.conversation(thread), ex=self.retention_seconds))
 
     async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
         await self._redis.set(self.keys.conversation(thread), conversation_id, ex=self.retention_seconds)
@@ -95,7 +109,7 @@ class RedisStore(Store):
         self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
     ) -> bool:
         keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.conversation(thread)]
-        args = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
+        args: list[str | int] = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
         return await self._end_turn(keys=keys, args=args) == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
@@ -175,7 +189,7 @@ class RedisStore(Store):
             await pipe.execute()
 
     async def thread_files(self, thread: ThreadKey) -> list[str]:
-        return await self._redis.zrange(self.keys.thread_files(thread), 0, -1)
+        return [_text(file_id) for file_id in await self._redis.zrange(self.keys.thread_files(thread), 0, -1)]
 
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -185,10 +199,10 @@ class RedisStore(Store):
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.knowledge(channel))
-        return {file_id: decode(record) for file_id, record in raw.items()}
+        return {_text(file_id): decode(record) for file_id, record in raw.items()}
 
     async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
-        return await self._redis.get(self.keys.knowledge_owner(team, slack_file_id))
+        return _maybe_text(await self._redis.get(self.keys.knowledge_owner(team, slack_file_id)))
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
         key = self.keys.knowledge(channel)
@@ -200,7 +214,8 @@ class RedisStore(Store):
         return decode(raw) if raw else None
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
-        return await self._redis.hgetall(self.keys.channel(channel))
+        raw = await self._redis.hgetall(self.keys.channel(channel))
+        return {_text(name): _text(value) for name, value in raw.items()}
 
     async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
         key = self.keys.channel(channel)

@@ -105,10 +105,10 @@ def build_params_model(fn: Callable[..., Any], *, name: str, context_type: type)
             defaults[param.name] = param.default
             description = f"{description + ' ' if description else ''}(null means {param.default!r})"
         definitions[field_name] = (
-            typing.Optional[annotation],
+            annotation | None,
             Field(param.default, alias=param.name, description=description),
         )
-    model = pydantic.create_model(  # type: ignore[call-overload]
+    model = pydantic.create_model(
         _model_name(name), __config__=ConfigDict(extra="forbid", populate_by_name=False), **definitions
     )
     return Signature(model=model, fields=fields, defaults=defaults, context_param=context_param)

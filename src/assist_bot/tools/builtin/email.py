@@ -37,6 +37,7 @@ async def send_email(to: str, subject: str, body: str, ctx: ToolContext) -> str:
     check_address(to)
     check_subject(subject)
     message = _message(settings.smtp_from, to, subject, body)
+    use_tls, start_tls = _tls_options(settings)
     try:
         await aiosmtplib.send(
             message,
@@ -46,7 +47,8 @@ async def send_email(to: str, subject: str, body: str, ctx: ToolContext) -> str:
             port=settings.smtp_port,
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            **_tls_options(settings),
+            use_tls=use_tls,
+            start_tls=start_tls,
             timeout=_SMTP_TIMEOUT,
         )
     except aiosmtplib.SMTPRecipientsRefused:
@@ -82,9 +84,10 @@ def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     return message
 
 
-def _tls_options(settings: Settings) -> dict[str, bool]:
+def _tls_options(settings: Settings) -> tuple[bool, bool]:
+    """(use_tls, start_tls) for aiosmtplib."""
     if not settings.smtp_starttls:  # a local relay without TLS
-        return {"use_tls": False, "start_tls": False}
+        return False, False
     if settings.smtp_port == _IMPLICIT_TLS_PORT:
-        return {"use_tls": True, "start_tls": False}
-    return {"use_tls": False, "start_tls": True}  # required, never silently plain text
+        return True, False
+    return False, True  # required, never silently plain text
