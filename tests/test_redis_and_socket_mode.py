@@ -1,4 +1,4 @@
-"""The bridge on a real redis-server (state survives a restart, replicas share it)
+"""The bot on a real redis-server (state survives a restart, replicas share it)
 and over Socket Mode (a real WebSocket), end to end."""
 
 from __future__ import annotations

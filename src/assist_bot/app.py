@@ -119,7 +119,7 @@ class AssistBot:
             store=self.store,
             assistants=self.assistants,
             tools=self.tools,
-            backend=self.engine,
+            tool_backend=self.engine,
             approvals=self.approvals,
             knowledge=self.knowledge,
             slack_files=self.slack_files,

@@ -23,7 +23,7 @@ from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import TurnStart
+from assist_bot.store.base import TurnSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class TurnRunner(Protocol):
         messages: Sequence[Inbound],
         assistant: Assistant,
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
-        state: TurnStart,
+        state: TurnSnapshot,
     ) -> AsyncIterator[TurnEvent]: ...
 
 
@@ -171,7 +171,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnStart) -> None:
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         end: Done | Failed | None = None

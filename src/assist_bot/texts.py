@@ -1,4 +1,5 @@
-"""Every text a Slack user can see, in one place."""
+"""The bot's shared user-visible texts: thinking, notes, errors. (Slash commands and file
+intake keep the texts only they use beside the code that picks them.)"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 from openai.types.responses import ToolChoiceFunctionParam
 
-from assist_bot.engine.errors import to_turn_error
+from assist_bot.engine.openai_errors import to_turn_error
 from assist_bot.engine.tooling import function_tool
 from assist_bot.tools import Tool, ToolArgumentsError
 

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 from openai.types import FilePurpose
 
-from assist_bot.engine.errors import to_turn_error
+from assist_bot.engine.openai_errors import to_turn_error
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
 from assist_bot.uploads import IntakeError, Upload

@@ -15,13 +15,13 @@ import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
-from assist_bot.engine.errors import (
+from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
+from assist_bot.engine.openai_errors import (
     is_conversation_locked,
     is_missing_conversation,
     is_missing_vector_store,
     to_turn_error,
 )
-from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.stream import Round, translate
@@ -31,7 +31,7 @@ from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
-from assist_bot.store.base import TurnStart
+from assist_bot.store.base import TurnSnapshot
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Engine:
         return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
 
     # -- conversations ---------------------------------------------------------------
-    async def _new_conversation(self, thread: ThreadKey, state: TurnStart) -> str:
+    async def _new_conversation(self, thread: ThreadKey, state: TurnSnapshot) -> str:
         """Create the thread's conversation; the dispatcher saves the mapping when the
         turn ends (in the same round trip that releases the thread)."""
         try:
@@ -116,7 +116,7 @@ class Engine:
         messages: Sequence[Inbound],
         assistant: Assistant,
         approve: Approver,
-        state: TurnStart,
+        state: TurnSnapshot,
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
@@ -164,7 +164,7 @@ class Engine:
     async def _respond(
         self,
         thread: ThreadKey,
-        state: TurnStart,
+        state: TurnSnapshot,
         request: dict[str, Any],
         items: list[dict[str, Any]],
         into: Round,
@@ -184,7 +184,7 @@ class Engine:
             raise TurnError("openai_unavailable", type(exc).__name__) from exc
 
     async def _create_or_renew(
-        self, thread: ThreadKey, state: TurnStart, request: dict[str, Any], items: list[dict[str, Any]]
+        self, thread: ThreadKey, state: TurnSnapshot, request: dict[str, Any], items: list[dict[str, Any]]
     ) -> Any:
         """Create the response, repairing what expired at OpenAI on the way: the thread's
         conversation (a fresh one), or the channel's vector store (answer without it).

@@ -23,7 +23,7 @@ class ToolBackend(Protocol):
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]: ...
 
 
-class Knowledge(FileIntake, Protocol):
+class ChannelKnowledge(FileIntake, Protocol):
     """Intake plus managing a channel's knowledge (engine.knowledge.Knowledge)."""
 
     async def files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]: ...
@@ -41,7 +41,7 @@ class SurfaceDeps:
     store: Store
     assistants: Assistants
     tools: ToolRegistry
-    backend: ToolBackend
+    tool_backend: ToolBackend
     approvals: Approvals
-    knowledge: Knowledge
+    knowledge: ChannelKnowledge
     slack_files: SlackFiles

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot.slack.deps import SurfaceDeps
-from assist_bot.slack.inbound import is_from_person, to_inbound
+from assist_bot.slack.normalize import is_from_person, to_inbound
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:

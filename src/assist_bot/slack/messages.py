@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
-from assist_bot.slack.inbound import is_from_person, team_of, to_inbound
+from assist_bot.slack.normalize import is_from_person, team_of, to_inbound
 from assist_bot.store import ChannelKey, ThreadKey
 
 

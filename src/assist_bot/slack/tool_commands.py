@@ -41,7 +41,7 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
         except ValueError:
             raise ToolArgumentsError("write key=value pairs separated by spaces; quote values with spaces") from None
     else:
-        arguments = await deps.backend.tool_arguments(tool, text)
+        arguments = await deps.tool_backend.tool_arguments(tool, text)
     tool.validate(arguments)
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
@@ -77,7 +77,7 @@ async def run_for_person(
         )
         if not decision.approved:
             return  # the approval message already says who declined, or that time ran out
-    ctx = deps.backend.tool_context(team=team, channel=channel, user=user)
+    ctx = deps.tool_backend.tool_context(team=team, channel=channel, user=user)
     result = await tool.invoke(arguments, ctx)
     if result.ok:
         await client.chat_postMessage(channel=channel, text=readable(tool, user, result.output))

@@ -97,7 +97,7 @@ class Enqueued:
 
 
 @dataclass(slots=True)
-class TurnStart:
+class TurnSnapshot:
     """Everything a turn reads from the store, fetched in one round trip. A turn that
     creates the thread's conversation sets `new_conversation_id`; end_turn saves it."""
 
@@ -155,7 +155,7 @@ class Store(abc.ABC):
         """Atomically: claim the token (else drop), queue the item, try to take the lock."""
 
     @abc.abstractmethod
-    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
+    async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         """Take the queue, and read the conversation (extending its retention), the
         channel settings and the thread's files."""
 

@@ -13,7 +13,7 @@ from assist_bot.store.base import (
     Enqueued,
     Store,
     ThreadKey,
-    TurnStart,
+    TurnSnapshot,
 )
 
 
@@ -94,8 +94,8 @@ class MemoryStore(Store):
         self._kv.set(self.keys.known(thread), True, self.retention_seconds)
         return Enqueued(accepted=True, locked=await self.acquire_lock(thread, owner, lease))
 
-    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
-        return TurnStart(
+    async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
+        return TurnSnapshot(
             items=await self.take_pending(thread),
             conversation_id=await self.get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),

@@ -18,7 +18,7 @@ from assist_bot.store.base import (
     Keys,
     Store,
     ThreadKey,
-    TurnStart,
+    TurnSnapshot,
     decode,
     encode,
 )
@@ -92,7 +92,7 @@ class RedisStore(Store):
         )
         return Enqueued(accepted=bool(accepted), locked=bool(locked))
 
-    async def begin_turn(self, thread: ThreadKey) -> TurnStart:
+    async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
         # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
         pending = self.keys.pending(thread)
@@ -103,7 +103,7 @@ class RedisStore(Store):
             pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
             pipe.zrange(self.keys.thread_files(thread), 0, -1)
             items, _, conversation, settings, files = await pipe.execute()
-        return TurnStart([decode(i) for i in items], conversation, settings, files)
+        return TurnSnapshot([decode(i) for i in items], conversation, settings, files)
 
     async def end_turn(
         self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None

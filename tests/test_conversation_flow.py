@@ -1,4 +1,4 @@
-"""Scenarios of the core bridge, over the real wire: signed HTTP events in, the
+"""Scenarios of a conversation, over the real wire: signed HTTP events in, the
 Slack Web API and the OpenAI API (with SSE) out, both as loopback fakes."""
 
 from __future__ import annotations
