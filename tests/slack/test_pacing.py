@@ -9,11 +9,13 @@ import pytest
 from assist_bot.slack.pacing import Pacer
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
+from tests.slack.fake_clock import FakeClock
 from tests.support.bot import running_bot
 
 
 def test_optional_edits_leave_a_token_per_open_reply_and_budgets_are_per_workspace():
-    pacer = Pacer(per_minute=60)  # burst 12
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)  # burst 12; no refill while the clock stands
     for _ in range(4):
         pacer.opened("T1")
     assert pacer.can_take("T1") is True
@@ -27,11 +29,16 @@ def test_optional_edits_leave_a_token_per_open_reply_and_budgets_are_per_workspa
 
 
 async def test_a_required_edit_waits_for_a_token():
-    pacer = Pacer(per_minute=600)  # burst 120, refill 8 per second
+    clock = FakeClock()
+    pacer = Pacer(per_minute=600, clock=clock, sleep=clock.sleep)  # burst 120, refill 8 per second
     while pacer.try_take("T1"):
-        pass
+        pass  # one token stays (the minimum reserve)
+    start = clock()
     for _ in range(60):
         await asyncio.wait_for(pacer.take("T1"), timeout=5)
+    # The reserved token goes at once; the other 59 arrive at 8 per second.
+    assert clock() - start == pytest.approx(59 / 8, abs=0.01)
+    assert pacer.try_take("T2") is True  # another workspace's budget is untouched
 
 
 @pytest.mark.timeout(60)
