@@ -38,7 +38,11 @@ def answer_with_outputs(body: dict) -> Text:
 async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
     async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
+        slack,
+        openai_fake,
+        OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+        OPEN_METEO_FORECAST_URL=meteo.forecast_url,
+        ASSIST_BOT_STREAM_MODE="edit",  # tool activity as text is the edit path's (native: task_update chunks)
     ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)

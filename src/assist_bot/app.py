@@ -25,7 +25,7 @@ from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
-from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
+from assist_bot.slack import approvals, commands, feedback, housekeeping, mentions, messages, tool_commands
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
@@ -41,16 +41,15 @@ log = logging.getLogger(__name__)
 HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
-    # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
+def slack_client(settings: Settings, *, retry_429: bool = True) -> AsyncWebClient:
+    # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry. Replies
+    # see their 429s themselves (retry_429=False): slack/calls.py pauses the method for the
+    # whole workspace instead of letting each call retry on its own.
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2)]
+    if retry_429:
+        handlers.insert(1, AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, retry_handlers=handlers
     )
 
 
@@ -73,6 +72,7 @@ class AssistBot:
             redis_max_connections=settings.redis_max_connections,
         )
         self.slack = slack_client(settings)
+        self.slack_replies = slack_client(settings, retry_429=False)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
@@ -95,10 +95,11 @@ class AssistBot:
             store=self.store,
             engine=self.engine,
             replies=SlackReplies(
-                self.slack,
+                self.slack_replies,
                 interval=settings.update_interval,
                 pacer=self.pacer,
                 approvals=self.approvals,
+                mode=settings.stream_mode,
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
@@ -128,7 +129,8 @@ class AssistBot:
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
-        commands.register(self.bolt, deps)
+        commands.register(self.bolt, deps, subcommands={"feedback": feedback.command})
+        feedback.register(self.bolt, deps)
         tool_commands.register(self.bolt, deps)
         self.transport: SocketModeTransport | HttpTransport
         if settings.slack_app_token is not None:
@@ -140,6 +142,7 @@ class AssistBot:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.slack.session = session
+        self.slack_replies.session = session
         await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")

@@ -1,8 +1,14 @@
-"""Markdown (what models write) → Slack mrkdwn, and splitting long replies.
+"""Markdown (what models write) → Slack mrkdwn, made safe, and splitting long replies.
 
 Conversion uses the maintained `markdown-to-mrkdwn` library; this module only
-adds what it does not do: splitting at Slack's size limit without breaking
-code blocks.
+adds what it does not do: neutralising model text (no pings, no disguised links)
+and splitting at Slack's size limit without breaking code blocks.
+
+Model text is not ours: whatever a model writes (or is tricked into writing by a
+document it read) must show as written and do nothing. In mrkdwn `<` starts every
+control sequence (`<!channel>`, `<!here>`, `<!subteam^…>`, `<@U…>`, `<url|label>`),
+so `&`, `<` and `>` are escaped as Slack asks; and a Markdown link `[label](url)`
+becomes `label (url)`, so its real target is what people see.
 """
 
 from __future__ import annotations
@@ -20,10 +26,34 @@ _FENCE_WITH_LANGUAGE = re.compile(r"^(\s*)```[\w+#.-]+\s*$", re.MULTILINE)
 _converter = SlackMarkdownConverter()
 
 
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_QUOTE_MARK = re.compile(r"^((?:\s*&gt;)+)", re.MULTILINE)
+
+
+def plain_links(markdown: str) -> str:
+    """`[label](url)` → `label (url)` (just `url` when the label is the URL): the target shows."""
+
+    def plain(match: re.Match[str]) -> str:
+        label, url = match.group(1).strip(), match.group(2)
+        return url if not label or label == url else f"{label} ({url})"
+
+    return _MD_LINK.sub(plain, markdown)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """`text` as Slack should show it, never as markup: `&`, `<`, `>` as entities."""
+    return text.translate(_MRKDWN_ESCAPES)
+
+
 def to_mrkdwn(markdown: str) -> str:
+    """Model Markdown → mrkdwn that can neither ping nor disguise a link."""
     if not markdown:
         return ""
-    text = _converter.convert(markdown)
+    safe = escape_mrkdwn(plain_links(markdown))
+    # A `>` opening a line is a quote, not markup that could hide anything (no `<` survives).
+    safe = _QUOTE_MARK.sub(lambda m: m.group(1).replace("&gt;", ">"), safe)
+    text = _converter.convert(safe)
     # Slack has no syntax highlighting: "```python" would show "python" as code.
     return _FENCE_WITH_LANGUAGE.sub(lambda m: m.group(1) + _FENCE, text)
 
@@ -74,3 +104,27 @@ def _open_fence(text: str) -> bool:
 def _close_open_fence(text: str) -> str:
     # While a reply streams, a code block may not be closed yet.
     return text + "\n" + _FENCE
+
+
+# -- native streaming: Slack renders `markdown_text` itself --------------------------------
+_ZWSP = "\u200b"
+_OPENERS = re.compile(r"<(?=\S)")
+_LINK_JOINS = re.compile(r"\](?=[(\[:])")
+
+
+def neutralise_markdown(text: str) -> str:
+    """Markdown for chat.startStream/appendStream that shows as written but cannot act.
+
+    Whether Slack's streaming markdown honours `<!here>` or `<url|label>` is not documented,
+    and entities might show literally there; so instead of escaping, a zero-width space breaks
+    every `<` sequence and every link join (`](`, `][`, `]:`): the text looks the same, links
+    the model writes show their target, and nothing pings. The caller keeps a trailing `<` or
+    `]` back until the next piece arrives (see `safe_cut`), so no sequence spans two appends.
+    """
+    return _LINK_JOINS.sub("]" + _ZWSP, _OPENERS.sub("<" + _ZWSP, text))
+
+
+def safe_cut(text: str) -> int:
+    """How much of streamed text can be neutralised and sent now: all but a trailing `<` or `]`
+    whose meaning depends on the next character."""
+    return len(text) - 1 if text.endswith(("<", "]")) else len(text)
