@@ -92,6 +92,7 @@ class StreamReply:
         if isinstance(event, TextDelta):
             self._fed += event.text
             self._pending += event.text
+            self._complete_tasks()
             self._status.hide()
         elif isinstance(event, FileOutput):
             self._uploads.append(asyncio.create_task(self._upload(event)))
@@ -100,8 +101,16 @@ class StreamReply:
             self._tool(event)
         self._dirty.set()
 
+    def _complete_tasks(self, *, status: str = "complete") -> None:
+        """The engine reports a tool starting; it is done when text (or another tool) follows."""
+        for (kind, name), task_id in self._open_tasks.items():
+            self._tasks[task_id] = {"id": task_id, "title": texts.tool_activity(kind, name), "status": status}
+        self._open_tasks.clear()
+
     def _tool(self, event: ToolActivity) -> None:
         key, title = (event.kind, event.name), texts.tool_activity(event.kind, event.name)
+        if event.active and key not in self._open_tasks:
+            self._complete_tasks()
         if event.active:
             task_id = self._open_tasks.get(key) or f"task{next(self._ids)}"
             self._open_tasks[key] = task_id
@@ -128,6 +137,7 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.finish(done)
                 return
+            self._complete_tasks()
             if done.text.startswith(self._fed):
                 self._pending += done.text[len(self._fed) :]  # deltas we never saw
             if not self._fed.strip() and not done.text.strip():
@@ -144,11 +154,7 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.fail(kind)
                 return
-            for task in self._tasks.values():
-                if task["status"] != "complete":
-                    task["status"] = "error"
-            for task_id in self._open_tasks.values():
-                self._tasks.setdefault(task_id, {"id": task_id, "title": "", "status": "error"})["status"] = "error"
+            self._complete_tasks(status="error")  # a step that never finished failed with the answer
             await self._wait_uploads()
             await self._end(blocks=[], note=texts.failure(kind))
         finally:
