@@ -41,15 +41,19 @@ log = logging.getLogger(__name__)
 HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 
-def slack_client(settings: Settings, *, retry_429: bool = True) -> AsyncWebClient:
+def slack_client(settings: Settings, *, retries: bool = True) -> AsyncWebClient:
     # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry. Replies
-    # see their 429s themselves (retry_429=False): slack/calls.py pauses the method for the
-    # whole workspace instead of letting each call retry on its own.
-    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2)]
-    if retry_429:
-        handlers.insert(1, AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    # handle failures themselves (retries=False): slack/calls.py pauses a rate-limited method
+    # for the whole workspace instead of letting each call retry on its own.
+    handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
     return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, retry_handlers=handlers
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=handlers if retries else [],
     )
 
 
@@ -72,7 +76,7 @@ class AssistBot:
             redis_max_connections=settings.redis_max_connections,
         )
         self.slack = slack_client(settings)
-        self.slack_replies = slack_client(settings, retry_429=False)
+        self.slack_replies = slack_client(settings, retries=False)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)

@@ -150,6 +150,7 @@ class FakeSlack:
         self.port: int | None = None
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._limits: dict[str, int] = {}
+        self._drops: dict[str, int] = defaultdict(int)
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
@@ -224,6 +225,10 @@ class FakeSlack:
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Close the connection instead of answering the next `times` calls to `method`."""
+        self._drops[method] += times
+
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
@@ -288,6 +293,13 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return self._error(call, "invalid_auth")
+        if self._drops.get(method):
+            # A connection that dies mid-call: the client gets no answer at all.
+            self._drops[method] -= 1
+            call.error = "connection_dropped"
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
         if (wait := self._over_limit(method)) is not None:
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # many times it retries a failure that is not a 429 (a dropped connection, a 5xx, a time-out).
 MUST_DEADLINE = 300.0
 MUST_RETRIES = 3
-RETRY_BACKOFF = 0.5
+RETRY_BACKOFF = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,11 @@ class SlackCalls:
             response = await call()
         except SlackApiError as exc:
             error = str(exc.response.get("error") or "unknown_error")
-            if getattr(exc.response, "status_code", 200) == 429 or error == "ratelimited":
+            status = getattr(exc.response, "status_code", 200)
+            if status >= 500:
+                log.warning("%s in %s failed: HTTP %s", method, team, status)
+                return Outcome(error="connection")  # Slack's side failed: worth another try
+            if status == 429 or error == "ratelimited":
                 self.gate.pause(team, method, _retry_after(exc))
                 log.info("%s is rate limited in %s: pausing it", method, team)
                 return Outcome(error="ratelimited")
