@@ -277,3 +277,18 @@ async def test_heartbeats_count_live_replicas(redis_url):
     finally:
         await store.close()
     assert await MemoryStore(retention_seconds=60).heartbeat("a", ttl=1) == 1
+
+
+async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: Store):
+    base = {"team": "T1", "channel": "C1", "thread_ts": "1.1", "response": "resp_1", "assistant": "default"}
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "bad"})
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "good"})  # changed their mind
+    await store.put_feedback("T1", {**base, "user": "U2", "value": "bad"})
+    await store.put_feedback("T1", {**base, "response": "resp_2", "user": "U1", "value": "good"})
+    records = await store.feedback("T1")
+    assert sorted((r["response"], r["user"], r["value"]) for r in records) == [
+        ("resp_1", "U1", "good"),
+        ("resp_1", "U2", "bad"),
+        ("resp_2", "U1", "good"),
+    ]
+    assert await store.feedback("T2") == []
