@@ -153,3 +153,33 @@ async def test_model_text_cannot_ping_or_disguise_a_link_when_streamed(slack, op
     assert sent.replace("\u200b", "") == hostile  # reads the same
     for trigger in ("<!channel>", "<@U999>", "](https://evil", "<https://evil|"):
         assert trigger not in sent
+
+
+async def test_model_text_cannot_ping_or_disguise_a_link_when_edited(slack, openai_fake):
+    hostile = "Hey <!here> <!subteam^S1|@ops> see [https://corp.example](https://evil.example) & more"
+    openai_fake.enqueue(Text.of(hostile, parts=5))
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
+        event = mention("C1", "U1", "say hi")
+        await bot.send(event)
+        await answered(bot, slack, event, "more")
+    (reply,) = replies_in(slack, "C1", event["ts"])
+    for text in [*reply.history, *(b["text"]["text"] for b in reply.blocks if b["type"] == "section")]:
+        assert "<!" not in text and "|https://corp" not in text
+    assert "&lt;!here&gt;" in reply.text and "https://corp.example (https://evil.example) &amp; more" in reply.text
+
+
+async def test_a_refusal_after_expiry_continues_with_edits_without_repeating_text(slack, openai_fake):
+    gate = asyncio.Event()
+    chunks = [f"part{n} " for n in range(20)]
+    openai_fake.enqueue(Text(chunks, gate=gate))
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "long answer")
+        await bot.send(event)
+        await wait_for(lambda: "part18" in whole_text(slack, "C1", event["ts"]))
+        slack.expire_streams()
+        slack.fail_next("chat.startStream", error="not_allowed")
+        gate.set()
+        await answered(bot, slack, event, "part19")
+    first, second = replies_in(slack, "C1", event["ts"])
+    assert first.text + second.text == "".join(chunks).strip()  # the edit carries only the rest
+    assert second.history[0] == texts.THINKING and second.blocks[-1]["type"] == "context_actions"

@@ -135,6 +135,7 @@ class EditReply:
         self._uploads: list[asyncio.Task[None]] = []
         self._footer = ""
         self._opened = False
+        self.already_shown = ""  # answer text a native stream showed before edits took over
 
     async def start(self, *, placeholder: bool = True) -> None:
         self._pacer.opened(self._team)
@@ -167,7 +168,10 @@ class EditReply:
         try:
             await self._stop_flusher()
             # The completed text is authoritative (deltas could, in theory, be lost).
-            self._markdown = done.text or self._markdown
+            text = done.text or self._markdown
+            if self.already_shown and text.startswith(self.already_shown):
+                text = text[len(self.already_shown) :]
+            self._markdown = text
             self._footer = texts.sources(done.citations)
             note = None if self._markdown.strip() else texts.EMPTY_ANSWER
             await self._render(final_note=note, final_blocks=[feedback.block(done.response_id)])

@@ -68,6 +68,7 @@ class StreamReply:
         self._fallback, self._limit = fallback, limit
         self._fed = ""  # every delta, for reconciling with Done.text
         self._pending = ""  # text not yet accepted by Slack
+        self._accepted = ""  # text Slack took, in every message of this reply
         self._ts: str | None = None  # the message streaming now
         self._stream_text = ""  # what that message holds
         self._tasks: dict[str, dict[str, str]] = {}  # task id → its latest chunk, not yet sent
@@ -134,16 +135,16 @@ class StreamReply:
     async def finish(self, done: Done) -> None:
         try:
             await self._stop_flusher()
-            if self._edit is not None:
+            if self._edit is None:
+                self._complete_tasks()
+                if done.text.startswith(self._fed):
+                    self._pending += done.text[len(self._fed) :]  # deltas we never saw
+                if not self._fed.strip() and not done.text.strip():
+                    self._pending += texts.EMPTY_ANSWER
+                blocks = _sources_blocks(done) + [feedback.block(done.response_id)]
+                await self._end(blocks=blocks, note="")
+            if self._edit is not None:  # edits took over, before or during the end
                 await self._edit.finish(done)
-                return
-            self._complete_tasks()
-            if done.text.startswith(self._fed):
-                self._pending += done.text[len(self._fed) :]  # deltas we never saw
-            if not self._fed.strip() and not done.text.strip():
-                self._pending += texts.EMPTY_ANSWER
-            blocks = _sources_blocks(done) + [feedback.block(done.response_id)]
-            await self._end(blocks=blocks, note="")
             await self._wait_uploads()
         finally:
             await self._status.clear()
@@ -151,12 +152,13 @@ class StreamReply:
     async def fail(self, kind: str) -> None:
         try:
             await self._stop_flusher()
+            if self._edit is None:
+                self._complete_tasks(status="error")  # a step that never finished failed with the answer
+                await self._wait_uploads()
+                if await self._flush(final=True) and self._edit is None:
+                    await self._end(blocks=[], note=texts.failure(kind))
             if self._edit is not None:
                 await self._edit.fail(kind)
-                return
-            self._complete_tasks(status="error")  # a step that never finished failed with the answer
-            await self._wait_uploads()
-            await self._end(blocks=[], note=texts.failure(kind))
         finally:
             await self._status.clear()
 
@@ -225,6 +227,7 @@ class StreamReply:
             chunks.insert(0, MarkdownTextChunk(text=neutralise_markdown(shown)))
         outcome = await (self._append(chunks, final) if self._ts else self._start(chunks, final))
         if outcome.ok:
+            self._accepted += text
             self._pending = self._pending[len(text) :]
             self._stream_text += shown
             for task in tasks:
@@ -292,7 +295,7 @@ class StreamReply:
         """Send the rest, then stop the stream with the closing blocks (or a note). Whatever
         Slack refuses on the way still reaches the thread, as a new message."""
         if note:
-            self._pending += ("\n\n" if self._fed.strip() else "") + note
+            self._pending += ("\n\n" if self._accepted.strip() or self._pending.strip() else "") + note
         sent = await self._flush(final=True)
         if self._edit is not None:
             return
@@ -319,6 +322,7 @@ class StreamReply:
     async def _switch_to_edits(self, *, refused: bool) -> None:
         """Continue this reply with edits, from the text Slack has not shown yet."""
         edit = self._fallback(self._first, self._status, refused)
+        edit.already_shown = self._accepted  # an earlier (expired) stream showed this much
         self._edit = edit
         if self._pending:
             edit.feed(TextDelta(self._pending))
