@@ -107,6 +107,7 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            admins=settings.admin_ids,
         )
         self.bolt = AsyncApp(
             client=self.slack,

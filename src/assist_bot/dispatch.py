@@ -70,8 +70,13 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        admins: frozenset[str] = frozenset(),
     ) -> None:
         self._store = store
+        self._admins = admins
+        # Turns running on this replica, by thread: the task streaming the answer and who asked.
+        self._running: dict[ThreadKey, tuple[asyncio.Task[Done | Failed | None], frozenset[str]]] = {}
+        self._stopped_by: dict[ThreadKey, str] = {}
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process.
         self._slots = asyncio.Semaphore(max_concurrent_turns)
@@ -97,6 +102,8 @@ class Dispatcher:
         """
         if not self._accepting:
             return False
+        if is_stop(message.text):
+            return await self._stop(message)
         queued = await self._store.enqueue(
             message.thread,
             message.to_dict(),
@@ -111,6 +118,23 @@ class Dispatcher:
             task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _stop(self, message: Inbound) -> bool:
+        """`stop` in a thread whose answer is streaming here: the asker (or an admin) cancels it.
+        A stop is never queued as a question; a repeat (the mention's `message` twin) is dropped."""
+        if not await self._store.claim(message.team, f"stop:{message.channel}:{message.ts}"):
+            return False
+        running = self._running.get(message.thread)
+        if running is None:
+            log.info("stop in %s/%s: nothing is running here", message.channel, message.thread_ts)
+            return False
+        task, askers = running
+        if message.user not in askers and message.user not in self._admins:
+            log.info("stop in %s/%s by %s refused: not the asker", message.channel, message.thread_ts, message.user)
+            return False
+        self._stopped_by[message.thread] = message.user
+        task.cancel()
         return True
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
@@ -180,11 +204,20 @@ class Dispatcher:
                 events = self._engine.run(
                     thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
                 )
-                async for event in events:
-                    if isinstance(event, (Done, Failed)):
-                        end = event
-                        break  # closes the engine's stream before we talk to Slack
-                    sink.feed(event)
+                # A task of its own, so that `stop` can cancel the answer (and its tool loop) alone.
+                streaming = asyncio.create_task(_consume(events, sink), name=f"turn {thread.thread_ts}")
+                self._running[thread] = (streaming, frozenset(m.user for m in messages))
+                try:
+                    end = await streaming
+                except asyncio.CancelledError:
+                    by = self._stopped_by.pop(thread, None)
+                    current = asyncio.current_task()
+                    if by is None or (current is not None and current.cancelling()):
+                        raise
+                    await sink.fail(f"stopped:{by}")
+                    return
+                finally:
+                    self._running.pop(thread, None)
             if isinstance(end, Done):
                 await sink.finish(end)
                 return
@@ -219,3 +252,22 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+STOP_WORDS = frozenset({"stop", "stop!", "stop.", "⏹", "⏹️"})
+
+
+def is_stop(text: str) -> bool:
+    return text.strip().lower() in STOP_WORDS
+
+
+async def _consume(events: AsyncIterator[TurnEvent], sink: ReplySink) -> Done | Failed | None:
+    """Feed the engine's events to the reply until the final one (which it returns)."""
+    async for event in events:
+        if isinstance(event, (Done, Failed)):
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()  # ends the engine's stream before we talk to Slack
+            return event
+        sink.feed(event)
+    return None

@@ -32,6 +32,8 @@ EMPTY_ANSWER = "_(no answer)_"
 
 
 def failure(kind: str) -> str:
+    if kind.startswith("stopped:"):  # "stopped:<user id>"
+        return f"⏹️ Stopped by <@{kind.partition(':')[2]}>."
     return FAILURES.get(kind, FAILURES["unexpected"])
 
 

@@ -292,17 +292,19 @@ class StreamReply:
         return outcome.ok
 
     async def _end(self, *, blocks: list[dict[str, Any]], note: str) -> None:
-        """Send the rest, then stop the stream with the closing blocks (or a note). Whatever
-        Slack refuses on the way still reaches the thread, as a new message."""
-        if note:
-            self._pending += ("\n\n" if self._accepted.strip() or self._pending.strip() else "") + note
+        """Send the rest, then stop the stream with the closing blocks and our note (our own
+        text: not neutralised, so a mention in it works). Whatever Slack refuses on the way
+        still reaches the thread, as a new message."""
         sent = await self._flush(final=True)
         if self._edit is not None:
             return
-        if sent and self._ts is not None and await self._stop(markdown="", blocks=blocks):
+        closing = ("\n\n" if self._accepted.strip() else "") + note if note else ""
+        if sent and self._ts is not None and await self._stop(markdown=closing, blocks=blocks):
             return
         # The stream could not be ended with what it still needs: messages in the thread carry it.
-        pieces = split(to_mrkdwn(self._pending), MESSAGE_LIMIT) if self._pending.strip() else [note or feedback.PROMPT]
+        body = to_mrkdwn(self._pending) if self._pending.strip() else ""
+        body = f"{body}\n\n{note}" if body and note else body or note or feedback.PROMPT
+        pieces = split(body, MESSAGE_LIMIT)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             await self._calls.run(
