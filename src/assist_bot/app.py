@@ -93,6 +93,7 @@ class AssistBot:
             max_bytes=settings.max_file_bytes,
         )
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
+        self.append_pacer = Pacer(per_minute=settings.slack_appends_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
@@ -104,6 +105,7 @@ class AssistBot:
                 pacer=self.pacer,
                 approvals=self.approvals,
                 mode=settings.stream_mode,
+                append_pacer=self.append_pacer,
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
@@ -155,7 +157,9 @@ class AssistBot:
 
     async def _beat(self) -> None:
         # Replicas share each workspace's Slack edit budget: each paces to its part.
-        self.pacer.share(await self.store.heartbeat(self._replica_id, HEARTBEAT_TTL))
+        replicas = await self.store.heartbeat(self._replica_id, HEARTBEAT_TTL)
+        self.pacer.share(replicas)
+        self.append_pacer.share(replicas)
 
     async def _keep_beating(self) -> None:
         while True:

@@ -45,7 +45,9 @@ async def test_a_required_edit_waits_for_a_token():
 async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
     slack.rate_limit("chat.update", 20)  # a strict sliding window of 20 per minute
     openai_fake.default = lambda body: Text([f"tok{n} " for n in range(15)], delay=0.05)
-    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=20) as bot:
+    async with running_bot(
+        slack, openai_fake, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=20, ASSIST_BOT_STREAM_MODE="edit"
+    ) as bot:
         events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
         await asyncio.gather(*(bot.send(e) for e in events))
         await wait_for(
@@ -53,3 +55,20 @@ async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
         )
     assert slack.rate_limited.get("chat.update", 0) == 0
     assert len(slack.calls_to("chat.update")) <= 20
+
+
+@pytest.mark.timeout(60)
+async def test_native_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
+    slack.rate_limit("chat.appendStream", 20)  # a strict sliding window of 20 per minute
+    openai_fake.default = lambda body: Text([f"tok{n} " for n in range(15)], delay=0.05)
+    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_APPENDS_PER_MINUTE=20) as bot:
+        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
+        await asyncio.gather(*(bot.send(e) for e in events))
+        await wait_for(
+            lambda: all(any("tok14" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=45
+        )
+    assert slack.rate_limited.get("chat.appendStream", 0) == 0
+    assert 0 < len(slack.calls_to("chat.appendStream")) <= 20
+    for e in events:
+        (reply,) = slack.bot_messages(e["channel"])
+        assert reply.text == "".join(f"tok{n} " for n in range(15))

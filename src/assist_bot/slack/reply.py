@@ -49,8 +49,10 @@ class SlackReplies:
         approvals: Approvals,
         mode: StreamMode = "native",
         gate: RateGate | None = None,
+        append_pacer: Pacer | None = None,
         limit: int = MESSAGE_LIMIT,
     ) -> None:
+        self._append_pacer = append_pacer or Pacer(per_minute=100)
         self._client = client
         self._interval = interval
         self._pacer = pacer
@@ -75,6 +77,7 @@ class SlackReplies:
                 status=status,
                 interval=self._interval,
                 approvals=self._approvals,
+                pacer=self._append_pacer,
                 fallback=self._fall_back,
             )
         else:

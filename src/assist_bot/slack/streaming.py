@@ -33,6 +33,7 @@ from assist_bot.slack import feedback
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, neutralise_markdown, safe_cut, split, to_mrkdwn
+from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.reply import EditReply, with_blocks
 from assist_bot.slack.status import ThreadStatus
 
@@ -59,6 +60,7 @@ class StreamReply:
         status: ThreadStatus,
         interval: float,
         approvals: Approvals,
+        pacer: Pacer,
         fallback: Callable[[Inbound, ThreadStatus, bool], EditReply],
         limit: int = STREAM_LIMIT,
     ) -> None:
@@ -66,6 +68,8 @@ class StreamReply:
         self._team, self._channel, self._thread_ts = first.team, first.channel, first.thread_ts
         self._status, self._interval, self._approvals = status, interval, approvals
         self._fallback, self._limit = fallback, limit
+        self._pacer = pacer  # the workspace's chat.appendStream budget
+        self._opened = False
         self._fed = ""  # every delta, for reconciling with Done.text
         self._pending = ""  # text not yet accepted by Slack
         self._accepted = ""  # text Slack took, in every message of this reply
@@ -82,6 +86,8 @@ class StreamReply:
 
     async def start(self) -> None:
         # No placeholder message: the status shows until there is something to stream.
+        self._pacer.opened(self._team)  # keeps an append for our final text
+        self._opened = True
         self._status.thinking()
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"stream {self._thread_ts}")
 
@@ -147,6 +153,7 @@ class StreamReply:
                 await self._edit.finish(done)
             await self._wait_uploads()
         finally:
+            self._close_pacing()
             await self._status.clear()
 
     async def fail(self, kind: str) -> None:
@@ -160,7 +167,13 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.fail(kind)
         finally:
+            self._close_pacing()
             await self._status.clear()
+
+    def _close_pacing(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._pacer.closed(self._team)
 
     # -- streaming ----------------------------------------------------------------------
     async def _flush_loop(self) -> None:
@@ -263,6 +276,12 @@ class StreamReply:
 
     async def _append(self, chunks: list[Chunk], must: bool) -> Outcome:
         ts = self._ts or ""
+        if must:
+            await self._pacer.take(self._team)
+        elif not self._pacer.try_take(self._team):
+            # The workspace's append budget is spent: the text coalesces into a later append.
+            self._dirty.set()
+            return Outcome(error="paced")
         return await self._calls.run(
             self._team,
             "chat.appendStream",
