@@ -54,7 +54,8 @@ class ThreadStatus:
             self._keeper = asyncio.create_task(self._keep(), name=f"status {self._thread_ts}")
 
     def hide(self) -> None:
-        """Text is showing: Slack's own indicator is enough (the status is cleared, not refreshed)."""
+        """Text is showing: stop refreshing the status. No call: a reply in the thread clears
+        it on Slack's side, and under load every setStatus call counts against the workspace."""
         if self._wanted[0]:
             self._wanted = ("", ())
             self._changed.set()
@@ -74,9 +75,11 @@ class ThreadStatus:
         while True:
             wanted = self._wanted
             self._changed.clear()
-            if wanted != sent and (wanted[0] or sent is not None):
+            if wanted != sent and wanted[0]:
                 await self._send(wanted[0], list(wanted[1]))
                 sent = wanted
+            elif not wanted[0]:
+                sent = None  # hidden: the next status is sent afresh
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=self._refresh if wanted[0] else None)
             except TimeoutError:

@@ -298,22 +298,42 @@ class StreamReply:
         await self._stop(markdown=close, blocks=[])
         self._ts = None  # _stream_text stays until the next start, to know whether code continues
 
-    async def _stop(self, *, markdown: str, blocks: list[dict[str, Any]]) -> bool:
+    async def _stop(self, *, markdown: str, blocks: list[dict[str, Any]], chunks: list[Chunk] | None = None) -> bool:
         ts = self._ts or ""
         outcome = await self._calls.run(
             self._team,
             "chat.stopStream",
             lambda: self._client.chat_stopStream(
-                channel=self._channel, ts=ts, markdown_text=markdown or None, blocks=blocks or None
+                channel=self._channel, ts=ts, markdown_text=markdown or None, blocks=blocks or None, chunks=chunks
             ),
             must=True,
         )
+        if outcome.error == EXPIRED:
+            self._ts = None  # nothing of this call was taken: the rest goes to a new stream
         return outcome.ok
+
+    async def _stop_with_rest(self, *, closing: str, blocks: list[dict[str, Any]]) -> bool:
+        """End the stream in one call that also carries the rest of the text and the last task
+        updates: the stop is not an append, so the final text does not wait for the
+        workspace's append budget."""
+        if self._ts is None or len(self._stream_text) + len(self._pending) + len(closing) > self._limit:
+            return False
+        rest, tasks = self._pending, list(self._tasks.values())
+        chunks: list[Chunk] = [TaskUpdateChunk(id=t["id"], title=t["title"], status=t["status"]) for t in tasks]
+        if not await self._stop(markdown=neutralise_markdown(rest) + closing, blocks=blocks, chunks=chunks or None):
+            return False
+        self._accepted += rest
+        self._stream_text += rest
+        self._pending, self._tasks = "", {}
+        return True
 
     async def _end(self, *, blocks: list[dict[str, Any]], note: str) -> None:
         """Send the rest, then stop the stream with the closing blocks and our note (our own
         text: not neutralised, so a mention in it works). Whatever Slack refuses on the way
         still reaches the thread, as a new message."""
+        closing = ("\n\n" if self._accepted.strip() or self._pending.strip() else "") + note if note else ""
+        if await self._stop_with_rest(closing=closing, blocks=blocks):
+            return
         sent = await self._flush(final=True)
         if self._edit is not None:
             return
