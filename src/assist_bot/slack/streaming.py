@@ -68,8 +68,9 @@ class StreamReply:
         self._team, self._channel, self._thread_ts = first.team, first.channel, first.thread_ts
         self._status, self._interval, self._approvals = status, interval, approvals
         self._fallback, self._limit = fallback, limit
-        self._pacer = pacer  # the workspace's chat.appendStream budget
-        self._opened = False
+        # The workspace's chat.appendStream budget. Nothing is reserved per stream: the final
+        # text goes with chat.stopStream, and an overflowing final append waits for its token.
+        self._pacer = pacer
         self._fed = ""  # every delta, for reconciling with Done.text
         self._pending = ""  # text not yet accepted by Slack
         self._accepted = ""  # text Slack took, in every message of this reply
@@ -86,8 +87,6 @@ class StreamReply:
 
     async def start(self) -> None:
         # No placeholder message: the status shows until there is something to stream.
-        self._pacer.opened(self._team)  # keeps an append for our final text
-        self._opened = True
         self._status.thinking()
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"stream {self._thread_ts}")
 
@@ -153,7 +152,6 @@ class StreamReply:
                 await self._edit.finish(done)
             await self._wait_uploads()
         finally:
-            self._close_pacing()
             await self._status.clear()
 
     async def fail(self, kind: str) -> None:
@@ -167,13 +165,7 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.fail(kind)
         finally:
-            self._close_pacing()
             await self._status.clear()
-
-    def _close_pacing(self) -> None:
-        if self._opened:
-            self._opened = False
-            self._pacer.closed(self._team)
 
     # -- streaming ----------------------------------------------------------------------
     async def _flush_loop(self) -> None:
