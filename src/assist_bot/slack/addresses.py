@@ -59,8 +59,10 @@ def literal_ip(host: str) -> IP | None:
 
 
 def _unwrap(ip: IP) -> IP:
-    """IPv4 carried inside IPv6 (mapped, 6to4, NAT64) is judged as the IPv4 it reaches."""
+    """IPv4 carried inside IPv6 (mapped, compatible, 6to4, NAT64) is judged as the IPv4 it reaches."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if 1 < int(ip) <= 0xFFFFFFFF:  # ::a.b.c.d, the deprecated IPv4-compatible form (not :: or ::1)
+            return ipaddress.IPv4Address(int(ip))
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
         if ip.sixtofour is not None:
@@ -72,7 +74,7 @@ def _unwrap(ip: IP) -> IP:
 
 def is_internal(ip: IP) -> bool:
     ip = _unwrap(ip)
-    return not ip.is_global or ip.is_multicast or ip in _SHARED_NAT
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip in _SHARED_NAT
 
 
 def normal_host(host: str) -> str:
