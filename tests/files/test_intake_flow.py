@@ -207,3 +207,57 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
     [answer] = notes(slack, "C1", question["ts"])
     footnote = answer.split("*Sources*\n", 1)[1]
     assert footnote == f"[1] <{doc['permalink']}|&lt;!here&gt; &lt;https://evil.example|https://corp.example&gt;.md>"
+
+
+async def test_files_the_model_makes_are_titled_and_noted_as_text(slack, openai_fake):
+    """A code-interpreter file name is the model's to choose, so it is escaped like any name."""
+    from tests.fakes.openai import Text
+    from tests.fakes.slack import mention
+
+    container = "cntr_hostile"
+
+    def draw(body):
+        first = openai_fake.add_container_file(container, "<!channel>.png", b"\x89PNG 1")
+        return Text(
+            ["Charts."],
+            container_id=container,
+            annotations=[
+                {
+                    "type": "container_file_citation",
+                    "container_id": container,
+                    "file_id": first,
+                    "filename": "<!channel>.png",
+                    "start_index": 0,
+                    "end_index": 7,
+                }
+            ],
+        )
+
+    openai_fake.enqueue(draw)
+    async with running_bot(slack, openai_fake) as bot:
+        question = mention("C1", "U1", "<@UBOT> draw it")
+        await bot.send(question)
+        await wait_for(lambda: slack.uploads)
+    [upload] = slack.uploads
+    assert upload.filename == "<!channel>.png"  # the file keeps its name; only what is shown as text is escaped
+    assert upload.title == "&lt;!channel&gt;.png"
+
+
+async def test_a_failed_upload_names_the_file_as_text(slack, openai_fake):
+    from tests.fakes.openai import Text
+    from tests.fakes.slack import mention
+
+    container = "cntr_fail"
+
+    def draw(body):
+        openai_fake.add_container_file(container, "<!here>.csv", b"a,b\n")
+        return Text(["Done."], container_id=container)
+
+    openai_fake.enqueue(draw)
+    slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type")
+    async with running_bot(slack, openai_fake) as bot:
+        question = mention("C1", "U1", "<@UBOT> make a csv")
+        await bot.send(question)
+        await wait_for(lambda: any("could not upload" in n for n in notes(slack, "C1", question["ts"])))
+    [note] = [n for n in notes(slack, "C1", question["ts"]) if "could not upload" in n]
+    assert note == "⚠️ I made *&lt;!here&gt;.csv* but could not upload it here."
