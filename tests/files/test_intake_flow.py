@@ -84,8 +84,12 @@ async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, opena
             "🔗 *contract.pdf* is a link to Dropbox, not a file stored in Slack, so I can't read it. "
             "Download it and share the file itself to add it.",
         ),
+        (  # constructed: what Slack Connect sends when the other org does not share the file with us
+            {"id": "F0DENIED", "mode": "file_access", "file_access": "access_denied"},
+            "⚠️ Slack did not let me read a file shared here (is the bot in the channel?).",
+        ),
     ],
-    ids=["tombstone", "hidden_by_limit", "gdrive", "dropbox"],
+    ids=["tombstone", "hidden_by_limit", "gdrive", "dropbox", "access_denied"],
 )
 async def test_unreadable_shapes_get_their_own_note_and_no_check_mark(slack, openai_fake, shape, note):
     async with running_bot(slack, openai_fake) as bot:
@@ -122,7 +126,7 @@ async def test_hostile_file_names_are_shown_as_text(slack, openai_fake):
         await wait_for(lambda: notes(slack, "C1", event["ts"]))
     [note] = notes(slack, "C1", event["ts"])
     assert "<!channel>" not in note and "<https://evil" not in note and "<@U999>" not in note
-    refused, added = note.splitlines()  # what could not be used is said first
+    added, refused = note.splitlines()  # one line per file, in the message's order
     shown = "&lt;!channel&gt; &amp; &lt;https://evil.example|https://corp.example&gt;.md"
     assert added == f"📚 Added *{shown}* to <#C1>'s knowledge."
     assert refused.startswith("⚠️ I can't use *&lt;@U999&gt;.exe* (type .exe)")

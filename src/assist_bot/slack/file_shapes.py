@@ -61,6 +61,8 @@ def display_name(file: dict[str, Any]) -> str:
 def unreadable(file: dict[str, Any]) -> str | None:
     """A note when Slack's file object itself says there is nothing we can read; else None."""
     mode = file.get("mode")
+    if file.get("file_access") == "access_denied":
+        return NO_ACCESS
     if mode == "tombstone":
         return TOMBSTONE
     if mode == "hidden_by_limit":

@@ -109,17 +109,22 @@ class SlackFiles:
 @dataclass
 class Outcome:
     images: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: dict[int, str] = field(default_factory=dict)  # by the file's place in the message
     taken: int = 0  # files that went in
     problems: int = 0  # files we told the thread we could not take
 
-    def problem(self, note: str) -> None:
-        self.notes.append(note)
+    def problem(self, index: int, note: str) -> None:
+        self.notes[index] = note
         self.problems += 1
+
+    def text(self) -> str:
+        """One line per file, in the order the message carried them."""
+        return "\n".join(note for _, note in sorted(self.notes.items()))
 
 
 @dataclass(frozen=True)
 class Step:
+    index: int
     file: dict[str, Any]
     name: str
     route: Route
@@ -131,21 +136,21 @@ async def plan_files(
     """What to do with each file. Stubs are resolved (files.info) before anything is judged by
     name; files that cannot be read get their note in `outcome` and no step."""
     steps = []
-    for raw in files:
+    for index, raw in enumerate(files):
         file = await slack_files.resolve(raw)
         if isinstance(file, str):
-            outcome.problem(file)
+            outcome.problem(index, file)
             continue
         if note := file_shapes.unreadable(file):
-            outcome.problem(note)
+            outcome.problem(index, note)
             continue
         name = file_shapes.display_name(file)
         route = route_for(name, file.get("filetype", ""), routes)
         if route is None:
             kind = extension(name, file.get("filetype", ""))
-            outcome.problem(texts.unsupported_file(escape(name), escape(kind)))
+            outcome.problem(index, texts.unsupported_file(escape(name), escape(kind)))
         elif route != "image" or addressed:  # a picture nobody asked about is none of our business
-            steps.append(Step(file, name, route))
+            steps.append(Step(index, file, name, route))
     return steps
 
 
@@ -166,15 +171,15 @@ async def take_files(
                 upload = await slack_files.download(step.file)
                 if step.route == "knowledge":
                     await intake.add_document(channel=channel, channel_name=channel_name, upload=upload)
-                    outcome.notes.append(texts.added_to_knowledge(escape(upload.name), thread.channel))
+                    outcome.notes[step.index] = texts.added_to_knowledge(escape(upload.name), thread.channel)
                 elif step.route == "code":
                     await intake.add_data_file(thread=thread, upload=upload)
-                    outcome.notes.append(texts.added_to_code(escape(upload.name)))
+                    outcome.notes[step.index] = texts.added_to_code(escape(upload.name))
                 else:
                     outcome.images.append(await intake.add_image(upload))
             outcome.taken += 1
         except IntakeError as exc:  # a download or an upload that failed, in words for users
-            outcome.problem(texts.intake_failed(escape(step.name), exc.reason))
+            outcome.problem(step.index, texts.intake_failed(escape(step.name), exc.reason))
 
 
 async def react(client: AsyncWebClient, channel: str, ts: str, *, add: str = "", remove: str = "") -> None:
@@ -212,9 +217,7 @@ async def handle_file_share(
     final = FAILED if outcome.problems else DONE if outcome.taken else ""
     await react(client, event["channel"], event["ts"], remove=WORKING if steps else "", add=final)
     if outcome.notes:
-        await client.chat_postMessage(
-            channel=event["channel"], thread_ts=thread.thread_ts, text="\n".join(outcome.notes)
-        )
+        await client.chat_postMessage(channel=event["channel"], thread_ts=thread.thread_ts, text=outcome.text())
     if addressed and ((event.get("text") or "").strip() or outcome.images):
         await submit(tuple(outcome.images))
 
