@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
+from assist_bot.slack import file_shapes
 from assist_bot.slack.addresses import FileHosts
 from assist_bot.slack.escape import escape
 from assist_bot.uploads import IntakeError
@@ -70,8 +70,10 @@ async def download_slack_file(
     time_limit: float = 120.0,
 ) -> Downloaded:
     """Fetch one Slack file object's bytes (at most `max_bytes`), or raise DownloadError."""
-    if file.get("file_access") == "check_file_info":
-        file = await _file_info(client, file)
+    resolved = await file_shapes.resolve(client, file)  # a Slack Connect stub: files.info has the rest
+    if isinstance(resolved, str):
+        raise DownloadError(_no_access("this file"))
+    file = resolved
     name = file.get("name") or file.get("title") or "the file"
     label = f"“{escape(name)}”"  # reasons are posted to Slack: a name must not ping or fake a link
     _check_declared(file, label, name, max_bytes)
@@ -103,18 +105,6 @@ async def download_slack_file(
         raise DownloadError(_no_access(label), name=name)
     mimetype = file.get("mimetype") or content_type or "application/octet-stream"
     return Downloaded(name, mimetype, file.get("filetype") or "", content, len(content))
-
-
-async def _file_info(client: AsyncWebClient, stub: dict[str, Any]) -> dict[str, Any]:
-    # Slack Connect and some shared files arrive as a stub without URLs; files.info has the rest.
-    try:
-        response = await client.files_info(file=stub["id"])
-    except SlackApiError as exc:
-        log.info("files.info %s: %s", stub.get("id"), exc.response.get("error"))
-        raise DownloadError(_no_access("this file")) from None
-    except aiohttp.ClientError:
-        raise DownloadError("I could not reach Slack to read this file.") from None
-    return response["file"]
 
 
 def _check_declared(file: dict[str, Any], label: str, name: str, max_bytes: int) -> None:
