@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from assist_bot.assistants import DEFAULT_SUGGESTED_PROMPTS, Assistant, Assistants, SuggestedPrompt
-from assist_bot.slack.agent_view import VIEWING_SETTING
+from assist_bot.slack.agent_view import VIEWING_CHANNEL_SETTING, VIEWING_SETTING
 from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.openai import input_texts
 from tests.fakes.slack import message, new_ts, wait_for
@@ -133,12 +133,17 @@ async def test_an_assistant_that_allows_it_also_reads_the_viewed_channels_latest
     assert slack.calls_to("conversations.history")[0].args["limit"] == "5"
 
 
-async def test_leaving_the_channel_or_a_channel_the_bot_cannot_see_means_no_context(slack, openai_fake):
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_leaving_the_channel_or_a_channel_the_bot_cannot_see_means_no_context(slack, openai_fake, store, request):
+    redis_url = request.getfixturevalue("redis_url") if store == "redis" else None
     slack.channels["C7"] = {"name": "launch"}
     slack.channels["G9"] = {"name": "hidden", "is_member": False}
     slack.fail_next("conversations.info", error="channel_not_found")  # G9: not visible to the bot
-    async with running_bot(slack, openai_fake) as bot:
-        await bot.bot.store.set_channel_setting(ChannelKey("T1", "D1"), VIEWING_SETTING, "stale")
+    async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
+        dm = ChannelKey("T1", "D1")
+        await bot.bot.store.set_channel_setting(dm, "assistant", None)  # Redis outlives other tests
+        await bot.bot.store.set_channel_setting(dm, VIEWING_CHANNEL_SETTING, "C5")  # from an earlier look
+        await bot.bot.store.set_channel_setting(dm, VIEWING_SETTING, '{"channel": "C5", "text": "#old"}')
         await bot.send(context_changed("G9"))
         await wait_viewing(bot, None)
         await bot.send(context_changed("C7"))
@@ -185,3 +190,21 @@ async def test_a_new_dm_conversation_is_titled_by_its_first_question(slack, open
     assert title.args["channel_id"] == "D1" and title.args["thread_ts"] == first["ts"]
     assert title.args["title"] == "How do I rotate the staging database credentials without do…"
     assert len(title.args["title"]) <= 60 and title.error is None
+
+
+async def test_a_slow_answer_about_an_earlier_channel_does_not_replace_the_current_one(slack, openai_fake):
+    slack.channels["C7"] = {"name": "launch"}
+    slack.channels["C8"] = {"name": "support"}
+    gate = slack.hold_next("conversations.info")  # C7's lookup answers only after C8's
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.send(context_changed("C7"))
+        await wait_for(lambda: slack.calls_to("conversations.info"))
+        await bot.send(context_changed("C8"))
+        await wait_viewing(bot, "#support")
+        gate.set()
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)  # C7's lookup has ended
+        assert "#support" in (await viewing(bot) or "")
+        await bot.send(message("D1", "U1", "where am I?", channel_type="im"))
+        await wait_for(lambda: openai_fake.response_requests)
+    context = input_texts(openai_fake.response_requests[0])[0]
+    assert "#support" in context and "#launch" not in context

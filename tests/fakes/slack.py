@@ -140,6 +140,7 @@ class FakeSlack:
         self.socket_connects = 0  # total WebSocket connections accepted (grows on reconnects)
         self.port: int | None = None
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: dict[str, deque[asyncio.Event]] = defaultdict(deque)
         self._limits: dict[str, int] = {}
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
@@ -215,6 +216,13 @@ class FakeSlack:
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call to `method` is recorded, then left unanswered until the returned event is set
+        (a slow answer, without sleeping)."""
+        gate = asyncio.Event()
+        self._holds[method].append(gate)
+        return gate
+
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
@@ -266,6 +274,8 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return self._error(call, "invalid_auth")
+        if holds := self._holds.get(method):
+            await holds.popleft().wait()  # see hold_next
         if (wait := self._over_limit(method)) is not None:
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)

@@ -15,6 +15,7 @@ and writes the store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -30,7 +31,10 @@ from assist_bot.store import ChannelKey, ThreadKey
 
 log = logging.getLogger(__name__)
 
-# A DM channel's setting: what its person is looking at, as text for the model.
+# A DM channel's settings: the channel its person is looking at (written as each change
+# arrives, so in Slack's order), and that channel described for the model ({"channel", "text"},
+# written when the lookup returns, only if no newer change came meanwhile).
+VIEWING_CHANNEL_SETTING = "viewing_channel"
 VIEWING_SETTING = "viewing"
 TITLE_LIMIT = 60
 _CHANNEL_ENTITY = "slack#/types/channel_id"
@@ -52,8 +56,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     async def on_context_changed(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
         team, dm = team_of(body, event), event.get("channel")
         if dm:
-            viewed = viewed_channel(event.get("context") or {})
-            deps.dispatcher.spawn(remember_view(deps, client, team, dm, viewed), name=f"context {dm}")
+            await view_changed(deps, client, team, dm, viewed_channel(event.get("context") or {}))
 
     app.assistant(_legacy_assistant(deps))
 
@@ -66,20 +69,15 @@ def _legacy_assistant(deps: SurfaceDeps) -> AsyncAssistant:
     async def started(body: dict[str, Any], payload: dict[str, Any], client: AsyncWebClient) -> None:
         thread = payload["assistant_thread"]
         team, dm = team_of(body, payload), thread["channel_id"]
-        viewed = viewed_channel(thread.get("context") or {})
-
-        async def work() -> None:
-            await remember_view(deps, client, team, dm, viewed)
-            await _offer_prompts(deps, client, team, dm, thread_ts=thread["thread_ts"])
-
-        deps.dispatcher.spawn(work(), name=f"assistant thread {dm}")
+        await view_changed(deps, client, team, dm, viewed_channel(thread.get("context") or {}))
+        prompts = _offer_prompts(deps, client, team, dm, thread_ts=thread["thread_ts"])
+        deps.dispatcher.spawn(prompts, name=f"prompts {dm}")
 
     @assistant.thread_context_changed
     async def changed(body: dict[str, Any], payload: dict[str, Any], client: AsyncWebClient) -> None:
         thread = payload["assistant_thread"]
         team, dm = team_of(body, payload), thread["channel_id"]
-        viewed = viewed_channel(thread.get("context") or {})
-        deps.dispatcher.spawn(remember_view(deps, client, team, dm, viewed), name=f"context {dm}")
+        await view_changed(deps, client, team, dm, viewed_channel(thread.get("context") or {}))
 
     return assistant
 
@@ -118,13 +116,25 @@ def viewed_channel(context: dict[str, Any]) -> str | None:
     return None
 
 
+async def view_changed(deps: SurfaceDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
+    """On the ack path: note the channel now in view (a store write); describe it afterwards."""
+    viewed = viewed if viewed != dm else None  # looking at the bot's own DM: nothing to add
+    await deps.store.set_channel_setting(ChannelKey(team, dm), VIEWING_CHANNEL_SETTING, viewed)
+    deps.dispatcher.spawn(remember_view(deps, client, team, dm, viewed), name=f"context {dm}")
+
+
 async def remember_view(deps: SurfaceDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
-    """Store what the person looks at, as text for the model (or forget it)."""
+    """Describe the channel in view for the model — unless the person has moved on meanwhile
+    (lookups can finish out of order), and never while prepare_dm would pair it with another channel."""
+    key = ChannelKey(team, dm)
     text = None
-    if viewed and viewed != dm:
+    if viewed:
         assistant = await _assistant_of(deps, team, dm)
         text = await describe_channel(deps, client, team, viewed, messages=assistant.viewed_channel_messages)
-    await deps.store.set_channel_setting(ChannelKey(team, dm), VIEWING_SETTING, text)
+    if (await deps.store.get_channel_settings(key)).get(VIEWING_CHANNEL_SETTING) != viewed:
+        return
+    value = json.dumps({"channel": viewed, "text": text}) if viewed and text else None
+    await deps.store.set_channel_setting(key, VIEWING_SETTING, value)
 
 
 async def describe_channel(
@@ -168,8 +178,17 @@ async def prepare_dm(deps: SurfaceDeps, client: AsyncWebClient, event: dict[str,
         title = _title(inbound.text)
         if title:
             deps.dispatcher.spawn(_set_title(client, inbound.thread, title), name=f"title {inbound.thread_ts}")
-    viewing = settings.get(VIEWING_SETTING)
-    return dataclasses.replace(inbound, context=viewing) if viewing else inbound
+    try:
+        viewing = json.loads(settings.get(VIEWING_SETTING) or "{}")
+    except ValueError:
+        viewing = {}
+    if (
+        not isinstance(viewing, dict)
+        or not viewing.get("text")
+        or viewing.get("channel") != settings.get(VIEWING_CHANNEL_SETTING)
+    ):
+        return inbound  # nothing in view, or its description is not there yet
+    return dataclasses.replace(inbound, context=viewing["text"])
 
 
 def _title(text: str) -> str:
