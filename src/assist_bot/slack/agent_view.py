@@ -147,7 +147,7 @@ async def describe_channel(
         log.info("conversations.info for %s failed: %s", channel, exc.response.get("error"))
         return None
     if info.get("is_im") or info.get("is_mpim"):
-        return None  # someone's private conversation: not the model's business
+        return None  # a DM or group DM: private to its members, so nothing is said about it
     name = info.get("name") or channel
     lines = [f"Context (not written by the person): they are looking at the Slack channel #{name}."]
     for field in ("topic", "purpose"):
