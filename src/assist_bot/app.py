@@ -97,6 +97,7 @@ class AssistBot:
             token=settings.slack_bot_token.get_secret_value(),
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
+            max_concurrent=settings.max_concurrent_downloads,
         )
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
