@@ -35,17 +35,24 @@ def answer_with_outputs(body: dict) -> Text:
     return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
 
 
-async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo):
+@pytest.fixture
+def meteo_env(meteo, monkeypatch):
+    """The weather tool's own settings, set the way users set them: in the environment."""
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    return meteo
+
+
+async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo_env):
+    meteo = meteo_env
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
-    async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
-    ) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
     first, second = openai_fake.response_requests
     offered = {t["name"]: t for t in first["tools"] if t["type"] == "function"}
-    assert set(offered) == {"get_weather", "send_email"}
+    assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
     assert offered["get_weather"]["strict"] is True
     assert offered["get_weather"]["parameters"]["additionalProperties"] is False
     assert second["conversation"] == first["conversation"]
@@ -140,36 +147,38 @@ def approval_id(msg) -> str:
 
 
 @pytest.fixture
-async def smtp():
+async def smtp(monkeypatch):
+    """A real SMTP server, and send_email's own settings (SMTP_*) pointing at it."""
     async with smtp_server() as server:
+        controller, _ = server
+        for name, value in {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(controller.port),
+            "SMTP_FROM": "bot@example.com",
+            "SMTP_STARTTLS": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
         yield server
-
-
-def smtp_settings(smtp):
-    controller, _ = smtp
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": controller.port,
-        "SMTP_FROM": "bot@example.com",
-        "SMTP_STARTTLS": False,
-    }
 
 
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
-async def test_send_email_asks_first_and_only_the_requester_can_approve(slack, openai_fake, smtp):
+async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp)) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the summary to ana@example.com")
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
         assert "ana@example.com" in json.dumps(ask.blocks) and "Here is the summary" in json.dumps(ask.blocks)
+        assert "Someone else (or an admin) must approve" in ask.text
         assert smtp[1].envelopes == []  # nothing sent before approval
-        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
-        assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        # The requester may not approve their own email (SMTP_FROM is the company's address).
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        assert smtp[1].envelopes == []
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
     [envelope] = smtp[1].envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
@@ -180,12 +189,28 @@ async def test_send_email_asks_first_and_only_the_requester_can_approve(slack, o
         function_outputs(openai_fake.response_requests[1])
     )
     settled = next(m for m in slack.bot_messages("C1") if m.ts == ask.ts)
-    assert "approved by <@U1>" in settled.text and not any(b["type"] == "actions" for b in settled.blocks)
+    assert "approved by <@U2>" in settled.text and not any(b["type"] == "actions" for b in settled.blocks)
+
+
+async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, openai_fake):
+    openai_fake.enqueue(Text([], calls=[("note_down", {"text": "buy milk"})]), answer_with_outputs)
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("note_down"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
+        event = mention("C1", "U1", "note: buy milk")
+        await bot.send(event)
+        ask = await approval_message(slack, "C1", event["ts"])
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
 async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp), ASSIST_BOT_ADMINS="UADMIN") as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
@@ -200,7 +225,7 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
 
 async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp), ASSIST_BOT_APPROVAL_TIMEOUT=0.5) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_APPROVAL_TIMEOUT=0.5) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))

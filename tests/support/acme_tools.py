@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from assist_bot.tools import tool
+from assist_bot.tools import ToolContext, tool
 
 _partner_arrived = asyncio.Event()
 
@@ -49,3 +49,19 @@ async def sleepy() -> str:
 def vip_only() -> str:
     """Only for UVIP."""
     return "vip"
+
+
+@tool(side_effects=True)
+def note_down(text: str) -> str:
+    """Writes a note somewhere that matters (asks first; the requester may approve it).
+
+    Args:
+        text: The note.
+    """
+    return f"noted: {text}"
+
+
+@tool
+def snoop(ctx: ToolContext) -> str:
+    """Shows everything its context holds (to prove no credential is in it)."""
+    return repr(ctx) + repr(vars(ctx)) + repr(vars(ctx.http)) + repr(ctx.settings)

@@ -41,16 +41,25 @@ class FunctionCall:
 
 
 async def run_calls(
-    calls: Sequence[FunctionCall], *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver
+    calls: Sequence[FunctionCall],
+    *,
+    tools: dict[str, Tool],
+    ctx: ToolContext[Any],
+    approve: Approver,
+    requesters: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve) for call in calls))
+    """`requesters`: everyone whose message is in the turn (an approval must hold for each)."""
+    who = tuple(dict.fromkeys(requesters)) or (ctx.user,)
+    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve, who=who) for call in calls))
     return [
         {"type": "function_call_output", "call_id": call.call_id, "output": output}
         for call, output in zip(calls, outputs, strict=True)
     ]
 
 
-async def _run_one(call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver) -> str:
+async def _run_one(
+    call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext[Any], approve: Approver, who: tuple[str, ...]
+) -> str:
     tool = tools.get(call.name)
     if tool is None:
         # Not offered this turn (unknown, or the asking user may not use it).
@@ -63,7 +72,9 @@ async def _run_one(call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolConte
         return f"Error: invalid arguments: {exc}"
     shown = json.loads(call.arguments or "{}")
     decision = await approve(
-        ApprovalRequest(tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user)
+        ApprovalRequest(
+            tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=who
+        )
     )
     if not decision.approved:
         why = "nobody approved it in time" if decision.timed_out else f"<@{decision.by}> declined it"
