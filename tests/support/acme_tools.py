@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pydantic import BaseModel, SecretStr
+
 from assist_bot.tools import ToolContext, tool
 
 _partner_arrived = asyncio.Event()
@@ -63,5 +65,13 @@ def note_down(text: str) -> str:
 
 @tool
 def snoop(ctx: ToolContext) -> str:
-    """Shows everything its context holds (to prove no credential is in it)."""
-    return repr(ctx) + repr(vars(ctx)) + repr(vars(ctx.http)) + repr(ctx.settings)
+    """Shows everything its context holds, secrets revealed (to prove no credential is in it)."""
+    return repr(ctx) + " " + " ".join(_reveal(value) for value in [*vars(ctx).values(), *vars(ctx.http).values()])
+
+
+def _reveal(value: object, depth: int = 0) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel) and depth < 3:
+        return " ".join(_reveal(getattr(value, name), depth + 1) for name in type(value).model_fields)
+    return repr(value)
