@@ -190,6 +190,10 @@ class Tool:
             self.allow_channels, caller, caller.channel, self.name
         )
 
+    def user_permitted(self, caller: Caller, admins: frozenset[str]) -> bool:
+        """The user rule alone (for listings that do not know the channel yet)."""
+        return caller.user in admins or _permits(self.allow_users, caller, caller.user, self.name)
+
     def allowed_for_all(self, callers: Iterable[Caller], admins: frozenset[str]) -> bool:
         """Usable only when every person in the turn may use it (no borrowed permissions)."""
         return all(self.allowed(caller, admins) for caller in callers)
