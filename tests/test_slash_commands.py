@@ -10,8 +10,8 @@ import pytest
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, wait_for
-from tests.support.bot import running_bot
+from tests.fakes.slack import mention, post_signed, wait_for
+from tests.support.bot import SIGNING_SECRET, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -226,3 +226,27 @@ async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
         posted = await wait_for(lambda: slack.bot_messages("C9"))
     assert note.args["user"] == "U1" and note.args["text"] == texts.tool_not_allowed("vip_only")
     assert [m.text for m in posted] == ["<@UVIP> used `/vip`:\nvip"]
+
+
+async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo):
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.command(slack, "/weather", "", channel="C7")
+        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": "U1", "username": "user-U1", "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": "trig-1",
+            "view": {**view, "id": "V1", "state": {}},  # as Slack sends for a view with no inputs touched
+        }
+        status, body = await post_signed(
+            bot.events_url,
+            {"payload": payload},
+            signing_secret=SIGNING_SECRET,
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert status == 200
+    assert json.loads(body) == {"response_action": "errors", "errors": {"city": "city: field required"}}

@@ -24,6 +24,7 @@ _OUR_ENV = (
     "SMTP_PASSWORD",
     "SMTP_FROM",
     "SMTP_STARTTLS",
+    "SMTP_SELF_APPROVAL",
 )
 
 

@@ -181,6 +181,14 @@ def test_half_or_bad_mail_settings_stop_start_up_with_one_line(make_settings, mo
         load_registry(make_settings())
 
 
+def test_the_operator_may_allow_self_approval(make_settings, monkeypatch, declared):
+    monkeypatch.setenv("SMTP_HOST", "mail.example.com")
+    monkeypatch.setenv("SMTP_FROM", "bot@example.com")
+    assert load_registry(make_settings()).get("send_email").self_approval is False
+    monkeypatch.setenv("SMTP_SELF_APPROVAL", "true")
+    assert load_registry(make_settings()).get("send_email").self_approval is True
+
+
 def test_metadata(declared):
     email_tool = declared(send_email)
     assert email_tool.side_effects is True

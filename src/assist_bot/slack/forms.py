@@ -70,17 +70,19 @@ def _input(name: str, prop: dict[str, Any], default: Any = None) -> dict[str, An
 
 
 def submitted_arguments(tool: Tool, values: dict[str, Any]) -> dict[str, Any]:
-    """The view's state values → arguments (strings stay strings; pydantic validates)."""
+    """The view's state values → arguments (strings stay strings; pydantic validates).
+    A field left empty is left out: its default applies, or validation says it is required."""
     arguments: dict[str, Any] = {}
     for name, prop in tool.schema().get("properties", {}).items():
         element = (values.get(name) or {}).get("value") or {}
         kind, enum, _ = _kind(prop)
         if enum:
             selected = element.get("selected_option")
-            arguments[name] = json.loads(selected["value"]) if selected else None
+            value = json.loads(selected["value"]) if selected else None
         else:
-            raw = element.get("value")
-            arguments[name] = _coerce(raw, kind)
+            value = _coerce(element.get("value"), kind)
+        if value is not None:
+            arguments[name] = value
     return arguments
 
 

@@ -65,9 +65,12 @@ def prepare(each: Tool, settings: Settings) -> Tool | None:
     if each.enabled is not None and not each.enabled(config):
         log.info("tool %s is not configured here, so it is not offered", each.name)
         return None
+    # The operator's word on self-approval, when the tool's settings offer one (SMTP_SELF_APPROVAL).
+    own_rule = getattr(config, "self_approval", None)
     return dataclasses.replace(
         each,
         config=config,
+        self_approval=own_rule if isinstance(own_rule, bool) else each.self_approval,
         timeout=each.timeout or settings.tool_timeout,
         secrets=(*secret_values(config), *_bot_secrets(settings)),
     )

@@ -86,6 +86,8 @@ class EmailSettings(ToolSettings):
     password: SecretStr | None = None
     sender: str | None = Field(default=None, validation_alias="SMTP_FROM")
     starttls: bool = True
+    # May the person who asked approve their own email? Off: another person or an admin must.
+    self_approval: bool = False
 
     @field_validator("sender")
     @classmethod
@@ -110,7 +112,8 @@ def _configured(settings: EmailSettings) -> bool:
     return settings.configured
 
 
-# Offered only with a mail server; a person must approve, and not the one who asked.
+# Offered only with a mail server; a person must approve, and (unless SMTP_SELF_APPROVAL)
+# not the one who asked: the mail goes out from the company's address.
 @tool(side_effects=True, slash_command="/email", settings=EmailSettings, enabled=_configured, self_approval=False)
 async def send_email(to: Address, subject: Subject, body: str, ctx: ToolContext[EmailSettings]) -> str:
     """Send a plain-text email.
