@@ -153,3 +153,12 @@ async def test_tool_timeout_overrides_settings_and_covers_sync_tools(make_ctx):
 async def test_a_tools_own_timeout_error_is_a_failure(make_ctx):
     result = await make_tool(own_timeout).invoke("{}", make_ctx())
     assert result == ToolResult(False, "Error: TimeoutError: upstream took too long")
+
+
+def test_as_run_is_what_the_function_gets_in_its_own_order(make_ctx):
+    def book(city: str, nights: int = 2, note: str | None = None) -> str:
+        """Book a stay."""
+        return city
+
+    shown = make_tool(book).as_run({"note": None, "nights": None, "city": "Lisbon"})
+    assert list(shown.items()) == [("city", "Lisbon"), ("nights", 2), ("note", None)]

@@ -5,7 +5,6 @@ decline — becomes a `function_call_output` the model reads."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +66,10 @@ async def _run_one(
     if not tool.side_effects:
         return (await tool.invoke(call.arguments, ctx)).output
     try:
-        tool.validate(call.arguments)  # ask people only about calls that can run
+        # Ask people only about calls that can run, showing exactly what would run.
+        shown = tool.as_run(call.arguments)
     except ToolArgumentsError as exc:
         return f"Error: invalid arguments: {exc}"
-    shown = json.loads(call.arguments or "{}")
     decision = await approve(
         ApprovalRequest(
             tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=who

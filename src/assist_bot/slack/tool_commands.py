@@ -71,7 +71,11 @@ async def run_for_person(
     if tool.side_effects:
         decision = await deps.approvals.ask(
             ApprovalRequest(
-                tool=tool.name, description=tool.description, arguments=arguments, requester=user, requesters=(user,)
+                tool=tool.name,
+                description=tool.description,
+                arguments=tool.as_run(arguments),
+                requester=user,
+                requesters=(user,),
             ),
             team=team,
             channel=channel,

@@ -20,10 +20,11 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import aiohttp
 import pydantic
+import pydantic_core
 
 from assist_bot.tools.errors import (
     DuplicateToolError,
@@ -141,6 +142,11 @@ class Tool:
             if kwargs[param] is None:
                 kwargs[param] = default
         return kwargs
+
+    def as_run(self, arguments: str | dict[str, Any]) -> dict[str, Any]:
+        """The arguments exactly as the function will get them (validated, defaults applied,
+        in the signature's order), as JSON values: what a consent prompt must show."""
+        return cast(dict[str, Any], pydantic_core.to_jsonable_python(self.validate(arguments)))
 
     async def invoke(self, arguments: str | dict[str, Any], ctx: ToolContext[Any]) -> ToolResult:
         """Run the tool for the model; every failure comes back as text, never raised."""
