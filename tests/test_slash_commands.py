@@ -250,3 +250,14 @@ async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, ope
         )
     assert status == 200
     assert json.loads(body) == {"response_action": "errors", "errors": {"city": "city: field required"}}
+
+
+async def test_what_a_tool_returns_can_neither_ping_nor_disguise_a_link(slack, openai_fake):
+    text = "<!channel> see <https://evil.example|https://corp.example> & <@U2>"
+    async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
+        await bot.command(slack, "/echo", json.dumps({"text": text}), channel="C3")
+        [posted] = await wait_for(lambda: slack.bot_messages("C3"))
+    assert posted.text == (
+        "<@U1> used `/echo`:\n• *said*: &lt;!channel&gt; see "
+        "&lt;https://evil.example|https://corp.example&gt; &amp; &lt;@U2&gt;"
+    )

@@ -75,3 +75,13 @@ def _reveal(value: object, depth: int = 0) -> str:
     if isinstance(value, BaseModel) and depth < 3:
         return " ".join(_reveal(getattr(value, name), depth + 1) for name in type(value).model_fields)
     return repr(value)
+
+
+@tool(slash_command="/echo")
+def echo(text: str) -> dict[str, str]:
+    """Says the text back.
+
+    Args:
+        text: What to say.
+    """
+    return {"said": text}

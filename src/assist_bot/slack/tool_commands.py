@@ -46,15 +46,21 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
 
+def escaped(text: object) -> str:
+    """Slack's escaping: what a tool returns (or echoes) can neither ping (<!channel>)
+    nor disguise a link (<https://evil|https://corp>)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def readable(tool: Tool, user: str, output: str) -> str:
     try:
         value = json.loads(output)
     except ValueError:
         value = output
     if isinstance(value, dict):
-        body = "\n".join(f"• *{key.replace('_', ' ')}*: {val}" for key, val in value.items())
+        body = "\n".join(f"• *{escaped(key).replace('_', ' ')}*: {escaped(val)}" for key, val in value.items())
     else:
-        body = str(value)
+        body = escaped(value)
     return f"<@{user}> used `{tool.slash_command}`:\n{body}"
 
 
@@ -88,7 +94,9 @@ async def run_for_person(
     if result.ok:
         await client.chat_postMessage(channel=channel, text=readable(tool, user, result.output))
     else:
-        await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_failed(tool.name, result.output))
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=texts.tool_failed(tool.name, escaped(result.output))
+        )
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -153,7 +161,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
         try:
             arguments = await parse_arguments(deps, tool, text)
         except ToolArgumentsError as exc:
-            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, str(exc)))
+            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return
         except TurnError as exc:
             await respond(response_type="ephemeral", text=texts.failure(exc.kind))
