@@ -342,3 +342,16 @@ async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack
     assert "channel='C1'" in output and "user='U1'" in output  # it did see its context
     assert slack.bot_token not in output and "sk-test" not in output
     assert bot.bot.settings.slack_bot_token.get_secret_value() == slack.bot_token
+
+
+async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, smtp):
+    arguments = {"to": "ana@example.com", "subject": "Figures", "body": "x" * 5000}
+    openai_fake.enqueue(Text([], calls=[("send_email", arguments)]), answer_with_outputs)
+    slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type", times=5)
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "email the figures")
+        await bot.send(event)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
+    assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
+    assert smtp[1].envelopes == []

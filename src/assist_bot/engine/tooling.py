@@ -76,6 +76,8 @@ async def _run_one(
         )
     )
     if not decision.approved:
+        if not decision.by and not decision.timed_out:  # nobody could be asked (the prompt failed)
+            return f"{tool.name} was not run: it could not be shown to people for approval. Do not retry."
         why = "nobody approved it in time" if decision.timed_out else f"<@{decision.by}> declined it"
         return f"The user declined to run {tool.name} ({why}). It was not run. Do not retry unless asked."
     return (await tool.invoke(call.arguments, ctx)).output
