@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from yarl import URL
 
+from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack.installations import RedisInstallationStore
 from tests.fakes.openai import Text
 from tests.fakes.slack import FakeSlack, event_body, file_share_message, mention, post_signed, wait_for
@@ -210,3 +211,23 @@ async def test_single_workspace_mode_is_unchanged(slack, openai_fake):
             async with http.get(base(bot) + "/slack/install", allow_redirects=False) as resp:
                 assert resp.status == 404  # no install flow without SLACK_CLIENT_ID
     assert {c.token for c in slack.calls} == {slack.bot_token}
+
+
+async def test_a_consent_prompt_is_asked_and_settled_with_its_workspaces_token(
+    slack, openai_fake, redis_url, installed
+):
+    assistants = Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=("note_down",))}, "acme")
+    openai_fake.enqueue(Text([], calls=[("note_down", {"text": "buy milk"})]), Text.of("noted"))
+    env = {**oauth_env(slack, redis_url), "ASSIST_BOT_TOOL_MODULES": "tests.support.acme_tools"}
+    async with running_bot(slack, openai_fake, assistants=assistants, **env) as bot:
+        await install(bot, slack, "T1")
+        second = await install(bot, slack, "T2")
+        event = mention("C2", "U5", "note: buy milk", team="T2", bot_user_id="UBOT2")
+        await bot.send(event, team_id="T2")
+        ask = await wait_for(lambda: next((m for m in slack.messages if m.channel == "C2" and m.blocks), None))
+        approval = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
+        await bot.click(slack, "assist_approve", approval, user="U5", channel="C2", message_ts=ask.ts, team="T2")
+        await answered(slack, "C2", event["ts"], "noted")
+    settle = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == ask.ts]
+    assert settle and {c.token for c in settle} == {second}
+    assert tokens_for_channel(slack, "C2") == {second}
