@@ -7,28 +7,18 @@ from __future__ import annotations
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from yarl import URL
 
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack.installations import RedisInstallationStore
 from tests.fakes.openai import Text
 from tests.fakes.slack import FakeSlack, event_body, file_share_message, mention, post_signed, wait_for
+from tests.support import oauth
 from tests.support.bot import SIGNING_SECRET, RunningBot, running_bot
+from tests.support.oauth import oauth_env
 
 pytestmark = pytest.mark.timeout(60)
 
-STATE_COOKIE = "slack-app-oauth-state"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def oauth_env(slack: FakeSlack, redis_url: str) -> dict:
-    return {
-        "SLACK_BOT_TOKEN": None,
-        "SLACK_CLIENT_ID": slack.client_id,
-        "SLACK_CLIENT_SECRET": slack.client_secret,
-        "SLACK_STATE_SECRET": "a-long-random-state-secret",
-        "redis_url": redis_url,
-    }
 
 
 @pytest.fixture
@@ -46,39 +36,17 @@ def base(bot: RunningBot) -> str:
 
 
 async def start_install(http: aiohttp.ClientSession, bot: RunningBot, slack: FakeSlack) -> str:
-    """GET /slack/install: a state cookie and a redirect to Slack's authorize page; returns the state."""
-    async with http.get(base(bot) + "/slack/install", allow_redirects=False) as resp:
-        assert resp.status == 302
-        location = URL(resp.headers["Location"])
-        cookie = resp.headers["Set-Cookie"]
-    assert (location.scheme, location.host, location.path) == ("https", "slack.com", "/oauth/v2/authorize")
-    assert location.query["client_id"] == slack.client_id
-    assert "chat:write" in location.query["scope"].split(",")
-    state = location.query["state"]
-    assert cookie.startswith(f"{STATE_COOKIE}={state};") and "HttpOnly" in cookie and "Secure" in cookie
-    return state
+    return await oauth.start_install(http, base(bot), slack)
 
 
 async def finish_install(
     http: aiohttp.ClientSession, bot: RunningBot, *, code: str | None, state: str | None, cookie: str | None
 ) -> tuple[int, str]:
-    """GET /slack/oauth_redirect as the browser comes back from Slack."""
-    params = {k: v for k, v in {"code": code, "state": state}.items() if v is not None}
-    headers = {"Cookie": f"{STATE_COOKIE}={cookie}"} if cookie is not None else {}
-    async with http.get(base(bot) + "/slack/oauth_redirect", params=params, headers=headers) as resp:
-        return resp.status, await resp.text()
+    return await oauth.finish_install(http, base(bot), code=code, state=state, cookie=cookie)
 
 
 async def install(bot: RunningBot, slack: FakeSlack, team: str) -> str:
-    """The whole round trip, as a person installing the app in `team`; returns the token Slack issued."""
-    before = set(slack.token_teams)
-    async with aiohttp.ClientSession() as http:
-        state = await start_install(http, bot, slack)
-        code = slack.authorize_code(team)  # the person approves the install on Slack's page
-        status, page = await finish_install(http, bot, code=code, state=state, cookie=state)
-    assert status == 200, page
-    [token] = [t for t in set(slack.token_teams) - before if slack.token_teams[t] == team]
-    return token
+    return await oauth.install(base(bot), slack, team)
 
 
 def tokens_for_channel(slack: FakeSlack, channel: str) -> set[str | None]:
