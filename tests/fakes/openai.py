@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .openai_frames import frame
 from .slack import wait_for
 
 
@@ -888,8 +889,7 @@ class FakeOpenAI:
         seq = itertools.count()
 
         async def emit(type_: str, **data: Any) -> None:
-            payload = {"type": type_, "sequence_number": next(seq), **data}
-            await resp.write(f"event: {type_}\ndata: {json.dumps(payload)}\n\n".encode())
+            await resp.write(frame({"type": type_, "sequence_number": next(seq), **data}))
 
         await emit("response.created", response=obj)
         await emit("response.in_progress", response=obj)
@@ -948,7 +948,6 @@ class FakeOpenAI:
                 item_id=item["id"],
                 output_index=idx,
                 arguments=item["arguments"],
-                name=name,
             )
             await emit("response.output_item.done", output_index=idx, item=item)
             obj["output"].append(item)
