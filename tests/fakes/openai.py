@@ -10,129 +10,58 @@ Note the SDK retries 408/409/429/5xx itself (max_retries=2 by default) and each 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import math
 import secrets
 import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from .openai_frames import frame
+from .openai_replies import (
+    CONTEXT_WINDOW_MESSAGE,
+    QUOTA_MESSAGE,
+    RATE_LIMIT_MESSAGE,
+    Cut,
+    Failed,
+    Hang,
+    HttpError,
+    Incomplete,
+    Refusal,
+    Reply,
+    ReplySource,
+    StreamError,
+    Text,
+    input_texts,
+)
+from .openai_stream import Streamer, function_call_item, message_item, new_id, terminal
 from .slack import wait_for
 
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
-
-
-# ------------------------------------------------------------------------ scripted replies
-@dataclass
-class Text:
-    """A successful response streamed as these chunks, `delay` seconds before each one."""
-
-    chunks: list[str]
-    delay: float = 0.0
-    tools: list[str] = field(default_factory=list)  # "file_search" / "code_interpreter" / "web_search", run first
-    # Annotations on the output_text part: file_citation {type, file_id, filename, index}, container_file_citation
-    # {type, container_id, file_id, filename, start_index, end_index}, file_path {type, file_id, index}, ...
-    annotations: list[dict] = field(default_factory=list)
-    # `outputs` of the code_interpreter_call item ({"type": "logs", "logs"} / {"type": "image", "url"}) and its
-    # container; either one adds a code_interpreter call when `tools` lacks it.
-    code_outputs: list[dict] | None = None
-    container_id: str | None = None
-    # Function calls the model makes after its text: (name, arguments as a dict or a raw JSON string).
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-    # When set, the stream holds before its last chunk until this event is set (deterministic "slow" streams).
-    gate: asyncio.Event | None = None
-
-    @property
-    def tool_calls(self) -> list[str]:
-        wants_code = self.code_outputs is not None or self.container_id is not None
-        return self.tools + ["code_interpreter"] if wants_code and "code_interpreter" not in self.tools else self.tools
-
-    @property
-    def text(self) -> str:
-        return "".join(self.chunks)
-
-    @classmethod
-    def of(cls, text: str, parts: int = 3, **kwargs: Any) -> Text:
-        """Split `text` into about `parts` chunks."""
-        size = max(1, math.ceil(len(text) / max(1, parts)))
-        return cls([text[i : i + size] for i in range(0, len(text), size)] or [""], **kwargs)
-
-    @classmethod
-    def echo(cls, body: dict) -> Text:
-        texts = input_texts(body)
-        return cls.of(f"You said: {texts[-1] if texts else ''}")
-
-
-@dataclass
-class HttpError:
-    """A plain HTTP error before any stream starts."""
-
-    status: int
-    code: str | None
-    message: str
-    type: str = "server_error"
-    param: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "0"} for 429s
-
-
-@dataclass
-class Hang:
-    """Streams these chunks, then neither completes nor fails until the client disconnects or stop()."""
-
-    after_chunks: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Failed:
-    """Streams these chunks, then a `response.failed` event carrying response.error."""
-
-    code: str = "server_error"
-    message: str = "The model failed to generate a response."
-    after_chunks: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StreamError:
-    """Streams these chunks, then an `error` event (type "error") and ends the stream."""
-
-    message: str
-    code: str | None = "server_error"
-    after_chunks: list[str] = field(default_factory=list)
-
-
-Reply = Text | HttpError | Hang | Failed | StreamError
-ReplySource = Reply | Callable[[dict], Reply]  # a callable builds the reply from the request body
+__all__ = [
+    "CONTEXT_WINDOW_MESSAGE",
+    "QUOTA_MESSAGE",
+    "RATE_LIMIT_MESSAGE",
+    "Cut",
+    "Failed",
+    "FakeOpenAI",
+    "Hang",
+    "HttpError",
+    "Incomplete",
+    "Refusal",
+    "Reply",
+    "ReplySource",
+    "StreamError",
+    "Text",
+    "function_outputs",
+    "input_texts",
+    "message_item",
+    "new_id",
+]
 
 
 # ------------------------------------------------------------------------ request helpers
-def input_texts(body: dict) -> list[str]:
-    """All user-authored text in a request's `input`, in order (string input, str content or input_text parts)."""
-    inp = body.get("input")
-    if isinstance(inp, str):
-        return [inp]
-    out: list[str] = []
-    for item in inp or []:
-        if not isinstance(item, dict) or item.get("role") != "user":
-            continue
-        content = item.get("content")
-        if isinstance(content, str):
-            out.append(content)
-        else:
-            out.extend(
-                p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "input_text"
-            )
-    return out
-
-
 def _conv_id(conversation: Any) -> str | None:
     """`conversation` may be sent as "conv_..." or {"id": "conv_..."}."""
     if isinstance(conversation, dict):
@@ -155,9 +84,19 @@ def _normalize_items(inp: Any) -> list[dict]:
                 kind = "output_text" if item["role"] == "assistant" else "input_text"
                 content = [{"type": kind, "text": content, **({"annotations": []} if kind == "output_text" else {})}]
             item.update(type="message", content=content, status="completed")
-        item.setdefault("id", _id("msg" if item.get("type") == "message" else "item"))
+        item.setdefault("id", new_id("msg" if item.get("type") == "message" else "item"))
         items.append(item)
     return items
+
+
+def _tokens(items: list[dict]) -> int:
+    """A conversation's size in words, the fake's stand-in for tokens."""
+    words = 0
+    for item in items:
+        for part in item.get("content") or [] if isinstance(item.get("content"), list) else []:
+            words += len(str(part.get("text") or part.get("refusal") or "").split())
+        words += len(str(item.get("output") or "").split())
+    return words
 
 
 class _Reject(Exception):
@@ -181,10 +120,13 @@ def _error(
 
 
 # Built-in tool call items: (output item type, the middle event's name).
+# Built-in tool call items: (output item type, the events between added and done; none for reasoning).
 _TOOLS = {
-    "file_search": ("file_search_call", "searching"),
-    "code_interpreter": ("code_interpreter_call", "interpreting"),
-    "web_search": ("web_search_call", "searching"),
+    "file_search": ("file_search_call", ("in_progress", "searching", "completed")),
+    "code_interpreter": ("code_interpreter_call", ("in_progress", "interpreting", "completed")),
+    "web_search": ("web_search_call", ("in_progress", "searching", "completed")),
+    "mcp": ("mcp_call", ("in_progress", "completed")),
+    "reasoning": ("reasoning", ()),
 }
 
 
@@ -192,7 +134,7 @@ def _tool_item(kind: str, reply: Text | None = None) -> dict:
     """The completed output item of a built-in tool call, with the fields the SDK models require."""
     if kind == "file_search":
         return {
-            "id": _id("fs"),
+            "id": new_id("fs"),
             "type": "file_search_call",
             "status": "completed",
             "queries": ["fake query"],
@@ -204,9 +146,9 @@ def _tool_item(kind: str, reply: Text | None = None) -> dict:
             if reply is not None and reply.code_outputs is not None
             else [{"type": "logs", "logs": "42\n"}]
         )
-        container = reply.container_id if reply is not None and reply.container_id else _id("cntr")
+        container = reply.container_id if reply is not None and reply.container_id else new_id("cntr")
         return {
-            "id": _id("ci"),
+            "id": new_id("ci"),
             "type": "code_interpreter_call",
             "status": "completed",
             "code": "print(6 * 7)",
@@ -215,34 +157,25 @@ def _tool_item(kind: str, reply: Text | None = None) -> dict:
         }
     if kind == "web_search":
         return {
-            "id": _id("ws"),
+            "id": new_id("ws"),
             "type": "web_search_call",
             "status": "completed",
             "action": {"type": "search", "query": "fake query", "sources": None},
         }
+    if kind == "mcp":
+        return {
+            "id": new_id("mcp"),
+            "type": "mcp_call",
+            "status": "completed",
+            "server_label": "deepwiki",
+            "name": "ask_question",
+            "arguments": '{"question": "fake"}',
+            "output": "fake answer",
+            "error": None,
+        }
+    if kind == "reasoning":
+        return {"id": new_id("rs"), "type": "reasoning", "summary": [], "encrypted_content": None}
     raise ValueError(f"unknown tool {kind!r}; expected one of {sorted(_TOOLS)}")
-
-
-def _message_item(msg_id: str, text: str, status: str, annotations: list[dict] | None = None) -> dict:
-    return {
-        "id": msg_id,
-        "type": "message",
-        "status": status,
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": list(annotations or []), "logprobs": []}],
-    }
-
-
-def _function_call_item(name: str, arguments: Any, status: str = "completed") -> dict:
-    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return {
-        "id": _id("fc"),
-        "type": "function_call",
-        "call_id": _id("call"),
-        "name": name,
-        "arguments": raw,
-        "status": status,
-    }
 
 
 def function_outputs(body: dict) -> dict[str, str]:
@@ -253,11 +186,6 @@ def function_outputs(body: dict) -> dict[str, str]:
         for item in (inp if isinstance(inp, list) else [])
         if isinstance(item, dict) and item.get("type") == "function_call_output"
     }
-
-
-def _annotation_at(annotation: dict) -> int:
-    """The text offset an annotation points at; the stream announces it once the text has got that far."""
-    return int(annotation.get("index", annotation.get("end_index", 0)) or 0)
 
 
 # ------------------------------------------------------------------------ the server
@@ -276,6 +204,10 @@ class FakeOpenAI:
         self.response_requests: list[dict] = []  # every POST /v1/responses body, rejected ones included
         self.responses: dict[str, dict] = {}  # final response objects (completed / failed) by id
         self.locked_rejections = 0
+        # Words a conversation may hold before a response must truncate or compact it (None: no limit).
+        self.context_window: int | None = None
+        self.truncations = 0
+        self.compactions = 0
         self.stream_disconnects = 0  # streams the client abandoned before they ended
         self.default: Callable[[dict], Reply] = Text.echo
         self.port: int | None = None
@@ -400,7 +332,7 @@ class FakeOpenAI:
     async def _create_conversation(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         conv = {
-            "id": _id("conv"),
+            "id": new_id("conv"),
             "created_at": int(time.time()),
             "metadata": body.get("metadata") or {},
             "items": _normalize_items(body.get("items")),
@@ -567,7 +499,7 @@ class FakeOpenAI:
         body = await self._json(request)
         now, expires = int(time.time()), body.get("expires_after")
         meta = {
-            "id": _id("vs"),
+            "id": new_id("vs"),
             "object": "vector_store",
             "created_at": now,
             "last_active_at": now,
@@ -688,7 +620,7 @@ class FakeOpenAI:
     async def _create_container(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         copies = [self._lookup(self.files, fid, "file") for fid in body.get("file_ids") or []]
-        meta = self._container_meta(_id("cntr"), body.get("name") or "", body.get("expires_after"))
+        meta = self._container_meta(new_id("cntr"), body.get("name") or "", body.get("expires_after"))
         if body.get("memory_limit"):
             meta["memory_limit"] = body["memory_limit"]
         self.containers[meta["id"]] = {"meta": meta, "files": {}}
@@ -731,7 +663,7 @@ class FakeOpenAI:
     def _response_obj(self, body: dict, conv_id: str | None) -> dict:
         """An in-progress Response carrying every field openai.types.responses.Response requires."""
         obj = {
-            "id": _id("resp"),
+            "id": new_id("resp"),
             "object": "response",
             "created_at": int(time.time()),
             "status": "in_progress",
@@ -764,7 +696,16 @@ class FakeOpenAI:
             obj["conversation"] = {"id": conv_id}
         return obj
 
-    def _finish(self, obj: dict, body: dict, conv_id: str | None, status: str, error: dict | None = None) -> None:
+    def _finish(
+        self,
+        obj: dict,
+        body: dict,
+        conv_id: str | None,
+        status: str,
+        error: dict | None = None,
+        incomplete: dict | None = None,
+        cached: int = 0,
+    ) -> None:
         """Seal the response, store its output in the conversation and free the lock.
 
         Runs *before* the terminal event is written so a client that reacts instantly to
@@ -776,10 +717,11 @@ class FakeOpenAI:
         obj.update(
             status=status,
             error=error,
+            incomplete_details=incomplete,
             completed_at=int(time.time()) if status == "completed" else None,
             usage={
                 "input_tokens": in_tokens,
-                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "input_tokens_details": {"cached_tokens": min(cached, in_tokens), "cache_write_tokens": 0},
                 "output_tokens": out_tokens,
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": in_tokens + out_tokens,
@@ -789,6 +731,27 @@ class FakeOpenAI:
         if conv_id in self.conversations and status == "completed":
             self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
         self._busy.discard(conv_id)
+
+    def _fit_context(self, body: dict, conv_id: str | None) -> Reply | None:
+        """With `context_window` set: a conversation past it is truncated (truncation="auto"),
+        compacted (context_management compaction), or refused with the real context-window
+        failure (tests/fakes/openai_payloads/events/codex-response-failed-context-window.json)."""
+        if self.context_window is None or conv_id is None:
+            return None
+        items = self.conversations[conv_id]["items"]
+        if _tokens(items) <= self.context_window:
+            return None
+        if body.get("truncation") == "auto":
+            while len(items) > 1 and _tokens(items) > self.context_window:
+                items.pop(0)  # the oldest items go first, as the API drops them
+            self.truncations += 1
+            return None
+        if any(entry.get("type") == "compaction" for entry in body.get("context_management") or []):
+            compacted = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": "gAAAA-fake"}
+            items[:-1] = [compacted]
+            self.compactions += 1
+            return None
+        return Failed("context_length_exceeded", CONTEXT_WINDOW_MESSAGE)
 
     async def _create_response(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -818,6 +781,7 @@ class FakeOpenAI:
         if conv_id:
             self._busy.add(conv_id)
             self.conversations[conv_id]["items"].extend(_normalize_items(body.get("input")))
+            reply = self._fit_context(body, conv_id) or reply
         try:
             if body.get("stream"):
                 return await self._stream(request, body, reply, obj, conv_id)
@@ -837,16 +801,17 @@ class FakeOpenAI:
                 self.stream_disconnects += 1
             return _error(500, "The server is shutting down.", "server_error")
         if not isinstance(reply, Text):
-            return _error(500, reply.message, "server_error", None, reply.code)
+            message = getattr(reply, "message", "The model failed to generate a response.")
+            return _error(500, message, "server_error", None, getattr(reply, "code", "server_error"))
         if await self._pause(reply.delay * len(reply.chunks)):
             return _error(500, "The server is shutting down.", "server_error")
         obj["output"] = (
             [_tool_item(t, reply) for t in reply.tool_calls]
-            + [_message_item(_id("msg"), reply.text, "completed", reply.annotations)]
-            + [_function_call_item(name, arguments) for name, arguments in reply.calls]
+            + [message_item(new_id("msg"), reply.text, "completed", reply.annotations)]
+            + [function_call_item(name, arguments) for name, arguments in reply.calls]
         )
         self._finish(obj, body, conv_id, "completed")
-        return web.json_response(obj, headers={"x-request-id": _id("req")})
+        return web.json_response(obj, headers={"x-request-id": new_id("req")})
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep like a slow model, but wake at once on stop() (-> True) so shutdown stays quick."""
@@ -882,100 +847,34 @@ class FakeOpenAI:
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
-                "x-request-id": _id("req"),
+                "x-request-id": new_id("req"),
             }
         )
         await resp.prepare(request)
-        seq = itertools.count()
-
-        async def emit(type_: str, **data: Any) -> None:
-            await resp.write(frame({"type": type_, "sequence_number": next(seq), **data}))
-
-        await emit("response.created", response=obj)
-        await emit("response.in_progress", response=obj)
-        is_text = isinstance(reply, Text)
-        for kind in reply.tool_calls if is_text else []:
-            item = _tool_item(kind, reply)
-            type_, middle = _TOOLS[kind]
-            idx = len(obj["output"])
-            await emit("response.output_item.added", output_index=idx, item={**item, "status": "in_progress"})
-            for phase in ("in_progress", middle, "completed"):
-                await emit(f"response.{type_}.{phase}", output_index=idx, item_id=item["id"])
-            await emit("response.output_item.done", output_index=idx, item=item)
-            obj["output"].append(item)
-
-        chunks = reply.chunks if is_text else reply.after_chunks
-        if chunks or (is_text and not reply.calls):
-            msg_id, idx, text, announced = _id("msg"), len(obj["output"]), "", 0
-            where = {"item_id": msg_id, "output_index": idx, "content_index": 0}
-            empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            await emit(
-                "response.output_item.added",
-                output_index=idx,
-                item={"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []},
-            )
-            await emit("response.content_part.added", part=empty_part, **where)
-            for n, chunk in enumerate(chunks):
-                if is_text and await self._pause(reply.delay):
-                    return resp  # stop() cut the stream short, as a dropped connection would
-                if is_text and reply.gate is not None and n == len(chunks) - 1 and await self._gated(reply.gate):
-                    return resp
-                text += chunk
-                await emit("response.output_text.delta", delta=chunk, logprobs=[], **where)
-                if is_text:
-                    announced = await self._announce(emit, reply.annotations, announced, len(text), where)
-            if is_text:
-                await self._announce(emit, reply.annotations, announced, math.inf, where)
-                # As in the real stream, output_text.done carries no annotations; the parts and items do.
-                done = _message_item(msg_id, text, "completed", reply.annotations)
-                await emit("response.output_text.done", text=text, logprobs=[], **where)
-                await emit("response.content_part.done", part=done["content"][0], **where)
-                await emit("response.output_item.done", output_index=idx, item=done)
-                obj["output"].append(done)
-            else:
-                obj["output"].append(_message_item(msg_id, text, "incomplete"))
-
-        for name, arguments in reply.calls if is_text else []:
-            item, idx = _function_call_item(name, arguments), len(obj["output"])
-            await emit(
-                "response.output_item.added", output_index=idx, item={**item, "arguments": "", "status": "in_progress"}
-            )
-            await emit(
-                "response.function_call_arguments.delta", item_id=item["id"], output_index=idx, delta=item["arguments"]
-            )
-            await emit(
-                "response.function_call_arguments.done",
-                item_id=item["id"],
-                output_index=idx,
-                arguments=item["arguments"],
-            )
-            await emit("response.output_item.done", output_index=idx, item=item)
-            obj["output"].append(item)
-
-        if is_text:
-            self._finish(obj, body, conv_id, "completed")
-            await emit("response.completed", response=obj)
-        elif isinstance(reply, Failed):
-            self._finish(obj, body, conv_id, "failed", {"code": reply.code, "message": reply.message})
-            await emit("response.failed", response=obj)
+        out = Streamer(resp, obj, pause=self._pause, gated=self._gated)
+        await out.head()
+        for kind in reply.tool_calls if isinstance(reply, Text) else []:
+            await out.tool(kind, _tool_item(kind, reply), _TOOLS[kind][1])
+        if not await out.message(reply):
+            return resp
+        if isinstance(reply, Text):
+            await out.calls(reply.calls)
+        if isinstance(reply, Hang):
+            if await self._hang(request):  # nobody is left to write to
+                self.stream_disconnects += 1
+            return resp
+        if isinstance(reply, Cut):
+            self._busy.discard(conv_id)
+            if reply.reset and request.transport is not None:
+                request.transport.abort()  # mid-body, no last chunk: the client sees a reset
+                return resp
         elif isinstance(reply, StreamError):
             self._busy.discard(conv_id)
-            await emit("error", code=reply.code, message=reply.message, param=None)
-        elif await self._hang(request):  # Hang: nobody is left to write to
-            self.stream_disconnects += 1
-            return resp
+            await out.emit("error", code=reply.code, message=reply.message, param=None)
+        else:
+            status, error, incomplete = terminal(reply)
+            cached = reply.cached_tokens if isinstance(reply, Text) else 0
+            self._finish(obj, body, conv_id, status, error, incomplete, cached)
+            await out.emit(f"response.{status}", response=obj)
         await resp.write_eof()
         return resp
-
-    @staticmethod
-    async def _announce(emit: Callable, annotations: list[dict], announced: int, upto: float, where: dict) -> int:
-        """Emit response.output_text.annotation.added for annotations the text has reached; returns the count."""
-        while announced < len(annotations) and _annotation_at(annotations[announced]) <= upto:
-            await emit(
-                "response.output_text.annotation.added",
-                annotation=annotations[announced],
-                annotation_index=announced,
-                **where,
-            )
-            announced += 1
-        return announced

@@ -18,7 +18,6 @@ from typing import Any
 from openai.types.responses import ResponseStreamEvent
 from pydantic import BaseModel
 
-
 # Fields real streams carry (tests/fakes/openai_payloads/streams) that SDK 3.57 does not declare.
 REAL_EXTRAS = frozenset({"store", "frequency_penalty", "presence_penalty", "obfuscation"})
 
