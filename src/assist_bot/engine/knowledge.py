@@ -13,7 +13,7 @@ from typing import Any
 import openai
 from openai.types import FilePurpose
 
-from assist_bot.engine.openai_errors import to_turn_error
+from assist_bot.engine.openai_errors import intake_reason, to_turn_error
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
 from assist_bot.uploads import IntakeError, Upload
@@ -195,10 +195,9 @@ def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str | float | 
 
 
 def _api_reason(exc: openai.OpenAIError) -> str:
-    message = getattr(exc, "message", "") or ""
-    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and message:
-        return message[:300]
-    return "the AI service did not accept the file right now"
+    # The API's text goes to the (redacted) log only; the channel reads a generic reason.
+    log.warning("file intake failed at OpenAI: %s %s", type(exc).__name__, getattr(exc, "message", ""))
+    return intake_reason(exc)
 
 
 def hosted_tools(*, vector_store: str | None, file_ids: list[str], code_interpreter: bool) -> list[dict[str, Any]]:

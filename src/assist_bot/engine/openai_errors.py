@@ -20,11 +20,43 @@ def is_missing_conversation(exc: BaseException) -> bool:
     return "conversation" in param or "conversation" in (getattr(exc, "message", "") or "").lower()
 
 
+# `error.code` of a failed stream (response.failed / an `error` event) → TurnError kind, so the
+# user reads what happened and what to do (texts.FAILURES). Codes as the API sends them
+# (tests/fakes/openai_payloads/events/codex-response-failed-*.json).
+STREAM_FAILURES = {
+    "rate_limit_exceeded": "openai_rate_limited",
+    "insufficient_quota": "openai_quota",
+    "context_length_exceeded": "context_window",
+    "server_error": "openai_unavailable",
+    "overloaded": "openai_unavailable",
+    "internal_error": "openai_unavailable",
+}
+# response.incomplete `incomplete_details.reason` → kind.
+INCOMPLETE = {
+    "max_output_tokens": "length_limit",
+    "max_tokens": "length_limit",  # the spelling of OpenAI's documented example
+    "content_filter": "content_filter",
+}
+# Kinds worth asking once more when the response showed nothing yet: the service may be back.
+RETRYABLE = frozenset({"openai_unavailable", "openai_rate_limited", "stream_cut", "model_failed"})
+
+
+def stream_failure_kind(code: str | None) -> str:
+    return STREAM_FAILURES.get(code or "", "model_failed")
+
+
+def incomplete_kind(reason: str | None) -> str:
+    return INCOMPLETE.get(reason or "", "incomplete")
+
+
 def to_turn_error(exc: openai.OpenAIError) -> TurnError:
     """Narrow an SDK error to a kind; the detail (never shown to users) keeps the status."""
     detail = f"{type(exc).__name__}: {getattr(exc, 'status_code', '')} {getattr(exc, 'code', '') or ''}".strip()
+    code = getattr(exc, "code", None)
     if isinstance(exc, openai.APITimeoutError):
         return TurnError("timeout", detail)
+    if code in ("insufficient_quota", "context_length_exceeded"):
+        return TurnError(STREAM_FAILURES[code], detail)
     if isinstance(exc, openai.RateLimitError):
         return TurnError("openai_rate_limited", detail)
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
@@ -43,3 +75,18 @@ def is_missing_vector_store(exc: BaseException) -> bool:
     if not isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
         return False
     return "vector store" in (getattr(exc, "message", "") or "").lower().replace("_", " ")
+
+
+def intake_reason(exc: openai.OpenAIError) -> str:
+    """Why a file could not be added, in words for the channel. The API's own message stays in
+    the log: a proxy may echo the request (and the key) into it."""
+    status = getattr(exc, "status_code", 0) or 0
+    if status in (401, 403):
+        return "the AI service refused the bot's API key; an admin needs to check it"
+    if status == 413 or getattr(exc, "code", None) == "file_too_large":
+        return "the file is too large for the AI service"
+    if status == 429:
+        return "the AI service is busy right now; please share the file again in a moment"
+    if 400 <= status < 500:
+        return "the AI service did not accept this file"
+    return "the AI service did not accept the file right now"
