@@ -855,6 +855,8 @@ class FakeOpenAI:
         await out.head()
         for kind in reply.tool_calls if isinstance(reply, Text) else []:
             await out.tool(kind, _tool_item(kind, reply), _TOOLS[kind][1])
+        if isinstance(reply, Text) and reply.hold is not None and await self._gated(reply.hold):
+            return resp
         if not await out.message(reply):
             return resp
         if isinstance(reply, Text):

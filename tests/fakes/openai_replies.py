@@ -62,6 +62,9 @@ class Text:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     # When set, the stream holds before its last chunk until this event is set (deterministic "slow" streams).
     gate: asyncio.Event | None = None
+    # When set, the stream holds after its tool items and before any text until this event is set
+    # (to see what the user sees while hosted tools or reasoning run).
+    hold: asyncio.Event | None = None
     cached_tokens: int = 0  # usage.input_tokens_details.cached_tokens of the completed response
 
     @property

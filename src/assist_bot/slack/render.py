@@ -21,7 +21,7 @@ _OPEN_LINK = re.compile(r"!?\[([^\[\]\n]*)(?:\](?:\([^()\s]*)?)?$")
 _PAIRED = ("**", "__", "~~")
 # Marker characters dangling at the end, after a space or at a line start: the start of
 # emphasis or code whose text has not arrived yet.
-_DANGLING = re.compile(r"(^|(?<=\s))[*_~`]+$")
+_DANGLING = re.compile(r"(^|(?<=\s))[*_~`]+[ \t]*$")
 
 
 # -- footnotes ---------------------------------------------------------------------------
