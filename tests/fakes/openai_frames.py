@@ -22,6 +22,11 @@ from pydantic import BaseModel
 REAL_EXTRAS = frozenset({"store", "frequency_penalty", "presence_penalty", "obfuscation"})
 
 
+# response.error.code values real failed streams carry (openai_payloads/events/codex-response-failed-*.json)
+# that the SDK's Literal does not list; checked as if they were a listed code.
+REAL_ERROR_CODES = frozenset({"insufficient_quota", "context_length_exceeded"})
+
+
 class UnknownShape(AssertionError):
     """The fake tried to send an event the SDK would not recognise."""
 
@@ -53,6 +58,9 @@ def validated(payload: dict[str, Any]) -> BaseModel:
     model = event_models().get(payload.get("type", ""))
     if model is None:
         raise UnknownShape(f"no SDK event type {payload.get('type')!r}")
+    error = (payload.get("response") or {}).get("error") or {}
+    if error.get("code") in REAL_ERROR_CODES:
+        payload = {**payload, "response": {**payload["response"], "error": {**error, "code": "server_error"}}}
     try:
         parsed = model.model_validate(payload)
     except ValueError as exc:

@@ -183,11 +183,20 @@ class SlackReply:
                 title=output.name,
                 content=output.content,
             )
-            if output.sandbox_path and (uploaded.get("file") or {}).get("permalink"):
-                self._links[output.sandbox_path] = uploaded["file"]["permalink"]
         except SlackApiError as exc:
             log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
             await self._post(texts.upload_failed(output.name))
+            return
+        if output.sandbox_path:  # the answer links to it: point the link at the file in Slack
+            await self._link_upload(output.sandbox_path, (uploaded.get("file") or {}).get("id", ""))
+
+    async def _link_upload(self, sandbox_path: str, file_id: str) -> None:
+        # files.completeUploadExternal answers with id and title only; files.info has the permalink.
+        try:
+            info = await self._client.files_info(file=file_id)
+            self._links[sandbox_path] = info["file"]["permalink"]
+        except (SlackApiError, KeyError) as exc:
+            log.warning("no permalink for uploaded file %s: %s", file_id, exc)
 
     async def _wait_uploads(self) -> None:
         if self._uploads:
