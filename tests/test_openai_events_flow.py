@@ -18,6 +18,7 @@ from tests.fakes.openai import (
     Failed,
     HttpError,
     Incomplete,
+    Recorded,
     Refusal,
     StreamError,
     Text,
@@ -183,3 +184,29 @@ async def test_usage_is_logged_per_turn_without_content(slack, openai_fake, capl
         f"output_tokens={usage['output_tokens']}"
     )
     assert "payroll" not in caplog.text
+
+
+# -- recorded real streams, replayed byte for byte ------------------------------------------
+async def test_a_recorded_web_search_answer_gets_its_footnote(slack, openai_fake):
+    openai_fake.enqueue(Recorded("pai-web-search-url-citation.sse"))
+    async with running_bot(slack, openai_fake) as bot:
+        reply = await answer(slack, bot, "tallest mountain in Alberta?", expected="Sources")
+    url = "https://www.britannica.com/place/Mount-Columbia?utm_source=openai"
+    assert reply.text.startswith("The tallest mountain in Alberta is *Mount Columbia* (3,747 m / 12,294 ft).")
+    assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia  mountain, Alberta, Canada  Britannica>")
+
+
+async def test_a_recorded_code_interpreter_answer_links_the_chart_it_drew(slack, openai_fake):
+    container = "cntr_68dd936a4cfc81908bdd4f2a2f542b5c0a0e691ad2bfd833"  # as the recording names them
+    chart = b"\x89PNG the parabola"
+    openai_fake.add_container_file(
+        container, "y_eq_x_squared_plot.png", chart, "cfile_68dd9381192c81918f24ee3f0294cce6"
+    )
+    openai_fake.add_container_file(container, "cfile_68dd937c234081919ee5238a16b4fd87.png", b"\x89PNG inline")
+    openai_fake.enqueue(Recorded("pai-code-interpreter-image.sse"))
+    async with running_bot(slack, openai_fake) as bot:
+        reply = await answer(slack, bot, "plot y = x^2", expected="|Download the chart>")
+    (plot,) = [u for u in slack.uploads if u.filename == "y_eq_x_squared_plot.png"]
+    assert plot.content == chart
+    assert f"/{plot.file_id}/y_eq_x_squared_plot.png|Download the chart>" in reply.text
+    assert all("sandbox:" not in text for text in reply.history)

@@ -29,6 +29,7 @@ from .openai_replies import (
     Hang,
     HttpError,
     Incomplete,
+    Recorded,
     Refusal,
     Reply,
     ReplySource,
@@ -49,6 +50,7 @@ __all__ = [
     "Hang",
     "HttpError",
     "Incomplete",
+    "Recorded",
     "Refusal",
     "Reply",
     "ReplySource",
@@ -389,12 +391,12 @@ class FakeOpenAI:
             pred = lambda f: f.get("filename") == name
         self._vector_failures.append((pred, code, message))
 
-    def add_container_file(self, container_id: str, name: str, content: bytes) -> str:
+    def add_container_file(self, container_id: str, name: str, content: bytes, file_id: str | None = None) -> str:
         """Simulate code interpreter writing /mnt/data/<name>; creates the container if unknown. Returns the
-        container file id (cfile_…)."""
+        container file id (cfile_…; `file_id` to match one a recorded stream cites)."""
         if container_id not in self.containers:
             self.containers[container_id] = {"meta": self._container_meta(container_id, "fake-container"), "files": {}}
-        return self._put_container_file(container_id, name, content, "assistant")["id"]
+        return self._put_container_file(container_id, name, content, "assistant", file_id)["id"]
 
     def _add_file_routes(self, r: web.UrlDispatcher) -> None:
         r.add_route("*", "/v1/files", self._files_root)
@@ -603,9 +605,9 @@ class FakeOpenAI:
             "expires_after": expires_after or {"anchor": "last_active_at", "minutes": 20},
         }
 
-    def _put_container_file(self, cid: str, name: str, content: bytes, source: str) -> dict:
+    def _put_container_file(self, cid: str, name: str, content: bytes, source: str, file_id: str | None = None) -> dict:
         record = {
-            "id": f"cfile_{secrets.token_hex(12)}",
+            "id": file_id or f"cfile_{secrets.token_hex(12)}",
             "object": "container.file",
             "container_id": cid,
             "created_at": int(time.time()),
@@ -851,6 +853,11 @@ class FakeOpenAI:
             }
         )
         await resp.prepare(request)
+        if isinstance(reply, Recorded):
+            self._busy.discard(conv_id)
+            await resp.write(reply.body)
+            await resp.write_eof()
+            return resp
         out = Streamer(resp, obj, pause=self._pause, gated=self._gated)
         await out.head()
         for kind in reply.tool_calls if isinstance(reply, Text) else []:

@@ -8,6 +8,7 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Real error texts, as recorded (tests/fakes/openai_payloads/events/codex-response-failed-*.json).
@@ -149,5 +150,18 @@ class Cut:
     reset: bool = False
 
 
-Reply = Text | Refusal | HttpError | Hang | Failed | Incomplete | StreamError | Cut
+@dataclass
+class Recorded:
+    """A stream recorded from the real API, replayed byte for byte: one of
+    tests/fakes/openai_payloads/streams/*.sse (see SOURCES.md there). Real shapes are looser
+    than the SDK's models (fields missing, extra fields), which the bot must take as they come."""
+
+    stream: str  # file name, e.g. "pai-web-search-url-citation.sse"
+
+    @property
+    def body(self) -> bytes:
+        return (Path(__file__).parent / "openai_payloads" / "streams" / self.stream).read_bytes()
+
+
+Reply = Text | Refusal | HttpError | Hang | Failed | Incomplete | StreamError | Cut | Recorded
 ReplySource = Reply | Callable[[dict], Reply]  # a callable builds the reply from the request body
