@@ -12,20 +12,16 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .openai_frames import frame
+from .openai_http import new_id
 from .openai_replies import Cut, Failed, Incomplete, Refusal, Reply, StreamError, Text
 
 Emit = Callable[..., Awaitable[None]]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def message_item(msg_id: str, text: str, status: str, annotations: list[dict] | None = None) -> dict:
