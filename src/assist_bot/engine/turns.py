@@ -6,9 +6,10 @@ conversation, round after round, until the model answers in text."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -148,7 +149,10 @@ class Engine:
         items: list[dict[str, Any]] = user_input(messages)
         usage = Usage()
         try:
-            async for event in self._rounds(thread, state, request, items, functions, ctx, approve, usage):
+            rounds = self._rounds(
+                thread=thread, state=state, request=request, items=items, tools=(functions, ctx, approve), usage=usage
+            )
+            async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
                     _log_usage(thread, assistant, usage)
                 yield event
@@ -158,16 +162,16 @@ class Engine:
 
     async def _rounds(
         self,
+        *,
         thread: ThreadKey,
         state: TurnSnapshot,
         request: dict[str, Any],
         items: list[dict[str, Any]],
-        functions: dict[str, Tool],
-        ctx: ToolContext,
-        approve: Approver,
+        tools: tuple[dict[str, Tool], ToolContext, Approver],
         usage: Usage,
     ) -> AsyncIterator[TurnEvent]:
         """Response after response, running the function calls each asks for in between."""
+        functions, ctx, approve = tools
         texts: list[str] = []
         cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
@@ -206,11 +210,13 @@ class Engine:
         for retry in (True, False):
             failure: Failed | TurnError | None = None
             try:
-                async for event in self._respond_once(thread, state, request, items, into):
-                    if isinstance(event, Failed) and retry and _retryable(event.kind, into):
-                        failure = event
-                        break
-                    yield event
+                # aclosing: leaving early must close the HTTP response now, not at garbage collection.
+                async with contextlib.aclosing(self._respond_once(thread, state, request, items, into)) as events:
+                    async for event in events:
+                        if isinstance(event, Failed) and retry and _retryable(event.kind, into):
+                            failure = event
+                            break
+                        yield event
             except TurnError as exc:
                 if not (retry and _retryable(exc.kind, into)):
                     raise
@@ -228,7 +234,7 @@ class Engine:
         request: dict[str, Any],
         items: list[dict[str, Any]],
         into: Round,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""
         try:
