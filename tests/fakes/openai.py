@@ -75,6 +75,7 @@ class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
         self.api_key = api_key
         # Files, vector stores and containers (see the "Files" section below).
         self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
+        self.upload_errors: list[tuple[int, str]] = []  # (status, message) refusing the next uploads
         self.vector_stores: dict[str, dict] = {}  # id -> {"meta": vector store, "files": {file_id: vs file}}
         self.containers: dict[str, dict] = {}  # id -> {"meta": container, "files": {cfile_id: fields + content}}
         self.vector_file_polls = vector_file_polls  # GETs of a vector store file before it leaves in_progress

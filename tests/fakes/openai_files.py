@@ -13,6 +13,8 @@ from .openai_http import Resource, _error
 class Files(Resource):
     files: dict[str, dict]
     vector_stores: dict[str, dict]
+    # (status, message) the next uploads are refused with, one entry per upload.
+    upload_errors: list[tuple[int, str]]
 
     def _file_routes(self, r: web.UrlDispatcher) -> None:
         r.add_route("*", "/v1/files", self._files_root)
@@ -24,6 +26,9 @@ class Files(Resource):
             purpose = request.query.get("purpose")
             return self._list([self._public(f) for f in self.files.values() if purpose in (None, f["purpose"])])
         fields, name, content = await self._upload(request)
+        if self.upload_errors:
+            status, message = self.upload_errors.pop(0)
+            return _error(status, message, "invalid_request_error" if status < 500 else "server_error")
         if content is None or not fields.get("purpose"):
             return _error(
                 400, "Both 'file' and 'purpose' are required.", param="file" if content is None else "purpose"
