@@ -125,7 +125,7 @@ async def test_web_search_sources_become_footnotes(slack, openai_fake):
     openai_fake.enqueue(Text.of(text, 4, tools=["web_search"], annotations=[{**citation, "url": url}]))
     async with running_bot(slack, openai_fake) as bot:
         reply = await answer(slack, bot, "tallest mountain in Alberta?", expected="Sources")
-    assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia  Britannica>")
+    assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia | Britannica>")
     assert "*Mount Columbia*" in reply.text
 
 
@@ -193,7 +193,7 @@ async def test_a_recorded_web_search_answer_gets_its_footnote(slack, openai_fake
         reply = await answer(slack, bot, "tallest mountain in Alberta?", expected="Sources")
     url = "https://www.britannica.com/place/Mount-Columbia?utm_source=openai"
     assert reply.text.startswith("The tallest mountain in Alberta is *Mount Columbia* (3,747 m / 12,294 ft).")
-    assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia  mountain, Alberta, Canada  Britannica>")
+    assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia | mountain, Alberta, Canada | Britannica>")
 
 
 async def test_a_recorded_code_interpreter_answer_links_the_chart_it_drew(slack, openai_fake):

@@ -75,18 +75,3 @@ def is_missing_vector_store(exc: BaseException) -> bool:
     if not isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
         return False
     return "vector store" in (getattr(exc, "message", "") or "").lower().replace("_", " ")
-
-
-def intake_reason(exc: openai.OpenAIError) -> str:
-    """Why a file could not be added, in words for the channel. The API's own message stays in
-    the log: a proxy may echo the request (and the key) into it."""
-    status = getattr(exc, "status_code", 0) or 0
-    if status in (401, 403):
-        return "the AI service refused the bot's API key; an admin needs to check it"
-    if status == 413 or getattr(exc, "code", None) == "file_too_large":
-        return "the file is too large for the AI service"
-    if status == 429:
-        return "the AI service is busy right now; please share the file again in a moment"
-    if 400 <= status < 500:
-        return "the AI service did not accept this file"
-    return "the AI service did not accept the file right now"

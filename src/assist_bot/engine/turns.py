@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -48,11 +49,12 @@ RETRY_BACKOFF = 1.0
 
 def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     """One user item per Slack message, each saying who speaks, so that threads
-    with several people make sense to the model."""
+    with several people make sense to the model; what the person had in view comes first."""
     return [
         {
             "role": "user",
             "content": [
+                *([{"type": "input_text", "text": m.context}] if m.context else []),
                 {"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"},
                 *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
             ],
@@ -96,10 +98,9 @@ class Engine:
         return self._http
 
     # -- for slash commands: the same tools, run by people ------------------------------
-    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext:
-        return ToolContext(
-            settings=self._settings, http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts
-        )
+    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext[Any]:
+        # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
+        return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
         return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
@@ -130,10 +131,12 @@ class Engine:
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
+        # Only what everyone in the batch may use: one person's rights are not lent to another.
+        speakers = [m.user for m in messages]
         functions = {
             t.name: t
             for t in self._tools.for_turn(
-                assistant.tools, user=last.user, channel=last.channel, admins=self._settings.admin_ids
+                assistant.tools, users=speakers, channel=last.channel, team=last.team, admins=self._settings.admin_ids
             )
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
@@ -149,9 +152,8 @@ class Engine:
         items: list[dict[str, Any]] = user_input(messages)
         usage = Usage()
         try:
-            rounds = self._rounds(
-                thread=thread, state=state, request=request, items=items, tools=(functions, ctx, approve), usage=usage
-            )
+            tools = _ToolRun(functions, ctx, approve, speakers)
+            rounds = self._rounds(thread=thread, state=state, request=request, items=items, tools=tools, usage=usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
                     _log_usage(thread, assistant, usage)
@@ -167,11 +169,10 @@ class Engine:
         state: TurnSnapshot,
         request: dict[str, Any],
         items: list[dict[str, Any]],
-        tools: tuple[dict[str, Tool], ToolContext, Approver],
+        tools: _ToolRun,
         usage: Usage,
     ) -> AsyncIterator[TurnEvent]:
         """Response after response, running the function calls each asks for in between."""
-        functions, ctx, approve = tools
         texts: list[str] = []
         cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
@@ -193,7 +194,9 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve)
+            items = await run_calls(
+                this.calls, tools=tools.functions, ctx=tools.ctx, approve=tools.approve, requesters=tools.requesters
+            )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
@@ -278,6 +281,16 @@ class Engine:
                 log.info("conversation %s is locked; retrying in %.2fs", request["conversation"], delay)
                 await self.sleep(delay)
         raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _ToolRun:
+    """What running a turn's function calls needs, between rounds."""
+
+    functions: dict[str, Tool]
+    ctx: ToolContext
+    approve: Approver
+    requesters: list[str]
 
 
 class _Entered:

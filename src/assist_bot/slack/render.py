@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from assist_bot import texts
 from assist_bot.events import Citation
+from assist_bot.slack import escape
 
 _FENCE = "```"
 # `[text](sandbox:/mnt/data/x.png)`, `![alt](sandbox:…)`, and bare `sandbox:/mnt/data/x.png`.
@@ -25,22 +26,13 @@ _DANGLING = re.compile(r"(^|(?<=\s))[*_~`]+[ \t]*$")
 
 
 # -- footnotes ---------------------------------------------------------------------------
-def _plain(text: str) -> str:
-    """Text safe inside a Slack link label: no markup that could end or fake the link."""
-    return re.sub(r"[<>|]", "", text).replace("&", "&amp;").strip() or "source"
-
-
-def _safe_url(url: str) -> str:
-    return url if url.startswith(("https://", "http://")) and not re.search(r"[\s<>|]", url) else ""
-
-
 def footnotes(citations: Iterable[Citation]) -> str:
-    """Numbered sources under an answer: knowledge files and web pages, as Slack links."""
-    lines = []
-    for n, cited in enumerate(citations, 1):
-        label, url = _plain(cited.filename), _safe_url(cited.link)
-        lines.append(f"[{n}] <{url}|{label}>" if url else f"[{n}] {label}")
-    return f"{texts.SOURCES_HEADING}\n" + "\n".join(lines) if lines else ""
+    """Numbered sources under an answer: knowledge files and web pages, as Slack links whose
+    labels show as text (escape.py); only web links (http, https) are linked."""
+    linkable = [
+        Citation(c.filename, c.link if c.link.startswith(("https://", "http://")) else "", c.kind) for c in citations
+    ]
+    return texts.sources(escape.citations(linkable))
 
 
 # -- sandbox links -------------------------------------------------------------------------

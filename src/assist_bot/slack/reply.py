@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
+from assist_bot.slack import escape
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
@@ -180,12 +181,12 @@ class SlackReply:
                 channel=self._channel,
                 thread_ts=self._thread_ts,
                 filename=output.name,
-                title=output.name,
+                title=escape.escape(output.name),
                 content=output.content,
             )
         except SlackApiError as exc:
             log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
-            await self._post(texts.upload_failed(output.name))
+            await self._post(texts.upload_failed(escape.escape(output.name)))
             return
         if output.sandbox_path:  # the answer links to it: point the link at the file in Slack
             await self._link_upload(output.sandbox_path, (uploaded.get("file") or {}).get("id", ""))
