@@ -85,5 +85,5 @@ def _close_inline(paragraph: str) -> str:
 
 def for_display(markdown: str, *, links: Mapping[str, str], streaming: bool) -> str:
     """The answer as one render shows it."""
-    text = link_sandbox(markdown, links)
+    text = link_sandbox(markdown, links) if "sandbox:" in markdown else markdown
     return close_unfinished(text) if streaming else text
