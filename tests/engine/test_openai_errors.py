@@ -94,3 +94,11 @@ def test_what_is_retried_once():
 def test_conversation_locked_is_recognised():
     assert is_conversation_locked(api_error(400, error_body("conversation_locked")))
     assert not is_conversation_locked(api_error(400, error_body("other")))
+
+
+def test_a_reset_stream_is_a_broken_stream_not_a_crash():
+    # What the SDK's HTTP client raises while reading a body the peer cut off.
+    from assist_bot.engine.openai_errors import STREAM_BROKEN
+
+    assert isinstance(httpx2.RemoteProtocolError("peer closed connection"), STREAM_BROKEN)
+    assert isinstance(httpx2.ReadError("reset"), STREAM_BROKEN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import openai
 
 from assist_bot.errors import TurnError
@@ -75,3 +77,20 @@ def is_missing_vector_store(exc: BaseException) -> bool:
     if not isinstance(exc, (openai.NotFoundError, openai.BadRequestError)):
         return False
     return "vector store" in (getattr(exc, "message", "") or "").lower().replace("_", " ")
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP client's transport errors (httpx2 under the pinned openai, httpx under older
+    ones): a stream the peer cuts or resets raises them while it is read, outside the SDK's
+    own exception classes."""
+    errors = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+# A dropped, reset or garbled stream, as it surfaces while the body is read.
+STREAM_BROKEN: tuple[type[BaseException], ...] = (*_transport_errors(), OSError, ValueError)

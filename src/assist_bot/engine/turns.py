@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import httpx2
 import openai
 
 from assist_bot.assistants import Assistant
@@ -22,6 +21,7 @@ from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.openai_errors import (
     RETRYABLE,
+    STREAM_BROKEN,
     is_conversation_locked,
     is_missing_conversation,
     is_missing_vector_store,
@@ -249,7 +249,7 @@ class Engine:
             raise TurnError("timeout", "no complete response in time") from None
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
-        except (httpx2.TransportError, OSError, ValueError) as exc:  # a dropped, reset or garbled stream
+        except STREAM_BROKEN as exc:
             raise TurnError("stream_cut", type(exc).__name__) from exc
 
     async def _create_or_renew(
