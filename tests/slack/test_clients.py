@@ -3,6 +3,7 @@ workspace — its own token, refreshed (over the wire, at the fake Slack) when a
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -67,3 +68,16 @@ async def test_a_token_about_to_expire_is_refreshed_and_saved(slack):
     assert (await workspaces(slack, store).for_team("T2")).token == client.token
     grants = [c.args.get("grant_type") for c in slack.calls_to("oauth.v2.access")]
     assert grants == [None, "refresh_token"]
+
+
+async def test_two_replicas_refreshing_at_once_both_end_with_the_new_token(slack):
+    store = MemoryInstallationStore()
+    await installed_in(slack, store, "T2", lifetime=60)
+    slack.token_expires_in = 12 * 3600
+    # Both see the expiring token; the first refresh spends the refresh token, the second is refused
+    # by Slack and takes what the first one saved.
+    one, two = await asyncio.gather(workspaces(slack, store).for_team("T2"), workspaces(slack, store).for_team("T2"))
+    saved = await store.async_find_bot(enterprise_id=None, team_id="T2")
+    assert one.token == two.token == saved.bot_token
+    refused = [c.error for c in slack.calls_to("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
+    assert sorted(refused, key=str) == [None, "invalid_refresh_token"]

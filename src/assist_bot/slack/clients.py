@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -67,14 +69,25 @@ class InstalledWorkspaces:
         if bot is None or not bot.bot_token:
             raise NotInstalled(team)
         if bot.bot_refresh_token:  # token rotation is on: refresh a token about to expire
+            bot = await self._rotated(team, bot)
+        return with_token(self._base, bot.bot_token or "", team=team)
+
+    async def _rotated(self, team: str, bot: Bot) -> Bot:
+        try:
             refreshed = await self._rotator.perform_bot_token_rotation(
                 bot=bot, minutes_before_expiration=self._rotation_minutes
             )
-            if refreshed is not None:
-                await self._installations.async_save_bot(refreshed)
-                log.info("rotated the bot token of workspace %s", team)
-                bot = refreshed
-        return with_token(self._base, bot.bot_token or "", team=team)
+        except SlackTokenRotationError:
+            # Another replica may have spent this refresh token a moment ago: its new token is in the store.
+            latest = await self._installations.async_find_bot(enterprise_id=None, team_id=team)
+            if latest is None or not latest.bot_token or latest.bot_refresh_token == bot.bot_refresh_token:
+                raise
+            return latest
+        if refreshed is None:
+            return bot
+        await self._installations.async_save_bot(refreshed)
+        log.info("rotated the bot token of workspace %s", team)
+        return refreshed
 
 
 def with_token(base: AsyncWebClient, token: str, *, team: str) -> AsyncWebClient:
