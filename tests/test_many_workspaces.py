@@ -79,6 +79,12 @@ async def test_a_second_workspace_installs_and_is_answered_with_its_own_token(sl
         assert await bot.send(two, team_id="T2") == 200
         await answered(slack, "C1", one["ts"], "hello from one")
         await answered(slack, "C2", two["ts"], "hello from two")
+        # Later events are authorised from the store alone: no auth.test on the ack path again.
+        checks = len(slack.calls_to("auth.test"))
+        again = mention("C2", "U5", "hello again", team="T2", bot_user_id="UBOT2")
+        assert await bot.send(again, team_id="T2") == 200
+        await answered(slack, "C2", again["ts"], "hello again")
+        assert len(slack.calls_to("auth.test")) == checks
 
     assert tokens_for_channel(slack, "C2") == {second}  # placeholder, edits: all with its own token
     assert tokens_for_channel(slack, "C1") == {first}  # the first workspace keeps its own

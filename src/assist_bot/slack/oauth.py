@@ -84,6 +84,9 @@ def build(settings: Settings, *, base: AsyncWebClient) -> OAuth:
         token_rotation_expiration_minutes=minutes,
         bot_only=True,
         client=base,
+        # auth.test once per token and process, not on every event's ack path. Safe with many replicas:
+        # the store is read first on every event, so a revoked token or a rotated one is seen at once.
+        cache_enabled=True,
     )
     rotator = AsyncTokenRotator(client_id=client_id, client_secret=client_secret, client=base)
     clients = InstalledWorkspaces(base=base, installations=installations, rotator=rotator, rotation_minutes=minutes)
