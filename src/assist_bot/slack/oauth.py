@@ -25,6 +25,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.errors import SettingsError
 from assist_bot.manifest import BOT_SCOPES
 from assist_bot.settings import Settings
 from assist_bot.slack.clients import InstalledWorkspaces
@@ -54,9 +55,10 @@ class OAuth:
 
 def build(settings: Settings, *, base: AsyncWebClient) -> OAuth:
     """`base` is the token-less client (SLACK_API_URL, session, retries) every workspace's client copies."""
-    assert settings.slack_client_id and settings.slack_client_secret and settings.slack_state_secret
+    if not (settings.slack_client_id and settings.slack_client_secret and settings.slack_state_secret):
+        raise SettingsError("SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET are needed for OAuth")
     client_id, client_secret = settings.slack_client_id, settings.slack_client_secret.get_secret_value()
-    installations, states = _stores(settings)
+    installations, states = _stores(settings, settings.slack_state_secret.get_secret_value())
     minutes = settings.token_rotation_minutes
     oauth_settings = AsyncOAuthSettings(
         client_id=client_id,
@@ -93,9 +95,7 @@ def build(settings: Settings, *, base: AsyncWebClient) -> OAuth:
     return OAuth(installations, states, oauth_settings, authorize, clients)
 
 
-def _stores(settings: Settings) -> tuple[HashInstallationStore, SignedStateStore]:
-    assert settings.slack_state_secret is not None
-    secret = settings.slack_state_secret.get_secret_value()
+def _stores(settings: Settings, secret: str) -> tuple[HashInstallationStore, SignedStateStore]:
     if settings.redis_url:
         installations = RedisInstallationStore.from_url(settings.redis_url)
         return installations, RedisStateStore(installations.redis, secret=secret)
