@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
+from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
@@ -58,7 +59,7 @@ class TurnRunner(Protocol):
         assistant: Assistant,
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
-    ) -> AsyncIterator[TurnEvent]: ...
+    ) -> AsyncGenerator[TurnEvent, None]: ...
 
 
 class Dispatcher:
@@ -73,8 +74,9 @@ class Dispatcher:
     ) -> None:
         self._store = store
         # Admission control: past this many streaming turns, further turns wait (their
-        # placeholder already shows) instead of slowing every stream in the process.
-        self._slots = asyncio.Semaphore(max_concurrent_turns)
+        # placeholder already shows) instead of slowing every stream in the process;
+        # fairly, so one busy user or workspace does not hold the others back.
+        self._admission = Admission(max_concurrent_turns)
         self._engine = engine
         self._replies = replies
         self._assistants = assistants
@@ -174,16 +176,25 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
+        # The turn's place in line: the person whose message waited longest.
+        slot = self._admission.slot(thread.team, messages[0].user)
+
+        async def approve(request: ApprovalRequest) -> Decision:
+            async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
+                return await sink.ask(request)
+
         end: Done | Failed | None = None
         try:
-            async with self._slots:
-                events = self._engine.run(
-                    thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
-                )
+            events = self._engine.run(
+                thread=thread, messages=messages, assistant=assistant, approve=approve, state=state
+            )
+            # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
+            # here, before we talk to Slack, not whenever the garbage collector gets to it.
+            async with slot, contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, (Done, Failed)):
                         end = event
-                        break  # closes the engine's stream before we talk to Slack
+                        break
                     sink.feed(event)
             if isinstance(end, Done):
                 await sink.finish(end)

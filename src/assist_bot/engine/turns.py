@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -117,7 +117,7 @@ class Engine:
         assistant: Assistant,
         approve: Approver,
         state: TurnSnapshot,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
         functions = {
