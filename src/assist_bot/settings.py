@@ -77,6 +77,8 @@ class Settings(BaseSettings):
 
     # --- Files ---------------------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_MAX_FILE_MB")
+    # Files downloaded and handed to OpenAI at once per process (each may hold ASSIST_BOT_MAX_FILE_MB in memory).
+    max_concurrent_downloads: int = Field(default=4, ge=1, le=1000, alias="ASSIST_BOT_MAX_CONCURRENT_DOWNLOADS")
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")

@@ -101,11 +101,11 @@ def upload_failed(name: str) -> str:
     return f"⚠️ I made *{name}* but could not upload it here."
 
 
-def unsupported_file(name: str) -> str:
-    from assist_bot.filetypes import extension, supported_summary
+def unsupported_file(name: str, kind: str) -> str:
+    """`name` and `kind` come escaped for Slack (slack/escape.py), as do all names below."""
+    from assist_bot.filetypes import supported_summary
 
-    kind = extension(name) or "unknown"
-    return f"⚠️ I can't use *{name}* (type .{kind}). I take {supported_summary()}."
+    return f"⚠️ I can't use *{name}* (type .{kind or 'unknown'}). I take {supported_summary()}."
 
 
 def added_to_knowledge(name: str, channel: str) -> str:

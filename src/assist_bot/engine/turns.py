@@ -42,11 +42,12 @@ LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     """One user item per Slack message, each saying who speaks, so that threads
-    with several people make sense to the model."""
+    with several people make sense to the model; what the person had in view comes first."""
     return [
         {
             "role": "user",
             "content": [
+                *([{"type": "input_text", "text": m.context}] if m.context else []),
                 {"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"},
                 *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
             ],
