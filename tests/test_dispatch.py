@@ -104,6 +104,8 @@ async def crash(turn: Turn) -> AsyncIterator[TurnEvent]:
 
 
 async def turn_error(turn: Turn) -> AsyncIterator[TurnEvent]:
+    # The engine turns a TurnError into Failed at its boundary (tests/engine/test_turn_end.py):
+    # a runner that raises one anyway is a bug like any other.
     yield TextDelta("half")
     raise TurnError("timeout", "no complete response in time")
 
@@ -118,7 +120,7 @@ async def no_end(turn: Turn) -> AsyncIterator[TurnEvent]:
 
 @pytest.mark.parametrize(
     ("script", "kind"),
-    [(crash, "unexpected"), (turn_error, "timeout"), (fails, "openai_unavailable"), (no_end, "unexpected")],
+    [(crash, "unexpected"), (turn_error, "unexpected"), (fails, "openai_unavailable"), (no_end, "unexpected")],
 )
 async def test_every_way_a_turn_can_fail_ends_the_reply_and_the_thread_goes_on(store, script, kind):
     runner, replies = ScriptedRunner(script), RecordingReplies()

@@ -20,7 +20,6 @@ from typing import Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
@@ -183,36 +182,43 @@ class Dispatcher:
             async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
                 return await sink.ask(request)
 
-        end: Done | Failed | None = None
         try:
-            events = self._engine.run(
-                thread=thread, messages=messages, assistant=assistant, approve=approve, state=state
-            )
-            # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
-            # here, before we talk to Slack, not whenever the garbage collector gets to it.
-            async with slot, contextlib.aclosing(events):
-                async for event in events:
-                    if isinstance(event, (Done, Failed)):
-                        end = event
-                        break
-                    sink.feed(event)
-            if isinstance(end, Done):
-                await sink.finish(end)
-                return
-            if end is None:
-                raise TurnError("unexpected", "the engine ended without a final event")
-            log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
-            await sink.fail(end.kind)
-        except TurnError as exc:
-            log.warning("turn in %s/%s failed: %s", thread.channel, thread.thread_ts, exc)
-            await sink.fail(exc.kind)
+            async with slot:
+                end = await self._stream(thread, messages, assistant, approve, state, sink)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
             raise
-        except Exception:
+        except Exception:  # the crash boundary: a bug, not a failure the engine reported
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
-            await sink.fail("unexpected")
+            end = Failed("unexpected")
+        # One way out: the turn's final event — its answer, or its failure.
+        if isinstance(end, Done):
+            await sink.finish(end)
+            return
+        log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
+        await sink.fail(end.kind)
+
+    async def _stream(
+        self,
+        thread: ThreadKey,
+        messages: list[Inbound],
+        assistant: Assistant,
+        approve: Callable[[ApprovalRequest], Awaitable[Decision]],
+        state: TurnSnapshot,
+        sink: ReplySink,
+    ) -> Done | Failed:
+        """Feed the engine's events to the reply; returns the final one (the engine ends
+        every turn with Done or Failed; a runner that does not is a bug, told as such)."""
+        events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
+        # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
+        # here, before we talk to Slack, not whenever the garbage collector gets to it.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, (Done, Failed)):
+                    return event
+                sink.feed(event)
+        return Failed("unexpected", "the engine ended without a final event")
 
     # -- shutdown -------------------------------------------------------------------
     @property
