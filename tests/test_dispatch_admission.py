@@ -232,3 +232,29 @@ async def test_over_the_wire_an_unanswered_approval_does_not_block_other_threads
         await bot.click(slack, "assist_approve", approval, user="UADMIN", channel="C1", message_ts=prompt.ts)
         await wait_for(lambda: any("Result: launched rocket" in m.text for m in replies_in("C1", first["ts"])))
     assert consent_tools.launched == ["rocket"]
+
+
+async def test_shares_keep_slots_free_for_other_people_and_workspaces():
+    """Of ten slots one person may hold eight and one workspace nine: with every slot of
+    the busy person still running, others are admitted at once, not when one ends."""
+    admission = Admission(10)
+    busy = [asyncio.create_task(admission.acquire("A", "u1")) for _ in range(12)]
+    await asyncio.sleep(0)
+    assert (admission.running, admission.waiting) == (8, 4)  # u1's share is full; two slots stay free
+    await asyncio.wait_for(admission.acquire("A", "u2"), BOUND)  # a colleague: at once
+    await asyncio.wait_for(admission.acquire("B", "v1"), BOUND)  # another workspace: at once
+    third = asyncio.create_task(admission.acquire("C", "w1"))
+    await asyncio.sleep(0)
+    assert not third.done()  # all ten slots are taken now
+    admission.release("A", "u1")
+    await asyncio.wait_for(third, BOUND)  # the freed slot goes to the workspace running nothing
+    for task in busy:
+        task.cancel()
+    await asyncio.gather(*busy, return_exceptions=True)
+
+
+async def test_one_person_alone_may_use_every_slot_below_ten():
+    admission = Admission(4)
+    for _ in range(4):
+        await asyncio.wait_for(admission.acquire("A", "u1"), BOUND)
+    assert admission.running == 4

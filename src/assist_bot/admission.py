@@ -8,6 +8,12 @@ fewest running turns (ties: the one served longest ago), and within it to the us
 the fewest (same tie-break); each user's own turns keep their order. So a newcomer's turn
 takes the next slot that frees, whatever is queued ahead of it.
 
+Shares: from ten slots up, a tenth of them is kept from any one workspace, and another
+tenth from any one person within a workspace (of 100: a workspace may hold 90 at once,
+a person 80). So even when every running answer is long, another workspace or person
+finds a free slot at once instead of waiting for one to end; the cost is idle slots
+while one person alone is busy.
+
 Why a turn can set its slot aside: a turn waiting for a person's Approve/Decline streams
 nothing, possibly for minutes. Holding its slot meanwhile would let a hundred unanswered
 approvals freeze every workspace. It hands the slot back and takes its turn in line again
@@ -31,6 +37,9 @@ class Admission:
         if limit < 1:
             raise ValueError("the concurrency limit must be at least 1")
         self._free = limit
+        reserve = limit // 10
+        self._team_cap = limit - reserve
+        self._user_cap = limit - 2 * reserve
         self._running_teams: Counter[str] = Counter()
         self._running_users: Counter[tuple[str, str]] = Counter()
         # team → user → that user's waiting turns, oldest first
@@ -50,11 +59,12 @@ class Admission:
         return sum(len(q) for users in self._waiting.values() for q in users.values())
 
     async def acquire(self, team: str, user: str) -> None:
-        if self._free > 0 and not self._waiting:
+        if self._free > 0 and not self._waiting and self._eligible(team, user):
             self._grant(team, user)
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(team, {}).setdefault(user, deque()).append(granted)
+        self._wake()  # a slot may be free that those waiting ahead may not take (their share is full)
         try:
             await granted
         except asyncio.CancelledError:
@@ -87,12 +97,20 @@ class Admission:
         self._served_teams[team] = stamp
         self._served_users[(team, user)] = stamp
 
+    def _eligible(self, team: str, user: str) -> bool:
+        return self._running_teams[team] < self._team_cap and self._running_users[(team, user)] < self._user_cap
+
     def _wake(self) -> None:
-        while self._free > 0 and self._waiting:
-            team = min(self._waiting, key=lambda t: (self._running_teams[t], self._served_teams.get(t, 0)))
-            users = self._waiting[team]
+        while self._free > 0:
+            candidates = [
+                (team, [u for u in users if self._eligible(team, u)]) for team, users in self._waiting.items()
+            ]
+            candidates = [(team, users) for team, users in candidates if users]
+            if not candidates:
+                return  # nobody waits, or everyone waiting has their share
+            team, users = min(candidates, key=lambda c: (self._running_teams[c[0]], self._served_teams.get(c[0], 0)))
             user = min(users, key=lambda u: (self._running_users[(team, u)], self._served_users.get((team, u), 0)))
-            granted = users[user].popleft()
+            granted = self._waiting[team][user].popleft()
             self._drop_empty(team, user)
             self._grant(team, user)
             granted.set_result(None)
