@@ -51,7 +51,7 @@ async def stores(request, redis_url):
 
 def approvals(slack, store: Store, timer: FakeTimer) -> Approvals:
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    return Approvals(client=client, store=store, admins=frozenset(), timeout=TIMEOUT, sleep=timer.sleep)
+    return Approvals(client=client, store=store, admins=frozenset({"UADMIN"}), timeout=TIMEOUT, sleep=timer.sleep)
 
 
 def prompt(slack):
@@ -68,10 +68,10 @@ async def test_a_click_on_another_replica_wakes_the_waiting_turn_at_once(slack, 
     asking = asyncio.create_task(waiting_side.ask(REQUEST, team="T1", channel="C1", thread_ts="1.1"))
     message = await wait_for(lambda: prompt(slack), 5)
     await wait_for(lambda: timer.asked, 5)  # the approval is stored and its wait begun
-    note = await clicked_side.answer(team="T1", approval_id=approval_id(message), user="U1", approved=True)
+    note = await clicked_side.answer(team="T1", approval_id=approval_id(message), user="UADMIN", approved=True)
     assert note is None
     decision = await asyncio.wait_for(asking, 5)
-    assert decision == Decision(approved=True, by="U1")
+    assert decision == Decision(approved=True, by="UADMIN")
     assert timer.asked == [TIMEOUT]  # the time-out was running, and never had to fire
 
 
@@ -90,7 +90,7 @@ async def test_no_click_within_the_time_out_counts_as_declined(slack, stores):
     assert settled.text == texts.approval_timed_out("send_email")
     # A late click gets a clear answer and changes nothing.
     late = await approvals(slack, stores[1], FakeTimer()).answer(
-        team="T1", approval_id=approval, user="U1", approved=True
+        team="T1", approval_id=approval, user="UADMIN", approved=True
     )
     assert late == texts.APPROVAL_ALREADY_ANSWERED
 
@@ -111,7 +111,7 @@ async def test_waiting_does_not_poll_the_store(slack, redis_url):
         stats = await store._redis.info("commandstats")
         reads = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("hgetall", "hmget", "get"))
         assert reads == 0
-        await waiting_side.answer(team="T1", approval_id=approval_id(message), user="U1", approved=False)
+        await waiting_side.answer(team="T1", approval_id=approval_id(message), user="UADMIN", approved=False)
         assert (await asyncio.wait_for(asking, 5)).approved is False
     finally:
         await store.close()

@@ -109,7 +109,7 @@ async def test_a_waiting_turn_reads_its_approval_once_not_over_and_over(replicas
     await waiting_side.put_approval("T1", "ap1", {"tool": "send_email"})
     waiting = asyncio.create_task(waiting_side.wait_for_decision("T1", "ap1"))
     await asyncio.wait_for(waiting_side._decisions._subscribed.wait(), 5)
-    await asyncio.sleep(1.0)  # room for polls to show up (the old wait read every 0.25 s)
+    await asyncio.sleep(0.3)  # room for polls to show up (the old wait read every 0.25 s)
     assert await read_commands(waiting_side) == 1
     await clicked_side.decide_approval("T1", "ap1", {"approved": False, "by": "U2"})
     await asyncio.wait_for(waiting, 5)
