@@ -258,3 +258,25 @@ async def test_one_person_alone_may_use_every_slot_below_ten():
     for _ in range(4):
         await asyncio.wait_for(admission.acquire("A", "u1"), BOUND)
     assert admission.running == 4
+
+
+async def test_a_turn_cancelled_while_it_waits_to_resume_leaks_no_slot():
+    admission = Admission(1)
+    decided = asyncio.Event()
+    slot = admission.slot("A", "u1")
+
+    async def turn_with_approval() -> None:
+        async with slot, slot.set_aside():
+            await decided.wait()
+
+    turn = asyncio.create_task(turn_with_approval())
+    await wait_for(lambda: admission.running == 0 and not turn.done(), BOUND)  # set aside
+    await asyncio.wait_for(admission.acquire("B", "v1"), BOUND)  # someone else streams meanwhile
+    decided.set()
+    await wait_for(lambda: admission.waiting == 1, BOUND)  # the turn stands in line to resume
+    turn.cancel()  # shutdown
+    await asyncio.gather(turn, return_exceptions=True)
+    assert (admission.running, admission.waiting, slot.held) == (1, 0, False)
+    admission.release("B", "v1")
+    assert admission.running == 0
+    await asyncio.wait_for(admission.acquire("C", "w1"), BOUND)
