@@ -179,3 +179,27 @@ async def test_the_engine_stream_is_closed_before_the_reply_finishes(store):
     await d.submit(inbound("q"))
     await ended(await replies.next_sink())
     assert closed_before_finish == [True]
+
+
+async def test_a_reply_that_cannot_finish_does_not_strand_the_queue(store):
+    """Slack refuses the final edit: the reply gets a note if it can, and the messages
+    queued meanwhile are still answered by the same drain."""
+    runner, replies = ScriptedRunner(), RecordingReplies()
+    d = dispatcher(store, runner, replies)
+    await d.submit(inbound("first"))
+    first = await runner.next_turn()
+    sink = replies.sinks[0]
+
+    async def broken_finish(done):
+        raise ConnectionError("chat.update: connection reset")
+
+    sink.finish = broken_finish
+    await d.submit(inbound("meanwhile"))
+    first.gate.set()
+    second = await runner.next_turn()
+    assert second.texts == ["meanwhile"]
+    second.gate.set()
+    await idle(d)
+    assert sink.failed == "unexpected"
+    assert replies.sinks[1].finished.text == "meanwhile"
+    assert await thread_is_free(store)

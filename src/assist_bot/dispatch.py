@@ -193,11 +193,16 @@ class Dispatcher:
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
             end = Failed("unexpected")
         # One way out: the turn's final event — its answer, or its failure.
-        if isinstance(end, Done):
-            await sink.finish(end)
-            return
-        log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
-        await sink.fail(end.kind)
+        try:
+            if isinstance(end, Done):
+                await sink.finish(end)
+                return
+            log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
+            await sink.fail(end.kind)
+        except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
+            log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
+            with contextlib.suppress(Exception):
+                await sink.fail("unexpected")
 
     async def _stream(
         self,
