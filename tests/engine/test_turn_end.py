@@ -38,6 +38,7 @@ async def events_of(slack, openai_fake, **settings) -> list[TurnEvent]:
         settings=config,
         tools=load_registry(config),
         knowledge=Knowledge(client=client, store=store, settings=config),
+        retry_backoff=0,
     )
     snapshot = TurnSnapshot(items=[], conversation_id=None, channel_settings={}, thread_files=[])
     try:
@@ -62,7 +63,8 @@ async def test_an_answer_ends_with_done(slack, openai_fake):
 
 
 async def test_an_openai_error_ends_with_failed_not_an_exception(slack, openai_fake):
-    openai_fake.enqueue(HttpError(500, "server_error", "boom"))
+    # (the engine asks once more when a response fails before any output)
+    openai_fake.enqueue(HttpError(500, "server_error", "boom"), HttpError(500, "server_error", "boom"))
     events = await events_of(slack, openai_fake)
     assert [type(e) for e in events] == [Failed]
     assert events[0].kind == "openai_unavailable"
