@@ -223,7 +223,8 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
 
 
 async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, openai_fake):
-    openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="The PDF is encrypted.")
+    # The service's own words never reach the channel (a proxy in between may echo the request, key included).
+    openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="echo: Bearer sk-test")
     async with running_bot(slack, openai_fake) as bot:
         event, _ = await share(
             bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
@@ -231,7 +232,10 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
         await wait_for(lambda: notes(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
         response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
-    assert notes(slack, "C1", event["ts"]) == ["⚠️ I could not add *scan.pdf*: The PDF is encrypted. (unsupported_file)"]
+    assert notes(slack, "C1", event["ts"]) == [
+        "⚠️ I could not add *scan.pdf*: "
+        "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)"
+    ]
     assert openai_fake.files == {}
     assert all(not store["files"] for store in openai_fake.vector_stores.values())
     assert "knowledge is empty" in response["text"]
@@ -348,3 +352,17 @@ async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one
     [store] = openai_fake.vector_stores.values()
     assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]
     assert "b.md" in listing["text"] and "a.md" not in listing["text"]  # the index follows the store
+
+
+@pytest.mark.parametrize("status", [400, 401, 500])
+async def test_an_upload_refused_by_openai_gets_a_generic_note_never_the_apis_text(slack, openai_fake, status):
+    # A proxy in front of OpenAI may echo the request, key included, into its error text.
+    openai_fake.upload_errors.append((status, "Incorrect API key provided: sk-proj-LEAKED1234567890"))
+    async with running_bot(slack, openai_fake) as bot:
+        event, _ = await share(
+            bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
+        )
+        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+    (note,) = notes(slack, "C1", event["ts"])
+    assert note.startswith("⚠️ I could not add *handbook.pdf*: ") and "AI service" in note
+    assert "sk-" not in note and "Incorrect API key" not in note

@@ -9,6 +9,7 @@ kept in a versioned TOML file. Each channel picks one by name.
     instructions = "You are a helpful assistant in a Slack workspace."
     temperature = 0.3
     tools = []
+    context = "truncate"   # long threads: "truncate" (drop the oldest turns), "compact", or "off"
 
 With no file, a built-in `default` assistant on ASSIST_BOT_MODEL works.
 """
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from assist_bot.errors import AssistantsFileError
 
 SUPPORTED_VERSIONS = {1}
+ContextMode = Literal["truncate", "compact", "off"]
 
 # What the built-in assistant may use when no assistants file is configured.
 BUILTIN_TOOLS = ("get_weather", "send_email")
@@ -32,6 +34,23 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant in a Slack workspace. Messages start with the speaker's "
     "name in square brackets, because several people may talk in one thread. "
     "Answer concisely; use Markdown for structure and code."
+)
+
+
+class SuggestedPrompt(BaseModel):
+    """A prompt Slack offers in the agent view: a short title, and the message it sends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=75)
+    message: str = Field(min_length=1, max_length=2000)
+
+
+# Shown when an assistant names none (Slack shows at most four).
+DEFAULT_SUGGESTED_PROMPTS = (
+    SuggestedPrompt(title="What can you do?", message="What can you help me with, and which tools can you use?"),
+    SuggestedPrompt(title="Explain this channel", message="What is the channel I am looking at about?"),
+    SuggestedPrompt(title="Draft a message", message="Help me draft a short, friendly message."),
 )
 
 
@@ -51,6 +70,25 @@ class Assistant(BaseModel):
     description: str = ""
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
+    # How a thread outgrows the model's context window: OpenAI drops its oldest items
+    # (truncation "auto"), compacts them server-side (context_management), or refuses ("off").
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
+    suggested_prompts: tuple[SuggestedPrompt, ...] = DEFAULT_SUGGESTED_PROMPTS
+    # Recent messages of the channel the person is viewing that the model may read
+    # (agent view); 0: only its name and topic.
+    viewed_channel_messages: int = Field(default=0, ge=0, le=50)
+
+    def context_request(self) -> dict[str, Any]:
+        """The Responses API parameters for `context`."""
+        if self.context == "truncate":
+            return {"truncation": "auto"}
+        if self.context == "compact":
+            entry: dict[str, Any] = {"type": "compaction"}
+            if self.compact_threshold:
+                entry["compact_threshold"] = self.compact_threshold
+            return {"context_management": [entry]}
+        return {"truncation": "disabled"}
 
 
 class _AssistantEntry(BaseModel):
@@ -65,6 +103,10 @@ class _AssistantEntry(BaseModel):
     reasoning_effort: str | None = None
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
+    suggested_prompts: list[SuggestedPrompt] = Field(default=list(DEFAULT_SUGGESTED_PROMPTS), max_length=4)
+    viewed_channel_messages: int = Field(default=0, ge=0, le=50)
 
 
 class _AssistantsFile(BaseModel):
@@ -115,7 +157,13 @@ class Assistants:
             raise AssistantsFileError(str(path), f"{where}: {reason}" if where else reason) from None
         assistants = {
             name: Assistant(
-                name=name, **{**entry.model_dump(), "model": entry.model or model, "tools": tuple(entry.tools)}
+                name=name,
+                **{
+                    **entry.model_dump(),
+                    "model": entry.model or model,
+                    "tools": tuple(entry.tools),
+                    "suggested_prompts": tuple(entry.suggested_prompts),
+                },
             )
             for name, entry in parsed.assistants.items()
         }

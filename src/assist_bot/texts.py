@@ -17,6 +17,15 @@ FAILURES = {
     "tool_rounds": "⚠️ The assistant kept calling tools without answering, so I stopped it.",
     "interrupted": "⚠️ The bot was restarting and had to stop this answer. Please ask again.",
     "unexpected": "⚠️ Something went wrong on my side. Please try again.",
+    # Why an answer stopped, said under what was written so far.
+    "stream_cut": "⚠️ The connection to the AI service broke off, so this answer is incomplete. Please ask again.",
+    "openai_quota": "⚠️ The AI service refused this answer: the bot's OpenAI account is out of quota. "
+    "An admin needs to check its plan and billing.",
+    "context_window": "⚠️ This thread has grown too long for the model. Please start a new thread "
+    "(an admin can let this assistant drop or compact old messages instead).",
+    "length_limit": "⚠️ The answer stopped here: it reached this assistant's length limit. Ask me to continue.",
+    "content_filter": "⚠️ The answer was stopped by the AI service's content filter.",
+    "incomplete": "⚠️ The AI service stopped this answer before it was complete.",
 }
 
 TOOL_ACTIVITY = {
@@ -25,6 +34,9 @@ TOOL_ACTIVITY = {
     "web_search": "searching the web…",
     "image_generation": "drawing an image…",
     "function": "calling {name}…",
+    "reasoning": "thinking…",
+    "mcp": "asking {name}…",
+    "mcp_list_tools": "looking up the tools of {name}…",
 }
 
 WAITING_FOR_APPROVAL = "waiting for approval…"
@@ -46,12 +58,29 @@ APPROVAL_EXPIRED = "This request has expired."
 APPROVAL_ALREADY_ANSWERED = "This request has already been answered."
 
 
-def approval_question(requester: str, tool: str) -> str:
-    return f"<@{requester}>, the assistant wants to run *{tool}* with these arguments. Approve?"
+def _people(users: list[str]) -> str:
+    return ", ".join(f"<@{user}>" for user in users)
 
 
-def approval_not_yours(requester: str) -> str:
-    return f"Only <@{requester}> or an admin can answer this request."
+def approval_question(requesters: list[str], tool: str, *, self_approval: bool = True) -> str:
+    if not self_approval:
+        return (
+            f"{_people(requesters)} asked the assistant to run *{tool}* with these arguments. "
+            "Someone else (or an admin) must approve."
+        )
+    if len(requesters) > 1:
+        return (
+            f"{_people(requesters)}: the assistant wants to run *{tool}* with these arguments. An admin must approve."
+        )
+    return f"{_people(requesters)}, the assistant wants to run *{tool}* with these arguments. Approve?"
+
+
+def approval_not_yours(requesters: list[str], *, self_approval: bool = True) -> str:
+    if not self_approval:
+        return "You asked for this, so someone else (or an admin) must approve it."
+    if len(requesters) > 1:
+        return f"This request comes from {_people(requesters)}: only an admin can answer it."
+    return f"Only {_people(requesters)} or an admin can answer this request."
 
 
 def approval_outcome(tool: str, *, approved: bool, by: str) -> str:
@@ -103,11 +132,11 @@ def upload_failed(name: str) -> str:
     return f"⚠️ I made *{name}* but could not upload it here."
 
 
-def unsupported_file(name: str) -> str:
-    from assist_bot.filetypes import extension, supported_summary
+def unsupported_file(name: str, kind: str) -> str:
+    """`name` and `kind` come escaped for Slack (slack/escape.py), as do all names below."""
+    from assist_bot.filetypes import supported_summary
 
-    kind = extension(name) or "unknown"
-    return f"⚠️ I can't use *{name}* (type .{kind}). I take {supported_summary()}."
+    return f"⚠️ I can't use *{name}* (type .{kind or 'unknown'}). I take {supported_summary()}."
 
 
 def added_to_knowledge(name: str, channel: str) -> str:

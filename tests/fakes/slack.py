@@ -9,6 +9,7 @@ envelopes with `{"envelope_id": ..., "payload"?: ...}`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import inspect
@@ -142,6 +143,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[dict] = []  # messages posted to response_urls
         self.messages: list[Msg] = []  # bot-posted and seeded messages, deleted ones included
+        self.home_views: dict[str, dict] = {}  # user id -> the Home tab views.publish gave them
         self.rate_limited: dict[str, int] = defaultdict(int)
         self.acks: dict[str, dict] = {}  # envelope_id -> the frame the client sent back
         self.pushed: dict[str, dict] = {}  # envelope_id -> envelope we sent
@@ -149,6 +151,7 @@ class FakeSlack:
         self.socket_connects = 0  # total WebSocket connections accepted (grows on reconnects)
         self.port: int | None = None
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: dict[str, deque[asyncio.Event]] = defaultdict(deque)
         self._limits: dict[str, int] = {}
         self._drops: dict[str, int] = defaultdict(int)
         self._windows: dict[str, deque[float]] = defaultdict(deque)
@@ -163,6 +166,19 @@ class FakeSlack:
         self.uploads: list[Upload] = []
         self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
+        self.downloads_in_flight = 0  # held downloads being served now (see file_hold)
+        self.max_downloads_in_flight = 0
+        # Many workspaces (see authorize_code): the app's OAuth credentials, and every other bot token
+        # oauth.v2.access issued, each valid for its own workspace only.
+        self.client_id, self.client_secret = "111.222", "fake-client-secret"
+        self.workspaces: dict[str, dict] = {
+            team_id: {"bot_user_id": bot_user_id, "bot_id": bot_id, "name": "Fake Team"}
+        }
+        self.token_teams: dict[str, str] = {}  # issued bot token -> team id
+        self.refresh_tokens: dict[str, str] = {}  # live refresh token -> team id (a refresh spends it)
+        self.oauth_codes: dict[str, str] = {}  # code Slack's authorize page handed the browser -> team id
+        self.token_expires_in: int | None = None  # set: token rotation is on (expires_in + refresh_token)
+        self._token_now: str | None = None  # the token of the call a handler is answering
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -229,6 +245,13 @@ class FakeSlack:
         """Close the connection instead of answering the next `times` calls to `method`."""
         self._drops[method] += times
 
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call to `method` is recorded, then left unanswered until the returned event is set
+        (a slow answer, without sleeping)."""
+        gate = asyncio.Event()
+        self._holds[method].append(gate)
+        return gate
+
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
@@ -290,9 +313,13 @@ class FakeSlack:
         token = auth[7:].strip() if auth.startswith("Bearer ") else args.pop("token", None)
         call = Call(method, args, token, time.monotonic())
         self.calls.append(call)
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
+        if method == "oauth.v2.access":  # the app's client id and secret (HTTP Basic), no token
+            return self._oauth_v2_access(call, auth)
+        if method == "apps.connections.open" and token != self.app_token:
             return self._error(call, "invalid_auth")
+        if method != "apps.connections.open" and self.team_of_token(token) is None:
+            return self._error(call, "invalid_auth")
+        self._token_now = token
         if self._drops.get(method):
             # A connection that dies mid-call: the client gets no answer at all.
             self._drops[method] -= 1
@@ -300,6 +327,8 @@ class FakeSlack:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
+        if holds := self._holds.get(method):
+            await holds.popleft().wait()  # see hold_next
         if (wait := self._over_limit(method)) is not None:
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)
@@ -346,15 +375,84 @@ class FakeSlack:
         return {**out, **{k: v for k, v in optional.items() if v is not None}}
 
     def _m_auth_test(self, a: dict) -> dict:
+        team = self.team_of_token(self._token_now) or self.team_id  # each token answers for its own workspace
+        workspace = self.workspaces[team]
         return {
-            "url": f"https://fake-{self.team_id.lower()}.slack.com/",
-            "team": "Fake Team",
+            "url": f"https://fake-{team.lower()}.slack.com/",
+            "team": workspace["name"],
             "user": "assist-bot",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": team,
+            "user_id": workspace["bot_user_id"],
+            "bot_id": workspace["bot_id"],
             "is_enterprise_install": False,
         }
+
+    # ---------------------------------------------------------------- many workspaces (OAuth)
+    def team_of_token(self, token: str | None) -> str | None:
+        """The workspace a bot token works in, or None for a token Slack would refuse."""
+        if token is not None and token == self.bot_token:
+            return self.team_id
+        return self.token_teams.get(token or "")
+
+    def authorize_code(
+        self, team_id: str, *, name: str = "Second Team", bot_user_id: str = "UBOT2", bot_id: str = "BBOT2"
+    ) -> str:
+        """What Slack's authorize page gives the browser when someone approves the install in `team_id`:
+        a one-time code for the redirect URL, which oauth.v2.access exchanges for that workspace's token."""
+        self.workspaces.setdefault(team_id, {"bot_user_id": bot_user_id, "bot_id": bot_id, "name": name})
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.oauth_codes[code] = team_id
+        return code
+
+    def revoke_tokens(self, team_id: str) -> None:
+        """The workspace uninstalled the app: its tokens stop working (Slack then sends app_uninstalled)."""
+        for token in [t for t, team in self.token_teams.items() if team == team_id]:
+            del self.token_teams[token]
+
+    def _oauth_v2_access(self, call: Call, auth: str) -> web.Response:
+        """oauth.v2.access as documented (docs.slack.dev/reference/methods/oauth.v2.access): a code from the
+        authorize page, or (token rotation) grant_type=refresh_token, for the app's own client id and secret."""
+        try:
+            client_id, _, secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            client_id, secret = "", ""
+        client_id = client_id or call.args.get("client_id", "")
+        secret = secret or call.args.get("client_secret", "")
+        if client_id != self.client_id:
+            return self._error(call, "invalid_client_id")
+        if secret != self.client_secret:
+            return self._error(call, "bad_client_secret")
+        if call.args.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(call.args.get("refresh_token") or "", None)
+            if team is None:
+                return self._error(call, "invalid_refresh_token")
+        else:
+            team = self.oauth_codes.pop(call.args.get("code") or "", None)
+            if team is None:
+                return self._error(call, "invalid_code")
+        return web.json_response({"ok": True, **self._issue_token(team)})
+
+    def _issue_token(self, team: str) -> dict:
+        workspace = self.workspaces[team]
+        rotating = self.token_expires_in is not None
+        token = f"{'xoxe.' if rotating else ''}xoxb-{team}-{uuid.uuid4().hex[:16]}"
+        self.token_teams[token] = team
+        issued: dict[str, Any] = {
+            "app_id": self.app_id,
+            "authed_user": {"id": "U1"},
+            "scope": "app_mentions:read,chat:write,files:read,users:read",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace["bot_user_id"],
+            "team": {"id": team, "name": workspace["name"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if rotating:
+            refresh = f"xoxe-1-{uuid.uuid4().hex[:16]}"
+            self.refresh_tokens[refresh] = team
+            issued.update(expires_in=self.token_expires_in, refresh_token=refresh)
+        return issued
 
     def _m_chat_postMessage(self, a: dict) -> dict:
         if not a.get("channel"):
@@ -553,17 +651,71 @@ class FakeSlack:
             "is_archived": False,
         }
         chan.update(self.channels.get(cid, {}))
+        for part in ("topic", "purpose"):  # Slack's shape: {"value", "creator", "last_set"}
+            value = chan.get(part)
+            chan[part] = value if isinstance(value, dict) else {"value": value or "", "creator": "", "last_set": 0}
         return {"channel": chan}
 
+    def _readable(self, channel: str) -> str | None:
+        """The error Slack gives a bot reading a conversation it is not in (channels[cid]["is_member"] False)."""
+        if self.channels.get(channel, {}).get("is_member", True):
+            return None
+        return "not_in_channel" if channel.startswith("C") else "channel_not_found"
+
     def _m_conversations_replies(self, a: dict) -> dict:
-        root = a.get("ts")
+        """Cursor-paginated like Slack: the root first, then replies oldest first; `limit` per page (default
+        1000); a continuation page (cursor) leaves the root out."""
+        channel, root = a.get("channel") or "", a.get("ts")
+        if error := self._readable(channel):
+            return {"error": error}
         msgs = [
-            m
-            for m in self.messages
-            if m.channel == a.get("channel") and not m.deleted and (m.ts == root or m.thread_ts == root)
+            m for m in self.messages if m.channel == channel and not m.deleted and (m.ts == root or m.thread_ts == root)
         ]
-        msgs.sort(key=lambda m: float(m.ts))
-        return {"messages": [self._message_json(m) for m in msgs], "has_more": False}
+        if not any(m.ts == root for m in msgs):
+            return {"error": "thread_not_found"}
+        msgs.sort(key=lambda m: (m.ts != root, float(m.ts)))
+        start = int(a.get("cursor") or 0)
+        limit = max(1, min(int(a.get("limit") or 1000), 1000))
+        page, more = msgs[start : start + limit], start + limit < len(msgs)
+        if start:
+            page = [m for m in page if m.ts != root]
+        return {
+            "messages": [self._message_json(m) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_history(self, a: dict) -> dict:
+        """Top-level messages of a channel, newest first (replies stay in their threads)."""
+        channel = a.get("channel") or ""
+        if error := self._readable(channel):
+            return {"error": error}
+        msgs = [m for m in self.messages if m.channel == channel and not m.deleted and m.thread_ts in (None, m.ts)]
+        msgs.sort(key=lambda m: float(m.ts), reverse=True)
+        limit = max(1, min(int(a.get("limit") or 100), 999))
+        return {"messages": [self._message_json(m) for m in msgs[:limit]], "has_more": len(msgs) > limit}
+
+    def _m_views_publish(self, a: dict) -> dict:
+        view = json.loads(a["view"]) if isinstance(a.get("view"), str) else a.get("view")
+        if not a.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return {"error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"error": "invalid_blocks"}
+        self.home_views[a["user_id"]] = view
+        return {"view": {"id": f"V{uuid.uuid4().hex[:10].upper()}", "team_id": self.team_id, **view}}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, a: dict) -> dict:
+        prompts = a.get("prompts")
+        if not a.get("channel_id") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            return {"error": "invalid_arguments"}
+        if any(not p.get("title") or not p.get("message") for p in prompts):
+            return {"error": "invalid_arguments"}
+        return {}
+
+    def _m_assistant_threads_setTitle(self, a: dict) -> dict:
+        if not a.get("channel_id") or not a.get("thread_ts") or not a.get("title"):
+            return {"error": "invalid_arguments"}
+        return {}
 
     def _m_apps_connections_open(self, a: dict) -> dict:
         # A fresh ticket per call, as Slack hands out a new URL each time.
@@ -581,6 +733,7 @@ class FakeSlack:
         user: str = "U1",
         file_access: str | None = None,
         size: int | None = None,
+        team: str | None = None,
     ) -> dict:
         """Host `content` and return the file object an event would carry.
 
@@ -597,6 +750,7 @@ class FakeSlack:
             channel=channel,
             user=user,
             size=size,
+            team=team,
         )
         if file_access == "check_file_info":
             full = self.files[fid]
@@ -624,6 +778,22 @@ class FakeSlack:
         total costs nothing; `bytes_sent[file_id]` counts what was actually written."""
         self._file_modes[file_id] = ("slow", total_bytes, chunk)
 
+    def file_hold(self, file_id: str) -> asyncio.Event:
+        """Authorised downloads of this file wait until the returned event is set, so a test can see how
+        many downloads a client runs at once (`downloads_in_flight`, `max_downloads_in_flight`)."""
+        gate = asyncio.Event()
+        self._file_modes[file_id] = ("hold", gate)
+        return gate
+
+    async def _serve_held(self, fid: str, gate: asyncio.Event) -> web.Response:
+        self.downloads_in_flight += 1
+        self.max_downloads_in_flight = max(self.max_downloads_in_flight, self.downloads_in_flight)
+        try:
+            await gate.wait()
+        finally:
+            self.downloads_in_flight -= 1
+        return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
+
     def _host_file(
         self,
         *,
@@ -636,11 +806,13 @@ class FakeSlack:
         user: str,
         size: int | None,
         fid: str | None = None,
+        team: str | None = None,
     ) -> str:
         if self.port is None:
             raise RuntimeError("start() the fake before adding files: their URLs name its port")
         fid, now = fid or _new_file_id(), int(time.time())
-        key, quoted = f"{self.team_id}-{fid}", quote(name)
+        team = team or self.team_id  # the workspace whose token opens it
+        key, quoted = f"{team}-{fid}", quote(name, safe="")  # one path segment, as Slack encodes it
         self.file_contents[fid] = content
         self.files[fid] = {
             "id": fid,
@@ -652,7 +824,7 @@ class FakeSlack:
             "filetype": filetype,
             "pretty_type": filetype.upper(),
             "user": user,
-            "user_team": self.team_id,
+            "user_team": team,
             "mode": "hosted",
             "editable": False,
             "is_external": False,
@@ -662,7 +834,7 @@ class FakeSlack:
             "size": len(content) if size is None else size,
             "url_private": f"{self.base_url}/files-pri/{key}/{quoted}",
             "url_private_download": f"{self.base_url}/files-pri/{key}/download/{quoted}",
-            "permalink": f"https://fake-{self.team_id.lower()}.slack.com/files/{user}/{fid}/{quoted}",
+            "permalink": f"https://fake-{team.lower()}.slack.com/files/{user}/{fid}/{quoted}",
             "channels": [channel] if channel and channel[0] == "C" else [],
             "groups": [channel] if channel and channel[0] == "G" else [],
             "ims": [channel] if channel and channel[0] == "D" else [],
@@ -673,10 +845,11 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.startswith("Bearer ") else None
         self.download_tokens.append(token)
-        if token != self.bot_token:
+        token_team = self.team_of_token(token)
+        if token_team is None:
             return web.Response(status=403, text=_LOGIN_PAGE, content_type="text/html")
         team, _, fid = request.match_info["key"].partition("-")
-        if team != self.team_id or fid not in self.files:
+        if team != token_team or fid not in self.files:  # a token opens its own workspace's files only
             return web.Response(status=404, text=_LOGIN_PAGE, content_type="text/html")
         mode = self._file_modes.get(fid, ("plain",))
         if mode[0] == "redirect":
@@ -685,6 +858,8 @@ class FakeSlack:
             return web.Response(text=_LOGIN_PAGE, content_type="text/html")
         if mode[0] == "slow":
             return await self._stream_unbounded(request, fid, mode[1], mode[2])
+        if mode[0] == "hold":
+            return await self._serve_held(fid, mode[1])
         return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
 
     async def _stream_unbounded(self, request: web.Request, fid: str, total: int, chunk: int) -> web.StreamResponse:

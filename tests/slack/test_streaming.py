@@ -119,7 +119,8 @@ async def test_tool_steps_show_as_task_updates(slack, openai_fake):
         await answered(bot, slack, event, "Found it.")
     (reply,) = replies_in(slack, "C1", event["ts"])
     tasks = [c for c in reply.chunks if c["type"] == "task_update"]
-    assert [t["status"] for t in tasks] == ["in_progress", "complete"]
+    # A quick step may be sent as complete at once (updates coalesce between two appends).
+    assert [t["status"] for t in tasks] in (["in_progress", "complete"], ["complete"])
     assert {t["id"] for t in tasks} == {tasks[0]["id"]} and tasks[0]["title"] == texts.tool_activity("file_search")
     assert reply.text == "Found it."  # the step is not text in the answer
     statuses = [s["status"] for s in slack.statuses("C1", event["ts"])]

@@ -14,6 +14,7 @@ becomes `label (url)`, so its real target is what people see.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
@@ -29,13 +30,19 @@ _converter = SlackMarkdownConverter()
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _QUOTE_MARK = re.compile(r"^((?:\s*&gt;)+)", re.MULTILINE)
+_KEPT = "\x00"  # brackets a kept link's placeholder (no model text contains it: removed first)
 
 
-def plain_links(markdown: str) -> str:
-    """`[label](url)` → `label (url)` (just `url` when the label is the URL): the target shows."""
+def plain_links(markdown: str, kept: list[tuple[str, str]] | None = None, trusted: Collection[str] = ()) -> str:
+    """`[label](url)` → `label (url)` (just `url` when the label is the URL): the target shows.
+    A link to a `trusted` target (a file the bot uploaded into the thread) stays a link: it is
+    replaced by a placeholder and its (url, label) appended to `kept`."""
 
     def plain(match: re.Match[str]) -> str:
         label, url = match.group(1).strip(), match.group(2)
+        if kept is not None and url in trusted:
+            kept.append((url, label or url))
+            return f"{_KEPT}{len(kept) - 1}{_KEPT}"
         return url if not label or label == url else f"{label} ({url})"
 
     return _MD_LINK.sub(plain, markdown)
@@ -46,16 +53,22 @@ def escape_mrkdwn(text: str) -> str:
     return text.translate(_MRKDWN_ESCAPES)
 
 
-def to_mrkdwn(markdown: str) -> str:
-    """Model Markdown → mrkdwn that can neither ping nor disguise a link."""
+def to_mrkdwn(markdown: str, *, trusted: Collection[str] = ()) -> str:
+    """Model Markdown → mrkdwn that can neither ping nor disguise a link (links to `trusted`
+    targets — our own uploads — stay links, with their label escaped)."""
     if not markdown:
         return ""
-    safe = escape_mrkdwn(plain_links(markdown))
+    kept: list[tuple[str, str]] = []
+    safe = escape_mrkdwn(plain_links(markdown.replace(_KEPT, ""), kept, trusted))
     # A `>` opening a line is a quote, not markup that could hide anything (no `<` survives).
     safe = _QUOTE_MARK.sub(lambda m: m.group(1).replace("&gt;", ">"), safe)
     text = _converter.convert(safe)
     # Slack has no syntax highlighting: "```python" would show "python" as code.
-    return _FENCE_WITH_LANGUAGE.sub(lambda m: m.group(1) + _FENCE, text)
+    text = _FENCE_WITH_LANGUAGE.sub(lambda m: m.group(1) + _FENCE, text)
+    for index, (url, label) in enumerate(kept):
+        link = f"<{escape_mrkdwn(url).replace('|', '%7C')}|{escape_mrkdwn(label)}>"
+        text = text.replace(f"{_KEPT}{index}{_KEPT}", link)
+    return text
 
 
 def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -24,11 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import feedback
+from assist_bot.slack import escape, feedback
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import RateGate, SlackCalls
+from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
+from assist_bot.slack.render import close_unfinished, footnotes, for_display
 from assist_bot.slack.status import ThreadStatus
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class SlackReplies:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        clients: SlackClients,
         *,
         interval: float,
         pacer: Pacer,
@@ -53,7 +55,7 @@ class SlackReplies:
         limit: int = MESSAGE_LIMIT,
     ) -> None:
         self._append_pacer = append_pacer or Pacer(per_minute=100)
-        self._client = client
+        self._clients = clients
         self._interval = interval
         self._pacer = pacer
         self._approvals = approvals
@@ -63,15 +65,15 @@ class SlackReplies:
         self._edit_only: set[str] = set()  # workspaces that refused native streaming
 
     async def open(self, first: Inbound) -> Any:
-        status = ThreadStatus(
-            self._client, self._calls, team=first.team, channel=first.channel, thread_ts=first.thread_ts
-        )
+        # The reply speaks with its workspace's own token, and handles failures itself.
+        client = without_retries(await self._clients.for_team(first.team))
+        status = ThreadStatus(client, self._calls, team=first.team, channel=first.channel, thread_ts=first.thread_ts)
         reply: Any
         if self._mode == "native" and first.team not in self._edit_only:
             from assist_bot.slack.streaming import StreamReply  # streaming builds on this module
 
             reply = StreamReply(
-                self._client,
+                client,
                 self._calls,
                 first,
                 status=status,
@@ -81,13 +83,13 @@ class SlackReplies:
                 fallback=self._fall_back,
             )
         else:
-            reply = self.edit_reply(first, status)
+            reply = self.edit_reply(client, first, status)
         await reply.start()
         return reply
 
-    def edit_reply(self, first: Inbound, status: ThreadStatus) -> EditReply:
+    def edit_reply(self, client: AsyncWebClient, first: Inbound, status: ThreadStatus) -> EditReply:
         return EditReply(
-            self._client,
+            client,
             self._calls,
             first,
             status=status,
@@ -97,13 +99,13 @@ class SlackReplies:
             limit=self._limit,
         )
 
-    def _fall_back(self, first: Inbound, status: ThreadStatus, refused: bool) -> EditReply:
+    def _fall_back(self, client: AsyncWebClient, first: Inbound, status: ThreadStatus, refused: bool) -> EditReply:
         """Continue a reply with edits. When Slack refused streaming as such (not merely this
         call), every later reply in that workspace uses edits too."""
         if refused:
             log.warning("native streaming refused in %s: replying with edits there", first.team)
             self._edit_only.add(first.team)
-        return self.edit_reply(first, status)
+        return self.edit_reply(client, first, status)
 
 
 class EditReply:
@@ -127,6 +129,7 @@ class EditReply:
         self._team = first.team
         self._channel = first.channel
         self._thread_ts = first.thread_ts
+        self._thread = (first.channel, first.thread_ts)
         self._interval = interval
         self._limit = limit
         self._markdown = ""
@@ -137,6 +140,7 @@ class EditReply:
         self._flusher: asyncio.Task[None] | None = None
         self._uploads: list[asyncio.Task[None]] = []
         self._footer = ""
+        self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
         self._opened = False
         self.already_shown = ""  # answer text a native stream showed before edits took over
 
@@ -175,10 +179,10 @@ class EditReply:
             if self.already_shown and text.startswith(self.already_shown):
                 text = text[len(self.already_shown) :]
             self._markdown = text
-            self._footer = texts.sources(done.citations)
+            self._footer = footnotes(done.citations)
+            await self._wait_uploads()  # first: the final text links to the uploaded files
             note = None if self._markdown.strip() else texts.EMPTY_ANSWER
             await self._render(final_note=note, final_blocks=[feedback.block(done.response_id)])
-            await self._wait_uploads()
         finally:
             await self._close()
 
@@ -186,6 +190,7 @@ class EditReply:
         try:
             await self._stop_flusher()
             await self._wait_uploads()
+            self._markdown = close_unfinished(self._markdown)  # the answer stopped mid-way
             await self._render(final_note=texts.failure(kind))
         finally:
             await self._close()
@@ -229,7 +234,8 @@ class EditReply:
         self._flusher = None
 
     def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:
-        body = to_mrkdwn(self._markdown)
+        shown = for_display(self._markdown, links=self._links, streaming=streaming)
+        body = to_mrkdwn(shown, trusted=set(self._links.values()))
         if self._footer:
             body = f"{body}\n\n{self._footer}"
         if streaming and self._activity:
@@ -270,19 +276,7 @@ class EditReply:
                     self._shown.append((posted, chunk))
 
     async def _upload(self, output: FileOutput) -> None:
-        outcome = await self._calls.run(
-            self._team,
-            "files.upload",
-            lambda: self._client.files_upload_v2(
-                channel=self._channel,
-                thread_ts=self._thread_ts,
-                filename=output.name,
-                title=output.name,
-                content=output.content,
-            ),
-        )
-        if not outcome.ok:
-            await self._post(texts.upload_failed(output.name), must=True)
+        self._links.update(await upload(self._client, self._calls, output, team=self._team, thread=self._thread))
 
     async def _wait_uploads(self) -> None:
         if self._uploads:
@@ -323,3 +317,54 @@ def with_blocks(text: str, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     blocks, Slack shows them instead of `text`."""
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split(text, SECTION_LIMIT)]
     return [*sections, *extra]
+
+
+def without_retries(client: AsyncWebClient) -> AsyncWebClient:
+    """The workspace's client without the SDK's per-call retries: a reply's calls go through
+    SlackCalls, which pauses a rate-limited method for the whole workspace instead."""
+    return AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        session=client.session,
+        headers=client.headers,
+        team_id=getattr(client, "team_id", None),
+        logger=client.logger,
+        retry_handlers=[],
+    )
+
+
+async def upload(
+    client: AsyncWebClient, calls: SlackCalls, output: FileOutput, *, team: str, thread: tuple[str, str]
+) -> dict[str, str]:
+    """Upload a file the model made into the thread; returns {sandbox path: permalink} when the
+    answer links to it. A failed upload is said in the thread."""
+    channel, thread_ts = thread
+    outcome = await calls.run(
+        team,
+        "files.upload",
+        lambda: client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=output.name,
+            title=escape.escape(output.name),
+            content=output.content,
+        ),
+    )
+    if not outcome.ok:
+        await calls.run(
+            team,
+            "chat.postMessage",
+            lambda: client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=texts.upload_failed(escape.escape(output.name))
+            ),
+            must=True,
+        )
+        return {}
+    if not output.sandbox_path:
+        return {}
+    # files.completeUploadExternal answers with id and title only; files.info has the permalink.
+    file_id = ((outcome.response or {}).get("file") or {}).get("id", "")
+    info = await calls.run(team, "files.info", lambda: client.files_info(file=file_id))
+    permalink = ((info.response or {}).get("file") or {}).get("permalink")
+    return {output.sandbox_path: permalink} if permalink else {}

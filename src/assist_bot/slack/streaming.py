@@ -34,7 +34,8 @@ from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, neutralise_markdown, safe_cut, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
-from assist_bot.slack.reply import EditReply, with_blocks
+from assist_bot.slack.render import footnotes, link_sandbox
+from assist_bot.slack.reply import EditReply, upload, with_blocks
 from assist_bot.slack.status import ThreadStatus
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class StreamReply:
         interval: float,
         approvals: Approvals,
         pacer: Pacer,
-        fallback: Callable[[Inbound, ThreadStatus, bool], EditReply],
+        fallback: Callable[[AsyncWebClient, Inbound, ThreadStatus, bool], EditReply],
         limit: int = STREAM_LIMIT,
     ) -> None:
         self._client, self._calls, self._first = client, calls, first
@@ -84,6 +85,7 @@ class StreamReply:
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._uploads: list[asyncio.Task[None]] = []
+        self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
 
     async def start(self) -> None:
         # No placeholder message: the status shows until there is something to stream.
@@ -140,6 +142,7 @@ class StreamReply:
     async def finish(self, done: Done) -> None:
         try:
             await self._stop_flusher()
+            await self._wait_uploads()  # first: the rest of the text links to the uploaded files
             if self._edit is None:
                 self._complete_tasks()
                 if done.text.startswith(self._fed):
@@ -150,7 +153,6 @@ class StreamReply:
                 await self._end(blocks=blocks, note="")
             if self._edit is not None:  # edits took over, before or during the end
                 await self._edit.finish(done)
-            await self._wait_uploads()
         finally:
             await self._status.clear()
 
@@ -229,7 +231,7 @@ class StreamReply:
         opening = _FENCE + "\n" if self._ts is None and self._continues_code() else ""
         shown = opening + (text.lstrip("\n") if self._ts is None else text)
         if shown:
-            chunks.insert(0, MarkdownTextChunk(text=neutralise_markdown(shown)))
+            chunks.insert(0, MarkdownTextChunk(text=self._markdown(shown)))
         outcome = await (self._append(chunks, final) if self._ts else self._start(chunks, final))
         if outcome.ok:
             self._accepted += text
@@ -281,6 +283,10 @@ class StreamReply:
             must=must,
         )
 
+    def _markdown(self, text: str) -> str:
+        """Model text as streamed: `sandbox:` links pointed at uploaded files, then neutralised."""
+        return neutralise_markdown(link_sandbox(text, self._links) if "sandbox:" in text else text)
+
     def _continues_code(self) -> bool:
         return bool(self._stream_text) and self._stream_text.count(_FENCE) % 2 == 1
 
@@ -312,7 +318,7 @@ class StreamReply:
             return False
         rest, tasks = self._pending, list(self._tasks.values())
         chunks: list[Chunk] = [TaskUpdateChunk(id=t["id"], title=t["title"], status=t["status"]) for t in tasks]
-        if not await self._stop(markdown=neutralise_markdown(rest) + closing, blocks=blocks, chunks=chunks or None):
+        if not await self._stop(markdown=self._markdown(rest) + closing, blocks=blocks, chunks=chunks or None):
             return False
         self._accepted += rest
         self._stream_text += rest
@@ -354,7 +360,7 @@ class StreamReply:
 
     async def _switch_to_edits(self, *, refused: bool) -> None:
         """Continue this reply with edits, from the text Slack has not shown yet."""
-        edit = self._fallback(self._first, self._status, refused)
+        edit = self._fallback(self._client, self._first, self._status, refused)
         edit.already_shown = self._accepted  # an earlier (expired) stream showed this much
         self._edit = edit
         if self._pending:
@@ -366,26 +372,8 @@ class StreamReply:
 
     # -- files ------------------------------------------------------------------------------
     async def _upload(self, output: FileOutput) -> None:
-        outcome = await self._calls.run(
-            self._team,
-            "files.upload",
-            lambda: self._client.files_upload_v2(
-                channel=self._channel,
-                thread_ts=self._thread_ts,
-                filename=output.name,
-                title=output.name,
-                content=output.content,
-            ),
-        )
-        if not outcome.ok:
-            await self._calls.run(
-                self._team,
-                "chat.postMessage",
-                lambda: self._client.chat_postMessage(
-                    channel=self._channel, thread_ts=self._thread_ts, text=texts.upload_failed(output.name)
-                ),
-                must=True,
-            )
+        thread = (self._channel, self._thread_ts)
+        self._links.update(await upload(self._client, self._calls, output, team=self._team, thread=thread))
 
     async def _wait_uploads(self) -> None:
         if self._uploads:
@@ -394,5 +382,5 @@ class StreamReply:
 
 
 def _sources_blocks(done: Done) -> list[dict[str, Any]]:
-    footer = texts.sources(done.citations)
+    footer = footnotes(done.citations)
     return [{"type": "section", "text": {"type": "mrkdwn", "text": footer}}] if footer else []
