@@ -185,3 +185,21 @@ async def test_a_refusal_after_expiry_continues_with_edits_without_repeating_tex
     first, second = replies_in(slack, "C1", event["ts"])
     assert first.text + second.text == "".join(chunks).strip()  # the edit carries only the rest
     assert second.history[0] == texts.THINKING and second.blocks[-1]["type"] == "context_actions"
+
+
+async def test_the_stop_carries_the_sources_under_the_streamed_answer(slack, openai_fake):
+    url = "https://www.britannica.com/place/Mount-Columbia"
+    text = f"The tallest is **Mount Columbia**. ([britannica.com]({url}))"
+    citation = {"type": "url_citation", "start_index": 0, "end_index": len(text), "title": "Mount <!here> Columbia"}
+    openai_fake.enqueue(Text.of(text, 4, tools=["web_search"], annotations=[{**citation, "url": url}]))
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "tallest mountain?")
+        await bot.send(event)
+        await answered(bot, slack, event, "Mount Columbia")
+    [stop] = slack.calls_to("chat.stopStream")
+    sources, actions = stop.args["blocks"]
+    assert sources["type"] == "section"
+    assert sources["text"]["text"] == f"*Sources*\n[1] <{url}|Mount &lt;!here&gt; Columbia>"
+    assert actions["type"] == "context_actions"
+    (reply,) = replies_in(slack, "C1", event["ts"])
+    assert "](https://" not in reply.text and "britannica.com" in reply.text  # the link shows its target

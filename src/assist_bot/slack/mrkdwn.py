@@ -18,6 +18,8 @@ from collections.abc import Collection
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
+from assist_bot.slack.escape import escape as escape_mrkdwn  # `&`, `<`, `>` as entities
+
 # Slack truncates message text past 40,000 characters and advises staying under
 # 4,000 for readability; we stay under that, with room for a status line.
 MESSAGE_LIMIT = 3500
@@ -28,7 +30,6 @@ _converter = SlackMarkdownConverter()
 
 
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _QUOTE_MARK = re.compile(r"^((?:\s*&gt;)+)", re.MULTILINE)
 _KEPT = "\x00"  # brackets a kept link's placeholder (no model text contains it: removed first)
 
@@ -46,11 +47,6 @@ def plain_links(markdown: str, kept: list[tuple[str, str]] | None = None, truste
         return url if not label or label == url else f"{label} ({url})"
 
     return _MD_LINK.sub(plain, markdown)
-
-
-def escape_mrkdwn(text: str) -> str:
-    """`text` as Slack should show it, never as markup: `&`, `<`, `>` as entities."""
-    return text.translate(_MRKDWN_ESCAPES)
 
 
 def to_mrkdwn(markdown: str, *, trusted: Collection[str] = ()) -> str:
