@@ -1,7 +1,12 @@
+import importlib
+import pkgutil
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from assist_bot.errors import SettingsError
 from assist_bot.settings import DEFAULT_MODEL, load_settings
@@ -21,6 +26,9 @@ def clean_env(monkeypatch, tmp_path):
         "ASSIST_BOT_UPDATE_INTERVAL",
         "ASSIST_BOT_ASSISTANTS",
         "SLACK_API_URL",
+        "PORT",
+        "ASSIST_BOT_HOST",
+        "ASSIST_BOT_LOG_LEVEL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
@@ -76,3 +84,107 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"
     assert "Traceback" not in proc.stderr and "xoxb-secret-value" not in proc.stderr
+
+
+# -- paste-ready files ------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+_EXAMPLE_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+
+
+def _env_names_the_code_reads() -> set[str]:
+    """The environment names of every settings class in the package (settings may live in several)."""
+    import assist_bot
+
+    for module in pkgutil.walk_packages(assist_bot.__path__, "assist_bot."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    names: set[str] = set()
+    pending = list(BaseSettings.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("assist_bot"):
+            names.update(field.alias or name.upper() for name, field in cls.model_fields.items())
+    return names
+
+
+def test_env_example_names_only_settings_the_code_reads():
+    keys = set(_EXAMPLE_LINE.findall((ROOT / ".env.example").read_text()))
+    assert {"SLACK_BOT_TOKEN", "OPENAI_API_KEY", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"} <= keys
+    assert keys - _env_names_the_code_reads() == set()
+
+
+def test_env_example_pasted_as_is_and_fully_uncommented_loads(tmp_path):
+    example = (ROOT / ".env.example").read_text()
+    (tmp_path / ".env").write_text(example)
+    assert load_settings().socket_mode is True  # as pasted: Socket Mode with the placeholders
+    # Every commented example value is valid too (the assistants file it names must exist).
+    (tmp_path / "assistants.toml").write_text((ROOT / "assistants.example.toml").read_text())
+    (tmp_path / ".env").write_text(re.sub(r"^#\s*(?=[A-Z][A-Z0-9_]*=)", "", example, flags=re.MULTILINE))
+    settings = load_settings()
+    assert settings.redis_url == "redis://localhost:6379/0" and settings.slack_api_url == "https://slack.com/api/"
+
+
+# -- the signing secret (issue 11, item 1) ------------------------------------------------
+HTTP = {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1"}
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "\t"])
+@pytest.mark.parametrize("app_token", [None, "", " "])
+def test_an_empty_or_blank_signing_secret_stops_http_mode(monkeypatch, secret, app_token):
+    for key, value in {**HTTP, "SLACK_SIGNING_SECRET": secret}.items():
+        monkeypatch.setenv(key, value)
+    if app_token is not None:  # `SLACK_APP_TOKEN=` from docker-compose means HTTP mode, not an empty token
+        monkeypatch.setenv("SLACK_APP_TOKEN", app_token)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("SLACK_SIGNING_SECRET is required in HTTP mode and is not set or blank")
+
+
+def test_socket_mode_needs_no_signing_secret_and_keeps_no_constant(monkeypatch):
+    for key, value in {**BASE, "SLACK_SIGNING_SECRET": ""}.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    assert settings.socket_mode is True and settings.slack_signing_secret is None
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
+    assert "unused-in-socket-mode" not in source
+
+
+@pytest.mark.parametrize("argv", [["check"], ["run", "--mode", "http"]])
+def test_cli_refuses_a_blank_signing_secret_in_http_mode(tmp_path, argv):
+    env = {"PATH": "/usr/bin:/bin", **HTTP, "SLACK_SIGNING_SECRET": " ", "SLACK_APP_TOKEN": "xapp-1"}
+    if argv == ["check"]:
+        env.pop("SLACK_APP_TOKEN")  # `check` judges the mode the settings choose: HTTP here
+    proc = subprocess.run(
+        [sys.executable, "-m", "assist_bot", *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("assist-bot: SLACK_SIGNING_SECRET is required in HTTP mode")
+    assert "Traceback" not in proc.stderr
+
+
+# -- SLACK_API_URL carries the bot token: https unless loopback (issue 11, item 16) --------------
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://slack.com/api/", True),
+        ("https://proxy.example.com/slack/api", True),
+        ("http://127.0.0.1:8080/api/", True),
+        ("http://127.9.9.9/api/", True),
+        ("http://localhost:9000/api/", True),
+        ("http://[::1]:9000/api/", True),
+        ("http://slack.com/api/", False),
+        ("http://10.0.0.5/api/", False),
+        ("http://127.0.0.1.evil.example/api/", False),
+        ("ftp://slack.com/api/", False),
+    ],
+)
+def test_slack_api_url_must_be_https_unless_loopback(monkeypatch, url, ok):
+    for key, value in {**BASE, "SLACK_API_URL": url}.items():
+        monkeypatch.setenv(key, value)
+    if ok:
+        assert load_settings().slack_api_url.startswith(url.rstrip("/"))
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("SLACK_API_URL is invalid: must")
