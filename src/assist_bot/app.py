@@ -25,14 +25,14 @@ from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
-from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
+from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, replay, tool_commands
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
-from assist_bot.slack.transport import HttpTransport, SocketModeTransport
+from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
 from assist_bot.tools.loading import load_registry
 
@@ -91,6 +91,7 @@ class AssistBot:
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
+        self.people = People(self.slack)
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
@@ -102,10 +103,13 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            names=self.people,
         )
         self.bolt = AsyncApp(
             client=self.slack,
-            signing_secret=_secret(settings.slack_signing_secret) or "unused-in-socket-mode",
+            # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
+            # opened with the app token is the proof), and "" keeps Bolt from reading the env.
+            signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
             request_verification_enabled=not settings.socket_mode,
             # The message is in the store before Slack gets its ack: if storing fails,
             # Slack sees an error and retries, instead of the message being lost.
@@ -115,7 +119,7 @@ class AssistBot:
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,
-            people=People(self.slack),
+            people=self.people,
             store=self.store,
             assistants=self.assistants,
             tools=self.tools,
@@ -124,17 +128,33 @@ class AssistBot:
             knowledge=self.knowledge,
             slack_files=self.slack_files,
         )
+        replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
         commands.register(self.bolt, deps)
         tool_commands.register(self.bolt, deps)
-        self.transport: SocketModeTransport | HttpTransport
+        # Built in start(): the Socket Mode client needs the running event loop.
+        self.transport: SocketModeTransport | HttpTransport | None = None
+
+    def _transport(self) -> SocketModeTransport | HttpTransport:
+        settings = self.settings
         if settings.slack_app_token is not None:
-            self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
-        else:
-            self.transport = HttpTransport(self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping)
+            return SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
+        assert settings.slack_signing_secret is not None  # Settings refuses HTTP mode without one
+        return HttpTransport(
+            self.bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            host=settings.host,
+            port=settings.port,
+            healthy=self.store.ping,
+            limits=HttpLimits(
+                header_timeout=settings.http_header_timeout,
+                body_timeout=settings.http_body_timeout,
+                max_connections=settings.http_max_connections,
+            ),
+        )
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
@@ -143,6 +163,7 @@ class AssistBot:
         await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        self.transport = self._transport()
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -173,7 +194,8 @@ class AssistBot:
 
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
-        await self.transport.stop()
+        if self.transport is not None:
+            await self.transport.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -49,6 +50,11 @@ class Replies(Protocol):
         """Show at once that an answer is coming (placeholder, status)."""
 
 
+class Names(Protocol):
+    async def name(self, team: str, user: str) -> str:
+        """A person's display name (never raises: falls back to the id)."""
+
+
 class TurnRunner(Protocol):
     def run(
         self,
@@ -70,8 +76,10 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        names: Names | None = None,
     ) -> None:
         self._store = store
+        self._names = names
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process.
         self._slots = asyncio.Semaphore(max_concurrent_turns)
@@ -176,6 +184,7 @@ class Dispatcher:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         end: Done | Failed | None = None
         try:
+            messages = await self._named(messages)
             async with self._slots:
                 events = self._engine.run(
                     thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
@@ -202,6 +211,16 @@ class Dispatcher:
         except Exception:
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
             await sink.fail("unexpected")
+
+    async def _named(self, messages: list[Inbound]) -> list[Inbound]:
+        """Display names are looked up when the turn starts, never before Slack's ack."""
+        if self._names is None:
+            return messages
+        names = {m.user: m.user_name for m in messages if m.user_name}
+        for m in messages:
+            if m.user not in names:
+                names[m.user] = await self._names.name(m.team, m.user)
+        return [m if m.user_name else dataclasses.replace(m, user_name=names[m.user]) for m in messages]
 
     # -- shutdown -------------------------------------------------------------------
     @property

@@ -152,6 +152,7 @@ class FakeSlack:
         self.uploads: list[Upload] = []
         self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
+        self._holds: dict[str, asyncio.Event] = {}  # method -> gate its calls wait on (see hold())
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -214,6 +215,17 @@ class FakeSlack:
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls to `method` are recorded at once but answered only once the returned event is set
+        (a Slack that is slow, or rate-limiting with long Retry-Afters, without a real wait)."""
+        gate = self._holds[method] = asyncio.Event()
+        return gate
+
+    async def _wait_if_held(self, method: str) -> None:
+        gate = self._holds.get(method)
+        if gate is not None:
+            await gate.wait()
+
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
@@ -262,6 +274,7 @@ class FakeSlack:
         token = auth[7:].strip() if auth.startswith("Bearer ") else args.pop("token", None)
         call = Call(method, args, token, time.monotonic())
         self.calls.append(call)
+        await self._wait_if_held(method)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return self._error(call, "invalid_auth")

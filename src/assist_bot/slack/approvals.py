@@ -16,11 +16,13 @@ import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
+from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -139,12 +141,15 @@ def _settled_blocks(outcome: str, arguments: dict[str, Any]) -> list[dict[str, A
 
 
 def register(app: AsyncApp, approvals: Approvals) -> None:
-    async def on_click(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_click(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         action = body["actions"][0]
         user = body["user"]["id"]
+        team = workspace(context)
+        if team is None or not valid_ids(user):
+            return
         note = await approvals.answer(
-            team=(body.get("team") or {}).get("id") or body["user"].get("team_id", ""),
+            team=team,
             approval_id=action["value"],
             user=user,
             approved=action["action_id"] == APPROVE,

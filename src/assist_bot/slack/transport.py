@@ -1,25 +1,59 @@
 """How Slack reaches the app: Socket Mode (a WebSocket we open) or HTTP
-(Slack posts to us). Both feed the same Bolt app."""
+(Slack posts to us). Both feed the same Bolt app.
+
+Both are built inside the running event loop (`AssistBot.start`): the Socket Mode
+client opens an aiohttp session when it is constructed, which needs the loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+SIGNATURE_MAX_AGE = 5 * 60  # Slack's advice: refuse requests signed more than five minutes ago
+MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; this is aiohttp's default, made explicit
+
+
+class _AckingSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's handler leaves an envelope no listener matched (a shortcut, say) un-acked, and
+    Slack redelivers it again and again. Here every envelope is acked, handled or not; only
+    a failure (5xx: the message could not be stored) is left un-acked, so that Slack retries,
+    as in HTTP mode."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        start = time.time()
+        bolt_resp: BoltResponse = await run_async_bolt_app(self.app, req)
+        if bolt_resp.status == 200 or bolt_resp.status >= 500:
+            await send_async_response(client, req, bolt_resp, start)
+            return
+        log.info("Socket Mode envelope of type %s not handled (%s): acknowledged", req.type, bolt_resp.status)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
 
 class SocketModeTransport:
     def __init__(self, app: AsyncApp, *, app_token: str) -> None:
-        self._handler = AsyncSocketModeHandler(app, app_token=app_token)
+        asyncio.get_running_loop()  # fail here, clearly, rather than deep inside aiohttp
+        self._handler = _AckingSocketModeHandler(app, app_token=app_token)
 
     async def start(self) -> None:
         await self._handler.connect_async()
@@ -29,29 +63,89 @@ class SocketModeTransport:
         await self._handler.close_async()
 
 
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    header_timeout: float  # to send the request line and headers (also the idle keep-alive)
+    body_timeout: float  # to send the body once the headers are in
+    max_connections: int  # open connections beyond this are refused at once
+
+
+def signature_ok(secret: str, *, timestamp: str, signature: str, body: bytes, now: float) -> bool:
+    """Slack's v0 request signature, checked over the raw bytes before anything parses them."""
+    try:
+        age = abs(now - int(timestamp))
+    except ValueError:
+        return False
+    if age > SIGNATURE_MAX_AGE:
+        return False
+    expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest("v0=" + expected, signature)
+
+
+_REFUSAL = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+class _Refuse(asyncio.Protocol):
+    """Answers a connection over the limit with 503 and closes it, before reading a byte."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(_REFUSAL)
+        transport.close()
+
+
 class HttpTransport:
     """`POST /slack/events` (events, slash commands, interactivity) and `GET /healthz`.
 
-    Bolt verifies the request signature: a bad one gets 401 and does no work.
+    The signature is checked over the raw body before anything parses it: a request
+    without signature headers gets 400, a bad signature 401, a signed body that does
+    not parse 400 — none does work or leaves a traceback in the log.
     """
 
-    def __init__(self, app: AsyncApp, *, host: str, port: int, healthy: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        signing_secret: str,
+        host: str,
+        port: int,
+        healthy: Callable[[], Awaitable[bool]],
+        limits: HttpLimits,
+    ) -> None:
+        if not signing_secret.strip():
+            raise ValueError("HTTP mode needs a signing secret")
         self._bolt = app
+        self._secret = signing_secret
         self._host = host
         self._port = port
         self._healthy = healthy
+        self._limits = limits
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._refusing = False
         self.port: int | None = None
 
     def web_app(self) -> web.Application:
-        web_app = web.Application()
+        web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._health)
         return web_app
 
     async def _events(self, request: web.Request) -> web.Response:
-        bolt_response = await self._bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        try:
+            raw = await asyncio.wait_for(request.read(), self._limits.body_timeout)
+        except TimeoutError:
+            return web.Response(status=408, text="request body too slow")
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        if not timestamp or not signature:
+            return web.Response(status=400, text="missing Slack signature headers")
+        if not signature_ok(self._secret, timestamp=timestamp, signature=signature, body=raw, now=time.time()):
+            return web.Response(status=401, text="invalid signature")
+        bolt_request = _parse(raw, request)
+        if bolt_request is None:
+            return web.Response(status=400, text="malformed body")
+        return await to_aiohttp_response(await self._bolt.async_dispatch(bolt_request))
 
     async def _health(self, _request: web.Request) -> web.Response:
         if await self._healthy():
@@ -59,14 +153,50 @@ class HttpTransport:
         return web.json_response({"ok": False, "error": "store unavailable"}, status=503)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        # keepalive_timeout is also how long a new connection may take to send its headers;
+        # no lingering: a request whose body is not all read (too slow, too big) is closed at once.
+        self._runner = web.AppRunner(
+            self.web_app(), access_log=None, keepalive_timeout=self._limits.header_timeout, lingering_time=0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        server = self._runner.server
+        assert server is not None
+
+        def protocol() -> asyncio.Protocol:
+            if len(server.connections) >= self._limits.max_connections:
+                if not self._refusing:
+                    log.warning("HTTP connection limit (%d) reached: refusing new connections", len(server.connections))
+                self._refusing = True
+                return _Refuse()
+            self._refusing = False
+            return server()
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, self._host, self._port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening for Slack on http://%s:%s%s", self._host, self.port, EVENTS_PATH)
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _parse(raw: bytes, request: web.Request) -> AsyncBoltRequest | None:
+    """A signed body as Bolt's request, or None when it does not parse into a Slack payload."""
+    try:
+        parsed = AsyncBoltRequest(
+            body=raw.decode("utf-8"),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+    except Exception as exc:  # whatever the parser trips on, the answer is 400, not a traceback
+        log.info("malformed signed request refused: %s", type(exc).__name__)
+        return None
+    if not isinstance(parsed.body, dict):
+        log.info("malformed signed request refused: the body is not an object")
+        return None
+    return parsed
