@@ -226,3 +226,23 @@ async def test_each_procfile_line_starts_answers_and_stops_cleanly(slack, openai
         stderr = await terminate(proc)
     assert proc.returncode == 0, stderr[-2000:]
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("socket_mode", [True, False], ids=["socket", "http"])
+def test_the_app_can_be_composed_before_any_event_loop_runs(socket_mode, tmp_path):
+    """Nothing that needs a running loop (aiohttp sessions, the Socket Mode client) is built
+    in AssistBot.__init__: an embedding program may compose the app first, then run it."""
+    from assist_bot.app import AssistBot
+    from assist_bot.settings import Settings
+
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-1",
+        OPENAI_API_KEY="sk-1",
+        SLACK_APP_TOKEN="xapp-1" if socket_mode else None,
+        SLACK_SIGNING_SECRET=None if socket_mode else SIGNING_SECRET,
+    )
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # really outside a loop
+    bot = AssistBot(settings)
+    assert bot.transport is None  # made by start(), inside the loop

@@ -94,6 +94,46 @@ class _Refuse(asyncio.Protocol):
         transport.close()
 
 
+class _HeaderDeadline(asyncio.Protocol):
+    """Wraps aiohttp's protocol for one connection: closes it unless its request headers
+    are complete within `timeout` seconds of connecting (a slowloris holds a socket open
+    by never finishing them). Later requests on a kept-alive connection are bounded by
+    aiohttp's keep-alive time-out, which is the same number."""
+
+    def __init__(self, inner: asyncio.Protocol, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self._timeout, transport.close)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+            self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
 class HttpTransport:
     """`POST /slack/events` (events, slash commands, interactivity) and `GET /healthz`.
 
@@ -169,7 +209,7 @@ class HttpTransport:
                 self._refusing = True
                 return _Refuse()
             self._refusing = False
-            return server()
+            return _HeaderDeadline(server(), self._limits.header_timeout)
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(protocol, self._host, self._port, reuse_address=True)
