@@ -182,6 +182,11 @@ async def test_malformed_or_unsigned_bodies_are_refused_before_parsing_without_a
             kind = "application/json" if raw[0] in "{[" else "application/x-www-form-urlencoded"
             status, _ = await post_signed(bot.events_url, raw, signing_secret=SIGNING_SECRET, content_type=kind)
             assert status == 400, raw
+        huge = "payload=" + "x" * (2 * 1024 * 1024)
+        status, _ = await post_signed(
+            bot.events_url, huge, signing_secret=SIGNING_SECRET, content_type=form["Content-Type"]
+        )
+        assert status == 413
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert openai_fake.response_requests == []
 

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -211,6 +212,7 @@ class HttpTransport:
             self._refusing = False
             return _HeaderDeadline(server(), self._limits.header_timeout)
 
+        _warn_if_near_open_files_limit(self._limits.max_connections)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(protocol, self._host, self._port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -223,6 +225,18 @@ class HttpTransport:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _warn_if_near_open_files_limit(max_connections: int) -> None:
+    # Each connection is a file descriptor; Redis, Slack and OpenAI need theirs too.
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections > soft - 200:
+        log.warning(
+            "ASSIST_BOT_HTTP_MAX_CONNECTIONS=%d leaves too few of the %d open files this process may have: "
+            "lower it or raise the limit (ulimit -n)",
+            max_connections,
+            soft,
+        )
 
 
 def _parse(raw: bytes, request: web.Request) -> AsyncBoltRequest | None:
