@@ -246,3 +246,27 @@ def test_the_app_can_be_composed_before_any_event_loop_runs(socket_mode, tmp_pat
         asyncio.get_running_loop()  # really outside a loop
     bot = AssistBot(settings)
     assert bot.transport is None  # made by start(), inside the loop
+
+
+async def test_a_refused_app_token_stops_start_up_with_one_line(slack, openai_fake, tmp_path):
+    env = user_env(slack, openai_fake, SLACK_APP_TOKEN="xapp-wrong-token")
+    async with started([str(CONSOLE_SCRIPT), "run"], env, tmp_path) as proc:
+        # The SDK alone would retry every 10 s forever, a traceback each time.
+        _, stderr_bytes = await asyncio.wait_for(proc.communicate(), timeout=30)
+    stderr = stderr_bytes.decode()
+    assert proc.returncode == 2
+    assert stderr.strip().splitlines()[-1].startswith("assist-bot: SLACK_APP_TOKEN was refused by Slack (invalid_auth)")
+    assert "Traceback" not in stderr and "xapp-wrong-token" not in stderr
+
+
+async def test_sigterm_while_start_up_waits_on_slack_exits_cleanly(slack, openai_fake, tmp_path):
+    held = slack.hold("apps.connections.open")
+    env = user_env(slack, openai_fake)
+    try:
+        async with started([str(CONSOLE_SCRIPT), "run"], env, tmp_path) as proc:
+            await wait_for(lambda: slack.calls_to("apps.connections.open"), 30)
+            stderr = await terminate(proc)
+    finally:
+        held.set()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr

@@ -4,6 +4,7 @@ the Slack surfaces and runs the transport. Reads like a routing table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import uuid
@@ -211,10 +212,29 @@ class AssistBot:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        await stop.wait()
+        try:
+            if await self._start_unless(stop):
+                await stop.wait()
+        except BaseException:
+            await self.stop()  # a start that failed leaves nothing open
+            raise
         log.info("shutting down: %d thread(s) in flight", self.dispatcher.in_flight)
         await self.stop()
+
+    async def _start_unless(self, stop: asyncio.Event) -> bool:
+        """Start, unless a signal comes first (False): a start still waiting on Slack is abandoned."""
+        starting = asyncio.create_task(self.start(), name="start")
+        signalled = asyncio.create_task(stop.wait(), name="signal")
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        if starting.done():
+            starting.result()  # raises what start() raised
+            return True
+        log.info("signalled while starting")
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return False
 
 
 def _secret(value) -> str | None:

@@ -149,7 +149,9 @@ def _form_errors(tool: Tool, message: str) -> dict[str, str]:
 
 
 def _command_handler(deps: SurfaceDeps, tool: Tool):
-    async def on_command(ack, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, respond):
+    async def on_command(
+        ack, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, respond
+    ) -> None:
         await ack()
         team = workspace(context)
         if team is None:

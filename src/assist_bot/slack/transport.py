@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -23,9 +24,12 @@ from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, s
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+
+from assist_bot.errors import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,25 @@ class _AckingSocketModeHandler(AsyncSocketModeHandler):
 class SocketModeTransport:
     def __init__(self, app: AsyncApp, *, app_token: str) -> None:
         asyncio.get_running_loop()  # fail here, clearly, rather than deep inside aiohttp
+        self._app_token = app_token
         self._handler = _AckingSocketModeHandler(app, app_token=app_token)
 
     async def start(self) -> None:
+        # Ask for the WebSocket URL ourselves first: the SDK's connect() retries a refused
+        # app token every 10 s forever, with a traceback each time; this fails in one line.
+        client = self._handler.client
+        try:
+            opened = await client.web_client.apps_connections_open(app_token=self._app_token)
+        except SlackApiError as exc:
+            await client.close()
+            raise SettingsError(
+                f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): generate an app-level "
+                "token (xapp-…) with connections:write under Basic Information → App-Level Tokens"
+            ) from None
+        except aiohttp.ClientError as exc:
+            await client.close()
+            raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
+        client.wss_uri = opened["url"]
         await self._handler.connect_async()
         log.info("connected to Slack in Socket Mode")
 
