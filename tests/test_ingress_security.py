@@ -161,6 +161,25 @@ async def test_every_socket_mode_envelope_is_acked_even_when_nothing_handles_it(
     assert ack == {"envelope_id": envelope}
 
 
+async def test_http_mode_acks_what_nothing_handles_too(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        assert await bot.send({"type": "reaction_added", "event_ts": new_ts()}) == 200
+        shortcut = {
+            "type": "shortcut",
+            "team": {"id": INSTALLED, "domain": "acme"},
+            "user": {"id": "U1", "username": "user-U1", "team_id": INSTALLED},
+            "callback_id": "do-something",
+            "trigger_id": "111.222.xxx",
+        }
+        status, _ = await post_signed(
+            bot.events_url,
+            {"payload": shortcut},
+            signing_secret=SIGNING_SECRET,
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert status == 200
+
+
 # -- HTTP ingress: signature first, no tracebacks, time-outs, a connection limit (issue 11, item 12) ----
 async def post_raw(url: str, body: bytes, headers: dict[str, str]) -> int:
     import aiohttp

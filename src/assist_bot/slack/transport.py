@@ -206,7 +206,12 @@ class HttpTransport:
         bolt_request = _parse(raw, request)
         if bolt_request is None:
             return web.Response(status=400, text="malformed body")
-        return await to_aiohttp_response(await self._bolt.async_dispatch(bolt_request))
+        bolt_response = await self._bolt.async_dispatch(bolt_request)
+        if bolt_response.status == 404:
+            # Nothing handles it (an event or shortcut we do not use): acknowledge it anyway,
+            # or Slack retries it, and disables the subscription if failures pile up.
+            return web.Response(status=200)
+        return await to_aiohttp_response(bolt_response)
 
     async def _health(self, _request: web.Request) -> web.Response:
         if await self._healthy():
