@@ -141,6 +141,33 @@ async def test_an_empty_or_unexpected_form_state_is_a_validation_error_in_the_fo
     assert slack.bot_messages() == []
 
 
+@pytest.mark.parametrize("state", [{}, {"values": {}}, {"values": {"question": "?"}}, None])
+async def test_the_ask_form_with_an_empty_state_is_a_form_error(slack, openai_fake, state):
+    view = {
+        "type": "modal",
+        "id": "V2",
+        "callback_id": "ask_about_message_form",
+        "private_metadata": "{}",
+        **({"state": state} if state is not None else {}),
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": INSTALLED, "domain": "acme"},
+        "user": {"id": "U1", "username": "user-U1", "team_id": INSTALLED},
+        "api_app_id": "A1",
+        "trigger_id": f"trig-{uuid.uuid4().hex}",
+        "view": view,
+    }
+    async with running_bot(slack, openai_fake) as bot:
+        status, body = await post_signed(
+            bot.events_url,
+            {"payload": payload},
+            signing_secret=SIGNING_SECRET,
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert status == 200 and json.loads(body)["response_action"] == "errors"
+
+
 async def test_every_socket_mode_envelope_is_acked_even_when_nothing_handles_it(slack, openai_fake):
     shortcut = {  # a global shortcut, shaped like python-slack-sdk's recorded envelope
         "type": "shortcut",
@@ -320,7 +347,7 @@ async def test_a_signed_reset_with_wildcard_ids_touches_no_team(slack, openai_fa
 # -- the ack waits on nothing but the store (issue 11, item 8) ------------------------------
 async def test_acks_do_not_wait_for_users_info_and_one_person_costs_one_lookup(slack, openai_fake):
     slack.users["U1"] = {"display_name": "Ana"}
-    held = slack.hold("users.info")
+    held = slack.hold_next("users.info")
     async with running_bot(slack, openai_fake) as bot:
         events = [mention(f"C{n}", "U1", f"question {n}") for n in range(10)]
         # Ten simultaneous mentions by one person are all acked while users.info has not answered.

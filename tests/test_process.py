@@ -260,7 +260,7 @@ async def test_a_refused_app_token_stops_start_up_with_one_line(slack, openai_fa
 
 
 async def test_sigterm_while_start_up_waits_on_slack_exits_cleanly(slack, openai_fake, tmp_path):
-    held = slack.hold("apps.connections.open")
+    held = slack.hold_next("apps.connections.open")
     env = user_env(slack, openai_fake)
     try:
         async with started([str(CONSOLE_SCRIPT), "run"], env, tmp_path) as proc:

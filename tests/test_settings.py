@@ -9,7 +9,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from assist_bot.errors import SettingsError
-from assist_bot.settings import DEFAULT_MODEL, load_settings
+from assist_bot.settings import DEFAULT_MODEL, Settings, load_settings
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1", "SLACK_APP_TOKEN": "xapp-1"}
 
@@ -91,20 +91,29 @@ ROOT = Path(__file__).resolve().parent.parent
 _EXAMPLE_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 
 
-def _env_names_the_code_reads() -> set[str]:
-    """The environment names of every settings class in the package (settings may live in several)."""
+def _settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class in the package (a tool's settings live with the tool)."""
     import assist_bot
 
     for module in pkgutil.walk_packages(assist_bot.__path__, "assist_bot."):
         if not module.name.endswith("__main__"):
             importlib.import_module(module.name)
-    names: set[str] = set()
-    pending = list(BaseSettings.__subclasses__())
+    found, pending = [], list(BaseSettings.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if cls.__module__.startswith("assist_bot"):
-            names.update(field.alias or name.upper() for name, field in cls.model_fields.items())
+            found.append(cls)
+    return found
+
+
+def _env_names_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for cls in _settings_classes():
+        prefix = cls.model_config.get("env_prefix") or ""
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else field.alias
+            names.add(alias or (prefix + name).upper())
     return names
 
 
@@ -123,6 +132,9 @@ def test_env_example_pasted_as_is_and_fully_uncommented_loads(tmp_path):
     (tmp_path / ".env").write_text(re.sub(r"^#\s*(?=[A-Z][A-Z0-9_]*=)", "", example, flags=re.MULTILINE))
     settings = load_settings()
     assert settings.redis_url == "redis://localhost:6379/0" and settings.slack_api_url == "https://slack.com/api/"
+    for cls in _settings_classes():
+        if cls is not Settings:
+            cls()  # each tool's settings accept the example values too
 
 
 # -- the signing secret (issue 11, item 1) ------------------------------------------------

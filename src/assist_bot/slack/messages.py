@@ -15,6 +15,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.inbound import Inbound
+from assist_bot.slack import agent_view
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
 from assist_bot.slack.normalize import is_from_person, to_inbound
@@ -33,8 +34,11 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         if event.get("subtype") == "file_share":
             await _on_file_share(inbound, event, context, client, deps)
             return
-        if await _should_answer(inbound, event, deps):
-            await deps.dispatcher.submit(inbound)
+        if not await _should_answer(inbound, event, deps):
+            return
+        if inbound.is_dm:  # the channel its person is looking at; a title for a new conversation
+            inbound = await agent_view.prepare_dm(deps, client, event, inbound)
+        await deps.dispatcher.submit(inbound)
 
 
 async def _should_answer(inbound: Inbound, event: dict[str, Any], deps: SurfaceDeps) -> bool:

@@ -25,7 +25,7 @@ from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.normalize import valid_ids, workspace
-from assist_bot.tools import Tool, ToolArgumentsError
+from assist_bot.tools import Caller, Tool, ToolArgumentsError
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,21 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
 
+def escaped(text: object) -> str:
+    """Slack's escaping: what a tool returns (or echoes) can neither ping (<!channel>)
+    nor disguise a link (<https://evil|https://corp>)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def readable(tool: Tool, user: str, output: str) -> str:
     try:
         value = json.loads(output)
     except ValueError:
         value = output
     if isinstance(value, dict):
-        body = "\n".join(f"• *{key.replace('_', ' ')}*: {val}" for key, val in value.items())
+        body = "\n".join(f"• *{escaped(key).replace('_', ' ')}*: {escaped(val)}" for key, val in value.items())
     else:
-        body = str(value)
+        body = escaped(value)
     return f"<@{user}> used `{tool.slash_command}`:\n{body}"
 
 
@@ -72,7 +78,13 @@ async def run_for_person(
 ) -> None:
     if tool.side_effects:
         decision = await deps.approvals.ask(
-            ApprovalRequest(tool=tool.name, description=tool.description, arguments=arguments, requester=user),
+            ApprovalRequest(
+                tool=tool.name,
+                description=tool.description,
+                arguments=tool.as_run(arguments),
+                requester=user,
+                requesters=(user,),
+            ),
             team=team,
             channel=channel,
             thread_ts=None,
@@ -84,7 +96,9 @@ async def run_for_person(
     if result.ok:
         await client.chat_postMessage(channel=channel, text=readable(tool, user, result.output))
     else:
-        await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_failed(tool.name, result.output))
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=texts.tool_failed(tool.name, escaped(result.output))
+        )
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -97,9 +111,15 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     ) -> None:
         meta = _metadata(view)
         tool = deps.tools.get(str(meta.get("tool", "")))
-        user, team, channel = (body.get("user") or {}).get("id"), workspace(context), meta.get("channel")
+        user, team, channel = str((body.get("user") or {}).get("id")), workspace(context), str(meta.get("channel"))
         if tool is None or team is None or not valid_ids(user, channel):
             await ack()
+            return
+        # Checked again on submit: the form may have been opened by someone else, or before
+        # the rules changed; the view's own data is not proof of permission.
+        if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
+            await ack()
+            await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_not_allowed(tool.name))
             return
         try:
             arguments = forms.submitted_arguments(tool, _state_values(view))
@@ -111,7 +131,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             return
         await ack()
         deps.dispatcher.spawn(
-            run_for_person(deps, client, tool, arguments, team=team, channel=str(channel), user=str(user)),
+            run_for_person(deps, client, tool, arguments, team=team, channel=channel, user=user),
             name=f"{tool.slash_command} form",
         )
 
@@ -163,7 +183,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
         user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
         if not valid_ids(user, channel):
             return
-        if not tool.allowed(user, channel, deps.settings.admin_ids):
+        if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
             await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))
             return
         text = command.get("text") or ""
@@ -173,7 +193,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
         try:
             arguments = await parse_arguments(deps, tool, text)
         except ToolArgumentsError as exc:
-            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, str(exc)))
+            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return
         except TurnError as exc:
             await respond(response_type="ephemeral", text=texts.failure(exc.kind))
