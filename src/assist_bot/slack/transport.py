@@ -134,7 +134,7 @@ class _HeaderDeadline(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._timer is not None:
             seen = self._tail + data
-            if b"\r\n\r\n" in seen:
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:  # the parser takes bare newlines too
                 self._timer.cancel()
                 self._timer = None
             self._tail = seen[-3:]
