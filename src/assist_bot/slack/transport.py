@@ -231,7 +231,9 @@ class HttpTransport:
         def protocol() -> asyncio.Protocol:
             if len(server.connections) >= self._limits.max_connections:
                 if not self._refusing:
-                    log.warning("HTTP connection limit (%d) reached: refusing new connections", len(server.connections))
+                    log.warning(
+                        "HTTP connection limit (%d) reached: refusing new connections", self._limits.max_connections
+                    )
                 self._refusing = True
                 return _Refuse()
             self._refusing = False
