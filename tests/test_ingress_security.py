@@ -360,6 +360,19 @@ async def test_acks_do_not_wait_for_users_info_and_one_person_costs_one_lookup(s
     assert all("[Ana]" in json.dumps(r["input"]) for r in openai_fake.response_requests)
 
 
+async def test_the_first_ack_of_a_process_makes_no_slack_call_either(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        # Start-up asked auth.test already; Bolt would ask again at the first event, before the ack.
+        held = slack.hold_next("auth.test")
+        try:
+            event = mention("C1", "U1", "first of the day")
+            assert await asyncio.wait_for(bot.send(event), 10) == 200
+            await wait_for(lambda: slack.thread_replies("C1", event["ts"]))
+        finally:
+            held.set()
+    assert len(slack.calls_to("auth.test")) == 1
+
+
 # -- safer defaults for /assist (issue 11, item 16) ---------------------------------------
 @pytest.mark.parametrize("text", ["reset", "forget plan.md", "intake off", "use default"])
 async def test_with_no_admins_set_only_workspace_admins_change_a_channel(slack, openai_fake, text):

@@ -12,6 +12,7 @@ import uuid
 import aiohttp
 import openai
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -122,17 +123,9 @@ class AssistBot:
             max_concurrent_turns=settings.max_concurrent_turns,
             names=self.people,
         )
-        self.bolt = AsyncApp(
-            client=self.slack,
-            # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
-            # opened with the app token is the proof), and "" keeps Bolt from reading the env.
-            signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
-            request_verification_enabled=not settings.socket_mode,
-            # The message is in the store before Slack gets its ack: if storing fails,
-            # Slack sees an error and retries, instead of the message being lost.
-            process_before_response=True,
-            logger=logging.getLogger("assist_bot.bolt"),
-        )
+        # Who the bot is, from start-up's auth.test (see _bolt_app).
+        self._identity: AuthorizeResult | None = None
+        self.bolt = self._bolt_app()
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,
@@ -157,6 +150,34 @@ class AssistBot:
         home.register(self.bolt, deps)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
+
+    def _bolt_app(self) -> AsyncApp:
+        settings = self.settings
+
+        async def authorize() -> AuthorizeResult:
+            # Bolt asks on every request; left to itself it would call auth.test at the
+            # first event, before the ack. Requests arrive only once start() has the answer.
+            assert self._identity is not None
+            return self._identity
+
+        bolt_log = logging.getLogger("assist_bot.bolt")
+        level = bolt_log.level
+        bolt_log.setLevel(logging.ERROR)  # Bolt warns that the token is unused: it is used, through authorize
+        try:
+            return AsyncApp(
+                client=self.slack,
+                authorize=authorize,
+                # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
+                # opened with the app token is the proof), and "" keeps Bolt from reading the env.
+                signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
+                request_verification_enabled=not settings.socket_mode,
+                # The message is in the store before Slack gets its ack: if storing fails,
+                # Slack sees an error and retries, instead of the message being lost.
+                process_before_response=True,
+                logger=bolt_log,
+            )
+        finally:
+            bolt_log.setLevel(level)
 
     def _transport(self) -> SocketModeTransport | HttpTransport:
         settings = self.settings
@@ -201,7 +222,7 @@ class AssistBot:
     async def _check_slack_token(self, session: aiohttp.ClientSession) -> None:
         """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
         try:
-            await self.slack.auth_test()
+            identity = await self.slack.auth_test()
         except SlackApiError as exc:
             await session.close()
             raise SettingsError(
@@ -211,6 +232,9 @@ class AssistBot:
         except aiohttp.ClientError as exc:
             await session.close()
             raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
+        self._identity = AuthorizeResult.from_auth_test_response(
+            bot_token=self.settings.slack_bot_token.get_secret_value(), auth_test_response=identity
+        )
 
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
