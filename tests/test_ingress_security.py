@@ -338,9 +338,24 @@ async def test_a_signed_reset_with_wildcard_ids_touches_no_team(slack, openai_fa
             )
             assert status in (200, 400)
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
-        for thread in threads:
-            assert await bot.bot.store.get_conversation(thread) is not None
-    assert slack.responses == []  # nothing was answered to ids that are not ids
+        assert slack.responses == []  # nothing was answered to ids that are not ids
+        kept = [await conversation_kept(clean_redis, thread) for thread in threads]
+        # The same person's reset with real ids works, and only in its own channel.
+        url = await bot.command(slack, "/assist", "reset", user="UEVIL", channel="C1", team="T1")
+        await wait_for(lambda: responses_to(slack, url))
+        after = [await conversation_kept(clean_redis, thread) for thread in threads]
+    assert kept == [True, True]
+    assert after == [False, True]
+
+
+async def conversation_kept(redis_url: str, thread: ThreadKey) -> bool:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return await client.exists(Keys().conversation(thread)) == 1
+    finally:
+        await client.aclose()
 
 
 # -- the ack waits on nothing but the store (issue 11, item 8) ------------------------------

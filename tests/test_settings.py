@@ -123,14 +123,32 @@ def test_env_example_names_only_settings_the_code_reads():
     assert keys - _env_names_the_code_reads() == set()
 
 
-def test_env_example_pasted_as_is_and_fully_uncommented_loads(tmp_path):
+OAUTH_ONLY = {"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET", "SLACK_REDIRECT_URI"}
+ONE_WORKSPACE_ONLY = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"}
+
+
+def _uncommented(example: str, *, leave_out: set[str]) -> str:
+    """Every commented `KEY=value` line of the example made live, but for the other mode's keys."""
+    lines = []
+    for line in example.splitlines():
+        match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=", line)
+        if match and match.group(1) in leave_out:
+            continue
+        lines.append(re.sub(r"^#\s*(?=[A-Z][A-Z0-9_]*=)", "", line))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("mode", "leave_out"), [("one workspace", OAUTH_ONLY), ("oauth", ONE_WORKSPACE_ONLY)])
+def test_env_example_pasted_as_is_and_fully_uncommented_loads(tmp_path, mode, leave_out):
     example = (ROOT / ".env.example").read_text()
     (tmp_path / ".env").write_text(example)
     assert load_settings().socket_mode is True  # as pasted: Socket Mode with the placeholders
-    # Every commented example value is valid too (the assistants file it names must exist).
+    # Every commented example value is valid too (the assistants file it names must exist),
+    # in each of the two modes it offers.
     (tmp_path / "assistants.toml").write_text((ROOT / "assistants.example.toml").read_text())
-    (tmp_path / ".env").write_text(re.sub(r"^#\s*(?=[A-Z][A-Z0-9_]*=)", "", example, flags=re.MULTILINE))
+    (tmp_path / ".env").write_text(_uncommented(example, leave_out=leave_out))
     settings = load_settings()
+    assert settings.oauth is (mode == "oauth")
     assert settings.redis_url == "redis://localhost:6379/0" and settings.slack_api_url == "https://slack.com/api/"
     for cls in _settings_classes():
         if cls is not Settings:

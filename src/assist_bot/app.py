@@ -35,11 +35,13 @@ from assist_bot.slack import (
     housekeeping,
     mentions,
     messages,
+    oauth,
     replay,
     shortcuts,
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
 from assist_bot.slack.pacing import Pacer
@@ -56,8 +58,9 @@ HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 def slack_client(settings: Settings) -> AsyncWebClient:
     # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
+    # Many workspaces (OAuth): no token here; each workspace's client copies this one with its own.
     return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=_secret(settings.slack_bot_token),
         base_url=settings.slack_api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -88,12 +91,15 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
+        self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
+        # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
+        clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
         self.engine = Engine(
             client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
         )
         self.approvals = Approvals(
-            client=self.slack,
+            clients=clients,
             store=self.store,
             admins=settings.admin_ids,
             timeout=settings.approval_timeout,
@@ -101,7 +107,6 @@ class AssistBot:
         )
         self.slack_files = SlackFiles(
             client=self.slack,
-            token=settings.slack_bot_token.get_secret_value(),
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
             max_concurrent=settings.max_concurrent_downloads,
@@ -109,12 +114,12 @@ class AssistBot:
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
-        self.people = People(self.slack)
+        self.people = People(clients)
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
             replies=SlackReplies(
-                self.slack,
+                clients,
                 interval=settings.update_interval,
                 pacer=self.pacer,
                 approvals=self.approvals,
@@ -123,7 +128,7 @@ class AssistBot:
             max_concurrent_turns=settings.max_concurrent_turns,
             names=self.people,
         )
-        # Who the bot is, from start-up's auth.test (see _bolt_app).
+        # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
         self._identity: AuthorizeResult | None = None
         self.bolt = self._bolt_app()
         deps = SurfaceDeps(
@@ -148,6 +153,8 @@ class AssistBot:
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
+        if self.oauth:
+            oauth.register(self.bolt)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
 
@@ -155,8 +162,8 @@ class AssistBot:
         settings = self.settings
 
         async def authorize() -> AuthorizeResult:
-            # Bolt asks on every request; left to itself it would call auth.test at the
-            # first event, before the ack. Requests arrive only once start() has the answer.
+            # One workspace: Bolt asks on every request; left to itself it would call auth.test
+            # at the first event, before the ack. Requests arrive only once start() has the answer.
             assert self._identity is not None
             return self._identity
 
@@ -166,7 +173,6 @@ class AssistBot:
         try:
             return AsyncApp(
                 client=self.slack,
-                authorize=authorize,
                 # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
                 # opened with the app token is the proof), and "" keeps Bolt from reading the env.
                 signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
@@ -175,6 +181,9 @@ class AssistBot:
                 # Slack sees an error and retries, instead of the message being lost.
                 process_before_response=True,
                 logger=bolt_log,
+                oauth_settings=self.oauth.settings if self.oauth else None,
+                # Bolt takes an AsyncAuthorize instance here (its hint names only plain functions).
+                authorize=self.oauth.authorize if self.oauth else authorize,  # type: ignore[arg-type]
             )
         finally:
             bolt_log.setLevel(level)
@@ -195,13 +204,15 @@ class AssistBot:
                 body_timeout=settings.http_body_timeout,
                 max_connections=settings.http_max_connections,
             ),
+            oauth_flow=self.bolt.oauth_flow,
         )
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.slack.session = session
-        await self._check_slack_token(session)
+        if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
+            await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         self.transport = self._transport()
@@ -233,7 +244,7 @@ class AssistBot:
             await session.close()
             raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
         self._identity = AuthorizeResult.from_auth_test_response(
-            bot_token=self.settings.slack_bot_token.get_secret_value(), auth_test_response=identity
+            bot_token=_secret(self.settings.slack_bot_token), auth_test_response=identity
         )
 
     async def stop(self) -> None:
@@ -249,6 +260,8 @@ class AssistBot:
         if self.slack.session is not None:
             await self.slack.session.close()
         await self.openai.close()
+        if self.oauth:
+            await self.oauth.close()
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()

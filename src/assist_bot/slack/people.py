@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot.slack.clients import SlackClients
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ class People:
     Ten messages from one person arriving together share one call (single-flight).
     """
 
-    def __init__(self, client: AsyncWebClient, *, ttl: float = 3600, size: int = 5000) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients, *, ttl: float = 3600, size: int = 5000) -> None:
+        self._clients = clients
         self._ttl = ttl
         self._size = size
         self._cache: dict[tuple[str, str], tuple[Person, float]] = {}
@@ -54,7 +55,7 @@ class People:
             return cached[0]
         lookup = self._lookups.get(key)
         if lookup is None:
-            lookup = asyncio.create_task(self._lookup(user), name=f"users.info {user}")
+            lookup = asyncio.create_task(self._lookup(team, user), name=f"users.info {user}")
             self._lookups[key] = lookup
             lookup.add_done_callback(lambda _: self._lookups.pop(key, None))
         # Shielded: one waiter giving up (its turn cancelled) does not cancel the others' lookup.
@@ -65,9 +66,10 @@ class People:
             self._cache[key] = (person, time.monotonic() + self._ttl)
         return person
 
-    async def _lookup(self, user: str) -> Person | None:
+    async def _lookup(self, team: str, user: str) -> Person | None:
         try:
-            response = await self._client.users_info(user=user)
+            client = await self._clients.for_team(team)  # a user is looked up in their own workspace
+            response = await client.users_info(user=user)
         except SlackApiError as exc:
             log.info("users.info for %s failed: %s", user, exc.response.get("error"))
             return None

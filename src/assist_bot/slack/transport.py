@@ -22,6 +22,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -30,6 +31,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from assist_bot.errors import SettingsError
+from assist_bot.slack import oauth
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,8 @@ class HttpTransport:
 
     The signature is checked over the raw body before anything parses it: a request
     without signature headers gets 400, a bad signature 401, a signed body that does
-    not parse 400 — none does work or leaves a traceback in the log.
+    not parse 400 — none does work or leaves a traceback in the log. With OAuth (many
+    workspaces), also `GET /slack/install` and `GET /slack/oauth_redirect`.
     """
 
     def __init__(
@@ -172,11 +175,13 @@ class HttpTransport:
         port: int,
         healthy: Callable[[], Awaitable[bool]],
         limits: HttpLimits,
+        oauth_flow: AsyncOAuthFlow | None = None,
     ) -> None:
         if not signing_secret.strip():
             raise ValueError("HTTP mode needs a signing secret")
         self._bolt = app
         self._secret = signing_secret
+        self._oauth_flow = oauth_flow
         self._host = host
         self._port = port
         self._healthy = healthy
@@ -190,6 +195,8 @@ class HttpTransport:
         web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        if self._oauth_flow is not None:
+            oauth.add_routes(web_app, self._oauth_flow)
         return web_app
 
     async def _events(self, request: web.Request) -> web.Response:
