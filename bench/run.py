@@ -595,7 +595,7 @@ async def streaming(procs: Procs, redis: RedisServer, cfg: Config, run: tuple[st
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             await stage.warm_up(session)
         await stage.measure()
-        convs = plan(stage.slack, n, per_ws=n, prefix=f"S{mode[0]}{append_limit}", bots=1)
+        convs = plan(stage.slack, n, per_ws=n, prefix=f"S{mode[0].upper()}{append_limit}", bots=1)
         t0 = time.monotonic()
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
