@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +126,18 @@ class SlackCalls:
             return Outcome(error="connection")
         data = getattr(response, "data", response)
         return Outcome(response=data if isinstance(data, dict) else {})
+
+
+def without_retries(client: AsyncWebClient) -> AsyncWebClient:
+    """The workspace's client without the SDK's per-call retries: a reply's calls go through
+    SlackCalls, which pauses a rate-limited method for the whole workspace instead."""
+    return AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        session=client.session,
+        headers=client.headers,
+        team_id=getattr(client, "team_id", None),
+        logger=client.logger,
+        retry_handlers=[],
+    )

@@ -24,10 +24,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import escape, feedback
+from assist_bot.slack import feedback
 from assist_bot.slack.approvals import Approvals
-from assist_bot.slack.calls import RateGate, SlackCalls
+from assist_bot.slack.calls import RateGate, SlackCalls, without_retries
 from assist_bot.slack.clients import SlackClients
+from assist_bot.slack.file_outputs import upload
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import close_unfinished, footnotes, for_display
@@ -317,54 +318,3 @@ def with_blocks(text: str, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
     blocks, Slack shows them instead of `text`."""
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split(text, SECTION_LIMIT)]
     return [*sections, *extra]
-
-
-def without_retries(client: AsyncWebClient) -> AsyncWebClient:
-    """The workspace's client without the SDK's per-call retries: a reply's calls go through
-    SlackCalls, which pauses a rate-limited method for the whole workspace instead."""
-    return AsyncWebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        session=client.session,
-        headers=client.headers,
-        team_id=getattr(client, "team_id", None),
-        logger=client.logger,
-        retry_handlers=[],
-    )
-
-
-async def upload(
-    client: AsyncWebClient, calls: SlackCalls, output: FileOutput, *, team: str, thread: tuple[str, str]
-) -> dict[str, str]:
-    """Upload a file the model made into the thread; returns {sandbox path: permalink} when the
-    answer links to it. A failed upload is said in the thread."""
-    channel, thread_ts = thread
-    outcome = await calls.run(
-        team,
-        "files.upload",
-        lambda: client.files_upload_v2(
-            channel=channel,
-            thread_ts=thread_ts,
-            filename=output.name,
-            title=escape.escape(output.name),
-            content=output.content,
-        ),
-    )
-    if not outcome.ok:
-        await calls.run(
-            team,
-            "chat.postMessage",
-            lambda: client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, text=texts.upload_failed(escape.escape(output.name))
-            ),
-            must=True,
-        )
-        return {}
-    if not output.sandbox_path:
-        return {}
-    # files.completeUploadExternal answers with id and title only; files.info has the permalink.
-    file_id = ((outcome.response or {}).get("file") or {}).get("id", "")
-    info = await calls.run(team, "files.info", lambda: client.files_info(file=file_id))
-    permalink = ((info.response or {}).get("file") or {}).get("permalink")
-    return {output.sandbox_path: permalink} if permalink else {}

@@ -32,10 +32,11 @@ from assist_bot.inbound import Inbound
 from assist_bot.slack import feedback
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
+from assist_bot.slack.file_outputs import upload
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, neutralise_markdown, safe_cut, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import footnotes, link_sandbox
-from assist_bot.slack.reply import EditReply, upload, with_blocks
+from assist_bot.slack.reply import EditReply, with_blocks
 from assist_bot.slack.status import ThreadStatus
 
 log = logging.getLogger(__name__)
