@@ -24,6 +24,7 @@ from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
+from assist_bot.janitor import Janitor
 from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
@@ -33,6 +34,7 @@ from assist_bot.slack import (
     housekeeping,
     mentions,
     messages,
+    operating,
     shortcuts,
     tool_commands,
 )
@@ -44,7 +46,9 @@ from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
+from assist_bot.store.ledger import open_ledger
 from assist_bot.tools.loading import load_registry
+from assist_bot.usage import Budgets, Meter
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,15 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
-        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
+        self.ledger = open_ledger(self.store)
+        self.meter = Meter(
+            self.ledger,
+            Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user),
+            notify=operating.admin_notifier(self.slack, settings.admin_ids),
+        )
+        self.janitor = Janitor(client=self.openai, store=self.store, ledger=self.ledger, settings=settings)
+        self._janitor_task: asyncio.Task[None] | None = None
+        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings, meter=self.meter)
         self.engine = Engine(
             client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
         )
@@ -113,6 +125,7 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            meter=self.meter,
         )
         self.bolt = AsyncApp(
             client=self.slack,
@@ -134,12 +147,15 @@ class AssistBot:
             approvals=self.approvals,
             knowledge=self.knowledge,
             slack_files=self.slack_files,
+            ledger=self.ledger,
+            cleaner=self.janitor,
         )
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
-        commands.register(self.bolt, deps)
+        commands.register(self.bolt, deps, operating.SUBCOMMANDS)
+        operating.register(self.bolt, deps)
         tool_commands.register(self.bolt, deps)
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
@@ -157,6 +173,8 @@ class AssistBot:
         await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        if self.settings.cleanup_interval > 0:
+            self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -190,6 +208,8 @@ class AssistBot:
         await self.transport.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._janitor_task is not None:
+            self._janitor_task.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()

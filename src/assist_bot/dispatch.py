@@ -20,10 +20,12 @@ from typing import Protocol
 
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.errors import TurnError
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent, UsageReport
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import TurnSnapshot
+from assist_bot.store.ledger import Owner
+from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,10 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        meter: Meter | None = None,
     ) -> None:
         self._store = store
+        self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process.
         self._slots = asyncio.Semaphore(max_concurrent_turns)
@@ -174,13 +178,19 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
+        if await self._over_budget(thread, messages[-1], sink):
+            return
         end: Done | Failed | None = None
+        reports: list[UsageReport] = []
         try:
             async with self._slots:
                 events = self._engine.run(
                     thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
                 )
                 async for event in events:
+                    if isinstance(event, UsageReport):
+                        reports.append(event)
+                        continue
                     if isinstance(event, (Done, Failed)):
                         end = event
                         break  # closes the engine's stream before we talk to Slack
@@ -202,6 +212,40 @@ class Dispatcher:
         except Exception:
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
             await sink.fail("unexpected")
+        finally:
+            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state)
+
+    # -- usage and budgets --------------------------------------------------------------
+    async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
+        """Checked before any model call: a used-up budget ends the turn with a note."""
+        if self._meter is None:
+            return False
+        try:
+            scope = await self._meter.over_budget(team=thread.team, channel=thread.channel, user=last.user)
+        except Exception:  # the ledger is down: answer rather than refuse everyone
+            log.warning("budget check failed; answering anyway", exc_info=True)
+            return False
+        if scope is None:
+            return False
+        log.info("turn in %s/%s refused: %s budget used up", thread.channel, thread.thread_ts, scope)
+        await sink.fail(f"budget_{scope}")
+        return True
+
+    async def _record_usage(
+        self, thread: ThreadKey, user: str, assistant: str, reports: list[UsageReport], state: TurnSnapshot
+    ) -> None:
+        if self._meter is None:
+            return
+        try:
+            await self._meter.record(
+                thread=Owner(thread.team, thread.channel, thread.thread_ts),
+                user=user,
+                assistant=assistant,
+                reports=reports,
+                conversation=state.conversation_id,
+            )
+        except Exception:  # figures lost for one turn must not break the thread
+            log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)
 
     # -- shutdown -------------------------------------------------------------------
     @property

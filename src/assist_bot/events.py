@@ -62,7 +62,24 @@ class Failed:
     type: Literal["failed"] = "failed"
 
 
-TurnEvent = TextDelta | ToolActivity | FileOutput | Done | Failed
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """What one response used (from its final `usage` and output items); the dispatcher
+    records it, the reply never shows it."""
+
+    model: str
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    code_interpreter: int = 0  # sessions (containers)
+    file_search: int = 0
+    web_search: int = 0
+    containers: tuple[str, ...] = ()
+    type: Literal["usage"] = "usage"
+
+
+TurnEvent = TextDelta | ToolActivity | FileOutput | UsageReport | Done | Failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 from assist_bot.engine.tooling import FunctionCall
 from assist_bot.errors import TurnError
 from assist_bot.events import Failed, TextDelta, ToolActivity, TurnEvent
+from assist_bot.usage import report_from_response
 
 # Output items that are tool work the user should see while it happens.
 _TOOL_ITEMS = {
@@ -67,13 +68,16 @@ async def translate(events: AsyncIterator[dict[str, Any]], into: Round) -> Async
             _collect(event.get("item") or {}, into)
         elif kind == "response.completed":
             into.response_id = event["response"].get("id", "")
+            yield report_from_response(event["response"])
             return
         elif kind == "response.incomplete":
+            yield report_from_response(event["response"])  # tokens spent count, answer or not
             reason = (event["response"].get("incomplete_details") or {}).get("reason") or ""
             if reason != "max_output_tokens":
                 yield Failed("model_failed", reason)
             return
         elif kind == "response.failed":
+            yield report_from_response(event["response"])
             yield Failed("model_failed", _error_text(event["response"].get("error")))
             return
         elif kind == "error":

@@ -1,0 +1,95 @@
+"""Surface: operating the bot — `/assist usage`, `/assist forget` for a whole channel,
+and removing a workspace's data when it uninstalls the app or revokes its bot token.
+Admin alerts (a budget 80 % used) go to each admin by DM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot import texts
+from assist_bot.slack.commands import SUBCOMMANDS as BASE_SUBCOMMANDS
+from assist_bot.slack.commands import Handler, may_change
+from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.usage import Figures, month_of
+
+log = logging.getLogger(__name__)
+
+TOP = 5  # channels and users an admin sees
+
+
+async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    """This month's figures for the channel; admins also get the workspace and its top channels and users."""
+    if deps.ledger is None:
+        return "Usage is not recorded here."
+    team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
+    month = month_of(time.time())
+    admin = may_change(deps, user)  # with no admins set, everyone is one
+    scopes = [f"channel:{channel}", *(["workspace"] if admin else [])]
+    figures = await deps.ledger.usage(team, month, scopes)
+    prices = deps.settings.model_prices
+    budget = deps.settings.token_budget_channel
+    parts = [texts.usage_block(f"<#{channel}>", month, Figures(figures[f"channel:{channel}"]), prices, budget)]
+    if admin:
+        workspace = Figures(figures["workspace"])
+        parts.append(texts.usage_block("the workspace", month, workspace, prices, deps.settings.token_budget_workspace))
+        channels = await deps.ledger.top(team, month, "channel", TOP)
+        users = await deps.ledger.top(team, month, "user", TOP)
+        parts.append(texts.usage_top(channels, users))
+    return "\n\n".join(parts)
+
+
+async def forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+    """`/assist forget <file>` removes one file (commands.py); alone, everything of this channel (admins)."""
+    if args:
+        return await BASE_SUBCOMMANDS["forget"](deps, command, args)
+    if not may_change(deps, command["user_id"]):
+        return texts.ADMINS_ONLY
+    if deps.cleaner is None:
+        return "Clean-up is not available here."
+    deleted = await deps.cleaner.forget_channel(command["team_id"], command["channel_id"])
+    return texts.channel_forgotten(deleted)
+
+
+SUBCOMMANDS: dict[str, Handler] = {"usage": usage, "forget": forget}
+
+
+def admin_notifier(client: AsyncWebClient, admins: frozenset[str]):
+    """(team, text) → a DM to every admin; a failed DM is logged, never raised into a turn."""
+
+    async def notify(team: str, text: str) -> None:
+        for admin in sorted(admins):
+            try:
+                await client.chat_postMessage(channel=admin, text=text)
+            except SlackApiError as exc:
+                log.warning("could not tell admin %s: %s", admin, exc.response.get("error"))
+
+    return notify
+
+
+def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+    async def remove_workspace(team: str, why: str) -> None:
+        if deps.cleaner is None or not team:
+            return
+        cleaner = deps.cleaner
+        log.info("workspace %s: %s; removing its data", team, why)
+
+        async def work() -> None:  # after the ack: deleting at OpenAI takes a while
+            await cleaner.forget_team(team)
+
+        deps.dispatcher.spawn(work(), name=f"remove workspace {team}")
+
+    @app.event("app_uninstalled")
+    async def on_uninstalled(body: dict[str, Any]) -> None:
+        await remove_workspace(body.get("team_id") or "", "app uninstalled")
+
+    @app.event("tokens_revoked")
+    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # A user token revoked leaves the bot working; only the bot token's loss ends the workspace.
+        if (event.get("tokens") or {}).get("bot"):
+            await remove_workspace(body.get("team_id") or "", "bot token revoked")
