@@ -102,7 +102,11 @@ class AssistBot:
             client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
         )
         self.approvals = Approvals(
-            client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
+            client=self.slack,
+            store=self.store,
+            admins=settings.admin_ids,
+            timeout=settings.approval_timeout,
+            tools=self.tools,
         )
         self.slack_files = SlackFiles(
             client=self.slack,

@@ -62,18 +62,7 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_TOOL_TIMEOUT")
     tool_max_rounds: int = Field(default=8, ge=1, le=50, alias="ASSIST_BOT_TOOL_MAX_ROUNDS")
     approval_timeout: float = Field(default=600.0, gt=0, alias="ASSIST_BOT_APPROVAL_TIMEOUT")
-    open_meteo_geocoding_url: str = Field(
-        default="https://geocoding-api.open-meteo.com/v1/search", alias="OPEN_METEO_GEOCODING_URL"
-    )
-    open_meteo_forecast_url: str = Field(
-        default="https://api.open-meteo.com/v1/forecast", alias="OPEN_METEO_FORECAST_URL"
-    )
-    smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
-    smtp_port: int = Field(default=587, ge=1, le=65535, alias="SMTP_PORT")
-    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
-    smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
-    smtp_from: str | None = Field(default=None, alias="SMTP_FROM")
-    smtp_starttls: bool = Field(default=True, alias="SMTP_STARTTLS")
+    # A tool's own settings (SMTP_*, OPEN_METEO_*) live with the tool: assist_bot/tools/builtin.
 
     # --- Files ---------------------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_MAX_FILE_MB")
