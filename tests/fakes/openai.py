@@ -49,6 +49,8 @@ class Text:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     # When set, the stream holds before its last chunk until this event is set (deterministic "slow" streams).
     gate: asyncio.Event | None = None
+    # The completed response's `usage` as given (the Responses API shape), instead of one counted from words.
+    usage: dict | None = None
 
     @property
     def tool_calls(self) -> list[str]:
@@ -532,6 +534,8 @@ class FakeOpenAI:
             "status_details": None,
             "content": content,
         }
+        if fields.get("expires_after[seconds]"):  # the SDK sends expires_after as form fields
+            record["expires_at"] = record["created_at"] + int(fields["expires_after[seconds]"])
         self.files[record["id"]] = record
         return web.json_response(self._public(record))
 
@@ -763,7 +767,15 @@ class FakeOpenAI:
             obj["conversation"] = {"id": conv_id}
         return obj
 
-    def _finish(self, obj: dict, body: dict, conv_id: str | None, status: str, error: dict | None = None) -> None:
+    def _finish(
+        self,
+        obj: dict,
+        body: dict,
+        conv_id: str | None,
+        status: str,
+        error: dict | None = None,
+        usage: dict | None = None,
+    ) -> None:
         """Seal the response, store its output in the conversation and free the lock.
 
         Runs *before* the terminal event is written so a client that reacts instantly to
@@ -784,6 +796,8 @@ class FakeOpenAI:
                 "total_tokens": in_tokens + out_tokens,
             },
         )
+        if usage is not None:
+            obj["usage"] = usage
         self.responses[obj["id"]] = obj
         if conv_id in self.conversations and status == "completed":
             self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
@@ -954,7 +968,7 @@ class FakeOpenAI:
             obj["output"].append(item)
 
         if is_text:
-            self._finish(obj, body, conv_id, "completed")
+            self._finish(obj, body, conv_id, "completed", usage=reply.usage)
             await emit("response.completed", response=obj)
         elif isinstance(reply, Failed):
             self._finish(obj, body, conv_id, "failed", {"code": reply.code, "message": reply.message})
