@@ -16,13 +16,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import openai
 
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING
 from assist_bot.settings import Settings
-from assist_bot.store import ChannelKey, Store, ThreadKey
-from assist_bot.store.ledger import Ledger, Owner, Resource
+from assist_bot.store import ChannelKey, Store, ThreadKey, open_store
+from assist_bot.store.ledger import Ledger, Owner, Resource, open_ledger
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,10 @@ class Janitor:
     async def _forget_in_store(self, owner: Owner) -> None:
         """The mappings that pointed at what was deleted go too, so nothing asks OpenAI for it again."""
         if owner.thread_ts:
-            await self._store.delete_conversation(ThreadKey(owner.team, owner.channel, owner.thread_ts))
+            thread = ThreadKey(owner.team, owner.channel, owner.thread_ts)
+            await self._ledger.delete_keys(
+                [self._store.keys.conversation(thread), self._store.keys.thread_files(thread)]
+            )
         else:
             await self._forget_knowledge(ChannelKey(owner.team, owner.channel))
 
@@ -160,3 +164,44 @@ class Janitor:
             if delete and record.get("openai_file_id"):
                 await self._delete(Resource("file", record["openai_file_id"]))
             await self._store.remove_knowledge_file(channel, slack_file_id)
+
+
+async def cleanup_once(settings: Settings, *, dry_run: bool, say: Callable[[str], object]) -> int:
+    """`assist-bot cleanup [--dry-run]`: one sweep, each resource on its own line; exit code."""
+    if not settings.redis_url:
+        say("Nothing to clean up from here: without REDIS_URL the bot keeps its records in its own process.")
+        return 0
+    store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=settings.openai_max_retries,
+    )
+    try:
+        janitor = Janitor(client=client, store=store, ledger=open_ledger(store), settings=settings)
+        removals = await janitor.sweep_with_lease(dry_run=dry_run)
+    finally:
+        await client.close()
+        await store.close()
+    if removals is None:
+        say("Another replica is cleaning up right now; try again in a few minutes.")
+        return 1
+    for removal in removals:
+        say(_describe(removal, dry_run=dry_run))
+    deleted = sum(r.deleted for r in removals)
+    if dry_run:
+        say(f"{len(removals)} resource(s) would be deleted (dry run: nothing was).")
+        return 0
+    say(
+        f"{deleted} resource(s) deleted"
+        + (f", {len(removals) - deleted} kept after an error." if deleted < len(removals) else ".")
+    )
+    return 0 if deleted == len(removals) else 1
+
+
+def _describe(removal: Removal, *, dry_run: bool) -> str:
+    owner = removal.owner
+    where = f"{owner.team} {owner.channel}" + (f" thread {owner.thread_ts}" if owner.thread_ts else "")
+    when = datetime.fromtimestamp(removal.last_use, UTC).strftime("%Y-%m-%d")
+    verb = "would delete" if dry_run else ("deleted" if removal.deleted else "could not delete")
+    return f"{verb} {removal.resource.kind} {removal.resource.id} ({where}, last used {when})"

@@ -143,3 +143,13 @@ async def test_concurrent_lease_takers_get_one_lease(twins):
     _, ledger = twins
     results = await asyncio.gather(*(ledger.acquire_lease("janitor", f"h{i}", 5) for i in range(10)))
     assert results.count(True) == 1
+
+
+async def test_deleting_keys_removes_the_stores_thread_state(twins):
+    store, ledger = twins
+    thread = ThreadKey("T1", "C1", "1.1")
+    await store.set_conversation(thread, "conv_1")
+    await store.add_thread_file(thread, "file-1")
+    await ledger.delete_keys([store.keys.conversation(thread), store.keys.thread_files(thread)])
+    assert await store.get_conversation(thread) is None
+    assert await store.thread_files(thread) == []

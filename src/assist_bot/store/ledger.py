@@ -144,6 +144,10 @@ class Ledger(abc.ABC):
         """Delete every key of the workspace (the store's too: settings, mappings,
         knowledge index, usage); returns how many keys."""
 
+    @abc.abstractmethod
+    async def delete_keys(self, keys: Sequence[str]) -> None:
+        """Delete store keys that pointed at deleted resources (a thread's mapping and files)."""
+
     # -- one janitor at a time ------------------------------------------------------------------
     @abc.abstractmethod
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool: ...

@@ -102,6 +102,11 @@ class MemoryLedger(Ledger):
             count += len(doomed)
         return count
 
+    async def delete_keys(self, keys: Sequence[str]) -> None:
+        if self._store is not None:
+            for key in keys:
+                self._store._kv.pop(key)
+
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         current = self._leases.get(name)
         if current is not None and current[1] > time.monotonic():

@@ -102,6 +102,10 @@ class RedisLedger(Ledger):
         await self._redis.srem(self.keys.teams(), team)
         return len(doomed)
 
+    async def delete_keys(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._redis.delete(*keys)
+
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         return bool(await self._redis.set(self.keys.lease(name), holder, nx=True, px=int(ttl * 1000)))
 
