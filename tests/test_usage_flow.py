@@ -22,7 +22,7 @@ def usage(input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: 
     """A `usage` object as response.completed carries it."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + output_tokens,
