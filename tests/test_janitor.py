@@ -126,6 +126,28 @@ async def test_a_dry_run_lists_and_deletes_nothing_and_one_replica_sweeps_at_a_t
     assert set(openai_fake.conversations) == {made["live_conv"]}
 
 
+async def test_a_refused_delete_is_kept_for_the_next_sweep(parts, openai_fake, redis_url):
+    store, ledger, client = parts
+    conv = (await client.conversations.create()).id
+    file = (await client.files.create(file=("a.csv", CSV, "text/csv"), purpose="assistants")).id
+    await ledger.add_resource(OLD_THREAD, Resource("conversation", conv), now=NOW - 40 * DAY)
+    await ledger.add_resource(OLD_THREAD, Resource("file", file), now=NOW - 40 * DAY)
+    await store.set_conversation(ThreadKey("T1", "C1", "100.1"), conv)
+    openai_fake.delete_errors[f"/v1/conversations/{conv}"] = 500
+    settings = settings_for(openai_fake, redis_url)
+    janitor = Janitor(client=client, store=store, ledger=ledger, settings=settings, clock=lambda: NOW)
+
+    removals = await janitor.sweep()
+
+    assert {(r.resource.kind, r.deleted) for r in removals} == {("conversation", False), ("file", True)}
+    assert await ledger.resources(OLD_THREAD) == [Resource("conversation", conv)]
+    # The thread's pointer stays while its conversation does.
+    assert await store.get_conversation(ThreadKey("T1", "C1", "100.1")) == conv
+    del openai_fake.delete_errors[f"/v1/conversations/{conv}"]
+    assert [r.deleted for r in await janitor.sweep()] == [True]
+    assert openai_fake.conversations == {} and await ledger.owners("T1") == {}
+
+
 async def run_cleanup(openai_fake, redis_url, *args: str) -> tuple[int, str]:
     script = Path(sys.executable).parent / "assist-bot"  # the installed console script
     env = {

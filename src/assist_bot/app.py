@@ -46,7 +46,8 @@ from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
-from assist_bot.store.ledger import open_ledger
+from assist_bot.store.base import Store
+from assist_bot.store.ledger import Ledger, open_ledger
 from assist_bot.tools.loading import load_registry
 from assist_bot.usage import Budgets, Meter
 
@@ -89,13 +90,7 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
-        self.ledger = open_ledger(self.store)
-        self.meter = Meter(
-            self.ledger,
-            Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user),
-            notify=operating.admin_notifier(self.slack, settings.admin_ids),
-        )
-        self.janitor = Janitor(client=self.openai, store=self.store, ledger=self.ledger, settings=settings)
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, self.slack, self.openai)
         self._janitor_task: asyncio.Task[None] | None = None
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings, meter=self.meter)
         self.engine = Engine(
@@ -214,6 +209,7 @@ class AssistBot:
             self._heartbeat.cancel()
         if self._janitor_task is not None:
             self._janitor_task.cancel()
+            await asyncio.gather(self._janitor_task, return_exceptions=True)
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
@@ -231,6 +227,17 @@ class AssistBot:
         await stop.wait()
         log.info("shutting down: %d thread(s) in flight", self.dispatcher.in_flight)
         await self.stop()
+
+
+def _operations(
+    settings: Settings, store: Store, slack: AsyncWebClient, client: openai.AsyncOpenAI
+) -> tuple[Ledger, Meter, Janitor]:
+    """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
+    meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
+    ledger = open_ledger(store)
+    budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
+    meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
+    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings)
 
 
 def _secret(value) -> str | None:
