@@ -12,7 +12,7 @@ import pytest
 from assist_bot import texts
 from assist_bot.usage import month_of
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, wait_for
+from tests.fakes.slack import file_share_message, mention, wait_for
 from tests.support.bot import running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -84,6 +84,14 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         assert "web search 1" in admin
         assert "channels: <#C1> 1,500, <#C2> 500" in admin
         assert "users: <@U1> 1,500, <@U2> 500" in admin
+        # A document shared here counts as stored bytes of the channel and of its uploader.
+        doc = slack.add_file(
+            name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
+        )
+        await bot.send(file_share_message("C1", "U1", "", [doc]))
+        await wait_for(lambda: any("notes.md" in m.text for m in slack.bot_messages("C1")))
+        again = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        assert "Stored: 80 B in 1 file(s)" in (await wait_for(lambda: answer(slack, again)))["text"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["assistant:default", "user:U2"])
     assert figures["user:U2"]["web_search"] == 1 and figures["user:U2"]["turns"] == 1
     assert sum(v for k, v in figures["assistant:default"].items() if k.startswith("input@")) == 1600
@@ -93,11 +101,14 @@ async def _equals(value, expected) -> bool:
     return await value == expected
 
 
-async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, openai_fake, redis_url):
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, openai_fake, redis_url, backend):
     openai_fake.enqueue(Text.of("one", usage=usage(800, 50)), Text.of("two", usage=usage(150, 50)))
     settings = {"ASSIST_BOT_TOKEN_BUDGET_CHANNEL": 1000, "ASSIST_BOT_ADMINS": "UADMIN"}
-    async with running_bot(slack, openai_fake, redis_url=redis_url, **settings) as bot:
-        await bot.bot.store._redis.flushdb()
+    url = redis_url if backend == "redis" else None
+    async with running_bot(slack, openai_fake, redis_url=url, **settings) as bot:
+        if url:
+            await bot.bot.store._redis.flushdb()
         await ask(bot, slack, "C1", "U1", "first", "one")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 850))
         # 85 % used: the admin hears of it, by DM, once.

@@ -170,12 +170,19 @@ def usage_block(where: str, month: str, figures, prices, budget: int) -> str:
         f"Answers: {figures.total('turns'):,} ({figures.total('responses'):,} model responses) · tools: "
         f"code interpreter {figures.total('code_interpreter'):,}, file search {figures.total('file_search'):,}, "
         f"web search {figures.total('web_search'):,}",
-        f"Stored: {figures.total('stored_bytes') / 1e6:,.1f} MB in {figures.total('stored_files'):,} file(s)",
+        f"Stored: {_size(figures.total('stored_bytes'))} in {figures.total('stored_files'):,} file(s)",
         f"Estimated cost: ${usd:,.4f}" + (f" (no price for {', '.join(unpriced)})" if unpriced else ""),
     ]
     if budget:
         lines.append(f"Budget: {figures.tokens:,} of {budget:,} tokens ({figures.tokens * 100 // budget} %)")
     return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count} B"
 
 
 def usage_top(channels: list[tuple[str, int]], users: list[tuple[str, int]]) -> str:
