@@ -153,3 +153,28 @@ async def test_deleting_keys_removes_the_stores_thread_state(twins):
     await ledger.delete_keys([store.keys.conversation(thread), store.keys.thread_files(thread)])
     assert await store.get_conversation(thread) is None
     assert await store.thread_files(thread) == []
+
+
+async def test_a_turn_is_recorded_in_one_redis_transaction(redis_url):
+    """Compact by design: a turn's figures for every scope, its leaderboards, what it used and
+    made at OpenAI — one MULTI … EXEC sent as one pipeline, nothing else."""
+    from assist_bot.events import UsageReport
+    from assist_bot.usage import Budgets, Meter
+
+    store = RedisStore.from_url(redis_url, retention_seconds=60)
+    try:
+        meter = Meter(open_ledger(store), Budgets(), clock=lambda: 1_800_000_000.0)
+        report = UsageReport(model="gpt-5.4-mini", input_tokens=10, output_tokens=2, containers=("cntr_1",))
+        await store._redis.config_resetstat()
+        await meter.record(thread=THREAD, user="U1", assistant="default", reports=[report], conversation="conv_1")
+        stats = await store._redis.info("commandstats")
+    finally:
+        await store.close()
+    ours = ("config", "info")  # the test's own commands
+    calls = {
+        name.removeprefix("cmdstat_"): value["calls"]
+        for name, value in stats.items()
+        if not name.removeprefix("cmdstat_").startswith(ours)
+    }
+    assert calls.pop("multi") == 1 and calls.pop("exec") == 1
+    assert set(calls) <= {"hincrby", "expire", "zincrby", "sadd", "zadd"}, calls
