@@ -66,10 +66,14 @@ async def test_leaderboards_rank_by_tokens(twins):
 async def test_an_alert_is_marked_once_and_does_not_show_as_a_figure(twins):
     _, ledger = twins
     await ledger.record(entry(10), now=1.0)
+    await ledger.record(entry(0, **{"input@ft:gpt-4o-mini:acme::x1": 4}), now=1.0)  # a fine-tuned model's name
     assert await ledger.mark_once("T1", "2026-12", "workspace", "alert80") is True
     assert await ledger.mark_once("T1", "2026-12", "workspace", "alert80") is False
     assert await ledger.mark_once("T1", "2027-01", "workspace", "alert80") is True
-    assert (await ledger.usage("T1", "2026-12", ["workspace"]))["workspace"] == {"tokens": 10}
+    assert (await ledger.usage("T1", "2026-12", ["workspace"]))["workspace"] == {
+        "tokens": 10,
+        "input@ft:gpt-4o-mini:acme::x1": 4,
+    }
 
 
 async def test_resources_by_owner_with_their_last_use(twins):

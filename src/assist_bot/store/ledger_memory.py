@@ -47,7 +47,11 @@ class MemoryLedger(Ledger):
 
     async def usage(self, team: str, month: str, scopes: Sequence[str]) -> dict[str, dict[str, int]]:
         return {
-            scope: {k: v for k, v in self._hashes.get(self.keys.usage(team, month, scope), {}).items() if ":" not in k}
+            scope: {
+                k: v
+                for k, v in self._hashes.get(self.keys.usage(team, month, scope), {}).items()
+                if not k.startswith("flag:")
+            }
             for scope in scopes
         }
 
