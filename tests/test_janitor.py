@@ -224,3 +224,15 @@ async def wait_for_async(check, expected, seconds: float = 10) -> None:
     while (got := await check()) != expected:
         assert time.monotonic() < deadline, f"got {got!r}, expected {expected!r}"
         await asyncio.sleep(0.02)
+
+
+async def test_the_running_bot_sweeps_every_cleanup_interval(slack, openai_fake, redis_url):
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_CLEANUP_INTERVAL=0.05) as bot:
+        await bot.bot.store._redis.flushdb()
+        old = (await bot.bot.openai.conversations.create()).id
+        live = (await bot.bot.openai.conversations.create()).id
+        ledger = bot.bot.ledger
+        await ledger.add_resource(OLD_THREAD, Resource("conversation", old), now=time.time() - 31 * DAY)
+        await ledger.add_resource(LIVE_THREAD, Resource("conversation", live), now=time.time())
+        await wait_for(lambda: old not in openai_fake.conversations)
+        assert live in openai_fake.conversations
