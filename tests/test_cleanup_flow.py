@@ -12,6 +12,7 @@ from assist_bot import texts
 from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.thread_state import conversation_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +31,7 @@ async def ask(bot, slack, channel, *, team="T1"):
     return event
 
 
-def conversation_of(openai_fake, team, channel) -> list[str]:
+def openai_conversations(openai_fake, team, channel) -> list[str]:
     return [
         cid
         for cid, conv in openai_fake.conversations.items()
@@ -57,12 +58,12 @@ async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack,
 
         await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T1")
 
-        await wait_for(lambda: not conversation_of(openai_fake, "T1", "C1"))
+        await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
-        assert conversation_of(openai_fake, "T2", "C1")  # the other workspace keeps its own
+        assert openai_conversations(openai_fake, "T2", "C1")  # the other workspace keeps its own
         assert await team_keys(bot, "T1") == []
         assert await team_keys(bot, "T2") != []
-        assert await bot.bot.store.get_conversation(ThreadKey("T1", "C1", first["ts"])) is None
+        assert await conversation_of(bot.bot.store, ThreadKey("T1", "C1", first["ts"])) is None
         assert await bot.bot.ledger.teams() == ["T2"]
 
 
@@ -74,11 +75,11 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
         # A user's token revoked: the bot still works there, nothing is removed.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}, "event_ts": new_ts()}
         await workspace_event(bot, revoked, "T1")
-        assert bot.bot.dispatcher.in_flight == 0 and conversation_of(openai_fake, "T1", "C1")
+        assert bot.bot.dispatcher.in_flight == 0 and openai_conversations(openai_fake, "T1", "C1")
         # The bot token revoked: the workspace's data goes.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": new_ts()}
         await workspace_event(bot, revoked, "T1")
-        await wait_for(lambda: not conversation_of(openai_fake, "T1", "C1"))
+        await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
         assert await team_keys(bot, "T1") == []
 
@@ -99,18 +100,18 @@ async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, o
 
         refused = await bot.command(slack, "/assist", "forget", user="U1", channel="C1")
         assert (await wait_for(lambda: answer(slack, refused)))["text"] == texts.ADMINS_ONLY
-        assert len(openai_fake.vector_stores) == 1 and conversation_of(openai_fake, "T1", "C1")
+        assert len(openai_fake.vector_stores) == 1 and openai_conversations(openai_fake, "T1", "C1")
 
         done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
         reply = (await wait_for(lambda: answer(slack, done)))["text"]
         assert reply == texts.channel_forgotten(3)  # the conversation, the document and the vector store
         assert openai_fake.vector_stores == {} and openai_fake.files == {}
-        assert not conversation_of(openai_fake, "T1", "C1")
-        assert conversation_of(openai_fake, "T1", "C2")  # another channel keeps its own
+        assert not openai_conversations(openai_fake, "T1", "C1")
+        assert openai_conversations(openai_fake, "T1", "C2")  # another channel keeps its own
         channel = ChannelKey("T1", "C1")
         assert "vector_store_id" not in await bot.bot.store.get_channel_settings(channel)
         assert await bot.bot.store.knowledge_files(channel) == {}
-        assert await bot.bot.store.get_conversation(ThreadKey("T1", "C1", thread["ts"])) is None
+        assert await conversation_of(bot.bot.store, ThreadKey("T1", "C1", thread["ts"])) is None
 
 
 async def test_images_expire_at_openai_after_the_retention(slack, openai_fake):

@@ -20,6 +20,7 @@ from assist_bot.store.ledger import Owner, Resource, open_ledger
 from assist_bot.store.redis import RedisStore
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.thread_state import conversation_of, files_of, save_conversation
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,7 +87,7 @@ async def test_the_janitor_deletes_what_outlived_its_retention_and_leaves_the_re
     made = await made_at_openai(client)
     await record(ledger, made)
     old_thread = ThreadKey("T1", "C1", "100.1")
-    await store.set_conversation(old_thread, made["old_conv"])
+    await save_conversation(store, old_thread, made["old_conv"])
     await store.set_channel_setting(ChannelKey("T1", "C9"), "vector_store_id", made["old_vs"])
     janitor = Janitor(
         client=client, store=store, ledger=ledger, settings=settings_for(openai_fake, redis_url), clock=lambda: NOW
@@ -101,7 +102,7 @@ async def test_the_janitor_deletes_what_outlived_its_retention_and_leaves_the_re
     assert openai_fake.files == {} and openai_fake.containers == {}
     assert set(openai_fake.vector_stores) == {made["live_vs"]}
     # What pointed at the deleted things is gone too; the live owners stay recorded.
-    assert await store.get_conversation(old_thread) is None
+    assert await conversation_of(store, old_thread) is None
     assert await store.get_channel_settings(ChannelKey("T1", "C9")) == {}
     assert set(await ledger.owners("T1")) == {LIVE_THREAD, LIVE_CHANNEL}
     assert await janitor.sweep() == []  # nothing left to do
@@ -132,7 +133,7 @@ async def test_a_refused_delete_is_kept_for_the_next_sweep(parts, openai_fake, r
     file = (await client.files.create(file=("a.csv", CSV, "text/csv"), purpose="assistants")).id
     await ledger.add_resource(OLD_THREAD, Resource("conversation", conv), now=NOW - 40 * DAY)
     await ledger.add_resource(OLD_THREAD, Resource("file", file), now=NOW - 40 * DAY)
-    await store.set_conversation(ThreadKey("T1", "C1", "100.1"), conv)
+    await save_conversation(store, ThreadKey("T1", "C1", "100.1"), conv)
     openai_fake.delete_errors[f"/v1/conversations/{conv}"] = 500
     settings = settings_for(openai_fake, redis_url)
     janitor = Janitor(client=client, store=store, ledger=ledger, settings=settings, clock=lambda: NOW)
@@ -142,7 +143,7 @@ async def test_a_refused_delete_is_kept_for_the_next_sweep(parts, openai_fake, r
     assert {(r.resource.kind, r.deleted) for r in removals} == {("conversation", False), ("file", True)}
     assert await ledger.resources(OLD_THREAD) == [Resource("conversation", conv)]
     # The thread's pointer stays while its conversation does.
-    assert await store.get_conversation(ThreadKey("T1", "C1", "100.1")) == conv
+    assert await conversation_of(store, ThreadKey("T1", "C1", "100.1")) == conv
     del openai_fake.delete_errors[f"/v1/conversations/{conv}"]
     assert [r.deleted for r in await janitor.sweep()] == [True]
     assert openai_fake.conversations == {} and await ledger.owners("T1") == {}
@@ -209,7 +210,7 @@ async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleane
         assert {r.resource.kind for r in removed if r.deleted} == {"conversation", "file"}
         assert openai_fake.conversations == {} and openai_fake.files == {}
         # Nothing in the store points at them any more (a fresh container would ask for the file).
-        assert await bot.bot.store.thread_files(ThreadKey("T1", "C1", event["ts"])) == []
+        assert await files_of(bot.bot.store, ThreadKey("T1", "C1", event["ts"])) == []
         # The thread goes on with a fresh conversation.
         await bot.send(message("C1", "U1", "still there?", thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.conversations) == 1)

@@ -123,6 +123,9 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
         assert len(openai_fake.response_requests) == requests  # no model call
         assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
         assert replies(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
+        assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer
         # Another channel has its own budget.
         await ask(bot, slack, "C2", "U1", "elsewhere", "You said")
         assert len(slack.bot_messages("UADMIN")) == 1  # told once, though 105 % now

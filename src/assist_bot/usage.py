@@ -200,7 +200,8 @@ class Meter:
             team=thread.team,
             month=month,
             scopes=("workspace", f"channel:{thread.channel}", f"user:{user}", f"assistant:{assistant}"),
-            counts={**counts_of(reports), "turns": 1},
+            # A turn refused (a budget) or failed before any response used nothing: no answer counted.
+            counts={**counts_of(reports), "turns": 1} if reports else {},
             ranked={"channel": thread.channel, "user": user},
             # The thread's files and conversation, and the channel's knowledge, were used now.
             touched=(thread, Owner(thread.team, thread.channel)),

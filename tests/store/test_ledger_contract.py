@@ -10,6 +10,7 @@ from assist_bot.store.base import ChannelKey, ThreadKey
 from assist_bot.store.ledger import Owner, Resource, UsageEntry, open_ledger
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
+from tests.support.thread_state import conversation_of, files_of, save_conversation
 
 THREAD = Owner("T1", "C1", "100.1")
 CHANNEL = Owner("T1", "C1")
@@ -119,15 +120,15 @@ async def test_dropping_a_team_removes_its_keys_and_the_stores_but_no_other_team
     for team in ("T1", "T2"):
         await ledger.add_resource(Owner(team, "C1", "1.1"), Resource("conversation", f"conv_{team}"), now=1.0)
         await ledger.record(UsageEntry(team, "2026-12", ("workspace",), {"tokens": 3}, {"user": "U1"}), now=1.0)
-        await store.set_conversation(ThreadKey(team, "C1", "1.1"), f"conv_{team}")
+        await save_conversation(store, ThreadKey(team, "C1", "1.1"), f"conv_{team}")
         await store.set_channel_setting(ChannelKey(team, "C1"), "assistant", "general")
     assert await ledger.drop_team("T1") > 0
     assert await ledger.owners("T1") == {}
     assert await ledger.teams() == ["T2"]
     assert await ledger.usage("T1", "2026-12", ["workspace"]) == {"workspace": {}}
-    assert await store.get_conversation(ThreadKey("T1", "C1", "1.1")) is None
+    assert await conversation_of(store, ThreadKey("T1", "C1", "1.1")) is None
     assert await store.get_channel_settings(ChannelKey("T1", "C1")) == {}
-    assert await store.get_conversation(ThreadKey("T2", "C1", "1.1")) == "conv_T2"
+    assert await conversation_of(store, ThreadKey("T2", "C1", "1.1")) == "conv_T2"
     assert (await ledger.usage("T2", "2026-12", ["workspace"]))["workspace"] == {"tokens": 3}
 
 
@@ -152,11 +153,11 @@ async def test_concurrent_lease_takers_get_one_lease(twins):
 async def test_deleting_keys_removes_the_stores_thread_state(twins):
     store, ledger = twins
     thread = ThreadKey("T1", "C1", "1.1")
-    await store.set_conversation(thread, "conv_1")
+    await save_conversation(store, thread, "conv_1")
     await store.add_thread_file(thread, "file-1")
     await ledger.delete_keys([store.keys.conversation(thread), store.keys.thread_files(thread)])
-    assert await store.get_conversation(thread) is None
-    assert await store.thread_files(thread) == []
+    assert await conversation_of(store, thread) is None
+    assert await files_of(store, thread) == []
 
 
 async def test_a_turn_is_recorded_in_one_redis_transaction(redis_url):
