@@ -122,3 +122,32 @@ async def test_images_expire_at_openai_after_the_retention(slack, openai_fake):
     [record] = openai_fake.files.values()
     assert record["expires_at"] == record["created_at"] + 7 * 86400
     assert record["expires_at"] > time.time()
+
+
+async def test_with_oauth_an_uninstall_drops_the_installation_and_the_workspaces_data(slack, openai_fake, redis_url):
+    from assist_bot.slack.installations import RedisInstallationStore
+    from tests.support.oauth import install, oauth_env
+
+    async with running_bot(slack, openai_fake, **oauth_env(slack, redis_url)) as bot:
+        await bot.bot.store._redis.flushdb()
+        base = bot.events_url.removesuffix("/slack/events")
+        await install(base, slack, "T1")
+        await install(base, slack, "T2")
+        for team, user in (("T1", "UBOT"), ("T2", "UBOT2")):
+            event = mention("C1", "U1", "hello", team=team, bot_user_id=user)
+            await bot.send(event, team_id=team)
+            await wait_for(lambda: openai_conversations(openai_fake, team, "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+
+        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T2")
+
+        await wait_for(lambda: not openai_conversations(openai_fake, "T2", "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        installations = RedisInstallationStore.from_url(redis_url)
+        try:
+            assert await installations.async_find_bot(enterprise_id=None, team_id="T2") is None
+            assert await installations.async_find_bot(enterprise_id=None, team_id="T1") is not None
+        finally:
+            await installations.close()
+        assert openai_conversations(openai_fake, "T1", "C1")
+        assert await team_keys(bot, "T2") == []

@@ -8,15 +8,15 @@ import logging
 import time
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
+from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.commands import SUBCOMMANDS as BASE_SUBCOMMANDS
 from assist_bot.slack.commands import Handler, may_change
 from assist_bot.slack.deps import SurfaceDeps
-from assist_bot.usage import Figures, month_of
+from assist_bot.usage import Figures, Notify, month_of
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,12 @@ async def forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
 SUBCOMMANDS: dict[str, Handler] = {"usage": usage, "forget": forget}
 
 
-def admin_notifier(client: AsyncWebClient, admins: frozenset[str]):
-    """(team, text) → a DM to every admin; a failed DM is logged, never raised into a turn."""
+def admin_notifier(clients: SlackClients, admins: frozenset[str]) -> Notify:
+    """(team, text) → a DM to every admin, with that workspace's token; a failed DM is
+    logged, never raised into a turn."""
 
     async def notify(team: str, text: str) -> None:
+        client = await clients.for_team(team)
         for admin in sorted(admins):
             try:
                 await client.chat_postMessage(channel=admin, text=text)
@@ -72,7 +74,12 @@ def admin_notifier(client: AsyncWebClient, admins: frozenset[str]):
     return notify
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: SurfaceDeps, *, installations: bool = False) -> None:
+    """`installations`: OAuth mode, where the workspace's installation goes too (Bolt's built-in
+    listeners; Bolt runs one listener per event, so they are called from ours)."""
+    uninstalled = app.default_app_uninstalled_event_listener() if installations else None
+    revoked = app.default_tokens_revoked_event_listener() if installations else None
+
     async def remove_workspace(team: str, why: str) -> None:
         if deps.cleaner is None or not team:
             return
@@ -85,11 +92,15 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         deps.dispatcher.spawn(work(), name=f"remove workspace {team}")
 
     @app.event("app_uninstalled")
-    async def on_uninstalled(body: dict[str, Any]) -> None:
+    async def on_uninstalled(body: dict[str, Any], context: AsyncBoltContext) -> None:
+        if uninstalled is not None:
+            await uninstalled(context=context)
         await remove_workspace(body.get("team_id") or "", "app uninstalled")
 
     @app.event("tokens_revoked")
-    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+        if revoked is not None:
+            await revoked(event=event, context=context)
         # A user token revoked leaves the bot working; only the bot token's loss ends the workspace.
         if (event.get("tokens") or {}).get("bot"):
             await remove_workspace(body.get("team_id") or "", "bot token revoked")
