@@ -74,10 +74,21 @@ class Janitor:
         """A sweep unless another replica (or `assist-bot cleanup`) is sweeping: then None."""
         if not await self._ledger.acquire_lease(LEASE, self._holder, LEASE_SECONDS):
             return None
+        keeper = asyncio.create_task(self._keep_lease(), name="janitor lease")
         try:
             return await self.sweep(dry_run=dry_run)
         finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             await self._ledger.release_lease(LEASE, self._holder)
+
+    async def _keep_lease(self) -> None:
+        # A long sweep (many workspaces) keeps its lease, so no second replica starts beside it.
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            if not await self._ledger.refresh_lease(LEASE, self._holder, LEASE_SECONDS):
+                log.warning("clean-up: lost the janitor's lease")
+                return
 
     async def run_forever(self) -> None:
         """Sweep every ASSIST_BOT_CLEANUP_INTERVAL seconds (an owned task of the app)."""

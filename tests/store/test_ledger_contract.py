@@ -138,7 +138,10 @@ async def test_a_lease_has_one_holder_until_released_or_expired(twins):
     assert await ledger.acquire_lease("janitor", "b", 5) is False
     await ledger.release_lease("janitor", "b")  # not the holder: no effect
     assert await ledger.acquire_lease("janitor", "b", 5) is False
+    assert await ledger.refresh_lease("janitor", "a", 5) is True
+    assert await ledger.refresh_lease("janitor", "b", 5) is False
     await ledger.release_lease("janitor", "a")
+    assert await ledger.refresh_lease("janitor", "a", 5) is False  # released: nothing to extend
     assert await ledger.acquire_lease("janitor", "b", 0.2) is True
     await asyncio.sleep(0.3)  # a lease's own expiry (TTL in the store), bounded and short
     assert await ledger.acquire_lease("janitor", "c", 5) is True

@@ -34,7 +34,8 @@ async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> 
     figures = await deps.ledger.usage(team, month, scopes)
     prices = deps.settings.model_prices
     budget = deps.settings.token_budget_channel
-    parts = [texts.usage_block(f"<#{channel}>", month, Figures(figures[f"channel:{channel}"]), prices, budget)]
+    here = "this DM" if channel.startswith("D") else f"<#{channel}>"
+    parts = [texts.usage_block(here, month, Figures(figures[f"channel:{channel}"]), prices, budget)]
     if admin:
         workspace = Figures(figures["workspace"])
         parts.append(texts.usage_block("the workspace", month, workspace, prices, deps.settings.token_budget_workspace))

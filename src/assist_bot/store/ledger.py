@@ -153,6 +153,10 @@ class Ledger(abc.ABC):
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool: ...
 
     @abc.abstractmethod
+    async def refresh_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Extend our lease; False when we no longer hold it."""
+
+    @abc.abstractmethod
     async def release_lease(self, name: str, holder: str) -> None: ...
 
 

@@ -118,6 +118,13 @@ class MemoryLedger(Ledger):
         self._leases[name] = (holder, time.monotonic() + ttl)
         return True
 
+    async def refresh_lease(self, name: str, holder: str, ttl: float) -> bool:
+        current = self._leases.get(name)
+        if current is None or current[0] != holder or current[1] <= time.monotonic():
+            return False
+        self._leases[name] = (holder, time.monotonic() + ttl)
+        return True
+
     async def release_lease(self, name: str, holder: str) -> None:
         if self._leases.get(name, ("", 0.0))[0] == holder:
             del self._leases[name]

@@ -9,6 +9,10 @@ import redis.asyncio as aioredis
 
 from assist_bot.store.ledger import TOKENS, USAGE_TTL, Ledger, LedgerKeys, Owner, Resource, UsageEntry
 
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 # Release a lease only if we still hold it (another replica may have taken it after it expired).
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -25,6 +29,7 @@ class RedisLedger(Ledger):
         super().__init__(keys)
         self._redis = client
         self._release = client.register_script(_RELEASE)
+        self._refresh = client.register_script(_REFRESH)
 
     async def record(self, entry: UsageEntry, *, now: float) -> dict[str, int]:
         tokens_at: dict[str, int] = {}  # scope → index of its HINCRBY tokens reply
@@ -108,6 +113,9 @@ class RedisLedger(Ledger):
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         return bool(await self._redis.set(self.keys.lease(name), holder, nx=True, px=int(ttl * 1000)))
+
+    async def refresh_lease(self, name: str, holder: str, ttl: float) -> bool:
+        return bool(await self._refresh(keys=[self.keys.lease(name)], args=[holder, int(ttl * 1000)]))
 
     async def release_lease(self, name: str, holder: str) -> None:
         await self._release(keys=[self.keys.lease(name)], args=[holder])
