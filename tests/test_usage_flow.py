@@ -84,6 +84,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         assert "web search 1" in admin
         assert "channels: <#C1> 1,500, <#C2> 500" in admin
         assert "users: <@U1> 1,500, <@U2> 500" in admin
+        assert "assistants: default 2,000" in admin
         # A document shared here counts as stored bytes of the channel and of its uploader.
         doc = slack.add_file(
             name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
@@ -138,5 +139,7 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
         await ask(bot, slack, "C1", "U1", "big question", "spent")
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
         await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
+        url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
         await ask(bot, slack, "C1", "U2", "my turn", "You said")
     assert len(openai_fake.response_requests) == 2

@@ -185,10 +185,15 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def usage_top(channels: list[tuple[str, int]], users: list[tuple[str, int]]) -> str:
+def usage_top(channels: list[tuple[str, int]], users: list[tuple[str, int]], assistants: list[tuple[str, int]]) -> str:
     top_channels = ", ".join(f"<#{c}> {n:,}" for c, n in channels) or "none"
     top_users = ", ".join(f"<@{u}> {n:,}" for u, n in users) or "none"
-    return f"*Most tokens* — channels: {top_channels}\nusers: {top_users}"
+    used = ", ".join(f"{a} {n:,}" for a, n in sorted(assistants, key=lambda a: -a[1]) if n) or "none"
+    return f"*Most tokens* — channels: {top_channels}\nusers: {top_users}\nassistants: {used}"
+
+
+def your_budget(used: int, budget: int) -> str:
+    return f"*Your tokens this month:* {used:,} of {budget:,} ({used * 100 // budget} %)"
 
 
 def channel_forgotten(deleted: int) -> str:

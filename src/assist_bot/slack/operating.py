@@ -24,24 +24,29 @@ TOP = 5  # channels and users an admin sees
 
 
 async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
-    """This month's figures for the channel; admins also get the workspace and its top channels and users."""
+    """This month's figures for the channel (and the caller's own budget); admins also get the
+    workspace, its top channels and users, and each assistant's tokens."""
     if deps.ledger is None:
         return "Usage is not recorded here."
     team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
     month = month_of(time.time())
     admin = may_change(deps, user)  # with no admins set, everyone is one
-    scopes = [f"channel:{channel}", *(["workspace"] if admin else [])]
+    assistants = [f"assistant:{name}" for name in deps.assistants.names()] if admin else []
+    scopes = [f"channel:{channel}", f"user:{user}", *(["workspace"] if admin else []), *assistants]
     figures = await deps.ledger.usage(team, month, scopes)
-    prices = deps.settings.model_prices
-    budget = deps.settings.token_budget_channel
+    prices, settings = deps.settings.model_prices, deps.settings
     here = "this DM" if channel.startswith("D") else f"<#{channel}>"
-    parts = [texts.usage_block(here, month, Figures(figures[f"channel:{channel}"]), prices, budget)]
+    channel_figures = Figures(figures[f"channel:{channel}"])
+    parts = [texts.usage_block(here, month, channel_figures, prices, settings.token_budget_channel)]
+    if settings.token_budget_user:
+        parts.append(texts.your_budget(Figures(figures[f"user:{user}"]).tokens, settings.token_budget_user))
     if admin:
         workspace = Figures(figures["workspace"])
-        parts.append(texts.usage_block("the workspace", month, workspace, prices, deps.settings.token_budget_workspace))
+        parts.append(texts.usage_block("the workspace", month, workspace, prices, settings.token_budget_workspace))
         channels = await deps.ledger.top(team, month, "channel", TOP)
         users = await deps.ledger.top(team, month, "user", TOP)
-        parts.append(texts.usage_top(channels, users))
+        by_assistant = [(scope.partition(":")[2], Figures(figures[scope]).tokens) for scope in assistants]
+        parts.append(texts.usage_top(channels, users, by_assistant))
     return "\n\n".join(parts)
 
 
