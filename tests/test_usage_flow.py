@@ -85,6 +85,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         assert "channels: <#C1> 1,500, <#C2> 500" in admin
         assert "users: <@U1> 1,500, <@U2> 500" in admin
         assert "assistants: default 2,000" in admin
+        assert "no price for" not in admin
         # A document shared here counts as stored bytes of the channel and of its uploader.
         doc = slack.add_file(
             name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
@@ -143,3 +144,18 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
         assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
         await ask(bot, slack, "C1", "U2", "my turn", "You said")
     assert len(openai_fake.response_requests) == 2
+
+
+async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, redis_url):
+    from assist_bot.assistants import Assistant, Assistants
+
+    odd = Assistants({"odd": Assistant(name="odd", model="in-house<!here>")}, "odd")
+    openai_fake.enqueue(Text.of("Hi", usage=usage(100, 10)))
+    async with running_bot(slack, openai_fake, assistants=odd, redis_url=redis_url) as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "hello", "Hi")
+        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
+        url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        text = (await wait_for(lambda: answer(slack, url)))["text"]
+    assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
+    assert "<!here>" not in text

@@ -158,11 +158,12 @@ def intake_failed(name: str, reason: str) -> str:
 
 
 # --- usage, budgets and clean-up --------------------------------------------------------
-def usage_block(where: str, month: str, figures, prices, budget: int) -> str:
-    """One scope's month (`figures`: usage.Figures), with its estimated cost and budget."""
+def usage_block(where: str, month: str, figures, cost: tuple[float, list[str]], budget: int) -> str:
+    """One scope's month (`figures`: usage.Figures) with its estimated cost (USD, and the models
+    without a price — escaped for Slack by the caller) and budget."""
     if not figures.raw:
         return f"*Usage of {where} in {month}:* nothing yet."
-    usd, unpriced = figures.cost(prices)
+    usd, unpriced = cost
     lines = [
         f"*Usage of {where} in {month}*",
         f"Tokens: {figures.tokens:,} — input {figures.total('input'):,} (cached {figures.total('cached'):,}), "

@@ -16,6 +16,7 @@ from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.commands import SUBCOMMANDS as BASE_SUBCOMMANDS
 from assist_bot.slack.commands import Handler, may_change
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.escape import escape
 from assist_bot.usage import Figures, Notify, month_of
 
 log = logging.getLogger(__name__)
@@ -37,17 +38,25 @@ async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> 
     prices, settings = deps.settings.model_prices, deps.settings
     here = "this DM" if channel.startswith("D") else f"<#{channel}>"
     channel_figures = Figures(figures[f"channel:{channel}"])
-    parts = [texts.usage_block(here, month, channel_figures, prices, settings.token_budget_channel)]
+    parts = [
+        texts.usage_block(here, month, channel_figures, _cost(channel_figures, prices), settings.token_budget_channel)
+    ]
     if settings.token_budget_user:
         parts.append(texts.your_budget(Figures(figures[f"user:{user}"]).tokens, settings.token_budget_user))
     if admin:
         workspace = Figures(figures["workspace"])
-        parts.append(texts.usage_block("the workspace", month, workspace, prices, settings.token_budget_workspace))
+        cost = _cost(workspace, prices)
+        parts.append(texts.usage_block("the workspace", month, workspace, cost, settings.token_budget_workspace))
         channels = await deps.ledger.top(team, month, "channel", TOP)
         users = await deps.ledger.top(team, month, "user", TOP)
         by_assistant = [(scope.partition(":")[2], Figures(figures[scope]).tokens) for scope in assistants]
         parts.append(texts.usage_top(channels, users, by_assistant))
     return "\n\n".join(parts)
+
+
+def _cost(figures: Figures, prices: dict[str, tuple[float, float, float]]) -> tuple[float, list[str]]:
+    usd, unpriced = figures.cost(prices)
+    return usd, [escape(model) for model in unpriced]  # model names come from the AI service's answers
 
 
 async def forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
