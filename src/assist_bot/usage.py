@@ -22,7 +22,8 @@ from assist_bot.store.ledger import TOKENS, Ledger, Owner, Resource, UsageEntry
 log = logging.getLogger(__name__)
 
 # USD per 1M tokens: (input, cached input, output) — OpenAI's list prices, standard tier,
-# as listed in 2026 (README "Costs and budgets"; check openai.com/api/pricing). ASSIST_BOT_PRICES adds or replaces models.
+# as listed in 2026 (README "Costs and budgets"; check openai.com/api/pricing).
+# ASSIST_BOT_PRICES adds or replaces models.
 DEFAULT_PRICES: dict[str, tuple[float, float, float]] = {
     "gpt-5.4": (2.50, 0.25, 15.00),
     "gpt-5.4-mini": (0.75, 0.075, 4.50),
