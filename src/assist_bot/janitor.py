@@ -118,9 +118,17 @@ class Janitor:
         removals: list[Removal] = []
         for owner, last_use in sorted((await self._ledger.owners(team)).items()):
             removals += await self._remove(owner, last_use, dry_run=False)
+        # The records go even for what OpenAI refused to delete: nobody is left to own it.
         keys = await self._ledger.drop_team(team)
-        log.info("workspace %s removed: %d resource(s) at OpenAI, %d key(s)", team, len(removals), keys)
-        return sum(r.deleted for r in removals)
+        deleted = sum(r.deleted for r in removals)
+        log.info(
+            "workspace %s removed: %d resource(s) deleted at OpenAI, %d not, %d key(s)",
+            team,
+            deleted,
+            len(removals) - deleted,
+            keys,
+        )
+        return deleted
 
     # -- the work -------------------------------------------------------------------------------
     async def _remove(self, owner: Owner, last_use: float, *, dry_run: bool) -> list[Removal]:
