@@ -13,13 +13,38 @@ from assist_bot.store.redis import RedisStore
 from tests.support.thread_state import conversation_of, files_of, save_conversation
 
 THREAD = Owner("T1", "C1", "100.1")
+
+
+class Clock:
+    """The memory twin's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def age_lease(store, name: str, seconds: float) -> None:
+    """Let `seconds` pass for a lease: the memory twin's clock, or the Redis key's TTL."""
+    if isinstance(store, MemoryStore):
+        store._clock.now += seconds
+        return
+    key = f"assist-bot:lease:{name}"
+    left = await store._redis.pttl(key)
+    if left - seconds * 1000 <= 0:
+        await store._redis.delete(key)
+    else:
+        await store._redis.pexpire(key, int(left - seconds * 1000))
+
+
 CHANNEL = Owner("T1", "C1")
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def twins(request, redis_url):
     if request.param == "memory":
-        store = MemoryStore(retention_seconds=60)
+        store = MemoryStore(retention_seconds=60, clock=Clock())
     else:
         store = RedisStore.from_url(redis_url, retention_seconds=60)
         await store._redis.flushdb()
@@ -133,7 +158,7 @@ async def test_dropping_a_team_removes_its_keys_and_the_stores_but_no_other_team
 
 
 async def test_a_lease_has_one_holder_until_released_or_expired(twins):
-    _, ledger = twins
+    store, ledger = twins
     assert await ledger.acquire_lease("janitor", "a", 5) is True
     assert await ledger.acquire_lease("janitor", "b", 5) is False
     await ledger.release_lease("janitor", "b")  # not the holder: no effect
@@ -142,9 +167,11 @@ async def test_a_lease_has_one_holder_until_released_or_expired(twins):
     assert await ledger.refresh_lease("janitor", "b", 5) is False
     await ledger.release_lease("janitor", "a")
     assert await ledger.refresh_lease("janitor", "a", 5) is False  # released: nothing to extend
-    assert await ledger.acquire_lease("janitor", "b", 0.2) is True
-    await asyncio.sleep(0.3)  # a lease's own expiry (TTL in the store), bounded and short
-    assert await ledger.acquire_lease("janitor", "c", 5) is True
+    assert await ledger.acquire_lease("janitor", "b", 30) is True
+    await age_lease(store, "janitor", 20)
+    assert await ledger.acquire_lease("janitor", "c", 5) is False  # 10 s left
+    await age_lease(store, "janitor", 11)
+    assert await ledger.acquire_lease("janitor", "c", 5) is True  # its holder stopped refreshing it
 
 
 async def test_concurrent_lease_takers_get_one_lease(twins):

@@ -171,4 +171,6 @@ def open_ledger(store: Store) -> Ledger:
         return RedisLedger(store._redis, LedgerKeys(store.keys.namespace))
     from assist_bot.store.ledger_memory import MemoryLedger
 
-    return MemoryLedger(store if isinstance(store, MemoryStore) else None, LedgerKeys(store.keys.namespace))
+    if isinstance(store, MemoryStore):
+        return MemoryLedger(store, LedgerKeys(store.keys.namespace), clock=store._clock)
+    return MemoryLedger(None, LedgerKeys(store.keys.namespace))

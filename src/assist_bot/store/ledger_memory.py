@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from assist_bot.store.ledger import TOKENS, Ledger, LedgerKeys, Owner, Resource, UsageEntry
 from assist_bot.store.memory import MemoryStore
@@ -13,9 +13,15 @@ from assist_bot.store.memory import MemoryStore
 class MemoryLedger(Ledger):
     # No awaits inside a method: each is atomic on the event loop, as a MULTI is in Redis.
 
-    def __init__(self, store: MemoryStore | None = None, keys: LedgerKeys | None = None) -> None:
+    def __init__(
+        self,
+        store: MemoryStore | None = None,
+        keys: LedgerKeys | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(keys)
         self._store = store  # its keys go too when a workspace is removed
+        self._clock = clock  # leases expire by it (tests move it by hand)
         self._hashes: dict[str, dict[str, int]] = defaultdict(dict)
         self._tops: dict[str, dict[str, int]] = defaultdict(dict)
         self._last_use: dict[str, dict[str, float]] = defaultdict(dict)  # team → owner token → time
@@ -113,16 +119,16 @@ class MemoryLedger(Ledger):
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         current = self._leases.get(name)
-        if current is not None and current[1] > time.monotonic():
+        if current is not None and current[1] > self._clock():
             return False
-        self._leases[name] = (holder, time.monotonic() + ttl)
+        self._leases[name] = (holder, self._clock() + ttl)
         return True
 
     async def refresh_lease(self, name: str, holder: str, ttl: float) -> bool:
         current = self._leases.get(name)
-        if current is None or current[0] != holder or current[1] <= time.monotonic():
+        if current is None or current[0] != holder or current[1] <= self._clock():
             return False
-        self._leases[name] = (holder, time.monotonic() + ttl)
+        self._leases[name] = (holder, self._clock() + ttl)
         return True
 
     async def release_lease(self, name: str, holder: str) -> None:
