@@ -141,7 +141,12 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
         await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
+        mine = (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in mine
+        assert "the workspace" not in mine  # no ASSIST_BOT_ADMINS: only the workspace's admins see it
+        slack.users["UBOSS"] = {"is_admin": True}
+        url = await bot.command(slack, "/assist", "usage", user="UBOSS", channel="C1")
+        assert "*Usage of the workspace" in (await wait_for(lambda: answer(slack, url)))["text"]
         await ask(bot, slack, "C1", "U2", "my turn", "You said")
     assert len(openai_fake.response_requests) == 2
 

@@ -31,7 +31,7 @@ async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> 
         return "Usage is not recorded here."
     team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
     month = month_of(time.time())
-    admin = may_change(deps, user)  # with no admins set, everyone is one
+    admin = await may_change(deps, command)  # ASSIST_BOT_ADMINS, or else the workspace's admins
     assistants = [f"assistant:{name}" for name in deps.assistants.names()] if admin else []
     scopes = [f"channel:{channel}", f"user:{user}", *(["workspace"] if admin else []), *assistants]
     figures = await deps.ledger.usage(team, month, scopes)
@@ -63,7 +63,7 @@ async def forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
     """`/assist forget <file>` removes one file (commands.py); alone, everything of this channel (admins)."""
     if args:
         return await BASE_SUBCOMMANDS["forget"](deps, command, args)
-    if not may_change(deps, command["user_id"]):
+    if not await may_change(deps, command):
         return texts.ADMINS_ONLY
     if deps.cleaner is None:
         return "Clean-up is not available here."
