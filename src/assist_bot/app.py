@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -75,9 +76,17 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
-        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
+        self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
+        self.knowledge = Knowledge(
+            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+        )
         self.engine = Engine(
-            client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            tools=self.tools,
+            knowledge=self.knowledge,
+            backends=self.backends,
         )
         self.approvals = Approvals(
             client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
@@ -141,6 +150,11 @@ class AssistBot:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.slack.session = session
         await self._check_slack_token(session)
+        try:
+            await self.backends.resolve()  # `auto` asks each model server what it keeps
+        except SettingsError:
+            await session.close()
+            raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         await self.transport.start()
@@ -179,6 +193,7 @@ class AssistBot:
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
+        await self.backends.close()
         await self.slack_files.close()
         if self.slack.session is not None:
             await self.slack.session.close()

@@ -35,6 +35,21 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+class Backend(BaseModel):
+    """Where an assistant's model lives when not on the bot's default server, and what
+    that server can do. Every field is optional: the defaults are the bot's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = None  # a Responses API server, e.g. http://localhost:11434/v1 (Ollama)
+    api_key_env: str | None = None  # the environment variable holding that server's API key
+    azure_endpoint: str | None = None  # an Azure OpenAI resource (with api_version)
+    api_version: str | None = None
+    state: Literal["auto", "conversation", "response_chain", "local"] | None = None  # over ASSIST_BOT_STATE
+    hosted_tools: bool | None = None  # file search, code interpreter, web search, image generation
+    history_tokens: int | None = Field(default=None, gt=0)  # the budget of a local history
+
+
 class Assistant(BaseModel):
     """One named configuration; what a response is created with."""
 
@@ -51,6 +66,7 @@ class Assistant(BaseModel):
     description: str = ""
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
+    backend: Backend = Backend()
 
 
 class _AssistantEntry(BaseModel):
@@ -65,6 +81,7 @@ class _AssistantEntry(BaseModel):
     reasoning_effort: str | None = None
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
+    backend: Backend = Backend()
 
 
 class _AssistantsFile(BaseModel):

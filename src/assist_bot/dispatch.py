@@ -20,7 +20,7 @@ from typing import Protocol
 
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.errors import TurnError
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import TurnSnapshot
@@ -136,10 +136,16 @@ class Dispatcher:
             async with self._lease(thread):
                 while True:
                     start = await self._store.begin_turn(thread)
+                    change = StateChange()
                     if start.items:
-                        await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                        change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
                     more = await self._store.end_turn(
-                        thread, self._owner, LOCK_LEASE, new_conversation=start.new_conversation_id
+                        thread,
+                        self._owner,
+                        LOCK_LEASE,
+                        server_state=change.server_state or None,
+                        history=change.history,
+                        history_drop=change.history_drop,
                     )
                     if not more:
                         return
@@ -171,23 +177,28 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
+        """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         end: Done | Failed | None = None
+        change = StateChange()
         try:
             async with self._slots:
                 events = self._engine.run(
                     thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
                 )
                 async for event in events:
+                    if isinstance(event, StateChange):
+                        change = event
+                        continue
                     if isinstance(event, (Done, Failed)):
                         end = event
                         break  # closes the engine's stream before we talk to Slack
                     sink.feed(event)
             if isinstance(end, Done):
                 await sink.finish(end)
-                return
+                return change
             if end is None:
                 raise TurnError("unexpected", "the engine ended without a final event")
             log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
@@ -202,6 +213,7 @@ class Dispatcher:
         except Exception:
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
             await sink.fail("unexpected")
+        return change
 
     # -- shutdown -------------------------------------------------------------------
     @property

@@ -261,8 +261,18 @@ def _annotation_at(annotation: dict) -> int:
 
 # ------------------------------------------------------------------------ the server
 class FakeOpenAI:
-    def __init__(self, api_key: str = "sk-test", *, vector_file_polls: int = 1, poll_after_ms: int = 10):
+    def __init__(
+        self,
+        api_key: str = "sk-test",
+        *,
+        vector_file_polls: int = 1,
+        poll_after_ms: int = 10,
+        conversations: bool = True,
+    ):
         self.api_key = api_key
+        # False: a Responses server without the Conversations API (vLLM, Ollama, LM Studio, LiteLLM...).
+        self.has_conversations = conversations
+        self.contexts: list[list[dict]] = []  # per POST /v1/responses: every item the model sees (see context())
         # Files, vector stores and containers (see the "Files" section below).
         self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
         self.vector_stores: dict[str, dict] = {}  # id -> {"meta": vector store, "files": {file_id: vs file}}
@@ -281,6 +291,8 @@ class FakeOpenAI:
         self._queue: deque[ReplySource] = deque()
         self._rules: list[list] = []  # [predicate, reply source, remaining uses or None]
         self._busy: set[str] = set()  # conversations with a response in flight
+        self._kept: dict[str, list[dict]] = {}  # stored responses: their input and output items
+        self._kept_previous: dict[str, str | None] = {}  # and the response each one followed
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -294,9 +306,10 @@ class FakeOpenAI:
         app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
         r = app.router
         self._add_file_routes(r)
-        r.add_post("/v1/conversations", self._create_conversation)
-        r.add_route("*", "/v1/conversations/{cid}", self._conversation)
-        r.add_route("*", "/v1/conversations/{cid}/items", self._items)
+        if self.has_conversations:
+            r.add_post("/v1/conversations", self._create_conversation)
+            r.add_route("*", "/v1/conversations/{cid}", self._conversation)
+            r.add_route("*", "/v1/conversations/{cid}/items", self._items)
         r.add_post("/v1/responses", self._create_response)
         # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
         # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.
@@ -343,6 +356,29 @@ class FakeOpenAI:
         return self.response_requests
 
     input_texts = staticmethod(input_texts)
+
+    def _context(self, body: dict, conv_id: str | None) -> list[dict]:
+        """What the model sees: the conversation's items, or the chain of stored responses, then the input."""
+        earlier: list[dict] = list(self.conversations[conv_id]["items"]) if conv_id else []
+        previous = body.get("previous_response_id")
+        chain: list[list[dict]] = []
+        while previous in self._kept:
+            chain.insert(0, self._kept[previous])
+            previous = self._kept_previous[previous]
+        return earlier + [item for part in chain for item in part] + _normalize_items(body.get("input"))
+
+    def seen_texts(self, n: int) -> list[str]:
+        """Every text the model saw in request `n`, whichever way the history came: user and
+        assistant messages, function calls' names and outputs."""
+        out: list[str] = []
+        for item in self.contexts[n]:
+            if item.get("type") == "function_call_output":
+                out.append(str(item.get("output")))
+            elif item.get("type") == "function_call":
+                out.append(item.get("name", ""))
+            for part in item.get("content") or [] if item.get("type") == "message" else []:
+                out.append(part.get("text", "") if isinstance(part, dict) else str(part))
+        return out
 
     @property
     def busy_conversations(self) -> set[str]:
@@ -785,6 +821,9 @@ class FakeOpenAI:
             },
         )
         self.responses[obj["id"]] = obj
+        if body.get("store", True) is not False:  # store: false keeps nothing to chain on
+            self._kept[obj["id"]] = _normalize_items(body.get("input")) + [dict(it) for it in obj["output"]]
+            self._kept_previous[obj["id"]] = body.get("previous_response_id")
         if conv_id in self.conversations and status == "completed":
             self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
         self._busy.discard(conv_id)
@@ -796,8 +835,14 @@ class FakeOpenAI:
             return _error(400, "We could not parse the JSON body of your request.")
         self.response_requests.append(body)
         conv_id = _conv_id(body.get("conversation"))
+        self.contexts.append(self._context(body, conv_id if conv_id in self.conversations else None))
+        if conv_id is not None and not self.has_conversations:
+            return _error(400, "Unknown parameter: 'conversation'.", param="conversation", code="unknown_parameter")
         if conv_id is not None and conv_id not in self.conversations:
             return _error(404, f"Conversation with id '{conv_id}' not found.", param="conversation")
+        previous = body.get("previous_response_id")
+        if previous and previous not in self._kept:
+            return _error(400, f"Previous response with id '{previous}' not found.", param="previous_response_id")
         for tool in body.get("tools") or []:
             for vs in tool.get("vector_store_ids") or [] if isinstance(tool, dict) else []:
                 if vs not in self.vector_stores:  # deleted, or expired after days unused

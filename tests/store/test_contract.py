@@ -165,10 +165,10 @@ async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
     await store.add_thread_file(THREAD, "file-a")
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     start = await store.begin_turn(THREAD)
-    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
+    assert (start.items, start.server_state) == ([{"n": 1}], "conv_1")
     assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
     empty = await store.begin_turn(OTHER_TEAM_THREAD)
-    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
+    assert (empty.items, empty.server_state, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
 
 
 async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
@@ -185,9 +185,33 @@ async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
 
 async def test_end_turn_saves_a_conversation_the_turn_created(store: Store):
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
-    assert (await store.begin_turn(THREAD)).conversation_id is None
-    assert await store.end_turn(THREAD, "a", 5, new_conversation="conv_new") is False
+    assert (await store.begin_turn(THREAD)).server_state is None
+    assert await store.end_turn(THREAD, "a", 5, server_state="conv_new") is False
     assert await store.get_conversation(THREAD) == "conv_new"
+    assert (await store.begin_turn(THREAD)).server_state == "conv_new"
+
+
+async def test_local_history_is_appended_trimmed_and_read_with_the_turn(store: Store):
+    turn = [{"role": "user", "content": "é 1"}, {"type": "function_call", "call_id": "c1", "arguments": "{}"}]
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert (await store.begin_turn(THREAD)).history == []
+    await store.end_turn(THREAD, "a", 5, history=turn)
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "assistant", "content": "2"}], history_drop=1)
+    start = await store.begin_turn(THREAD)
+    assert start.history == [turn[1], {"role": "assistant", "content": "2"}]  # in order, the oldest dropped
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == []
+    assert await store.thread_known(ThreadKey("T1", "C1", THREAD.thread_ts))
+    await store.end_turn(THREAD, "a", 5, history_drop=2)
+    assert (await store.begin_turn(THREAD)).history == []
+
+
+async def test_a_channel_reset_forgets_local_histories(store: Store):
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "user", "content": "x"}])
+    await store.end_turn(OTHER_TEAM_THREAD, "a", 5, history=[{"role": "user", "content": "y"}])
+    await store.delete_channel_conversations(ChannelKey("T1", "C1"))
+    assert (await store.begin_turn(THREAD)).history == []
+    assert await store.thread_known(THREAD) is False
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == [{"role": "user", "content": "y"}]
 
 
 async def test_an_accepted_message_makes_its_thread_known_at_once(store: Store):
@@ -232,6 +256,7 @@ async def test_redis_keys_expire(redis_url):
         await store.push_pending(THREAD, {"n": 1})
         await store.put_approval("T1", "ap1", {"tool": "x"})
         await store.add_thread_file(THREAD, "file-a")
+        await store.end_turn(THREAD, "a", 5, history=[{"role": "user", "content": "x"}])
         await store.enqueue(ThreadKey("T1", "C1", "5.5"), {"n": 1}, dedupe_token="m5", owner="a", lease=5)
         for key in await store._redis.keys("assist-bot:*"):
             assert await store._redis.ttl(key) > 0, key
