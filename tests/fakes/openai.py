@@ -357,6 +357,10 @@ class FakeOpenAI:
 
     input_texts = staticmethod(input_texts)
 
+    def forget_responses(self) -> None:
+        """Stored responses expire (30 days at OpenAI; a restart on servers that keep them in memory)."""
+        self._kept.clear()
+
     def _context(self, body: dict, conv_id: str | None) -> list[dict]:
         """What the model sees: the conversation's items, or the chain of stored responses, then the input."""
         earlier: list[dict] = list(self.conversations[conv_id]["items"]) if conv_id else []

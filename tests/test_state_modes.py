@@ -1,0 +1,162 @@
+"""ASSIST_BOT_STATE and model servers other than OpenAI: `auto` asks the server, `local`
+keeps the history in the store within its budget, `response_chain` survives a lost
+response, and one bot serves a local model in one channel and OpenAI in another."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+import pytest
+
+from assist_bot.assistants import Assistant, Assistants, Backend
+from assist_bot.store import ChannelKey, ThreadKey
+from tests.fakes.openai import FakeOpenAI, HttpError
+from tests.fakes.slack import file_share_message, mention, message, wait_for
+from tests.support.bot import SIGNING_SECRET, running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def texts_in(slack, channel, thread_ts):
+    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
+
+
+async def answered(slack, channel, thread_ts, expected):
+    await wait_for(lambda: any(expected in text for text in texts_in(slack, channel, thread_ts)))
+
+
+@pytest.fixture
+async def local_server():
+    """A second model server, without conversations (vLLM, Ollama, LM Studio...), with its own key."""
+    async with FakeOpenAI("sk-local", conversations=False) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize("state_mode", ["local"])
+async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake, redis_url):
+    # About 35 tokens a turn: a budget of 80 holds two turns, so the third drops the first.
+    small = Assistants(
+        {"small": Assistant(name="small", model="m", backend=Backend(history_tokens=80))},
+        "small",
+    )
+    async with running_bot(slack, openai_fake, assistants=small, REDIS_URL=redis_url) as bot:
+        first = mention("C1", "U1", "turn one about apples")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "apples")
+        for n, word in enumerate(("pears", "plums"), start=2):
+            await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
+            await answered(slack, "C1", first["ts"], word)
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
+    assert "[user-U1] turn 2 about pears" in openai_fake.seen_texts(2)
+    assert not any("apples" in text for text in openai_fake.seen_texts(2))
+    assert all(request["store"] is False for request in openai_fake.response_requests)
+    assert [item.get("role") for item in kept] == ["user", "assistant", "user", "assistant"]
+    assert "plums" in kept[-1]["content"]
+
+
+@pytest.mark.parametrize("state_mode", ["local"])
+async def test_a_failed_turn_keeps_what_people_said(slack, openai_fake):
+    openai_fake.enqueue(HttpError(500, "server_error", "boom"))
+    async with running_bot(slack, openai_fake) as bot:
+        first = mention("C1", "U1", "the question that failed")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "⚠️")
+        await bot.send(message("C1", "U1", "try again", thread_ts=first["ts"]))
+        await answered(slack, "C1", first["ts"], "try again")
+    assert "[user-U1] the question that failed" in openai_fake.seen_texts(1)
+
+
+@pytest.mark.parametrize("state_mode", ["response_chain"])
+async def test_a_lost_response_chain_starts_afresh_instead_of_failing(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        first = mention("C1", "U1", "remember me")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "remember me")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        openai_fake.forget_responses()  # expired, or the server restarted
+        await bot.send(message("C1", "U1", "still there?", thread_ts=first["ts"]))
+        await answered(slack, "C1", first["ts"], "still there?")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.send(message("C1", "U1", "and now?", thread_ts=first["ts"]))
+        await answered(slack, "C1", first["ts"], "and now?")
+    lost, retried, chained = openai_fake.response_requests[1:]
+    assert lost["previous_response_id"] and "previous_response_id" not in retried
+    assert chained["previous_response_id"] not in (None, lost["previous_response_id"])
+    assert "[user-U1] still there?" in openai_fake.seen_texts(3)  # the new chain holds
+
+
+async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another(
+    slack, openai_fake, local_server, monkeypatch, caplog
+):
+    monkeypatch.setenv("LOCAL_LLM_KEY", "sk-local")
+    on_local = Backend(base_url=local_server.base_url, api_key_env="LOCAL_LLM_KEY")
+    assistants = Assistants(
+        {
+            "cloud": Assistant(name="cloud", model="gpt-5.4-mini", tools=("web_search",)),
+            "onprem": Assistant(name="onprem", model="qwen3:8b", tools=("web_search",), backend=on_local),
+        },
+        "cloud",
+    )
+    caplog.set_level(logging.INFO, logger="assist_bot.engine.backends")
+    async with running_bot(slack, openai_fake, assistants=assistants) as bot:
+        await bot.bot.store.set_channel_setting(ChannelKey("T1", "C2"), "assistant", "onprem")
+        cloud, onprem = mention("C1", "U1", "hello cloud"), mention("C2", "U1", "hello on-prem")
+        await asyncio.gather(bot.send(cloud), bot.send(onprem))
+        await answered(slack, "C1", cloud["ts"], "hello cloud")
+        await answered(slack, "C2", onprem["ts"], "hello on-prem")
+        await bot.send(message("C2", "U1", "and again", thread_ts=onprem["ts"]))
+        await answered(slack, "C2", onprem["ts"], "and again")
+        file = slack.add_file(
+            name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C2"
+        )
+        await bot.send(file_share_message("C2", "U1", "", [file]))
+        await wait_for(lambda: any("handbook.pdf" in m.text for m in slack.bot_messages("C2")))
+    [to_cloud] = openai_fake.response_requests
+    assert to_cloud["conversation"] and {"type": "web_search"} in to_cloud["tools"]
+    first, second = local_server.response_requests
+    assert first["model"] == "qwen3:8b" and first["store"] is False and "conversation" not in first
+    assert "tools" not in first  # no hosted tools where the server has none
+    assert "[user-U1] hello on-prem" in local_server.seen_texts(1)
+    note = next(m.text for m in slack.bot_messages("C2") if "handbook.pdf" in m.text)
+    assert "this model server has no file search" in note
+    assert openai_fake.files == {} and local_server.files == {} and openai_fake.vector_stores == {}
+    assert "assistant onprem: " + local_server.base_url + ", state local" in caplog.text
+    assert "assistant cloud: " + openai_fake.base_url + ", state conversation" in caplog.text
+    assert "sk-test" not in caplog.text and "sk-local" not in caplog.text
+
+
+async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp_path):
+    assistants_file = tmp_path / "assistants.toml"
+    assistants_file.write_text(
+        'version = 1\ndefault = "cloud"\n[assistants.cloud]\n[assistants.onprem]\nmodel = "qwen3"\n'
+        f'[assistants.onprem.backend]\nbase_url = "{local_server.base_url}"\napi_key_env = "LOCAL_LLM_KEY"\n'
+        '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n'
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": openai_fake.base_url,
+        "LOCAL_LLM_KEY": "sk-local",
+        "ASSIST_BOT_ASSISTANTS": str(assistants_file),
+        "ASSIST_BOT_STATE": "auto",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "assist_bot", "check", env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, out
+    lines = out.decode().splitlines()
+    assert f"assistant onprem: {local_server.base_url}, state local (auto: asked the server), hosted tools off" in lines
+    assert f"assistant cloud: {openai_fake.base_url}, state conversation (auto: asked the server), hosted tools on" in (
+        lines
+    )
+    assert f"assistant chained: {openai_fake.base_url}, state response_chain, hosted tools off" in lines
+    assert openai_fake.conversations == {}  # the probe leaves nothing behind
