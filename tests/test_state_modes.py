@@ -19,6 +19,7 @@ from tests.support.bot import SIGNING_SECRET, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -117,14 +118,20 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
         )
         await bot.send(file_share_message("C2", "U1", "", [file]))
         await wait_for(lambda: any("handbook.pdf" in m.text for m in slack.bot_messages("C2")))
+        shot = slack.add_file(name="shot.png", content=PNG, mimetype="image/png", filetype="png", channel="C2")
+        await bot.send(file_share_message("C2", "U1", "<@UBOT> what is this?", [shot]))
+        await wait_for(lambda: any("shot.png" in m.text for m in slack.bot_messages("C2")))
     [to_cloud] = openai_fake.response_requests
     assert to_cloud["conversation"] and {"type": "web_search"} in to_cloud["tools"]
-    first, second = local_server.response_requests
+    first, second, about_the_picture = local_server.response_requests
+    assert "input_image" not in str(about_the_picture["input"])  # the text is answered, the picture left out
     assert first["model"] == "qwen3:8b" and first["store"] is False and "conversation" not in first
     assert "tools" not in first  # no hosted tools where the server has none
     assert "[user-U1] hello on-prem" in local_server.seen_texts(1)
     note = next(m.text for m in slack.bot_messages("C2") if "handbook.pdf" in m.text)
     assert "this model server has no file search" in note
+    note = next(m.text for m in slack.bot_messages("C2") if "shot.png" in m.text)
+    assert "this model server has no file uploads for images" in note
     assert openai_fake.files == {} and local_server.files == {} and openai_fake.vector_stores == {}
     assert "assistant onprem: " + local_server.base_url + ", state local" in caplog.text
     assert "assistant cloud: " + openai_fake.base_url + ", state conversation" in caplog.text

@@ -40,10 +40,11 @@ class Knowledge:
         self._settings = settings
         self._hosted_tools = hosted_tools  # by assistant name: does its model server run hosted tools?
 
-    async def _require_hosted(self, channel: ChannelKey, tool: str) -> None:
-        """A file for a tool the channel's model server lacks gets a clear note, not an error."""
+    async def _require_hosted(self, channel: ChannelKey, lacking: str) -> None:
+        """A file for a tool the channel's model server lacks gets a clear note, not an error,
+        and never goes to another server (a channel on a model of its own keeps its files)."""
         if not self._hosted_tools((await self._store.get_channel_settings(channel)).get("assistant")):
-            raise IntakeError(f"this model server has no {tool}")
+            raise IntakeError(f"this model server has no {lacking}")
 
     # -- a channel's knowledge base -------------------------------------------------------
     async def vector_store_id(self, channel: ChannelKey) -> str | None:
@@ -161,7 +162,8 @@ class Knowledge:
         file_id = await self._upload(upload, purpose="assistants")
         await self._store.add_thread_file(thread, file_id)
 
-    async def add_image(self, upload: Upload) -> str:
+    async def add_image(self, upload: Upload, *, channel: ChannelKey) -> str:
+        await self._require_hosted(channel, "file uploads for images")
         return await self._upload(upload, purpose="vision")
 
     async def _upload(self, upload: Upload, *, purpose: FilePurpose) -> str:

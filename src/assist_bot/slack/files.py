@@ -38,7 +38,7 @@ class FileIntake(Protocol):
 
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None: ...
 
-    async def add_image(self, upload: Upload) -> str: ...
+    async def add_image(self, upload: Upload, *, channel: ChannelKey) -> str: ...
 
 
 @dataclass
@@ -115,7 +115,7 @@ async def take_files(
                 await intake.add_data_file(thread=thread, upload=upload)
                 outcome.notes.append(texts.added_to_code(upload.name))
             else:
-                outcome.images.append(await intake.add_image(upload))
+                outcome.images.append(await intake.add_image(upload, channel=channel))
         except IntakeError as exc:  # a download or an upload that failed, in words for users
             outcome.notes.append(texts.intake_failed(name, exc.reason))
     return outcome
