@@ -167,3 +167,19 @@ async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp
     )
     assert f"assistant chained: {openai_fake.base_url}, state response_chain, hosted tools off" in lines
     assert openai_fake.conversations == {}  # the probe leaves nothing behind
+
+
+@pytest.mark.parametrize("state_mode", ["conversation"])
+async def test_a_conversation_made_by_a_failed_turn_is_kept(slack, openai_fake):
+    """The engine reports the new conversation as an event at once, so the dispatcher saves it
+    even when the turn then fails: the next turn continues it rather than making another."""
+    openai_fake.enqueue(HttpError(500, "server_error", "boom"))
+    async with running_bot(slack, openai_fake) as bot:
+        first = mention("C1", "U1", "the first try")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "⚠️")
+        await bot.send(message("C1", "U1", "again", thread_ts=first["ts"]))
+        await answered(slack, "C1", first["ts"], "again")
+    failed, answered_ = openai_fake.response_requests
+    assert failed["conversation"] == answered_["conversation"]
+    assert list(openai_fake.conversations) == [failed["conversation"]]
