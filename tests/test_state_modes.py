@@ -183,3 +183,23 @@ async def test_a_conversation_made_by_a_failed_turn_is_kept(slack, openai_fake):
     failed, answered_ = openai_fake.response_requests
     assert failed["conversation"] == answered_["conversation"]
     assert list(openai_fake.conversations) == [failed["conversation"]]
+
+
+async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
+    from tests.support.redis_server import free_port
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "OPENAI_API_KEY": "sk-secret-value",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "assist_bot", "check", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().strip().endswith("is unreachable (OPENAI_BASE_URL or base_url)")
+    assert "Traceback" not in err.decode() and "sk-secret-value" not in err.decode()

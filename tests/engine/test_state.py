@@ -1,0 +1,70 @@
+"""The state seam on its own: what each mode sends, and what it asks the store to keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from assist_bot.engine.state import LocalState, ResponseChainState, estimate_tokens
+from assist_bot.engine.stream import Round
+from assist_bot.engine.tooling import FunctionCall
+from assist_bot.errors import SettingsError
+from assist_bot.settings import load_settings
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+CALL = {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": "{}"}
+OUTPUT = {"type": "function_call_output", "call_id": "c1", "output": "x" * 400}
+
+
+def test_local_drops_whole_turns_so_no_tool_output_loses_its_call():
+    history = [user("old question"), CALL, OUTPUT, {"role": "assistant", "content": "old answer"}]
+    history += [user("recent question"), {"role": "assistant", "content": "recent answer"}]
+    # Room for the recent turn and the new message, not for the old turn's call and output.
+    budget = sum(estimate_tokens(item) for item in history[4:]) + estimate_tokens(user("new")) + 10
+    state = LocalState(history, budget=budget)
+    state.next_round([user("new")])
+    sent = state.fields()["input"]
+    assert sent == [*history[4:], user("new")] and state.fields()["store"] is False
+    state.answered(Round(text=["fine"]))
+    state.end(completed=True)
+    [change] = state.changes()
+    assert change.history_drop == 4 and change.history == (user("new"), {"role": "assistant", "content": "fine"})
+
+
+def test_a_failed_local_turn_keeps_only_what_people_said():
+    state = LocalState([], budget=10_000)
+    state.next_round([user("q")])
+    state.answered(Round(text=["let me look"], calls=[FunctionCall("c1", "lookup", "{}")]))
+    state.next_round([{"type": "function_call_output", "call_id": "c1", "output": "ok"}])
+    state.end(completed=False)
+    [change] = state.changes()
+    assert change.history == (user("q"),)
+
+
+def test_a_chain_names_the_previous_response_and_keeps_the_last_one():
+    state = ResponseChainState("resp_old")
+    state.next_round([user("q")])
+    assert state.fields() == {"input": [user("q")], "previous_response_id": "resp_old"}
+    state.answered(Round(response_id="resp_1", calls=[FunctionCall("c1", "lookup", "{}")]))
+    state.next_round([OUTPUT])
+    assert state.fields()["previous_response_id"] == "resp_1"  # the calls' outputs follow their response
+    state.answered(Round(response_id="resp_2"))
+    state.end(completed=True)
+    assert [c.server_state for c in state.changes()] == ["resp_2"]
+
+
+def test_a_failed_chain_keeps_the_old_pointer():
+    state = ResponseChainState("resp_old")
+    state.next_round([user("q")])
+    state.answered(Round(response_id="resp_1", calls=[FunctionCall("c1", "lookup", "{}")]))
+    state.end(completed=False)
+    assert state.changes() == []
+
+
+def test_an_unknown_state_mode_is_named(monkeypatch):
+    monkeypatch.setenv("ASSIST_BOT_STATE", "sometimes")
+    with pytest.raises(SettingsError, match="ASSIST_BOT_STATE is invalid"):
+        load_settings(SLACK_BOT_TOKEN="xoxb-1", OPENAI_API_KEY="sk-1", SLACK_SIGNING_SECRET="s", _env_file=None)
