@@ -26,7 +26,17 @@ from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
-from assist_bot.slack import approvals, commands, housekeeping, mentions, messages, tool_commands
+from assist_bot.slack import (
+    agent_view,
+    approvals,
+    commands,
+    home,
+    housekeeping,
+    mentions,
+    messages,
+    shortcuts,
+    tool_commands,
+)
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
@@ -89,13 +99,18 @@ class AssistBot:
             backends=self.backends,
         )
         self.approvals = Approvals(
-            client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
+            client=self.slack,
+            store=self.store,
+            admins=settings.admin_ids,
+            timeout=settings.approval_timeout,
+            tools=self.tools,
         )
         self.slack_files = SlackFiles(
             client=self.slack,
             token=settings.slack_bot_token.get_secret_value(),
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
+            max_concurrent=settings.max_concurrent_downloads,
         )
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
@@ -139,6 +154,9 @@ class AssistBot:
         approvals.register(self.bolt, self.approvals)
         commands.register(self.bolt, deps)
         tool_commands.register(self.bolt, deps)
+        agent_view.register(self.bolt, deps)
+        shortcuts.register(self.bolt, deps)
+        home.register(self.bolt, deps)
         self.transport: SocketModeTransport | HttpTransport
         if settings.slack_app_token is not None:
             self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())

@@ -50,6 +50,23 @@ class Backend(BaseModel):
     history_tokens: int | None = Field(default=None, gt=0)  # the budget of a local history
 
 
+class SuggestedPrompt(BaseModel):
+    """A prompt Slack offers in the agent view: a short title, and the message it sends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1, max_length=75)
+    message: str = Field(min_length=1, max_length=2000)
+
+
+# Shown when an assistant names none (Slack shows at most four).
+DEFAULT_SUGGESTED_PROMPTS = (
+    SuggestedPrompt(title="What can you do?", message="What can you help me with, and which tools can you use?"),
+    SuggestedPrompt(title="Explain this channel", message="What is the channel I am looking at about?"),
+    SuggestedPrompt(title="Draft a message", message="Help me draft a short, friendly message."),
+)
+
+
 class Assistant(BaseModel):
     """One named configuration; what a response is created with."""
 
@@ -67,6 +84,10 @@ class Assistant(BaseModel):
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
     backend: Backend = Backend()
+    suggested_prompts: tuple[SuggestedPrompt, ...] = DEFAULT_SUGGESTED_PROMPTS
+    # Recent messages of the channel the person is viewing that the model may read
+    # (agent view); 0: only its name and topic.
+    viewed_channel_messages: int = Field(default=0, ge=0, le=50)
 
 
 class _AssistantEntry(BaseModel):
@@ -82,6 +103,8 @@ class _AssistantEntry(BaseModel):
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
     backend: Backend = Backend()
+    suggested_prompts: list[SuggestedPrompt] = Field(default=list(DEFAULT_SUGGESTED_PROMPTS), max_length=4)
+    viewed_channel_messages: int = Field(default=0, ge=0, le=50)
 
 
 class _AssistantsFile(BaseModel):
@@ -132,7 +155,13 @@ class Assistants:
             raise AssistantsFileError(str(path), f"{where}: {reason}" if where else reason) from None
         assistants = {
             name: Assistant(
-                name=name, **{**entry.model_dump(), "model": entry.model or model, "tools": tuple(entry.tools)}
+                name=name,
+                **{
+                    **entry.model_dump(),
+                    "model": entry.model or model,
+                    "tools": tuple(entry.tools),
+                    "suggested_prompts": tuple(entry.suggested_prompts),
+                },
             )
             for name, entry in parsed.assistants.items()
         }

@@ -23,6 +23,9 @@ class Inbound:
     text: str
     is_dm: bool = False
     images: tuple[str, ...] = ()  # OpenAI file ids of images shared with the message
+    # What the person had in view, for the model, not said by them: the channel they were
+    # looking at (agent view), or the thread a shortcut asked about. Framed by the Slack side.
+    context: str = ""
 
     @property
     def thread(self) -> ThreadKey:

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from assist_bot.assistants import DEFAULT_SUGGESTED_PROMPTS
+from assist_bot.slack.shortcuts import ASK_CALLBACK, SUMMARIZE_CALLBACK
 from assist_bot.tools import Tool, ToolRegistry
 
 HEADER = """\
@@ -19,26 +21,46 @@ HEADER = """\
 
 BOT_SCOPES = [
     "app_mentions:read",  # app_mention events
-    "assistant:write",  # the "is thinking…" status in DMs
-    "channels:history",  # follow-ups in public-channel threads (message.channels)
+    "assistant:write",  # status, suggested prompts and titles in the agent view
+    "channels:history",  # follow-ups in public-channel threads (message.channels); threads a shortcut reads
+    "channels:read",  # name and topic of the channel a person is viewing (conversations.info)
     "chat:write",  # post and edit replies
     "commands",  # slash commands
     "files:read",  # download shared files; file_deleted events
     "files:write",  # upload charts and result files into threads
-    "groups:history",  # follow-ups in private-channel threads (message.groups)
+    "groups:history",  # follow-ups in private-channel threads (message.groups); threads a shortcut reads
+    "groups:read",  # name and topic of a private channel a person is viewing
     "im:history",  # DMs (message.im)
     "reactions:write",  # a reaction while a shared file is taken in
     "users:read",  # speakers' display names
 ]
 
+# The agent view's events; apps still on assistant_view get assistant_thread_started and
+# assistant_thread_context_changed instead (handled too, see slack/agent_view.py).
 BOT_EVENTS = [
+    "app_context_changed",
+    "app_home_opened",
     "app_mention",
-    "assistant_thread_context_changed",
-    "assistant_thread_started",
     "file_deleted",
     "message.channels",
     "message.groups",
     "message.im",
+]
+
+
+SHORTCUTS = [
+    {
+        "name": "Ask assist-bot about this",
+        "type": "message",
+        "callback_id": ASK_CALLBACK,
+        "description": "Ask a question about this thread; the answer comes in the thread",
+    },
+    {
+        "name": "Summarize this thread",
+        "type": "message",
+        "callback_id": SUMMARIZE_CALLBACK,
+        "description": "A summary of this thread, posted in the thread",
+    },
 ]
 
 
@@ -83,12 +105,17 @@ def manifest(tools: ToolRegistry) -> dict[str, Any]:
         },
         "features": {
             "app_home": {
-                "home_tab_enabled": False,
+                "home_tab_enabled": True,
                 "messages_tab_enabled": True,
                 "messages_tab_read_only_enabled": False,
             },
             "bot_user": {"display_name": "assist-bot", "always_online": True},
-            "assistant_view": {"assistant_description": "Ask me anything; I answer in the thread and remember it."},
+            # New apps can only use the agent view (Slack, 2026-06-30); assistant_view is legacy.
+            "agent_view": {
+                "agent_description": "Ask me anything; I answer in the thread and remember it.",
+                "suggested_prompts": [{"title": p.title, "message": p.message} for p in DEFAULT_SUGGESTED_PROMPTS],
+            },
+            "shortcuts": [dict(s) for s in SHORTCUTS],
             "slash_commands": slash_commands(tools),
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},

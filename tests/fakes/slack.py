@@ -132,6 +132,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[dict] = []  # messages posted to response_urls
         self.messages: list[Msg] = []  # bot-posted and seeded messages, deleted ones included
+        self.home_views: dict[str, dict] = {}  # user id -> the Home tab views.publish gave them
         self.rate_limited: dict[str, int] = defaultdict(int)
         self.acks: dict[str, dict] = {}  # envelope_id -> the frame the client sent back
         self.pushed: dict[str, dict] = {}  # envelope_id -> envelope we sent
@@ -139,6 +140,7 @@ class FakeSlack:
         self.socket_connects = 0  # total WebSocket connections accepted (grows on reconnects)
         self.port: int | None = None
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: dict[str, deque[asyncio.Event]] = defaultdict(deque)
         self._limits: dict[str, int] = {}
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
@@ -152,6 +154,8 @@ class FakeSlack:
         self.uploads: list[Upload] = []
         self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
+        self.downloads_in_flight = 0  # held downloads being served now (see file_hold)
+        self.max_downloads_in_flight = 0
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -214,6 +218,13 @@ class FakeSlack:
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call to `method` is recorded, then left unanswered until the returned event is set
+        (a slow answer, without sleeping)."""
+        gate = asyncio.Event()
+        self._holds[method].append(gate)
+        return gate
+
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
@@ -265,6 +276,8 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return self._error(call, "invalid_auth")
+        if holds := self._holds.get(method):
+            await holds.popleft().wait()  # see hold_next
         if (wait := self._over_limit(method)) is not None:
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)
@@ -399,17 +412,71 @@ class FakeSlack:
             "is_archived": False,
         }
         chan.update(self.channels.get(cid, {}))
+        for field in ("topic", "purpose"):  # Slack's shape: {"value", "creator", "last_set"}
+            value = chan.get(field)
+            chan[field] = value if isinstance(value, dict) else {"value": value or "", "creator": "", "last_set": 0}
         return {"channel": chan}
 
+    def _readable(self, channel: str) -> str | None:
+        """The error Slack gives a bot reading a conversation it is not in (channels[cid]["is_member"] False)."""
+        if self.channels.get(channel, {}).get("is_member", True):
+            return None
+        return "not_in_channel" if channel.startswith("C") else "channel_not_found"
+
     def _m_conversations_replies(self, a: dict) -> dict:
-        root = a.get("ts")
+        """Cursor-paginated like Slack: the root first, then replies oldest first; `limit` per page (default
+        1000); a continuation page (cursor) leaves the root out."""
+        channel, root = a.get("channel") or "", a.get("ts")
+        if error := self._readable(channel):
+            return {"error": error}
         msgs = [
-            m
-            for m in self.messages
-            if m.channel == a.get("channel") and not m.deleted and (m.ts == root or m.thread_ts == root)
+            m for m in self.messages if m.channel == channel and not m.deleted and (m.ts == root or m.thread_ts == root)
         ]
-        msgs.sort(key=lambda m: float(m.ts))
-        return {"messages": [self._message_json(m) for m in msgs], "has_more": False}
+        if not any(m.ts == root for m in msgs):
+            return {"error": "thread_not_found"}
+        msgs.sort(key=lambda m: (m.ts != root, float(m.ts)))
+        start = int(a.get("cursor") or 0)
+        limit = max(1, min(int(a.get("limit") or 1000), 1000))
+        page, more = msgs[start : start + limit], start + limit < len(msgs)
+        if start:
+            page = [m for m in page if m.ts != root]
+        return {
+            "messages": [self._message_json(m) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_history(self, a: dict) -> dict:
+        """Top-level messages of a channel, newest first (replies stay in their threads)."""
+        channel = a.get("channel") or ""
+        if error := self._readable(channel):
+            return {"error": error}
+        msgs = [m for m in self.messages if m.channel == channel and not m.deleted and m.thread_ts in (None, m.ts)]
+        msgs.sort(key=lambda m: float(m.ts), reverse=True)
+        limit = max(1, min(int(a.get("limit") or 100), 999))
+        return {"messages": [self._message_json(m) for m in msgs[:limit]], "has_more": len(msgs) > limit}
+
+    def _m_views_publish(self, a: dict) -> dict:
+        view = json.loads(a["view"]) if isinstance(a.get("view"), str) else a.get("view")
+        if not a.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return {"error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"error": "invalid_blocks"}
+        self.home_views[a["user_id"]] = view
+        return {"view": {"id": f"V{uuid.uuid4().hex[:10].upper()}", "team_id": self.team_id, **view}}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, a: dict) -> dict:
+        prompts = a.get("prompts")
+        if not a.get("channel_id") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
+            return {"error": "invalid_arguments"}
+        if any(not p.get("title") or not p.get("message") for p in prompts):
+            return {"error": "invalid_arguments"}
+        return {}
+
+    def _m_assistant_threads_setTitle(self, a: dict) -> dict:
+        if not a.get("channel_id") or not a.get("thread_ts") or not a.get("title"):
+            return {"error": "invalid_arguments"}
+        return {}
 
     def _m_apps_connections_open(self, a: dict) -> dict:
         # A fresh ticket per call, as Slack hands out a new URL each time.
@@ -470,6 +537,22 @@ class FakeSlack:
         total costs nothing; `bytes_sent[file_id]` counts what was actually written."""
         self._file_modes[file_id] = ("slow", total_bytes, chunk)
 
+    def file_hold(self, file_id: str) -> asyncio.Event:
+        """Authorised downloads of this file wait until the returned event is set, so a test can see how
+        many downloads a client runs at once (`downloads_in_flight`, `max_downloads_in_flight`)."""
+        gate = asyncio.Event()
+        self._file_modes[file_id] = ("hold", gate)
+        return gate
+
+    async def _serve_held(self, fid: str, gate: asyncio.Event) -> web.Response:
+        self.downloads_in_flight += 1
+        self.max_downloads_in_flight = max(self.max_downloads_in_flight, self.downloads_in_flight)
+        try:
+            await gate.wait()
+        finally:
+            self.downloads_in_flight -= 1
+        return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
+
     def _host_file(
         self,
         *,
@@ -486,7 +569,7 @@ class FakeSlack:
         if self.port is None:
             raise RuntimeError("start() the fake before adding files: their URLs name its port")
         fid, now = fid or _new_file_id(), int(time.time())
-        key, quoted = f"{self.team_id}-{fid}", quote(name)
+        key, quoted = f"{self.team_id}-{fid}", quote(name, safe="")  # one path segment, as Slack encodes it
         self.file_contents[fid] = content
         self.files[fid] = {
             "id": fid,
@@ -531,6 +614,8 @@ class FakeSlack:
             return web.Response(text=_LOGIN_PAGE, content_type="text/html")
         if mode[0] == "slow":
             return await self._stream_unbounded(request, fid, mode[1], mode[2])
+        if mode[0] == "hold":
+            return await self._serve_held(fid, mode[1])
         return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
 
     async def _stream_unbounded(self, request: web.Request, fid: str, total: int, chunk: int) -> web.StreamResponse:

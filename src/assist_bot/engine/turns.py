@@ -40,11 +40,12 @@ LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     """One user item per Slack message, each saying who speaks, so that threads
-    with several people make sense to the model."""
+    with several people make sense to the model; what the person had in view comes first."""
     return [
         {
             "role": "user",
             "content": [
+                *([{"type": "input_text", "text": m.context}] if m.context else []),
                 {"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"},
                 *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
             ],
@@ -86,10 +87,9 @@ class Engine:
         return self._http
 
     # -- for slash commands: the same tools, run by people ------------------------------
-    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext:
-        return ToolContext(
-            settings=self._settings, http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts
-        )
+    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext[Any]:
+        # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
+        return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
         return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
@@ -106,10 +106,12 @@ class Engine:
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
+        # Only what everyone in the batch may use: one person's rights are not lent to another.
+        speakers = [m.user for m in messages]
         functions = {
             t.name: t
             for t in self._tools.for_turn(
-                assistant.tools, user=last.user, channel=last.channel, admins=self._settings.admin_ids
+                assistant.tools, users=speakers, channel=last.channel, team=last.team, admins=self._settings.admin_ids
             )
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
@@ -185,7 +187,8 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve)
+            speakers = [m.user for m in messages]
+            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve, requesters=speakers)
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(

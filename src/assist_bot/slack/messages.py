@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.slack import agent_view
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
 from assist_bot.slack.normalize import is_from_person, team_of, to_inbound
@@ -36,6 +37,8 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         inbound = await to_inbound(
             body=body, event=event, thread_ts=thread_ts, people=deps.people, bot_user_id=context.bot_user_id
         )
+        if inbound.is_dm:  # the channel its person is looking at; a title for a new conversation
+            inbound = await agent_view.prepare_dm(deps, client, event, inbound)
         await deps.dispatcher.submit(inbound)
 
 
