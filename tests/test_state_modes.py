@@ -13,7 +13,7 @@ import pytest
 
 from assist_bot.assistants import Assistant, Assistants, Backend
 from assist_bot.store import ChannelKey, ThreadKey
-from tests.fakes.openai import FakeOpenAI, HttpError
+from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
 
@@ -203,3 +203,28 @@ async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert err.decode().strip().endswith("is unreachable (OPENAI_BASE_URL or base_url)")
     assert "Traceback" not in err.decode() and "sk-secret-value" not in err.decode()
+
+
+async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(
+    slack, openai_fake, local_server, monkeypatch, meteo
+):
+    """`/weather <free text>`: the arguments are filled in by the channel's own model."""
+    monkeypatch.setenv("LOCAL_LLM_KEY", "sk-local")
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    on_local = Backend(base_url=local_server.base_url, api_key_env="LOCAL_LLM_KEY")
+    assistants = Assistants(
+        {
+            "cloud": Assistant(name="cloud", model="gpt-5.4-mini", tools=("get_weather",)),
+            "onprem": Assistant(name="onprem", model="qwen3:8b", tools=("get_weather",), backend=on_local),
+        },
+        "cloud",
+    )
+    local_server.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]))
+    async with running_bot(slack, openai_fake, assistants=assistants) as bot:
+        await bot.bot.store.set_channel_setting(ChannelKey("T1", "C2"), "assistant", "onprem")
+        await bot.command(slack, "/weather", "how warm is it in Paris", channel="C2")
+        await wait_for(lambda: slack.bot_messages("C2"))
+    [request] = local_server.response_requests
+    assert request["model"] == "qwen3:8b" and request["input"] == "how warm is it in Paris"
+    assert openai_fake.response_requests == []

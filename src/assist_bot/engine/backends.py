@@ -69,9 +69,14 @@ class Backends:
             raise RuntimeError("Backends.resolve() must run before the first turn")
         return backend
 
+    def of_channel(self, assistant_name: str | None) -> tuple[Assistant, Backend]:
+        """The assistant a channel names (its `assistant` setting, or the default) and its backend."""
+        assistant = self._assistants.get(assistant_name)
+        return assistant, self.for_assistant(assistant)
+
     def hosted_tools_for(self, assistant_name: str | None) -> bool:
         """Can the assistant a channel uses run hosted tools (file search, code interpreter)?"""
-        return self.for_assistant(self._assistants.get(assistant_name)).hosted_tools
+        return self.of_channel(assistant_name)[1].hosted_tools
 
     async def close(self) -> None:
         # The default client belongs to the caller.

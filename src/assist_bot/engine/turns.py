@@ -91,8 +91,15 @@ class Engine:
         # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
         return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
-    async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
-        return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
+    async def tool_arguments(self, tool: Tool, text: str, *, channel: ChannelKey | None = None) -> dict[str, Any]:
+        """The model fills in the arguments: the channel's own model, on its own server (a
+        channel on a model of its own never has its words sent elsewhere)."""
+        if channel is None:
+            return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
+        assistant, backend = self._backends.of_channel(
+            (await self._store.get_channel_settings(channel)).get("assistant")
+        )
+        return await arguments_from_text(backend.client, model=assistant.model, tool=tool, text=text)
 
     # -- a turn ------------------------------------------------------------------------
     async def run(
