@@ -228,3 +228,26 @@ async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(
     [request] = local_server.response_requests
     assert request["model"] == "qwen3:8b" and request["input"] == "how warm is it in Paris"
     assert openai_fake.response_requests == []
+
+
+@pytest.mark.parametrize("state_mode", ["local"])
+async def test_a_server_that_compacts_keeps_the_whole_thread_in_a_short_history(slack, openai_fake, redis_url):
+    # The same budget that dropped the first turn above: with compaction the server folds the
+    # thread into one item instead, and the model still sees the first turn at the end.
+    compacting = Assistants(
+        {"c": Assistant(name="c", model="m", backend=Backend(history_tokens=80, compaction=True))}, "c"
+    )
+    async with running_bot(slack, openai_fake, assistants=compacting, REDIS_URL=redis_url) as bot:
+        first = mention("C1", "U1", "turn one about apples")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "apples")
+        for n, word in enumerate(("pears", "plums", "figs"), start=2):
+            await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
+            await answered(slack, "C1", first["ts"], word)
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
+    requests = openai_fake.response_requests
+    assert all(r["context_management"] == [{"type": "compaction", "compact_threshold": 80}] for r in requests)
+    assert kept[0]["type"] == "compaction" and len(kept) <= 3  # the history restarts from the compaction
+    assert requests[-1]["input"][0]["type"] == "compaction" and len(requests[-1]["input"]) <= 3
+    assert "[user-U1] turn one about apples" in openai_fake.seen_texts(len(requests) - 1)

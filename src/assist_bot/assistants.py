@@ -48,6 +48,7 @@ class Backend(BaseModel):
     state: Literal["auto", "conversation", "response_chain", "local"] | None = None  # over ASSIST_BOT_STATE
     hosted_tools: bool | None = None  # file search, code interpreter, web search, image generation
     history_tokens: int | None = Field(default=None, gt=0)  # the budget of a local history
+    compaction: bool | None = None  # server-side compaction of a local history (default: OpenAI, Azure)
 
 
 class SuggestedPrompt(BaseModel):

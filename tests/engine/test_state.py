@@ -68,3 +68,25 @@ def test_an_unknown_state_mode_is_named(monkeypatch):
     monkeypatch.setenv("ASSIST_BOT_STATE", "sometimes")
     with pytest.raises(SettingsError, match="ASSIST_BOT_STATE is invalid"):
         load_settings(SLACK_BOT_TOKEN="xoxb-1", OPENAI_API_KEY="sk-1", SLACK_SIGNING_SECRET="s", _env_file=None)
+
+
+def test_a_compaction_item_replaces_everything_before_it():
+    history = [user("q1"), {"role": "assistant", "content": "a1"}]
+    state = LocalState(history, budget=1_000, compaction=True)
+    state.next_round([user("q2")])
+    assert state.fields()["context_management"] == [{"type": "compaction", "compact_threshold": 1_000}]
+    folded = {"type": "compaction", "encrypted_content": "opaque"}
+    state.answered(Round(text=["a2"], calls=[FunctionCall("c1", "lookup", "{}")], compaction=folded))
+    state.next_round([OUTPUT])
+    assert state.fields()["input"] == [folded, {"role": "assistant", "content": "a2"}, CALL, OUTPUT]
+    state.answered(Round(text=["done"]))
+    state.end(completed=True)
+    [change] = state.changes()
+    assert change.history_drop == 2 and change.history[0] == folded
+
+
+def test_the_guard_never_drops_the_latest_compaction():
+    big = {"type": "compaction", "encrypted_content": "x" * 4000}
+    state = LocalState([big, {"role": "assistant", "content": "a"}], budget=100, compaction=True)
+    state.next_round([user("q")])
+    assert state.fields()["input"][0] == big

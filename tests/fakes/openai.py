@@ -10,6 +10,7 @@ Note the SDK retries 408/409/429/5xx itself (max_retries=2 by default) and each 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import math
@@ -292,6 +293,7 @@ class FakeOpenAI:
         self._rules: list[list] = []  # [predicate, reply source, remaining uses or None]
         self._busy: set[str] = set()  # conversations with a response in flight
         self._kept: dict[str, list[dict]] = {}  # stored responses: their input and output items
+        self._compactions: dict[str, dict] = {}  # response id -> the compaction item it streams first
         self._kept_previous: dict[str, str | None] = {}  # and the response each one followed
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -371,12 +373,31 @@ class FakeOpenAI:
             previous = self._kept_previous[previous]
         return earlier + [item for part in chain for item in part] + _normalize_items(body.get("input"))
 
+    @staticmethod
+    def _compaction(body: dict, context: list[dict]) -> dict | None:
+        """Server-side compaction (context_management): past the threshold, the whole context
+        becomes one opaque item. Here its "encrypted" content is the texts it stands for, so that
+        seen_texts() can tell what a later request still carries."""
+        rules = [r for r in body.get("context_management") or [] if r.get("type") == "compaction"]
+        threshold = rules[0].get("compact_threshold") if rules else None
+        if threshold is None or sum(len(json.dumps(item)) // 4 + 1 for item in context) <= threshold:
+            return None
+        texts = FakeOpenAI._texts(context)
+        encrypted = base64.b64encode(json.dumps(texts).encode()).decode()
+        return {"id": _id("cmp"), "type": "compaction", "encrypted_content": encrypted, "created_by": "server"}
+
     def seen_texts(self, n: int) -> list[str]:
         """Every text the model saw in request `n`, whichever way the history came: user and
-        assistant messages, function calls' names and outputs."""
+        assistant messages, function calls' names and outputs, what a compaction item stands for."""
+        return self._texts(self.contexts[n])
+
+    @staticmethod
+    def _texts(context: list[dict]) -> list[str]:
         out: list[str] = []
-        for item in self.contexts[n]:
-            if item.get("type") == "function_call_output":
+        for item in context:
+            if item.get("type") == "compaction":
+                out.extend(json.loads(base64.b64decode(item["encrypted_content"])))
+            elif item.get("type") == "function_call_output":
                 out.append(str(item.get("output")))
             elif item.get("type") == "function_call":
                 out.append(item.get("name", ""))
@@ -839,7 +860,8 @@ class FakeOpenAI:
             return _error(400, "We could not parse the JSON body of your request.")
         self.response_requests.append(body)
         conv_id = _conv_id(body.get("conversation"))
-        self.contexts.append(self._context(body, conv_id if conv_id in self.conversations else None))
+        context = self._context(body, conv_id if conv_id in self.conversations else None)
+        self.contexts.append(context)
         if conv_id is not None and not self.has_conversations:
             return _error(400, "Unknown parameter: 'conversation'.", param="conversation", code="unknown_parameter")
         if conv_id is not None and conv_id not in self.conversations:
@@ -863,6 +885,9 @@ class FakeOpenAI:
         if isinstance(reply, HttpError):
             return _error(reply.status, reply.message, reply.type, reply.param, reply.code, reply.headers)
         obj = self._response_obj(body, conv_id)
+        compaction = self._compaction(body, context)
+        if compaction:
+            self._compactions[obj["id"]] = compaction
         if conv_id:
             self._busy.add(conv_id)
             self.conversations[conv_id]["items"].extend(_normalize_items(body.get("input")))
@@ -942,6 +967,11 @@ class FakeOpenAI:
 
         await emit("response.created", response=obj)
         await emit("response.in_progress", response=obj)
+        compaction = self._compactions.pop(obj["id"], None)
+        if compaction:  # server-side compaction comes first in the output, before the reply
+            await emit("response.output_item.added", output_index=0, item=compaction)
+            await emit("response.output_item.done", output_index=0, item=compaction)
+            obj["output"].append(compaction)
         is_text = isinstance(reply, Text)
         for kind in reply.tool_calls if is_text else []:
             item = _tool_item(kind, reply)

@@ -25,6 +25,7 @@ from assist_bot.settings import Settings, secret_from_environment
 log = logging.getLogger(__name__)
 
 OPENAI_HOST = "api.openai.com"
+AZURE_HOST_SUFFIX = ".openai.azure.com"
 # A server of our own gets no OpenAI key unless the assistants file names one for it.
 NO_KEY = "unused"
 
@@ -36,6 +37,7 @@ class Backend:
     hosted_tools: bool
     history_tokens: int | None
     where: str  # the server, for logs and `assist-bot check` (no secrets)
+    compaction: bool = False  # server-side compaction of a local history (context_management)
 
 
 _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, key variable, azure, version
@@ -96,7 +98,9 @@ class Backends:
             state = wanted
         official = state == "conversation" or self._is_openai(endpoint)
         hosted = config.hosted_tools if config.hosted_tools is not None else official
-        return Backend(client, state, hosted, config.history_tokens, self._where(endpoint))
+        # Compaction is OpenAI's (and Azure's); other servers may refuse the parameter.
+        compaction = config.compaction if config.compaction is not None else self._offers_compaction(endpoint)
+        return Backend(client, state, hosted, config.history_tokens, self._where(endpoint), compaction)
 
     def _client(self, endpoint: _Endpoint) -> openai.AsyncOpenAI:
         if endpoint not in self._clients:
@@ -122,6 +126,11 @@ class Backends:
         base_url, _, azure, _ = endpoint
         url = base_url or (None if azure else self._settings.openai_base_url)
         return not azure and (url is None or urlsplit(url).hostname == OPENAI_HOST)
+
+    def _offers_compaction(self, endpoint: _Endpoint) -> bool:
+        base_url, _, azure, _ = endpoint
+        host = urlsplit(base_url or self._settings.openai_base_url or "").hostname or ""
+        return bool(azure) or host.endswith(AZURE_HOST_SUFFIX) or self._is_openai(endpoint)
 
     def _where(self, endpoint: _Endpoint) -> str:
         base_url, _, azure, _ = endpoint

@@ -141,24 +141,36 @@ class ResponseChainState(TurnState):
 
 
 class LocalState(TurnState):
+    """With `compaction` (a server that offers it: OpenAI, Azure), the server compacts the
+    input past the budget into one opaque item that stands for everything before it; the
+    history then restarts from that item. Dropping the oldest turns stays as the guard
+    (at twice the budget, so that it does not pre-empt the server's compaction)."""
+
     mode: Mode = "local"
 
-    def __init__(self, history: Sequence[dict[str, Any]], *, budget: int) -> None:
+    def __init__(self, history: Sequence[dict[str, Any]], *, budget: int, compaction: bool = False) -> None:
         super().__init__()
         self._history = list(history)
         self._sizes = [estimate_tokens(item) for item in self._history]
         self._turn: list[dict[str, Any]] = []
-        self._budget = budget
+        self._threshold = budget if compaction else None
+        self._budget = budget * 2 if compaction else budget
+        self._compacted = False  # the history is folded into the turn's compaction item
 
     def next_round(self, items: list[dict[str, Any]]) -> None:
         super().next_round(items)
         self._turn.extend(items)
 
     def fields(self) -> dict[str, Any]:
-        keep = self._keep_from(self._turn)
-        return {"input": self._history[keep:] + self._turn, "store": False}
+        earlier = [] if self._compacted else self._history[self._keep_from(self._turn) :]
+        fields: dict[str, Any] = {"input": earlier + self._turn, "store": False}
+        if self._threshold:
+            fields["context_management"] = [{"type": "compaction", "compact_threshold": self._threshold}]
+        return fields
 
     def answered(self, this: Round) -> None:
+        if this.compaction:
+            self._compacted, self._turn = True, [this.compaction]
         if this.text:
             self._turn.append({"role": "assistant", "content": "".join(this.text)})
         self._turn.extend(
@@ -168,21 +180,30 @@ class LocalState(TurnState):
 
     def end(self, *, completed: bool) -> None:
         # A failed turn keeps only what people said: a call without its output would be refused.
-        kept = self._turn if completed else [item for item in self._turn if item.get("role") == "user"]
-        if kept:
-            self._changes.append(StateChange(history=tuple(kept), history_drop=self._keep_from(kept)))
+        kept = self._turn if completed else [item for item in self._turn if _said_or_compacted(item)]
+        drop = len(self._history) if self._compacted else self._keep_from(kept)
+        if kept or drop:
+            self._changes.append(StateChange(history=tuple(kept), history_drop=drop))
 
     def _keep_from(self, turn: Sequence[dict[str, Any]]) -> int:
         """How many of the oldest history items to leave out so that history and this turn
-        fit the budget; whole turns only, so no answer or tool output loses its question."""
+        fit the budget; whole turns only, so no answer or tool output loses its question.
+        Never past the latest compaction item: it stands for all before it, and the server
+        keeps it within its threshold."""
         total = sum(self._sizes) + sum(estimate_tokens(item) for item in turn)
+        floor = max((n for n, item in enumerate(self._history) if item.get("type") == "compaction"), default=None)
+        limit = len(self._history) if floor is None else floor
         start = 0
-        while start < len(self._history) and total > self._budget:
+        while start < limit and total > self._budget:
             total -= self._sizes[start]
             start += 1
-        while start < len(self._history) and self._history[start].get("role") != "user":
+        while start < limit and not _said_or_compacted(self._history[start]):
             start += 1
         return start
+
+
+def _said_or_compacted(item: dict[str, Any]) -> bool:
+    return item.get("role") == "user" or item.get("type") == "compaction"
 
 
 def estimate_tokens(item: dict[str, Any]) -> int:
@@ -206,9 +227,10 @@ def open_turn(
     server_state: str | None,
     history: Sequence[dict[str, Any]],
     history_tokens: int | None,
+    compaction: bool = False,
 ) -> TurnState:
     if mode == "conversation":
         return ConversationState(client, thread, server_state)
     if mode == "response_chain":
         return ResponseChainState(server_state)
-    return LocalState(history, budget=history_tokens or DEFAULT_HISTORY_TOKENS)
+    return LocalState(history, budget=history_tokens or DEFAULT_HISTORY_TOKENS, compaction=compaction)

@@ -131,6 +131,7 @@ class Engine:
             server_state=state.server_state,
             history=state.history,
             history_tokens=backend.history_tokens,
+            compaction=backend.compaction,
         )
         hosted = (
             hosted_tools(
