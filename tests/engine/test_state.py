@@ -90,3 +90,15 @@ def test_the_guard_never_drops_the_latest_compaction():
     state = LocalState([big, {"role": "assistant", "content": "a"}], budget=100, compaction=True)
     state.next_round([user("q")])
     assert state.fields()["input"][0] == big
+
+
+async def test_after_a_mode_switch_the_other_modes_id_is_not_sent():
+    from assist_bot.engine.state import ConversationState
+    from assist_bot.store import ThreadKey
+
+    chain = ResponseChainState("conv_from_before")
+    chain.next_round([user("q")])
+    assert "previous_response_id" not in chain.fields()
+    conversation = ConversationState(None, ThreadKey("T1", "C1", "1.1"), "resp_from_before")  # type: ignore[arg-type]
+    conversation.next_round([user("q")])
+    assert conversation.fields()["conversation"] is None  # begin() makes a new one

@@ -80,7 +80,8 @@ class ConversationState(TurnState):
         super().__init__()
         self._client = client
         self._thread = thread
-        self._id = conversation_id
+        # A response id left by response_chain (the mode was switched) is no conversation.
+        self._id = None if (conversation_id or "").startswith("resp_") else conversation_id
 
     async def begin(self) -> None:
         if not self._id:
@@ -113,7 +114,8 @@ class ResponseChainState(TurnState):
 
     def __init__(self, previous: str | None) -> None:
         super().__init__()
-        self._previous = previous
+        # A conversation id left by conversation mode (the mode was switched) is no response.
+        self._previous = None if (previous or "").startswith("conv_") else previous
         self._chained = False  # a response of this very turn is the previous one
 
     def fields(self) -> dict[str, Any]:
