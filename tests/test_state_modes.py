@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants, Backend
 from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
@@ -62,15 +63,36 @@ async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake
 
 
 @pytest.mark.parametrize("state_mode", ["local"])
+async def test_with_context_off_a_local_history_drops_nothing_until_the_model_refuses(slack, openai_fake, redis_url):
+    # The budget that dropped the first turn above does not apply: "off" never drops silently.
+    keep_all = Assistants({"k": Assistant(name="k", model="m", context="off", backend=Backend(history_tokens=80))}, "k")
+    async with running_bot(slack, openai_fake, assistants=keep_all, REDIS_URL=redis_url) as bot:
+        first = mention("C1", "U1", "turn one about apples")
+        await bot.send(first)
+        await answered(slack, "C1", first["ts"], "apples")
+        for n, word in enumerate(("pears", "plums"), start=2):
+            await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
+            await answered(slack, "C1", first["ts"], word)
+        openai_fake.context_window = 20  # words: the thread has outgrown the model
+        await bot.send(message("C1", "U1", "turn 4 about figs", thread_ts=first["ts"]))
+        await answered(slack, "C1", first["ts"], texts.failure("context_window"))
+    assert "[user-U1] turn one about apples" in openai_fake.seen_texts(2)
+    assert not any("truncation" in r or "context_management" in r for r in openai_fake.response_requests)
+    assert openai_fake.truncations == openai_fake.compactions == 0
+
+
+@pytest.mark.parametrize("state_mode", ["local"])
 async def test_a_failed_turn_keeps_what_people_said(slack, openai_fake):
-    openai_fake.enqueue(HttpError(500, "server_error", "boom"))
+    # Twice: a response that fails before any output is asked once more.
+    openai_fake.enqueue(HttpError(500, "server_error", "boom"), HttpError(500, "server_error", "boom"))
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "the question that failed")
         await bot.send(first)
         await answered(slack, "C1", first["ts"], "⚠️")
         await bot.send(message("C1", "U1", "try again", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], "try again")
-    assert "[user-U1] the question that failed" in openai_fake.seen_texts(1)
+    assert len(openai_fake.response_requests) == 3
+    assert "[user-U1] the question that failed" in openai_fake.seen_texts(2)
 
 
 @pytest.mark.parametrize("state_mode", ["response_chain"])
@@ -173,15 +195,16 @@ async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp
 async def test_a_conversation_made_by_a_failed_turn_is_kept(slack, openai_fake):
     """The engine reports the new conversation as an event at once, so the dispatcher saves it
     even when the turn then fails: the next turn continues it rather than making another."""
-    openai_fake.enqueue(HttpError(500, "server_error", "boom"))
+    # Twice: a response that fails before any output is asked once more.
+    openai_fake.enqueue(HttpError(500, "server_error", "boom"), HttpError(500, "server_error", "boom"))
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "the first try")
         await bot.send(first)
         await answered(slack, "C1", first["ts"], "⚠️")
         await bot.send(message("C1", "U1", "again", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], "again")
-    failed, answered_ = openai_fake.response_requests
-    assert failed["conversation"] == answered_["conversation"]
+    failed, retried, answered_ = openai_fake.response_requests
+    assert failed["conversation"] == retried["conversation"] == answered_["conversation"]
     assert list(openai_fake.conversations) == [failed["conversation"]]
 
 
@@ -235,7 +258,7 @@ async def test_a_server_that_compacts_keeps_the_whole_thread_in_a_short_history(
     # The same budget that dropped the first turn above: with compaction the server folds the
     # thread into one item instead, and the model still sees the first turn at the end.
     compacting = Assistants(
-        {"c": Assistant(name="c", model="m", backend=Backend(history_tokens=80, compaction=True))}, "c"
+        {"c": Assistant(name="c", model="m", context="compact", backend=Backend(history_tokens=80))}, "c"
     )
     async with running_bot(slack, openai_fake, assistants=compacting, REDIS_URL=redis_url) as bot:
         first = mention("C1", "U1", "turn one about apples")

@@ -9,6 +9,7 @@ kept in a versioned TOML file. Each channel picks one by name.
     instructions = "You are a helpful assistant in a Slack workspace."
     temperature = 0.3
     tools = []
+    context = "truncate"   # long threads: "truncate" (drop the oldest turns), "compact", or "off"
 
 With no file, a built-in `default` assistant on ASSIST_BOT_MODEL works.
 """
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from assist_bot.errors import AssistantsFileError
 
 SUPPORTED_VERSIONS = {1}
+ContextMode = Literal["truncate", "compact", "off"]
 
 # What the built-in assistant may use when no assistants file is configured.
 BUILTIN_TOOLS = ("get_weather", "send_email")
@@ -47,8 +49,9 @@ class Backend(BaseModel):
     api_version: str | None = None
     state: Literal["auto", "conversation", "response_chain", "local"] | None = None  # over ASSIST_BOT_STATE
     hosted_tools: bool | None = None  # file search, code interpreter, web search, image generation
-    history_tokens: int | None = Field(default=None, gt=0)  # the budget of a local history
-    compaction: bool | None = None  # server-side compaction of a local history (default: OpenAI, Azure)
+    # The budget of a local history (and its compaction threshold, unless the assistant sets
+    # compact_threshold); the assistant's `context` decides what happens past it.
+    history_tokens: int | None = Field(default=None, gt=0)
 
 
 class SuggestedPrompt(BaseModel):
@@ -85,10 +88,27 @@ class Assistant(BaseModel):
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
     backend: Backend = Backend()
+    # How a thread outgrows the model's context window, in every state mode (engine/state.py
+    # context_plan): its oldest items are dropped (truncation "auto"; in `local` mode the bot
+    # drops whole turns past the history budget), compacted server-side (context_management),
+    # or nothing is dropped and a full thread fails ("off").
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: tuple[SuggestedPrompt, ...] = DEFAULT_SUGGESTED_PROMPTS
     # Recent messages of the channel the person is viewing that the model may read
     # (agent view); 0: only its name and topic.
     viewed_channel_messages: int = Field(default=0, ge=0, le=50)
+
+    def context_request(self) -> dict[str, Any]:
+        """The Responses API parameters for `context`."""
+        if self.context == "truncate":
+            return {"truncation": "auto"}
+        if self.context == "compact":
+            entry: dict[str, Any] = {"type": "compaction"}
+            if self.compact_threshold:
+                entry["compact_threshold"] = self.compact_threshold
+            return {"context_management": [entry]}
+        return {"truncation": "disabled"}
 
 
 class _AssistantEntry(BaseModel):
@@ -104,6 +124,8 @@ class _AssistantEntry(BaseModel):
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
     backend: Backend = Backend()
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: list[SuggestedPrompt] = Field(default=list(DEFAULT_SUGGESTED_PROMPTS), max_length=4)
     viewed_channel_messages: int = Field(default=0, ge=0, le=50)
 

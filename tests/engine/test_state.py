@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assist_bot.engine.state import LocalState, ResponseChainState, estimate_tokens
+from assist_bot.assistants import Assistant
+from assist_bot.engine.backends import Backend
+from assist_bot.engine.state import (
+    DEFAULT_HISTORY_TOKENS,
+    LocalState,
+    ResponseChainState,
+    context_plan,
+    estimate_tokens,
+)
 from assist_bot.engine.stream import Round
 from assist_bot.engine.tooling import FunctionCall
 from assist_bot.errors import SettingsError
@@ -72,9 +80,9 @@ def test_an_unknown_state_mode_is_named(monkeypatch):
 
 def test_a_compaction_item_replaces_everything_before_it():
     history = [user("q1"), {"role": "assistant", "content": "a1"}]
-    state = LocalState(history, budget=1_000, compaction=True)
+    state = LocalState(history, budget=2_000)
     state.next_round([user("q2")])
-    assert state.fields()["context_management"] == [{"type": "compaction", "compact_threshold": 1_000}]
+    assert state.fields()["input"] == [*history, user("q2")]
     folded = {"type": "compaction", "encrypted_content": "opaque"}
     state.answered(Round(text=["a2"], calls=[FunctionCall("c1", "lookup", "{}")], compaction=folded))
     state.next_round([OUTPUT])
@@ -87,7 +95,7 @@ def test_a_compaction_item_replaces_everything_before_it():
 
 def test_the_guard_never_drops_the_latest_compaction():
     big = {"type": "compaction", "encrypted_content": "x" * 4000}
-    state = LocalState([big, {"role": "assistant", "content": "a"}], budget=100, compaction=True)
+    state = LocalState([big, {"role": "assistant", "content": "a"}], budget=100)
     state.next_round([user("q")])
     assert state.fields()["input"][0] == big
 
@@ -102,3 +110,40 @@ async def test_after_a_mode_switch_the_other_modes_id_is_not_sent():
     conversation = ConversationState(None, ThreadKey("T1", "C1", "1.1"), "resp_from_before")  # type: ignore[arg-type]
     conversation.next_round([user("q")])
     assert conversation.fields()["conversation"] is None  # begin() makes a new one
+
+
+def backend(state: str, *, server_context: bool, history_tokens: int | None = None) -> Backend:
+    return Backend(None, state, False, history_tokens, "http://model", server_context)  # type: ignore[arg-type]
+
+
+def test_context_decides_in_every_mode_and_the_default_is_only_named_to_servers_that_know_it():
+    truncate, compact, off = (Assistant(name="a", model="m", context=c) for c in ("truncate", "compact", "off"))  # type: ignore[arg-type]
+    conversation = backend("conversation", server_context=True)
+    assert context_plan(truncate, conversation).fields == {"truncation": "auto"}
+    assert context_plan(compact, conversation).fields == {"context_management": [{"type": "compaction"}]}
+    assert context_plan(off, conversation).fields == {"truncation": "disabled"}
+    # A local history on a server of our own: the bot truncates by itself, and names nothing.
+    ollama = backend("local", server_context=False, history_tokens=500)
+    assert context_plan(truncate, ollama) == type(context_plan(truncate, ollama))({}, 500)
+    assert context_plan(off, ollama).fields == {} and context_plan(off, ollama).history_budget is None
+    # On OpenAI too: truncation stays as a net behind the bot's own budget.
+    openai = backend("local", server_context=True)
+    assert context_plan(truncate, openai).fields == {"truncation": "auto"}
+    assert context_plan(truncate, openai).history_budget == DEFAULT_HISTORY_TOKENS
+
+
+def test_a_compacting_local_history_uses_its_budget_as_threshold_and_drops_turns_only_at_twice_it():
+    plan = context_plan(
+        Assistant(name="a", model="m", context="compact"), backend("local", server_context=False, history_tokens=80)
+    )
+    assert plan.fields == {"context_management": [{"type": "compaction", "compact_threshold": 80}]}
+    assert plan.history_budget == 160
+    own = Assistant(name="a", model="m", context="compact", compact_threshold=300)
+    assert context_plan(own, backend("local", server_context=True)).history_budget == 600
+
+
+def test_with_context_off_a_local_history_drops_nothing():
+    history = [user("q" + "x" * 4000), {"role": "assistant", "content": "a" * 4000}] * 5
+    state = LocalState(history, budget=None)
+    state.next_round([user("q")])
+    assert state.fields()["input"] == [*history, user("q")]

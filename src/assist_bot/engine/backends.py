@@ -37,7 +37,9 @@ class Backend:
     hosted_tools: bool
     history_tokens: int | None
     where: str  # the server, for logs and `assist-bot check` (no secrets)
-    compaction: bool = False  # server-side compaction of a local history (context_management)
+    # The server takes `truncation` and `context_management` (OpenAI, Azure, a server with the
+    # Conversations API): the default `context = "truncate"` is only sent to such servers.
+    server_context: bool = False
 
 
 _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, key variable, azure, version
@@ -98,9 +100,9 @@ class Backends:
             state = wanted
         official = state == "conversation" or self._is_openai(endpoint)
         hosted = config.hosted_tools if config.hosted_tools is not None else official
-        # Compaction is OpenAI's (and Azure's); other servers may refuse the parameter.
-        compaction = config.compaction if config.compaction is not None else self._offers_compaction(endpoint)
-        return Backend(client, state, hosted, config.history_tokens, self._where(endpoint), compaction)
+        # Truncation and compaction are OpenAI's (and Azure's); other servers may refuse the parameters.
+        server_context = official or self._is_azure(endpoint)
+        return Backend(client, state, hosted, config.history_tokens, self._where(endpoint), server_context)
 
     def _client(self, endpoint: _Endpoint) -> openai.AsyncOpenAI:
         if endpoint not in self._clients:
@@ -127,10 +129,10 @@ class Backends:
         url = base_url or (None if azure else self._settings.openai_base_url)
         return not azure and (url is None or urlsplit(url).hostname == OPENAI_HOST)
 
-    def _offers_compaction(self, endpoint: _Endpoint) -> bool:
+    def _is_azure(self, endpoint: _Endpoint) -> bool:
         base_url, _, azure, _ = endpoint
         host = urlsplit(base_url or self._settings.openai_base_url or "").hostname or ""
-        return bool(azure) or host.endswith(AZURE_HOST_SUFFIX) or self._is_openai(endpoint)
+        return bool(azure) or host.endswith(AZURE_HOST_SUFFIX)
 
     def _where(self, endpoint: _Endpoint) -> str:
         base_url, _, azure, _ = endpoint

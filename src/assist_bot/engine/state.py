@@ -16,7 +16,8 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 
@@ -25,6 +26,10 @@ from assist_bot.engine.stream import Round
 from assist_bot.events import StateChange
 from assist_bot.store import ThreadKey
 from assist_bot.store.base import encode
+
+if TYPE_CHECKING:  # backends.py imports this module's Mode
+    from assist_bot.assistants import Assistant
+    from assist_bot.engine.backends import Backend
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +148,18 @@ class ResponseChainState(TurnState):
 
 
 class LocalState(TurnState):
-    """With `compaction` (a server that offers it: OpenAI, Azure), the server compacts the
-    input past the budget into one opaque item that stands for everything before it; the
-    history then restarts from that item. Dropping the oldest turns stays as the guard
-    (at twice the budget, so that it does not pre-empt the server's compaction)."""
+    """The oldest whole turns are dropped past `budget` (None: never; see context_plan).
+    When the server compacts the input (context_management), it returns one opaque item
+    that stands for everything before it; the history then restarts from that item."""
 
     mode: Mode = "local"
 
-    def __init__(self, history: Sequence[dict[str, Any]], *, budget: int, compaction: bool = False) -> None:
+    def __init__(self, history: Sequence[dict[str, Any]], *, budget: int | None) -> None:
         super().__init__()
         self._history = list(history)
         self._sizes = [estimate_tokens(item) for item in self._history]
         self._turn: list[dict[str, Any]] = []
-        self._threshold = budget if compaction else None
-        self._budget = budget * 2 if compaction else budget
+        self._budget = budget
         self._compacted = False  # the history is folded into the turn's compaction item
 
     def next_round(self, items: list[dict[str, Any]]) -> None:
@@ -165,10 +168,7 @@ class LocalState(TurnState):
 
     def fields(self) -> dict[str, Any]:
         earlier = [] if self._compacted else self._history[self._keep_from(self._turn) :]
-        fields: dict[str, Any] = {"input": earlier + self._turn, "store": False}
-        if self._threshold:
-            fields["context_management"] = [{"type": "compaction", "compact_threshold": self._threshold}]
-        return fields
+        return {"input": earlier + self._turn, "store": False}
 
     def answered(self, this: Round) -> None:
         if this.compaction:
@@ -196,7 +196,7 @@ class LocalState(TurnState):
         floor = max((n for n, item in enumerate(self._history) if item.get("type") == "compaction"), default=None)
         limit = len(self._history) if floor is None else floor
         start = 0
-        while start < limit and total > self._budget:
+        while start < limit and self._budget is not None and total > self._budget:
             total -= self._sizes[start]
             start += 1
         while start < limit and not _said_or_compacted(self._history[start]):
@@ -228,11 +228,34 @@ def open_turn(
     thread: ThreadKey,
     server_state: str | None,
     history: Sequence[dict[str, Any]],
-    history_tokens: int | None,
-    compaction: bool = False,
+    budget: int | None,
 ) -> TurnState:
     if mode == "conversation":
         return ConversationState(client, thread, server_state)
     if mode == "response_chain":
         return ResponseChainState(server_state)
-    return LocalState(history, budget=history_tokens or DEFAULT_HISTORY_TOKENS, compaction=compaction)
+    return LocalState(history, budget=budget)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    fields: dict[str, Any]  # the request's truncation / context_management
+    history_budget: int | None  # a local history's budget (None: nothing is dropped)
+
+
+def context_plan(assistant: Assistant, backend: Backend) -> ContextPlan:
+    """How a thread outgrows the context window: the assistant's `context` decides, in every
+    mode. In `local` mode (store: false) the server sees only what the bot sends, so the bot
+    keeps the history within `history_tokens` for "truncate" (the server's truncation, where it
+    has one, stays a safety net); for "compact" that budget is the compaction threshold (unless
+    compact_threshold is set) and dropping turns only guards at twice it, so as not to pre-empt
+    the server; "off" drops nothing and a full thread fails with the context-window note."""
+    budget = backend.history_tokens or DEFAULT_HISTORY_TOKENS
+    local = backend.state == "local"
+    if assistant.context == "compact":
+        threshold = assistant.compact_threshold or (budget if local else None)
+        entry: dict[str, Any] = {"type": "compaction"} | ({"compact_threshold": threshold} if threshold else {})
+        return ContextPlan({"context_management": [entry]}, 2 * threshold if threshold else None)
+    # "truncate" and "off" are only named to servers known to take the parameter (see Backend).
+    fields = assistant.context_request() if backend.server_context else {}
+    return ContextPlan(fields, budget if assistant.context == "truncate" else None)
