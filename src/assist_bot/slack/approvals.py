@@ -2,8 +2,9 @@
 
 The turn that wants to run e.g. send_email posts a message with the exact
 arguments and Approve / Decline buttons, then waits. The click may reach any
-replica, so the decision goes through the store (decided once), and the
-waiting side polls it. No answer in time counts as declined.
+replica, so the decision goes through the store (decided once), which wakes the
+waiting side at once, wherever it runs (no polling). No answer in time counts as
+declined.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -21,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
+from assist_bot.slack.clients import SlackClients
 from assist_bot.store import Store
 from assist_bot.tools import Caller, ToolRegistry
 
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 
 APPROVE = "assist_approve"
 DECLINE = "assist_decline"
-POLL_SECONDS = 0.25
 # A value longer than this is attached as a file (a section holds 3,000 characters).
 LONG_VALUE = 2800
 
@@ -37,17 +38,19 @@ class Approvals:
     def __init__(
         self,
         *,
-        client: AsyncWebClient,
+        clients: SlackClients,
         store: Store,
         admins: frozenset[str],
         timeout: float,
         tools: ToolRegistry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client
+        self._clients = clients  # the prompt goes out with its workspace's own token
         self._store = store
         self._admins = admins
         self._timeout = timeout
         self._tools = tools or ToolRegistry()
+        self._sleep = sleep  # the time-out's clock (tests pass one they control)
 
     async def ask(self, request: ApprovalRequest, *, team: str, channel: str, thread_ts: str | None) -> Decision:
         approval_id = uuid.uuid4().hex
@@ -56,10 +59,11 @@ class Approvals:
         self_approval = tool.self_approval if tool is not None else True
         text = texts.approval_question(requesters, request.tool, self_approval=self_approval)
         shown = _in_schema_order(request.arguments, tool.schema() if tool else {})
-        if not await self._attach_long_values(request.tool, shown, channel=channel, thread_ts=thread_ts):
+        client = await self._clients.for_team(team)
+        if not await self._attach_long_values(client, request.tool, shown, channel=channel, thread_ts=thread_ts):
             # Never ask about what the approver cannot see in full.
             return Decision(approved=False)
-        posted = await self._client.chat_postMessage(
+        posted = await client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
             text=text,
@@ -77,17 +81,30 @@ class Approvals:
         return await self._wait(team, approval_id, record)
 
     async def _wait(self, team: str, approval_id: str, record: dict[str, Any]) -> Decision:
-        deadline = time.monotonic() + self._timeout
-        while time.monotonic() < deadline:
-            current = await self._store.get_approval(team, approval_id)
-            if current and "decision" in current:
-                return _decision(current["decision"])
-            await asyncio.sleep(POLL_SECONDS)
+        decided = await self._decision_within_timeout(team, approval_id)
+        if decided is not None:
+            return _decision(decided)
         if await self._store.decide_approval(team, approval_id, {"approved": False, "timed_out": True}):
-            await self._settle(record, texts.approval_timed_out(record["tool"]))
+            await self._settle(team, record, texts.approval_timed_out(record["tool"]))
             return Decision(approved=False, timed_out=True)
         current = await self._store.get_approval(team, approval_id)  # decided at the last moment
-        return _decision(current["decision"]) if current else Decision(approved=False, timed_out=True)
+        if current and "decision" in current:
+            return _decision(current["decision"])
+        return Decision(approved=False, timed_out=True)
+
+    async def _decision_within_timeout(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        """The decision, or None when the time-out came first (or the approval is gone)."""
+        waiting = asyncio.ensure_future(self._store.wait_for_decision(team, approval_id))
+        timer = asyncio.ensure_future(self._sleep(self._timeout))
+        try:
+            await asyncio.wait({waiting, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, timer):
+                task.cancel()
+            await asyncio.gather(waiting, timer, return_exceptions=True)
+        if waiting.cancelled():
+            return None
+        return waiting.result()  # a store error surfaces here, to the turn's boundary
 
     async def answer(self, *, team: str, approval_id: str, user: str, approved: bool) -> str | None:
         """A click. Returns a note for the clicker alone, or None when it took effect."""
@@ -101,7 +118,7 @@ class Approvals:
             return refusal
         if not await self._store.decide_approval(team, approval_id, {"approved": approved, "by": user}):
             return texts.APPROVAL_ALREADY_ANSWERED
-        await self._settle(record, texts.approval_outcome(record["tool"], approved=approved, by=user))
+        await self._settle(team, record, texts.approval_outcome(record["tool"], approved=approved, by=user))
         return None
 
     def _refusal(self, team: str, record: dict[str, Any], user: str) -> str | None:
@@ -120,7 +137,7 @@ class Approvals:
         return None if user not in requesters else texts.approval_not_yours(requesters, self_approval=False)
 
     async def _attach_long_values(
-        self, tool: str, arguments: dict[str, Any], *, channel: str, thread_ts: str | None
+        self, client: AsyncWebClient, tool: str, arguments: dict[str, Any], *, channel: str, thread_ts: str | None
     ) -> bool:
         """Post each value too long for the prompt as a file, just before the prompt."""
         for name, value in arguments.items():
@@ -128,7 +145,7 @@ class Approvals:
             if len(shown) <= LONG_VALUE:
                 continue
             try:
-                await self._client.files_upload_v2(
+                await client.files_upload_v2(
                     channel=channel,
                     thread_ts=thread_ts,
                     content=shown,
@@ -140,10 +157,11 @@ class Approvals:
                 return False
         return True
 
-    async def _settle(self, record: dict[str, Any], outcome: str) -> None:
+    async def _settle(self, team: str, record: dict[str, Any], outcome: str) -> None:
         """Replace the buttons with who decided, so nobody clicks twice."""
         try:
-            await self._client.chat_update(
+            client = await self._clients.for_team(team)
+            await client.chat_update(
                 channel=record["channel"],
                 ts=record["ts"],
                 text=outcome,
