@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -101,9 +102,21 @@ class AssistBot:
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
         self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai)
         self._janitor_task: asyncio.Task[None] | None = None
-        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings, meter=self.meter)
+        self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
+        self.knowledge = Knowledge(
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            hosted_tools=self.backends.hosted_tools_for,
+            meter=self.meter,
+        )
         self.engine = Engine(
-            client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            tools=self.tools,
+            knowledge=self.knowledge,
+            backends=self.backends,
         )
         self.approvals = Approvals(
             clients=clients,
@@ -223,6 +236,11 @@ class AssistBot:
         self.slack.session = session
         if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
             await self._check_slack_token(session)
+        try:
+            await self.backends.resolve()  # `auto` asks each model server what it keeps
+        except SettingsError:
+            await session.close()
+            raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         if self.settings.cleanup_interval > 0:
@@ -271,6 +289,7 @@ class AssistBot:
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
+        await self.backends.close()
         await self.slack_files.close()
         if self.slack.session is not None:
             await self.slack.session.close()

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent, UsageReport
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent, UsageReport
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import TurnSnapshot
@@ -149,10 +149,16 @@ class Dispatcher:
             async with self._lease(thread):
                 while True:
                     start = await self._store.begin_turn(thread)
+                    change = StateChange()
                     if start.items:
-                        await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                        change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
                     more = await self._store.end_turn(
-                        thread, self._owner, LOCK_LEASE, new_conversation=start.new_conversation_id
+                        thread,
+                        self._owner,
+                        LOCK_LEASE,
+                        server_state=change.server_state or None,
+                        history=change.history,
+                        history_drop=change.history_drop,
                     )
                     if not more:
                         return
@@ -184,13 +190,16 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
+        """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         reports: list[UsageReport] = []  # what each response used, recorded once the reply has ended
+        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
         try:
-            await self._answer(thread, messages, state, assistant, reports)
+            await self._answer(thread, messages, state, assistant, reports, changes)
         finally:
-            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state)
+            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
+        return _last(changes)
 
     async def _answer(
         self,
@@ -199,6 +208,7 @@ class Dispatcher:
         state: TurnSnapshot,
         assistant: Assistant,
         reports: list[UsageReport],
+        changes: list[StateChange],
     ) -> None:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         if await self._over_budget(thread, messages[-1], sink):
@@ -213,7 +223,7 @@ class Dispatcher:
         try:
             messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink, reports)
+                end = await self._stream(thread, messages, assistant, approve, state, sink, changes, reports)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -241,32 +251,26 @@ class Dispatcher:
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
         sink: ReplySink,
+        changes: list[StateChange],
         reports: list[UsageReport],
     ) -> Done | Failed:
         """Feed the engine's events to the reply; returns the final one (the engine ends
-        every turn with Done or Failed; a runner that does not is a bug, told as such)."""
+        every turn with Done or Failed; a runner that does not is a bug, told as such).
+        The thread's state changes are collected in `changes`, for end_turn."""
         events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
         # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
         # here, before we talk to Slack, not whenever the garbage collector gets to it.
         async with contextlib.aclosing(events):
             async for event in events:
-                if isinstance(event, UsageReport):
+                if isinstance(event, StateChange):
+                    changes.append(event)
+                elif isinstance(event, UsageReport):
                     reports.append(event)  # for the ledger, not the reply
                 elif isinstance(event, (Done, Failed)):
                     return event
                 else:
                     sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
-
-    async def _named(self, messages: list[Inbound]) -> list[Inbound]:
-        """Display names are looked up when the turn starts, never before Slack's ack."""
-        if self._names is None:
-            return messages
-        names = {m.user: m.user_name for m in messages if m.user_name}
-        for m in messages:
-            if m.user not in names:
-                names[m.user] = await self._names.name(m.team, m.user)
-        return [m if m.user_name else dataclasses.replace(m, user_name=names[m.user]) for m in messages]
 
     # -- usage and budgets --------------------------------------------------------------
     async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
@@ -285,20 +289,39 @@ class Dispatcher:
         return True
 
     async def _record_usage(
-        self, thread: ThreadKey, user: str, assistant: str, reports: list[UsageReport], state: TurnSnapshot
+        self,
+        thread: ThreadKey,
+        user: str,
+        assistant: str,
+        reports: list[UsageReport],
+        state: TurnSnapshot,
+        change: StateChange,
     ) -> None:
         if self._meter is None:
             return
+        # The thread's server state is a conversation (conv_…), or in response_chain mode a
+        # response id: only a conversation is something to delete later.
+        server_state = change.server_state or state.server_state or ""
         try:
             await self._meter.record(
                 thread=Owner(thread.team, thread.channel, thread.thread_ts),
                 user=user,
                 assistant=assistant,
                 reports=reports,
-                conversation=state.conversation_id,
+                conversation=server_state if server_state.startswith("conv") else None,
             )
         except Exception:  # figures lost for one turn must not break the thread
             log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)
+
+    async def _named(self, messages: list[Inbound]) -> list[Inbound]:
+        """Display names are looked up when the turn starts, never before Slack's ack."""
+        if self._names is None:
+            return messages
+        names = {m.user: m.user_name for m in messages if m.user_name}
+        for m in messages:
+            if m.user not in names:
+                names[m.user] = await self._names.name(m.team, m.user)
+        return [m if m.user_name else dataclasses.replace(m, user_name=names[m.user]) for m in messages]
 
     # -- shutdown -------------------------------------------------------------------
     @property
@@ -316,3 +339,8 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+def _last(changes: list[StateChange]) -> StateChange:
+    # A later change supersedes an earlier one (a conversation replaced on the way).
+    return changes[-1] if changes else StateChange()

@@ -7,11 +7,11 @@ from assist_bot.store import Store, ThreadKey
 
 
 async def save_conversation(store: Store, thread: ThreadKey, conversation: str) -> None:
-    await store.end_turn(thread, "test", 1, new_conversation=conversation)
+    await store.end_turn(thread, "test", 1, server_state=conversation)
 
 
 async def conversation_of(store: Store, thread: ThreadKey) -> str | None:
-    return (await store.begin_turn(thread)).conversation_id
+    return (await store.begin_turn(thread)).server_state
 
 
 async def files_of(store: Store, thread: ThreadKey) -> list[str]:

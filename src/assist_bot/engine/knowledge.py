@@ -8,6 +8,7 @@ Knows nothing of Slack: the Slack side downloads the bytes and hands over an `Up
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -37,12 +38,25 @@ INDEXING_FAILURES = {
 
 class Knowledge:
     def __init__(
-        self, *, client: openai.AsyncOpenAI, store: Store, settings: Settings, meter: Meter | None = None
+        self,
+        *,
+        client: openai.AsyncOpenAI,
+        store: Store,
+        settings: Settings,
+        hosted_tools: Callable[[str | None], bool] = lambda assistant: True,
+        meter: Meter | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._settings = settings
         self._meter = meter  # records what is stored at OpenAI, by owner, for costs and clean-up
+        self._hosted_tools = hosted_tools  # by assistant name: does its model server run hosted tools?
+
+    async def _require_hosted(self, channel: ChannelKey, lacking: str) -> None:
+        """A file for a tool the channel's model server lacks gets a clear note, not an error,
+        and never goes to another server (a channel on a model of its own keeps its files)."""
+        if not self._hosted_tools((await self._store.get_channel_settings(channel)).get("assistant")):
+            raise IntakeError(f"this model server has no {lacking}")
 
     # -- a channel's knowledge base -------------------------------------------------------
     async def vector_store_id(self, channel: ChannelKey) -> str | None:
@@ -73,6 +87,7 @@ class Knowledge:
 
     async def add_document(self, *, channel: ChannelKey, channel_name: str, upload: Upload) -> None:
         """Upload, attach and wait until indexed; on failure nothing stays behind."""
+        await self._require_hosted(channel, "file search")
         try:
             vector_store = await self._ensure_vector_store(channel, channel_name)
             file = await self._client.files.create(
@@ -166,13 +181,15 @@ class Knowledge:
 
     # -- a thread's code interpreter, and images ---------------------------------------------
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
+        await self._require_hosted(ChannelKey(thread.team, thread.channel), "code interpreter")
         # No expires_after: a file expires counted from its upload (30 days at most), while the
         # thread may use it longer; the janitor deletes it once the thread is unused that long.
         file_id = await self._upload(upload, purpose="assistants")
         await self._store.add_thread_file(thread, file_id)
         await self._stored(Owner(thread.team, thread.channel, thread.thread_ts), upload, file_id)
 
-    async def add_image(self, upload: Upload, *, thread: ThreadKey | None = None) -> str:
+    async def add_image(self, upload: Upload, *, channel: ChannelKey, thread: ThreadKey | None = None) -> str:
+        await self._require_hosted(channel, "file uploads for images")
         # An image is read in its own turn: it may expire (the janitor removes it earlier when it can).
         expiry = min(self._settings.retention_seconds, MAX_FILE_EXPIRY)
         file_id = await self._upload(upload, purpose="vision", expires_after=max(expiry, 3600))
