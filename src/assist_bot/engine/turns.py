@@ -30,7 +30,7 @@ from assist_bot.engine.openai_errors import (
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.stream import Round, Usage, translate
-from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, run_calls
+from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, SideEffectBudget, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
@@ -176,7 +176,7 @@ class Engine:
         items: list[dict[str, Any]] = user_input(messages)
         usage = Usage()
         try:
-            tools = _ToolRun(functions, ctx, approve, speakers)
+            tools = _ToolRun(functions, ctx, approve, speakers, SideEffectBudget(self._settings.max_side_effect_calls))
             rounds = self._rounds(thread=thread, state=state, request=request, items=items, tools=tools, usage=usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
@@ -219,7 +219,12 @@ class Engine:
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
             items = await run_calls(
-                this.calls, tools=tools.functions, ctx=tools.ctx, approve=tools.approve, requesters=tools.requesters
+                this.calls,
+                tools=tools.functions,
+                ctx=tools.ctx,
+                approve=tools.approve,
+                requesters=tools.requesters,
+                budget=tools.budget,
             )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
@@ -315,6 +320,7 @@ class _ToolRun:
     ctx: ToolContext
     approve: Approver
     requesters: list[str]
+    budget: SideEffectBudget  # the turn's side-effect calls left, across its rounds
 
 
 class _Entered:
