@@ -131,6 +131,23 @@ async def test_a_message_over_the_size_cap_is_refused_once_and_nothing_is_stored
     assert not [m for m in slack.bot_messages("C1") if m.thread_ts == top["ts"]]  # no placeholder, no reply
 
 
+async def test_the_note_waits_for_nothing_and_a_note_slack_refuses_changes_nothing(slack, openai_fake, caplog):
+    async with running_bot(slack, openai_fake) as bot:
+        slack.fail_next("chat.postEphemeral", error="user_not_in_channel")
+        await bot.send(mention("C1", "U2", "z" * 20_000))
+        await wait_for(lambda: notices(slack) and notices(slack)[0].error)
+        held = slack.hold_next("chat.postEphemeral")
+        # Acked while the note is still on its way: the ack path makes no Slack call.
+        assert await asyncio.wait_for(bot.send(mention("C1", "U1", "z" * 20_000)), 10) == 200
+        await wait_for(lambda: len(notices(slack)) == 2)
+        held.set()
+        after = mention("C1", "U2", "and now a short one")
+        await bot.send(after)
+        await wait_for(lambda: any("short one" in m.text for m in replies_in(slack, "C1", after["ts"])))
+    assert "could not tell U2 why their message was not taken: user_not_in_channel" in caplog.text
+    assert len(openai_fake.response_requests) == 1
+
+
 # -- side-effect calls per answer ----------------------------------------------------------------
 @pytest.fixture
 async def smtp(monkeypatch):

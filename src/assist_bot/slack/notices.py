@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from assist_bot import texts
 from assist_bot.dispatch import Refusal
 from assist_bot.inbound import Inbound
-from assist_bot.slack.clients import SlackClients
+from assist_bot.slack.clients import NotInstalled, SlackClients
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ class SlackNotices:
         self._clients = clients
 
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
-        client = await self._clients.for_team(message.team)
         in_thread = message.thread_ts != message.ts
         try:
+            client = await self._clients.for_team(message.team)
             await client.chat_postEphemeral(
                 channel=message.channel,
                 user=message.user,
@@ -38,3 +38,5 @@ class SlackNotices:
             log.warning(
                 "could not tell %s why their message was not taken: %s", message.user, exc.response.get("error")
             )
+        except NotInstalled:  # uninstalled since the message came: nobody to tell
+            log.info("workspace %s is gone: no note for %s", message.team, message.user)
