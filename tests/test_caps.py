@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
@@ -210,3 +211,45 @@ async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refus
     assert all("tell the user which actions were not run" in o for o in refused)
     [again] = function_outputs(openai_fake.response_requests[2]).values()
     assert "was not run: one answer may make at most 3 calls" in again
+
+
+async def test_the_side_effect_cap_counts_only_calls_that_would_ask_and_renews_with_each_answer(slack, openai_fake):
+    acme = Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=("note_down", "partner"))}, "acme")
+    calls = [
+        ("partner", {}),
+        ("note_down", {"wrong": 1}),  # invalid: never shown, so it uses no share of the cap
+        ("note_down", {"text": "a"}),
+        ("partner", {}),
+        ("note_down", {"text": "b"}),
+        ("note_down", {"text": "c"}),
+    ]
+    openai_fake.enqueue(Text([], calls=calls), answer_with_outputs)
+    openai_fake.enqueue(Text([], calls=[("note_down", {"text": "d"})]), answer_with_outputs)
+    async with running_bot(
+        slack,
+        openai_fake,
+        assistants=acme,
+        ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools",
+        ASSIST_BOT_MAX_SIDE_EFFECT_CALLS=2,
+    ) as bot:
+
+        async def approve_all(expected: int) -> None:
+            await wait_for(lambda: prompts_posted(slack) == expected)
+            for ask in prompts(slack):
+                value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
+                await bot.click(slack, "assist_approve", value, user="U1", channel="C1", message_ts=ask.ts)
+
+        event = mention("C1", "U1", "note a, b and c")
+        await bot.send(event)
+        await approve_all(2)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        # The next answer has its own share.
+        await bot.send(message("C1", "U1", "and d", thread_ts=event["ts"]))
+        await approve_all(3)
+        await wait_for(lambda: len(openai_fake.response_requests) == 4)
+    outputs = list(function_outputs(openai_fake.response_requests[1]).values())
+    assert outputs[0] == outputs[3] == "partner here"
+    assert outputs[1].startswith("Error: invalid arguments")
+    assert (outputs[2], outputs[4]) == ("noted: a", "noted: b")
+    assert "was not run: one answer may make at most 2 calls" in outputs[5]
+    assert list(function_outputs(openai_fake.response_requests[3]).values()) == ["noted: d"]
