@@ -2,7 +2,9 @@
 
 One module per resource, each a mixin of FakeOpenAI: openai_responses.py (+ openai_stream.py for the SSE
 body, openai_frames.py checking each frame against the SDK's event models, openai_replies.py for the
-scripted replies), openai_conversations.py, openai_files.py, openai_vector_stores.py, openai_containers.py.
+scripted replies, openai_history.py for what the model sees of a thread without a conversation:
+stored responses, `store: false`, compaction), openai_conversations.py, openai_files.py,
+openai_vector_stores.py, openai_containers.py.
 
 Shapes follow openai 3.57 (openai/types/responses, openai/types/conversations): streamed responses are SSE
 frames `event: <type>\\ndata: <json>\\n\\n` whose JSON repeats the type and carries a sequence_number, and
@@ -24,6 +26,7 @@ from aiohttp import web
 from .openai_containers import Containers
 from .openai_conversations import Conversations, _conv_id
 from .openai_files import Files
+from .openai_history import History
 from .openai_http import _error, _Reject
 from .openai_replies import (
     CONTEXT_WINDOW_MESSAGE,
@@ -70,12 +73,21 @@ __all__ = [
 ]
 
 
-class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
-    def __init__(self, api_key: str = "sk-test", *, vector_file_polls: int = 1, poll_after_ms: int = 10):
+class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Containers):
+    def __init__(
+        self,
+        api_key: str = "sk-test",
+        *,
+        vector_file_polls: int = 1,
+        poll_after_ms: int = 10,
+        conversations: bool = True,
+    ):
         self.api_key = api_key
+        self._history_init(conversations=conversations)
         # Files, vector stores and containers (see the "Files" section below).
         self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
         self.upload_errors: list[tuple[int, str]] = []  # (status, message) refusing the next uploads
+        self.delete_errors: dict[str, int] = {}  # path → status refusing every DELETE of it
         self.vector_stores: dict[str, dict] = {}  # id -> {"meta": vector store, "files": {file_id: vs file}}
         self.containers: dict[str, dict] = {}  # id -> {"meta": container, "files": {cfile_id: fields + content}}
         self.vector_file_polls = vector_file_polls  # GETs of a vector store file before it leaves in_progress
@@ -111,7 +123,8 @@ class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
         self._file_routes(r)
         self._vector_store_routes(r)
         self._container_routes(r)
-        self._conversation_routes(r)
+        if self.has_conversations:
+            self._conversation_routes(r)
         r.add_post("/v1/responses", self._create_response)
         # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
         # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.
@@ -182,6 +195,8 @@ class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
     async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if request.method == "DELETE" and request.path in self.delete_errors:
+            return _error(self.delete_errors[request.path], "The server had an error while processing your request.")
         try:
             return await handler(request)
         except _Reject as reject:

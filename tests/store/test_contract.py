@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
+from assist_bot.store.base import QueueCaps
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
 
@@ -68,16 +69,16 @@ async def new_turn(store: Store, thread: ThreadKey, text: str, *, owner: str = "
     )
     assert queued.accepted and queued.locked
     snapshot = await store.begin_turn(thread)
-    assert await store.end_turn(thread, owner, 5, new_conversation=conversation) is False
+    assert await store.end_turn(thread, owner, 5, server_state=conversation) is False
     return snapshot
 
 
 # -- conversations -------------------------------------------------------------------------
 async def test_a_conversation_saved_at_the_end_of_a_turn_is_read_by_the_next_and_is_per_team(store: Store):
     first = await new_turn(store, THREAD, "hi", conversation="conv_1")
-    assert first.conversation_id is None
-    assert (await new_turn(store, THREAD, "again")).conversation_id == "conv_1"
-    assert (await new_turn(store, OTHER_TEAM_THREAD, "elsewhere")).conversation_id is None
+    assert first.server_state is None
+    assert (await new_turn(store, THREAD, "again")).server_state == "conv_1"
+    assert (await new_turn(store, OTHER_TEAM_THREAD, "elsewhere")).server_state is None
 
 
 async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
@@ -89,9 +90,9 @@ async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
     await store.enqueue(ThreadKey("T1", "C1", "3.3"), {"n": 1}, dedupe_token="m", owner="a", lease=5)
     assert await store.delete_channel_conversations(ChannelKey("T1", "C1")) == 2
     assert await store.thread_known(ThreadKey("T1", "C1", "3.3")) is False
-    assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).conversation_id is None
-    assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).conversation_id == "conv_2"
-    assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).conversation_id == "conv_3"
+    assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).server_state is None
+    assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).server_state == "conv_2"
+    assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).server_state == "conv_3"
 
 
 async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(store: Store):
@@ -100,10 +101,10 @@ async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(s
     assert RETENTION - 5 < await ttl(store, key) <= RETENTION
     await age(store, key, RETENTION - 10)
     assert await ttl(store, key) <= 10
-    assert (await new_turn(store, THREAD, "still there")).conversation_id == "conv_1"
+    assert (await new_turn(store, THREAD, "still there")).server_state == "conv_1"
     assert RETENTION - 5 < await ttl(store, key) <= RETENTION  # the turn renewed it
     await age(store, key, RETENTION + 1)
-    assert (await new_turn(store, THREAD, "too late")).conversation_id is None
+    assert (await new_turn(store, THREAD, "too late")).server_state is None
     assert await store.thread_known(THREAD) is True  # the new message made it known again
 
 
@@ -194,10 +195,10 @@ async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
     await store.add_thread_file(THREAD, "file-a")
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     start = await store.begin_turn(THREAD)
-    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
+    assert (start.items, start.server_state) == ([{"n": 1}], "conv_1")
     assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
     empty = await store.begin_turn(OTHER_TEAM_THREAD)
-    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
+    assert (empty.items, empty.server_state, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
 
 
 async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
@@ -211,6 +212,88 @@ async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
     assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
     assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
     assert (await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)).locked
+
+
+# -- caps on what waits in a thread's queue ------------------------------------------------------
+async def test_a_full_queue_refuses_a_message_whole_and_once(store: Store):
+    caps = QueueCaps(messages=3)
+    for n in range(3):
+        queued = await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5, caps=caps)
+        assert queued.accepted and not queued.refused
+    full = await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert (full.accepted, full.locked, full.refused) == (False, False, "messages")
+    # Its redelivery is a duplicate (one notice per message), not a second refusal.
+    again = await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert (again.accepted, again.refused) == (False, "")
+    # Nothing of the refused message was stored: the turn takes exactly the three.
+    assert [item["n"] for item in (await store.begin_turn(THREAD)).items] == [0, 1, 2]
+    # The queue taken, the thread takes messages again.
+    assert (await store.enqueue(THREAD, {"n": 4}, dedupe_token="m4", owner="b", lease=5, caps=caps)).accepted
+    # Caps are per thread: another thread (here of another team) is not affected.
+    other = await store.enqueue(OTHER_TEAM_THREAD, {"n": 5}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert other.accepted and other.locked
+
+
+async def test_queued_bytes_are_capped_but_a_message_alone_is_always_taken(store: Store):
+    caps = QueueCaps(bytes=200)
+    big = {"text": "é" * 150}  # 300 bytes as stored (UTF-8), over the cap on its own
+    assert (await store.enqueue(THREAD, big, dedupe_token="m0", owner="a", lease=5, caps=caps)).accepted
+    refused = await store.enqueue(THREAD, {"text": "hi"}, dedupe_token="m1", owner="b", lease=5, caps=caps)
+    assert (refused.accepted, refused.refused) == (False, "bytes")
+    await store.begin_turn(THREAD)
+    fits = {"text": "a" * 80}  # 91 bytes as stored: two fit in 200, three do not
+    for n in range(2):
+        assert (await store.enqueue(THREAD, fits, dedupe_token=f"f{n}", owner="a", lease=5, caps=caps)).accepted
+    third = await store.enqueue(THREAD, fits, dedupe_token="f2", owner="a", lease=5, caps=caps)
+    assert third.refused == "bytes"
+    small = await store.enqueue(THREAD, {"text": "ok"}, dedupe_token="f3", owner="a", lease=5, caps=caps)
+    assert small.accepted  # 2 × 91 + 13 bytes: still under the cap
+    assert [item["text"] for item in (await store.begin_turn(THREAD)).items] == ["a" * 80, "a" * 80, "ok"]
+
+
+async def test_the_caps_hold_under_concurrency(store: Store):
+    caps = QueueCaps(messages=5)
+    results = await asyncio.gather(
+        *(store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner=f"r{n}", lease=5, caps=caps) for n in range(40))
+    )
+    assert sum(r.accepted for r in results) == 5
+    assert sum(r.refused == "messages" for r in results) == 35
+    assert sum(r.locked for r in results) == 1
+    assert len((await store.begin_turn(THREAD)).items) == 5
+
+
+async def test_a_refused_message_still_takes_a_free_lock_so_the_full_queue_is_drained(store: Store):
+    caps = QueueCaps(messages=2)
+    for n in range(2):
+        await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="dead", lease=5, caps=caps)
+    await store.release_lock(THREAD, "dead")  # its replica died (or its lease ran out) before a turn
+    late = await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5, caps=caps)
+    assert (late.accepted, late.locked, late.refused) == (False, True, "messages")
+    assert [item["n"] for item in (await store.begin_turn(THREAD)).items] == [0, 1]
+
+
+async def test_local_history_is_appended_trimmed_and_read_with_the_turn(store: Store):
+    """ASSIST_BOT_STATE=local: end_turn appends a turn's items after dropping the oldest."""
+    turn = [{"role": "user", "content": "é 1"}, {"type": "function_call", "call_id": "c1", "arguments": "{}"}]
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert (await store.begin_turn(THREAD)).history == []
+    await store.end_turn(THREAD, "a", 5, history=turn)
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "assistant", "content": "2"}], history_drop=1)
+    start = await store.begin_turn(THREAD)
+    assert start.history == [turn[1], {"role": "assistant", "content": "2"}]  # in order, the oldest dropped
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == []
+    await store.end_turn(THREAD, "a", 5, history_drop=2)
+    assert (await store.begin_turn(THREAD)).history == []
+
+
+async def test_a_channel_reset_forgets_local_histories(store: Store):
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "user", "content": "x"}])
+    await store.end_turn(OTHER_TEAM_THREAD, "a", 5, history=[{"role": "user", "content": "y"}])
+    assert await store.thread_known(THREAD) is True  # a history makes the thread known
+    await store.delete_channel_conversations(ChannelKey("T1", "C1"))
+    assert (await store.begin_turn(THREAD)).history == []
+    assert await store.thread_known(THREAD) is False
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == [{"role": "user", "content": "y"}]
 
 
 async def test_a_thread_is_known_by_an_accepted_message_a_conversation_or_files(store: Store):

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    NO_CAPS,
     PENDING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    QueueCaps,
     Store,
     ThreadKey,
     TurnSnapshot,
+    encode,
     feedback_field,
 )
 
@@ -104,27 +107,64 @@ class MemoryStore(Store):
         self._kv.set(self.keys.conversation(thread), conversation_id, self.retention_seconds)
 
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         if not await self.claim(thread.team, dedupe_token):
             return Enqueued(accepted=False, locked=False)
-        self._push_pending(thread, item)
-        self._kv.set(self.keys.known(thread), True, self.retention_seconds)
-        return Enqueued(accepted=True, locked=self._acquire_lock(thread, owner, lease))
+        refused = self._queue_full(thread, item, caps)
+        if not refused:
+            self._push_pending(thread, item)
+            self._kv.set(self.keys.known(thread), True, self.retention_seconds)
+        # Tried even when refused, as on Redis: a full queue whose turn died gets drained.
+        locked = self._acquire_lock(thread, owner, lease)
+        return Enqueued(accepted=not refused, locked=locked, refused=refused)
+
+    def _queue_full(self, thread: ThreadKey, item: dict[str, Any], caps: QueueCaps) -> Literal["", "messages", "bytes"]:
+        """Which cap the item would break (measured as Redis stores items: UTF-8 JSON)."""
+        waiting = self._kv.get(self.keys.pending(thread)) or []
+        if not waiting:
+            return ""
+        if caps.messages and len(waiting) >= caps.messages:
+            return "messages"
+        if caps.bytes and sum(len(encode(queued).encode()) for queued in [*waiting, item]) > caps.bytes:
+            return "bytes"
+        return ""
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
+        history = self._kv.get(self.keys.history(thread)) or []
+        if history:
+            self._kv.set(self.keys.history(thread), history, self.retention_seconds)
         return TurnSnapshot(
             items=self._take_pending(thread),
-            conversation_id=self._get_conversation(thread),
+            server_state=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
+            history=[dict(item) for item in history],
         )
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        if new_conversation:
-            self._set_conversation(thread, new_conversation)
+        if server_state:
+            self._set_conversation(thread, server_state)
+        if history or history_drop:
+            key = self.keys.history(thread)
+            kept = (self._kv.get(key) or [])[history_drop:] + [dict(item) for item in history]
+            self._kv.set(key, kept, self.retention_seconds)
         if self._kv.get(self.keys.lock(thread)) != owner:
             return False
         if self._kv.get(self.keys.pending(thread)):
@@ -134,7 +174,12 @@ class MemoryStore(Store):
         return False
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return any(self._kv.get(key) for key in keys)
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -142,9 +187,12 @@ class MemoryStore(Store):
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         prefix = self.keys.channel_conversations(channel).removesuffix("*")
-        marker = self.keys.channel_known(channel).removesuffix("*")
+        markers = (
+            self.keys.channel_known(channel).removesuffix("*"),
+            self.keys.channel_histories(channel).removesuffix("*"),
+        )
         doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
-        for key in doomed + [key for key in self._kv.keys() if key.startswith(marker)]:
+        for key in doomed + [key for key in self._kv.keys() if key.startswith(markers)]:
             self._kv.pop(key)
         return len(doomed)
 

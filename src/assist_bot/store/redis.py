@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -12,11 +12,13 @@ from redis.exceptions import RedisError
 from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    NO_CAPS,
     PENDING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    QueueCaps,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -39,6 +41,10 @@ def _text(value: object) -> str:
 
 def _maybe_text(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
+
+
+# The ENQUEUE script's `refused` code → Enqueued.refused.
+_REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2: "bytes"}
 
 
 class RedisStore(Store):
@@ -84,7 +90,14 @@ class RedisStore(Store):
         await self._redis.aclose()
 
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         keys = [
             self.keys.seen(thread.team, dedupe_token),
@@ -92,33 +105,53 @@ class RedisStore(Store):
             self.keys.lock(thread),
             self.keys.known(thread),
         ]
-        accepted, locked = await self._enqueue(
-            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
-        )
-        return Enqueued(accepted=bool(accepted), locked=bool(locked))
+        args: list[str | int] = [SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
+        accepted, locked, refused = await self._enqueue(keys=keys, args=[*args, caps.messages, caps.bytes])
+        return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
         # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
-        pending = self.keys.pending(thread)
+        # The local history is one list read whole: the same round trip at any thread length.
+        pending, history = self.keys.pending(thread), self.keys.history(thread)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.lrange(pending, 0, -1)
             pipe.delete(pending)
             pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
             pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
             pipe.zrange(self.keys.thread_files(thread), 0, -1)
-            items, _, conversation, settings, files = await pipe.execute()
-        return TurnSnapshot([decode(i) for i in items], conversation, settings, files)
+            pipe.lrange(history, 0, -1)
+            pipe.expire(history, self.retention_seconds)
+            items, _, server_state, settings, files, past, _ = await pipe.execute()
+        return TurnSnapshot([decode(i) for i in items], server_state, settings, files, [decode(i) for i in past])
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.conversation(thread)]
-        args: list[str | int] = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
+        keys = [
+            self.keys.lock(thread),
+            self.keys.pending(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+        ]
+        args: list[str | int] = [owner, int(lease * 1000), server_state or "", self.retention_seconds, history_drop]
+        args += [encode(item) for item in history]
         return await self._end_turn(keys=keys, args=args) == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return bool(await self._redis.exists(*keys))
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -137,6 +170,7 @@ class RedisStore(Store):
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
         doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
         markers = [key async for key in self._redis.scan_iter(match=self.keys.channel_known(channel), count=500)]
+        markers += [key async for key in self._redis.scan_iter(match=self.keys.channel_histories(channel), count=500)]
         if doomed or markers:
             await self._redis.delete(*doomed, *markers)
         return len(doomed)
