@@ -124,6 +124,7 @@ ASSIST_HELP = """*assist-bot* — mention me in a channel or DM me; I answer in 
 `/assist intake on|off` — take shared files in automatically, or only when addressed
 `/assist usage` — this month's tokens and estimated cost here (admins: the workspace too)
 `/assist forget` — (admins) delete everything of this channel: conversations, files, knowledge
+`/assist feedback` — 👍/👎 counts for answers here (admins: per assistant)
 `/assist help` — this help"""
 
 
