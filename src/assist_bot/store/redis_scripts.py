@@ -14,6 +14,16 @@ DECIDE = (
     "redis.call('publish', ARGV[2], KEYS[1]) return 1"
 )
 
+# Stop a running answer once. KEYS: running. ARGV: turn, who stops, the channel to announce on.
+# Only the turn still recorded there (not a later one), and only the first stop.
+STOP = (
+    "if redis.call('hget', KEYS[1], 'turn') ~= ARGV[1] or redis.call('hexists', KEYS[1], 'stopped_by') == 1 "
+    "then return 0 end redis.call('hset', KEYS[1], 'stopped_by', ARGV[2]) "
+    "redis.call('publish', ARGV[3], KEYS[1]) return 1"
+)
+# An answer ended: its record goes (a later turn's stays). KEYS: running. ARGV: turn.
+CLEAR_RUNNING = "if redis.call('hget', KEYS[1], 'turn') == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
 # A message arrives. KEYS: seen, pending, lock, known.
 # ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms), retention (s),
 # max queued messages, max queued bytes (0: no cap).
