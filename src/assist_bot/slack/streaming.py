@@ -23,13 +23,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk, TaskUpdateChunk
+from slack_sdk.models.messages.chunk import BlocksChunk, Chunk, MarkdownTextChunk, TaskUpdateChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import feedback
+from assist_bot.slack import feedback, stop
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
 from assist_bot.slack.file_outputs import upload
@@ -87,6 +87,7 @@ class StreamReply:
         self._flusher: asyncio.Task[None] | None = None
         self._uploads: list[asyncio.Task[None]] = []
         self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
+        self._stop_button = False  # shown once, with the first chunk of a streaming answer
 
     async def start(self) -> None:
         # No placeholder message: the status shows until there is something to stream.
@@ -251,6 +252,9 @@ class StreamReply:
         return False
 
     async def _start(self, chunks: list[Chunk], must: bool) -> Outcome:
+        button = not self._stop_button and not must  # an answer that arrives whole has nothing to stop
+        if button:  # the Stop button heads the answer's first message; its value names this answer
+            chunks = [BlocksChunk(blocks=[stop.block(self._first.ts)]), *chunks]
         outcome = await self._calls.run(
             self._team,
             "chat.startStream",
@@ -267,6 +271,7 @@ class StreamReply:
         if outcome.ok:
             self._ts = str((outcome.response or {}).get("ts") or "") or None
             self._stream_text = ""
+            self._stop_button = self._stop_button or button
         return outcome
 
     async def _append(self, chunks: list[Chunk], must: bool) -> Outcome:
