@@ -243,7 +243,7 @@ class RedisStore(Store):
         return record
 
     async def clear_running(self, thread: ThreadKey, turn: str) -> None:
-        await self._clear_running(keys=[self.keys.running(thread)], args=[turn])
+        await self._clear_running(keys=[self.keys.running(thread)], args=[turn, self._decisions.channel])
 
     async def request_stop(self, thread: ThreadKey, turn: str, by: str) -> bool:
         key = self.keys.running(thread)
