@@ -156,6 +156,7 @@ class StreamReply:
             if self._edit is not None:  # edits took over, before or during the end
                 await self._edit.finish(done)
         finally:
+            self._pacer.forget(self._team, self)
             await self._status.clear()
 
     async def fail(self, kind: str) -> None:
@@ -169,6 +170,7 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.fail(kind)
         finally:
+            self._pacer.forget(self._team, self)
             await self._status.clear()
 
     # -- streaming ----------------------------------------------------------------------
@@ -278,8 +280,9 @@ class StreamReply:
         ts = self._ts or ""
         if must:
             await self._pacer.take(self._team)
-        elif not self._pacer.try_take(self._team):
-            # The workspace's append budget is spent: the text coalesces into a later append.
+        elif not self._pacer.try_take(self._team, self):
+            # The workspace's append budget is spent, or another answer has waited longer for its
+            # next visible update: the text coalesces into a later append.
             self._dirty.set()
             return Outcome(error="paced")
         return await self._calls.run(
