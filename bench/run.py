@@ -852,6 +852,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated: overhead,streaming,concurrency,scaling,state")
     p.add_argument("--stream-n", type=int, default=50, help="answers at once in the streaming scenario")
     p.add_argument(
+        "--stream-only", default="", help="run only the streaming runs whose label contains this (e.g. 'Tier 4')"
+    )
+    p.add_argument(
         "--profile", action="store_true", help="also run the largest level once under cProfile (written next to --out)"
     )
     p.add_argument("--level-timeout", type=float, default=120, help="seconds past the ideal before giving up a level")
@@ -875,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         stream_n=a.stream_n,
     )
     skip = set(filter(None, a.skip.split(",")))
+    stream_only = a.stream_only
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="assist-bot-bench-"))
@@ -897,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["overhead"] = await overhead(procs, redis, cfg)
             if "streaming" not in skip:
                 res["streaming"] = []
-                for run in STREAM_RUNS:
+                for run in [r for r in STREAM_RUNS if stream_only in r[0]]:
                     print(f"streaming: {cfg.stream_n} answers in one workspace, {run[0]}…", flush=True)
                     res["streaming"].append(await streaming(procs, redis, cfg, run))
                     _save(out, res)

@@ -60,12 +60,18 @@ class Notices(Protocol):
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
         """Tell the message's author (only them) that it was not taken, and why."""
 
+    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
+        """Tell the author of a `stop` (only them) that only `askers` or an admin may stop the answer."""
+
 
 class _LogNotices:
     """Notices for a dispatcher built without a Slack side (tools and tests): the log only."""
 
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
         log.info("message %s/%s not taken: %s", message.channel, message.ts, refusal.reason)
+
+    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
+        log.info("stop %s/%s refused: not the asker", message.channel, message.ts)
 
 
 class ReplySink(Protocol):
@@ -189,6 +195,8 @@ class Dispatcher:
             return False
         result = await self.stop(message.thread, user=message.user)
         log.info("stop in %s/%s by %s: %s", message.channel, message.thread_ts, message.user, result.outcome)
+        if result.outcome == "refused":
+            self.spawn(self._notices.stop_refused(message, result.askers), name=f"stop refused {message.ts}")
         return result.outcome == "stopped"
 
     async def stop(self, thread: ThreadKey, *, user: str, turn: str | None = None) -> StopResult:

@@ -107,3 +107,17 @@ def test_an_answer_that_stops_asking_does_not_hold_the_line():
     pacer.forget("T1", "x")
     pacer.forget("T1", "y")
     assert pacer._line == {} and pacer._last == {}  # an ended answer leaves nothing behind
+
+
+def test_an_answer_whose_text_just_showed_waits_behind_the_others():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)
+    while pacer.try_take("T1"):
+        pass
+    for reply in ("a", "b"):  # both start streaming (their first text shows), "a" first
+        pacer.shown("T1", reply)
+        clock.now += 0.1
+    assert [r for r in ("b", "a") if pacer.try_take("T1", r)] == []  # no free token yet: both wait
+    pacer.shown("T1", "a")  # "a" showed text another way (a required append): "b" has waited longer
+    clock.now += 2.0  # a token frees up
+    assert [r for r in ("a", "b") if pacer.try_take("T1", r)] == ["b"]

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from assist_bot import texts
+from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack import stop
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
@@ -29,8 +30,8 @@ async def test_the_asker_stops_an_answer_and_the_thread_goes_on(slack, openai_fa
         event = mention("C1", "U1", "tell me a long story")
         await bot.send(event)
         await wait_for(lambda: "upon" in thread_text(slack, "C1", event["ts"]))
-        await bot.send(message("C1", "U2", "stop", thread_ts=event["ts"]))  # not theirs to stop
-        await asyncio.sleep(0.3)
+        await bot.send(message("C1", "U2", "stop", thread_ts=event["ts"]))  # not theirs to stop: told so
+        await wait_for(lambda: ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."])
         assert texts.failure("stopped:U2") not in thread_text(slack, "C1", event["ts"])
         await bot.send(message("C1", "U1", "Stop", thread_ts=event["ts"]))
         await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
@@ -114,10 +115,39 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
         assert not answer.streaming and ephemerals(slack, "U1") == []
         await click("U1")  # the answer has ended: the button says so
-        await wait_for(lambda: ephemerals(slack, "U1") == [stop.FINISHED])
+        await wait_for(lambda: ephemerals(slack, "U1") == [texts.STOP_FINISHED])
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
         await wait_for(lambda: "You said: [user-U1] a short one then" in thread_text(slack, "C1", event["ts"]))
     assert len(openai_fake.response_requests) == 2
+
+
+async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
+    # The model calls a tool that waits (up to its 5 s time-out) for a partner that never comes.
+    openai_fake.enqueue(Text(["Let me check. "], calls=[("wait_for_partner", {"tag": "x"})]))
+    async with running_bot(
+        slack,
+        openai_fake,
+        assistants=Assistants({"acme": Assistant(name="acme", model="m", tools=("wait_for_partner",))}, "acme"),
+        ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools",
+    ) as bot:
+        event = mention("C1", "U1", "check something")
+        await bot.send(event)
+
+        def tool_running():
+            steps = [c for m in slack.bot_messages("C1") for c in m.chunks if c["type"] == "task_update"]
+            return any(c["status"] == "in_progress" for c in steps)
+
+        await wait_for(tool_running)
+        answer, button = stop_button(slack, "C1")
+        payload = stop_click(
+            slack, user="U1", channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
+        )
+        assert await bot._form({"payload": payload}) == 200
+        await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=4)  # before the tool's time-out
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        steps = [c for c in answer.chunks if c["type"] == "task_update"]
+        assert steps[-1]["status"] == "error"  # the step ended with the answer
+    assert len(openai_fake.response_requests) == 1  # the tool's output never went back to the model
 
 
 @pytest.fixture
@@ -158,8 +188,7 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
         await wait_for(lambda: one.bot.dispatcher.in_flight == 0)
         assert texts.failure("stopped:U2") not in answer.text
-        if way == "button":
-            assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
+        assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
         await two.send(message("C1", "U1", "and now?", thread_ts=event["ts"]))
         await wait_for(lambda: "You said: [user-U1] and now?" in thread_text(slack, "C1", event["ts"]))
     assert len(openai_fake.response_requests) == 2

@@ -119,6 +119,14 @@ class Pacer:
         self._last.setdefault(key, {})[reply] = now
         return True
 
+    def shown(self, key: str, reply: Hashable) -> None:
+        """The reply's text changed visibly (its first text, a required append): it waits anew."""
+        now = self._clock()
+        self._last.setdefault(key, {})[reply] = now
+        line = self._line.get(key)
+        if line is not None and reply in line:
+            line[reply] = (now, line[reply][1])
+
     def forget(self, key: str, reply: Hashable) -> None:
         """The reply ended: it leaves the line."""
         for table in (self._line, self._last):

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot import texts
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.store import ThreadKey
 from assist_bot.store.base import is_slack_id
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 ACTION = "assist_stop"
 _TS = re.compile(r"\d{1,12}\.\d{1,8}")
-FINISHED = "This answer has already finished."
 
 
 def block(turn: str) -> dict[str, Any]:
@@ -35,11 +35,6 @@ def block(turn: str) -> dict[str, Any]:
         block_id=f"{ACTION}:{turn}",
         elements=[ButtonElement(action_id=ACTION, text="⏹️ Stop", value=turn, style="danger")],
     ).to_dict()
-
-
-def only(askers: tuple[str, ...]) -> str:
-    who = ", ".join(f"<@{a}>" for a in askers) or "the person who asked"
-    return f"Only {who} or an admin can stop this answer."
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -54,7 +49,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         log.info("Stop in %s/%s by %s: %s", thread.channel, thread.thread_ts, user, result.outcome)
         if result.outcome == "stopped":
             return  # the answer itself says who stopped it
-        text = only(result.askers) if result.outcome == "refused" else FINISHED
+        text = texts.stop_refused(result.askers) if result.outcome == "refused" else texts.STOP_FINISHED
         try:
             await client.chat_postEphemeral(channel=thread.channel, user=user, thread_ts=thread.thread_ts, text=text)
         except SlackApiError as exc:

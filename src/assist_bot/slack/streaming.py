@@ -238,6 +238,7 @@ class StreamReply:
             chunks.insert(0, MarkdownTextChunk(text=self._markdown(shown)))
         outcome = await (self._append(chunks, final) if self._ts else self._start(chunks, final))
         if outcome.ok:
+            self._pacer.shown(self._team, self)  # the next optional append waits its turn from now
             self._accepted += text
             self._pending = self._pending[len(text) :]
             self._stream_text += shown
