@@ -133,11 +133,11 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         event = mention("C1", "U1", "check something")
         await bot.send(event)
 
-        def tool_running():
-            steps = [c for m in slack.bot_messages("C1") for c in m.chunks if c["type"] == "task_update"]
-            return any(c["status"] == "in_progress" for c in steps)
+        def tool_called():
+            return any(c["type"] == "task_update" for m in slack.bot_messages("C1") for c in m.chunks)
 
-        await wait_for(tool_running)
+        await wait_for(tool_called)  # the model asked for the tool: it runs now, waiting
+        assert bot.bot.dispatcher.in_flight == 1 and len(openai_fake.response_requests) == 1
         answer, button = stop_button(slack, "C1")
         payload = stop_click(
             slack, user="U1", channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
@@ -145,9 +145,24 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         assert await bot._form({"payload": payload}) == 200
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=4)  # before the tool's time-out
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
-        steps = [c for c in answer.chunks if c["type"] == "task_update"]
-        assert steps[-1]["status"] == "error"  # the step ended with the answer
     assert len(openai_fake.response_requests) == 1  # the tool's output never went back to the model
+
+
+async def test_a_workspace_that_refuses_the_button_still_gets_a_streamed_answer(slack, openai_fake):
+    slack.fail_next("chat.startStream", error="invalid_chunks")  # no `blocks` chunks there yet
+    never = asyncio.Event()
+    openai_fake.enqueue(Text(["Still ", "streaming ", "here"], gate=never))
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "go")
+        await bot.send(event)
+        await wait_for(lambda: "streaming" in thread_text(slack, "C1", event["ts"]))
+        first, second = slack.calls_to("chat.startStream")
+        assert first.error == "invalid_chunks" and second.error is None
+        assert [c["type"] for c in first.args["chunks"]][0] == "blocks"
+        assert all(c["type"] != "blocks" for c in second.args["chunks"])  # the same text, without the button
+        assert slack.calls_to("chat.update") == []  # still native streaming, not edits
+        await bot.send(message("C1", "U1", "stop", thread_ts=event["ts"]))  # `stop` still works
+        await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
 
 
 @pytest.fixture

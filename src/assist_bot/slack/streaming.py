@@ -49,6 +49,8 @@ REFUSED = frozenset(
     {"not_allowed", "unknown_method", "missing_scope", "not_allowed_token_type", "feature_not_enabled", "not_enabled"}
 )
 EXPIRED = "message_not_in_streaming_state"
+# A workspace whose streaming takes no `blocks` chunk yet: the answer streams without its Stop button.
+BLOCKS_REFUSED = frozenset({"invalid_chunks", "invalid_blocks"})
 _FENCE = "```"
 
 
@@ -257,8 +259,16 @@ class StreamReply:
     async def _start(self, chunks: list[Chunk], must: bool) -> Outcome:
         button = not self._stop_button and not must  # an answer that arrives whole has nothing to stop
         if button:  # the Stop button heads the answer's first message; its value names this answer
-            chunks = [BlocksChunk(blocks=[stop.block(self._first.ts)]), *chunks]
-        outcome = await self._calls.run(
+            outcome = await self._start_call([BlocksChunk(blocks=[stop.block(self._first.ts)]), *chunks], must)
+            if outcome.ok or outcome.error in BLOCKS_REFUSED:
+                self._stop_button = True  # shown, or refused: either way never sent again
+            if outcome.error not in BLOCKS_REFUSED:
+                return self._started(outcome)
+            log.warning("Slack refused the Stop button in %s (%s): streaming without it", self._team, outcome.error)
+        return self._started(await self._start_call(chunks, must))
+
+    async def _start_call(self, chunks: list[Chunk], must: bool) -> Outcome:
+        return await self._calls.run(
             self._team,
             "chat.startStream",
             lambda: self._client.chat_startStream(
@@ -271,10 +281,11 @@ class StreamReply:
             ),
             must=must,
         )
+
+    def _started(self, outcome: Outcome) -> Outcome:
         if outcome.ok:
             self._ts = str((outcome.response or {}).get("ts") or "") or None
             self._stream_text = ""
-            self._stop_button = self._stop_button or button
         return outcome
 
     async def _append(self, chunks: list[Chunk], must: bool) -> Outcome:
