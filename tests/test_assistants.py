@@ -55,3 +55,26 @@ def test_bad_files_say_what_is_wrong(tmp_path, text, reason):
         Assistants.load(path, model="m")
     assert reason in str(info.value)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["base_url", "azure_endpoint"])
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://llm.example.com/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://127.0.0.1:4000", True),
+        ("http://llm.example.com/v1", False),
+        ("http://10.1.2.3:4000/v1", False),
+    ],
+)
+def test_a_backend_url_carrying_an_api_key_must_be_https_unless_loopback(tmp_path, field, url, ok):
+    path = tmp_path / "assistants.toml"
+    path.write_text(f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {{ {field} = '{url}' }}\n")
+    if ok:
+        assert getattr(Assistants.load(path, model="m").default.backend, field) == url
+        return
+    with pytest.raises(AssistantsFileError) as info:
+        Assistants.load(path, model="m")
+    assert f"assistants.y.backend.{field}" in str(info.value)
+    assert "must use https" in str(info.value)

@@ -218,3 +218,29 @@ def test_slack_api_url_must_be_https_unless_loopback(monkeypatch, url, ok):
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert str(info.value).startswith("SLACK_API_URL is invalid: must")
+
+
+# -- OPENAI_BASE_URL carries the API key: the same rule (issue 11) ------------------------------
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://litellm.example.com/v1", True),
+        ("http://127.0.0.1:4000/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://api.openai.com/v1", False),
+        ("http://192.168.1.20:4000/v1", False),
+        ("http://localhost.evil.example/v1", False),
+        ("api.openai.com/v1", False),
+    ],
+)
+def test_openai_base_url_must_be_https_unless_loopback(monkeypatch, url, ok):
+    for key, value in {**BASE, "OPENAI_BASE_URL": url}.items():
+        monkeypatch.setenv(key, value)
+    if ok:
+        assert load_settings().openai_base_url == url
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("OPENAI_BASE_URL is invalid: must")
+    assert "sk-1" not in str(info.value)

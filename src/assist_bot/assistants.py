@@ -20,9 +20,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assist_bot.errors import AssistantsFileError
+from assist_bot.settings import https_unless_loopback
 
 SUPPORTED_VERSIONS = {1}
 ContextMode = Literal["truncate", "compact", "off"]
@@ -52,6 +53,12 @@ class Backend(BaseModel):
     # The budget of a local history (and its compaction threshold, unless the assistant sets
     # compact_threshold); the assistant's `context` decides what happens past it.
     history_tokens: int | None = Field(default=None, gt=0)
+
+    @field_validator("base_url", "azure_endpoint")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        # The server's API key travels with every call.
+        return None if value is None else https_unless_loopback(value, example="https://api.example.com/v1")
 
 
 class SuggestedPrompt(BaseModel):
