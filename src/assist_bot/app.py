@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import openai
@@ -81,7 +82,16 @@ def openai_client(settings: Settings) -> openai.AsyncOpenAI:
 
 
 class AssistBot:
-    def __init__(self, settings: Settings, *, assistants: Assistants | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        assistants: Assistants | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
+    ) -> None:
+        """`sleep` and `deadline` are the clock of every time-out the bot waits out (an
+        approval's, a response's) and of its back-offs: tests pass ones they control."""
         self.settings = settings
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
         self.store = open_store(
@@ -106,6 +116,8 @@ class AssistBot:
             tools=self.tools,
             knowledge=self.knowledge,
             backends=self.backends,
+            sleep=sleep,
+            deadline=deadline,
         )
         self.approvals = Approvals(
             clients=clients,
@@ -113,6 +125,7 @@ class AssistBot:
             admins=settings.admin_ids,
             timeout=settings.approval_timeout,
             tools=self.tools,
+            sleep=sleep,
         )
         self.slack_files = SlackFiles(
             client=self.slack,

@@ -163,9 +163,15 @@ async def wait_pending(store, thread, count: int, seconds: float = 10) -> None:
 
 @asynccontextmanager
 async def running_bot(
-    slack: FakeSlack, openai: FakeOpenAI, *, assistants: Assistants | None = None, **kwargs: Any
+    slack: FakeSlack,
+    openai: FakeOpenAI,
+    *,
+    assistants: Assistants | None = None,
+    timers: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[RunningBot]:
-    bot = AssistBot(bot_settings(slack, openai, **kwargs), assistants=assistants)
+    """`timers`: the bot's `sleep` and/or `deadline` (see AssistBot), for tests that check a time-out."""
+    bot = AssistBot(bot_settings(slack, openai, **kwargs), assistants=assistants, **(timers or {}))
     await bot.start()
     try:
         yield RunningBot(bot)

@@ -13,3 +13,20 @@ class RecordedWaits:
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
         await asyncio.sleep(0)  # still a scheduling point, as a real sleep is
+
+
+class ControlledDeadlines:
+    """A stand-in for asyncio.timeout: records the seconds asked for and never expires
+    by itself; `expire()` makes the latest one expire now, as if its time had come."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._made: list[asyncio.Timeout] = []
+
+    def __call__(self, seconds: float) -> asyncio.Timeout:
+        self.asked.append(seconds)
+        self._made.append(asyncio.timeout(None))
+        return self._made[-1]
+
+    def expire(self) -> None:
+        self._made[-1].reschedule(asyncio.get_running_loop().time())
