@@ -308,10 +308,12 @@ async def test_healthz_reports_whether_the_store_answers(slack, openai_fake):
 
 async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake):
     openai_fake.enqueue(Hang(after_chunks=["I was saying"]))
-    async with running_bot(slack, openai_fake, ASSIST_BOT_SHUTDOWN_GRACE=0.5) as bot:
+    deadlines = ControlledDeadlines(at_once=7)  # the grace is over at once: nothing waits it out
+    async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_SHUTDOWN_GRACE=7) as bot:
         event = mention("C1", "U1", "long running")
         await bot.send(event)
         await wait_for(lambda: any("I was saying" in r.text for r in replies_in(slack, "C1", event["ts"])))
+    assert deadlines.asked[-1] == 7  # shutdown gave the turn ASSIST_BOT_SHUTDOWN_GRACE
     reply = replies_in(slack, "C1", event["ts"])[0]
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text
 

@@ -19,7 +19,7 @@ from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
 from tests.support.modes import every_state_mode
-from tests.support.waits import RecordedWaits
+from tests.support.waits import ControlledDeadlines, RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,15 +83,18 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
         ),
         answer_with_outputs,
     )
+    deadlines = ControlledDeadlines(at_once=45)  # sleepy's own time-out is over at once
     async with running_bot(
         slack,
         openai_fake,
         assistants=acme_assistants("wait_for_partner", "partner", "broken", "sleepy"),
+        timers={"deadline": deadlines},
         ASSIST_BOT_TOOL_MODULES=ACME,
     ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert deadlines.asked.count(45) == 1  # the tool ran under its own time-out
     outputs = sorted(function_outputs(openai_fake.response_requests[1]).values())
     assert "met partner (x)" in outputs and "partner here" in outputs  # ran side by side
     assert any(o.startswith("Error:") and "broken on purpose: test" in o for o in outputs)

@@ -93,6 +93,7 @@ class AssistBot:
         """`sleep` and `deadline` are the clock of every time-out the bot waits out (an
         approval's, a response's) and of its back-offs: tests pass ones they control."""
         self.settings = settings
+        self._deadline = deadline
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
         self.store = open_store(
             redis_url=settings.redis_url,
@@ -280,7 +281,7 @@ class AssistBot:
             await self.transport.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        await self.dispatcher.shutdown(self.settings.shutdown_grace)
+        await self.dispatcher.shutdown(self.settings.shutdown_grace, deadline=self._deadline)
         await self.store.close()
         await self.engine.close()
         await self.backends.close()

@@ -17,15 +17,17 @@ class RecordedWaits:
 
 class ControlledDeadlines:
     """A stand-in for asyncio.timeout: records the seconds asked for and never expires
-    by itself; `expire()` makes the latest one expire now, as if its time had come."""
+    by itself, except a deadline of `at_once` seconds, which is over as soon as it
+    starts; `expire()` makes the latest one expire now, as if its time had come."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, at_once: float | None = None) -> None:
         self.asked: list[float] = []
+        self._at_once = at_once
         self._made: list[asyncio.Timeout] = []
 
     def __call__(self, seconds: float) -> asyncio.Timeout:
         self.asked.append(seconds)
-        self._made.append(asyncio.timeout(None))
+        self._made.append(asyncio.timeout(0 if seconds == self._at_once else None))
         return self._made[-1]
 
     def expire(self) -> None:

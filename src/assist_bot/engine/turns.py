@@ -245,7 +245,12 @@ class Engine:
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
             items = await run_calls(
-                this.calls, tools=tools.functions, ctx=tools.ctx, approve=tools.approve, requesters=tools.requesters
+                this.calls,
+                tools=tools.functions,
+                ctx=tools.ctx,
+                approve=tools.approve,
+                requesters=tools.requesters,
+                deadline=self.deadline,
             )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
