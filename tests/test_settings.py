@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from assist_bot.errors import SettingsError
 from assist_bot.settings import DEFAULT_MODEL, Settings, load_settings
+from tests.support.processes import child_env
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1", "SLACK_APP_TOKEN": "xapp-1"}
 
@@ -79,7 +80,12 @@ def test_bad_settings_name_the_variable(monkeypatch, env, expected):
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-secret-value"}
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "assist_bot", "check"],
+        env=child_env(env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"
@@ -186,7 +192,12 @@ def test_cli_refuses_a_blank_signing_secret_in_http_mode(tmp_path, argv):
     if argv == ["check"]:
         env.pop("SLACK_APP_TOKEN")  # `check` judges the mode the settings choose: HTTP here
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "assist_bot", *argv],
+        env=child_env(env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode != 0
     assert "SLACK_SIGNING_SECRET is required in HTTP mode" in proc.stdout + proc.stderr
