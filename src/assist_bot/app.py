@@ -177,7 +177,7 @@ class AssistBot:
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
-        approvals.register(self.bolt, self.approvals)
+        approvals.register(self.bolt, deps)
         commands.register(self.bolt, deps)
         tool_commands.register(self.bolt, deps)
         agent_view.register(self.bolt, deps)

@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -27,6 +27,9 @@ from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import Store
 from assist_bot.tools import Caller, ToolRegistry
+
+if TYPE_CHECKING:
+    from assist_bot.slack.deps import ApprovalDeps  # deps.py names Approvals: import only for the type
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +259,9 @@ def _settled_blocks(outcome: str, tool: str, arguments: dict[str, Any]) -> list[
     return [{"type": "section", "text": {"type": "mrkdwn", "text": outcome}}, *_arguments_blocks(tool, arguments)]
 
 
-def register(app: AsyncApp, approvals: Approvals) -> None:
+def register(app: AsyncApp, deps: ApprovalDeps) -> None:
+    approvals = deps.approvals
+
     async def on_click(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         action = body["actions"][0]
