@@ -28,6 +28,7 @@ from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
+from assist_bot.janitor import Janitor
 from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
@@ -38,6 +39,7 @@ from assist_bot.slack import (
     mentions,
     messages,
     oauth,
+    operating,
     replay,
     shortcuts,
     tool_commands,
@@ -52,8 +54,10 @@ from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
-from assist_bot.store.base import QueueCaps
+from assist_bot.store.base import QueueCaps, Store
+from assist_bot.store.ledger import Ledger, open_ledger
 from assist_bot.tools.loading import load_registry
+from assist_bot.usage import Budgets, Meter
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +112,15 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai, sleep)
+        self._janitor_task: asyncio.Task[None] | None = None
         self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
         self.knowledge = Knowledge(
-            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            hosted_tools=self.backends.hosted_tools_for,
+            meter=self.meter,
         )
         self.engine = Engine(
             client=self.openai,
@@ -157,6 +167,7 @@ class AssistBot:
             ),
             notices=SlackNotices(clients),
             names=self.people,
+            meter=self.meter,
         )
         # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
         self._identity: AuthorizeResult | None = None
@@ -172,19 +183,21 @@ class AssistBot:
             approvals=self.approvals,
             knowledge=self.knowledge,
             slack_files=self.slack_files,
+            ledger=self.ledger,
+            cleaner=self.janitor,
         )
         replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, deps)
-        commands.register(self.bolt, deps)
+        commands.register(self.bolt, deps, operating.SUBCOMMANDS)
+        # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
+        operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
-        if self.oauth:
-            oauth.register(self.bolt)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
 
@@ -250,6 +263,8 @@ class AssistBot:
             raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        if self.settings.cleanup_interval > 0:
+            self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
         self.transport = self._transport()
         await self.transport.start()
 
@@ -288,6 +303,9 @@ class AssistBot:
             await self.transport.stop()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._janitor_task is not None:
+            self._janitor_task.cancel()
+            await asyncio.gather(self._janitor_task, return_exceptions=True)
         await self.dispatcher.shutdown(self.settings.shutdown_grace, deadline=self._deadline)
         await self.store.close()
         await self.engine.close()
@@ -327,6 +345,21 @@ class AssistBot:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         return False
+
+
+def _operations(
+    settings: Settings,
+    store: Store,
+    slack: SlackClients,
+    client: openai.AsyncOpenAI,
+    sleep: Callable[[float], Awaitable[None]],
+) -> tuple[Ledger, Meter, Janitor]:
+    """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
+    meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
+    ledger = open_ledger(store)
+    budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
+    meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
+    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings, sleep=sleep)
 
 
 def _secret(value) -> str | None:

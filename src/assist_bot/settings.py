@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     max_concurrent_downloads: int = Field(default=4, ge=1, le=1000, alias="ASSIST_BOT_MAX_CONCURRENT_DOWNLOADS")
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
 
+    # --- Costs, budgets and clean-up (README "Costs and budgets", "Clean-up") --------------
+    prices: str = Field(default="", alias="ASSIST_BOT_PRICES")
+    token_budget_workspace: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_WORKSPACE")
+    token_budget_channel: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_CHANNEL")
+    token_budget_user: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_USER")
+    cleanup_interval: float = Field(default=3600.0, ge=0, alias="ASSIST_BOT_CLEANUP_INTERVAL")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
 
     @field_validator("slack_bot_token", "openai_api_key", "slack_client_secret", "slack_state_secret")
@@ -127,6 +134,17 @@ class Settings(BaseSettings):
     def _openai_url_is_https(cls, value: str | None) -> str | None:
         # The API key travels with every call.
         return None if value is None else https_unless_loopback(value, example="https://api.openai.com/v1")
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_parse(cls, value: str) -> str:
+        from assist_bot.usage import parse_prices
+
+        try:
+            parse_prices(value)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(str(exc).splitlines()[0]) from None
+        return value
 
     @field_validator("assistants_file")
     @classmethod
@@ -185,6 +203,12 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def model_prices(self) -> dict[str, tuple[float, float, float]]:
+        from assist_bot.usage import parse_prices
+
+        return parse_prices(self.prices)
 
     @property
     def retention_seconds(self) -> int:

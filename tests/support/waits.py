@@ -32,3 +32,19 @@ class ControlledDeadlines:
 
     def expire(self) -> None:
         self._made[-1].reschedule(asyncio.get_running_loop().time())
+
+
+class Ticks:
+    """A stand-in for asyncio.sleep for a loop that waits between rounds: records the
+    waits asked for; each returns only when the test calls `tick()` (one round each)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._ticks: asyncio.Queue[None] = asyncio.Queue()
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await self._ticks.get()
+
+    def tick(self) -> None:
+        self._ticks.put_nowait(None)

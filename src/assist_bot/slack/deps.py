@@ -12,6 +12,7 @@ from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.files import FileIntake, SlackFiles
 from assist_bot.slack.people import People
 from assist_bot.store import ChannelKey, Store
+from assist_bot.store.ledger import Ledger
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 
@@ -33,6 +34,14 @@ class ChannelKnowledge(FileIntake, Protocol):
     async def forget_slack_file(self, team: str, slack_file_id: str) -> bool: ...
 
 
+class Cleaner(Protocol):
+    """Removes what the bot keeps at OpenAI and in the store (janitor.Janitor)."""
+
+    async def forget_channel(self, team: str, channel: str) -> int: ...
+
+    async def forget_team(self, team: str) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SurfaceDeps:
     """Everything any surface may use, built once by the app. Each surface's `register`
@@ -49,6 +58,8 @@ class SurfaceDeps:
     approvals: Approvals
     knowledge: ChannelKnowledge
     slack_files: SlackFiles
+    ledger: Ledger | None = None  # usage figures (/assist usage)
+    cleaner: Cleaner | None = None  # /assist forget (a channel), app_uninstalled, tokens_revoked
 
 
 # -- One read-only member each, combined below into what each surface uses. ----------------
@@ -102,6 +113,16 @@ class _SlackFiles(Protocol):
     def slack_files(self) -> SlackFiles: ...
 
 
+class _Ledger(Protocol):
+    @property
+    def ledger(self) -> Ledger | None: ...
+
+
+class _Cleaner(Protocol):
+    @property
+    def cleaner(self) -> Cleaner | None: ...
+
+
 class MentionDeps(_Dispatcher, Protocol): ...
 
 
@@ -117,7 +138,12 @@ class HousekeepingDeps(_Knowledge, Protocol): ...
 class ApprovalDeps(_Approvals, Protocol): ...
 
 
-class CommandDeps(_Settings, _Dispatcher, _Store, _Assistants, _People, _Tools, _Knowledge, Protocol): ...
+class CommandDeps(
+    _Settings, _Dispatcher, _Store, _Assistants, _People, _Tools, _Knowledge, _Ledger, _Cleaner, Protocol
+): ...  # /assist and its subcommands, those of operating.py included
+
+
+class OperatingDeps(_Dispatcher, _Cleaner, Protocol): ...
 
 
 class ToolCommandDeps(_Settings, _Dispatcher, _Tools, _ToolBackend, _Approvals, Protocol): ...
