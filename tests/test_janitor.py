@@ -236,8 +236,10 @@ async def wait_for_async(check, expected, seconds: float = 10) -> None:
 
 async def test_the_running_bot_sweeps_every_cleanup_interval(slack, openai_fake, redis_url):
     ticks = Ticks()  # the interval is over when the test says: nothing waits it out
-    async with running_bot(slack, openai_fake, redis_url=redis_url, timers={"sleep": ticks}) as bot:
-        await wait_for(lambda: ticks.waits == [3600])  # the default ASSIST_BOT_CLEANUP_INTERVAL
+    async with running_bot(
+        slack, openai_fake, redis_url=redis_url, timers={"sleep": ticks}, ASSIST_BOT_CLEANUP_INTERVAL=3600
+    ) as bot:
+        await wait_for(lambda: ticks.waits == [3600])  # one round per ASSIST_BOT_CLEANUP_INTERVAL
         await bot.bot.store._redis.flushdb()
         old = (await bot.bot.openai.conversations.create()).id
         live = (await bot.bot.openai.conversations.create()).id
