@@ -38,6 +38,7 @@ def bot_settings(
         "ASSIST_BOT_ASSISTANTS": None,
         # Pacing has its own tests; elsewhere the fake Slack imposes no limits.
         "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": 100_000,
+        "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": 100_000,
         # The periodic clean-up has its own tests (they turn it on); elsewhere it would share
         # a test's `sleep` (see running_bot) and sweep at each of its waits.
         "ASSIST_BOT_CLEANUP_INTERVAL": 0,

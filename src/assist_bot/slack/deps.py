@@ -140,10 +140,13 @@ class ApprovalDeps(_Approvals, Protocol): ...
 
 class CommandDeps(
     _Settings, _Dispatcher, _Store, _Assistants, _People, _Tools, _Knowledge, _Ledger, _Cleaner, Protocol
-): ...  # /assist and its subcommands, those of operating.py included
+): ...  # /assist and its subcommands, those of operating.py and feedback.py included
 
 
 class OperatingDeps(_Dispatcher, _Cleaner, Protocol): ...
+
+
+class FeedbackDeps(_Store, _Assistants, Protocol): ...
 
 
 class ToolCommandDeps(_Settings, _Dispatcher, _Tools, _ToolBackend, _Approvals, Protocol): ...
