@@ -117,7 +117,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
         await click("U1")  # the answer has ended: the button says so
         await wait_for(lambda: ephemerals(slack, "U1") == [texts.STOP_FINISHED])
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1] a short one then" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
     assert len(openai_fake.response_requests) == 2
 
 
@@ -205,5 +205,5 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
         assert texts.failure("stopped:U2") not in answer.text
         assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
         await two.send(message("C1", "U1", "and now?", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1] and now?" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "You said: [user-U1 (U1)] and now?" in thread_text(slack, "C1", event["ts"]))
     assert len(openai_fake.response_requests) == 2
