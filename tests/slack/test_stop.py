@@ -13,6 +13,7 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack import stop
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
+from tests.slack import stop_tools
 from tests.support.bot import running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -122,13 +123,15 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
 
 
 async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
-    # The model calls a tool that waits (up to its 5 s time-out) for a partner that never comes.
-    openai_fake.enqueue(Text(["Let me check. "], calls=[("wait_for_partner", {"tag": "x"})]))
+    # The model calls a tool that would wait for a minute: only the stop can end it sooner.
+    stop_tools.started.clear()
+    stop_tools.cancelled.clear()
+    openai_fake.enqueue(Text(["Let me check. "], calls=[("wait_forever", {})]))
     async with running_bot(
         slack,
         openai_fake,
-        assistants=Assistants({"acme": Assistant(name="acme", model="m", tools=("wait_for_partner",))}, "acme"),
-        ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools",
+        assistants=Assistants({"acme": Assistant(name="acme", model="m", tools=("wait_forever",))}, "acme"),
+        ASSIST_BOT_TOOL_MODULES="tests.slack.stop_tools",
     ) as bot:
         event = mention("C1", "U1", "check something")
         await bot.send(event)
@@ -136,15 +139,17 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         def tool_called():
             return any(c["type"] == "task_update" for m in slack.bot_messages("C1") for c in m.chunks)
 
-        await wait_for(tool_called)  # the model asked for the tool: it runs now, waiting
+        await wait_for(tool_called)  # the model asked for the tool (a step in the answer)…
+        await wait_for(stop_tools.started.is_set)  # …which runs now, waiting
         assert bot.bot.dispatcher.in_flight == 1 and len(openai_fake.response_requests) == 1
         answer, button = stop_button(slack, "C1")
         payload = stop_click(
             slack, user="U1", channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
         )
         assert await bot._form({"payload": payload}) == 200
-        await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=4)  # before the tool's time-out
+        await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        assert stop_tools.cancelled.is_set()  # the tool itself was cancelled, not left running
     assert len(openai_fake.response_requests) == 1  # the tool's output never went back to the model
 
 
