@@ -10,6 +10,9 @@ token bucket per workspace decides who may edit now:
   when the workspace is busy;
 - a final edit (`take`) waits for a token, and the reserve makes that wait short:
   final answers come before progress.
+
+New messages have a limit of their own, per channel (`PostPacer`): about one a second, with
+short bursts, kept in the store so that every replica posting in a channel shares it.
 """
 
 from __future__ import annotations
