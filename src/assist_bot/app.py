@@ -46,6 +46,7 @@ from assist_bot.slack import (
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.calls import RateGate
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
@@ -162,6 +163,7 @@ class AssistBot:
                 approvals=self.approvals,
                 mode=settings.stream_mode,
                 append_pacer=self.append_pacer,
+                gate=RateGate(self.store),  # Slack's 429s and each channel's pace, shared by replicas
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
