@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
+    # --- Operating: metrics and logs -----------------------------------------------------
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="ASSIST_BOT_METRICS_PORT")
+    log_format: Literal["text", "json"] = Field(default="text", alias="ASSIST_BOT_LOG_FORMAT")
+    log_content: bool = Field(default=False, alias="ASSIST_BOT_LOG_CONTENT")
 
     @field_validator("slack_bot_token", "openai_api_key")
     @classmethod
@@ -132,16 +136,24 @@ class Settings(BaseSettings):
         return int(self.retention_days * 86400)
 
 
+class ChatSettings(Settings):
+    """`assist-bot chat` talks to no Slack: it needs only the OpenAI key, so Slack's
+    tokens get placeholders that nothing uses."""
+
+    slack_bot_token: SecretStr = Field(default=SecretStr("xoxb-unused-by-chat"), alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=SecretStr("unused-by-chat"), alias="SLACK_SIGNING_SECRET")
+
+
 _HINTS = {
     "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…)",
     "OPENAI_API_KEY": "set it to an OpenAI API key (sk-…)",
 }
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(*, chat: bool = False, **overrides: object) -> Settings:
     """Build Settings from the environment; raise SettingsError with one readable line."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return (ChatSettings if chat else Settings)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
 
@@ -167,4 +179,4 @@ def _env_name(field_or_alias: str) -> str:
     return field_or_alias
 
 
-__all__ = ["Settings", "load_settings", "DEFAULT_MODEL"]
+__all__ = ["ChatSettings", "Settings", "load_settings", "DEFAULT_MODEL"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .openai_models import ModelRoutes
 from .slack import wait_for
 
 
@@ -283,6 +284,7 @@ class FakeOpenAI:
         self._busy: set[str] = set()  # conversations with a response in flight
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.model_routes = ModelRoutes()  # GET /v1/models[/{id}]: edit .models to retire one
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -294,6 +296,7 @@ class FakeOpenAI:
         app = web.Application(middlewares=[self._auth], client_max_size=256 * 1024 * 1024)
         r = app.router
         self._add_file_routes(r)
+        self.model_routes.add_to(r)
         r.add_post("/v1/conversations", self._create_conversation)
         r.add_route("*", "/v1/conversations/{cid}", self._conversation)
         r.add_route("*", "/v1/conversations/{cid}/items", self._items)

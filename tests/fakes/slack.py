@@ -110,6 +110,13 @@ async def _read_args(request: web.Request) -> dict:
     return args
 
 
+# What a bot token installed from manifest.yml is granted (a copy, so a test can take one away).
+GRANTED_SCOPES = (
+    "app_mentions:read,assistant:write,channels:history,channels:read,chat:write,commands,files:read,"
+    "files:write,groups:history,groups:read,im:history,reactions:write,users:read"
+).split(",")
+
+
 class FakeSlack:
     def __init__(
         self,
@@ -154,6 +161,8 @@ class FakeSlack:
         self.uploads: list[Upload] = []
         self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
+        # Scopes the bot token was granted: Slack names them in every Web API answer's x-oauth-scopes header.
+        self.granted_scopes: list[str] = list(GRANTED_SCOPES)
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -289,7 +298,7 @@ class FakeSlack:
         result = handler(args) if handler else {}  # unknown methods succeed, they are still recorded
         if "error" in result:
             return self._error(call, result["error"])
-        return web.json_response({"ok": True, **result})
+        return web.json_response({"ok": True, **result}, headers={"x-oauth-scopes": ",".join(self.granted_scopes)})
 
     def _error(self, call: Call, error: str, *, status: int = 200, retry_after: int | None = None) -> web.Response:
         call.error = error
