@@ -71,7 +71,7 @@ def test_bad_settings_name_the_variable(monkeypatch, env, expected):
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-secret-value"}
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "assist_bot", "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"

@@ -24,6 +24,10 @@ from assist_bot.dispatch import Dispatcher
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
+from assist_bot.instrument import SlackCallCounter, openai_http_client
+from assist_bot.metrics import Metrics, MetricsListener
+from assist_bot.models import warn_retiring_models
+from assist_bot.observe import TurnObserver
 from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
@@ -31,6 +35,7 @@ from assist_bot.slack import (
     commands,
     home,
     housekeeping,
+    log_ids,
     mentions,
     messages,
     shortcuts,
@@ -51,12 +56,15 @@ log = logging.getLogger(__name__)
 HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
     # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
+    # The counter comes first: it sees every attempt and never retries.
+    counter = [SlackCallCounter(metrics, api_url=settings.slack_api_url)] if metrics else []
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=[
+            *counter,
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -64,12 +72,13 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def openai_client(settings: Settings) -> openai.AsyncOpenAI:
+def openai_client(settings: Settings, metrics: Metrics | None = None) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
         max_retries=settings.openai_max_retries,
         timeout=settings.response_timeout,
+        http_client=openai_http_client(metrics) if metrics else None,
     )
 
 
@@ -82,8 +91,9 @@ class AssistBot:
             retention_seconds=settings.retention_seconds,
             redis_max_connections=settings.redis_max_connections,
         )
-        self.slack = slack_client(settings)
-        self.openai = openai_client(settings)
+        self.metrics = Metrics()
+        self.slack = slack_client(settings, self.metrics)
+        self.openai = openai_client(settings, self.metrics)
         self.tools = load_registry(settings)
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
         self.engine = Engine(
@@ -101,14 +111,18 @@ class AssistBot:
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
+        self._model_notice: asyncio.Task[None] | None = None
+        observer = TurnObserver(self.metrics)  # metrics and log ids of each turn
         self.dispatcher = Dispatcher(
             store=self.store,
-            engine=self.engine,
-            replies=SlackReplies(
-                self.slack,
-                interval=settings.update_interval,
-                pacer=self.pacer,
-                approvals=self.approvals,
+            engine=observer.runner(self.engine),
+            replies=observer.replies(
+                SlackReplies(
+                    self.slack,
+                    interval=settings.update_interval,
+                    pacer=self.pacer,
+                    approvals=self.approvals,
+                )
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
@@ -134,6 +148,7 @@ class AssistBot:
             knowledge=self.knowledge,
             slack_files=self.slack_files,
         )
+        log_ids.register(self.bolt, deps)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
@@ -147,7 +162,14 @@ class AssistBot:
         if settings.slack_app_token is not None:
             self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
         else:
-            self.transport = HttpTransport(self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping)
+            self.transport = HttpTransport(
+                self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping, metrics=self.metrics
+            )
+        self.metrics_listener = (
+            MetricsListener(self.metrics, host=settings.host, port=settings.metrics_port, healthy=self.store.ping)
+            if settings.metrics_port is not None
+            else None
+        )
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
@@ -156,6 +178,9 @@ class AssistBot:
         await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants))
+        if self.metrics_listener is not None:
+            await self.metrics_listener.start()
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -187,8 +212,11 @@ class AssistBot:
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
         await self.transport.stop()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        if self.metrics_listener is not None:
+            await self.metrics_listener.stop()
+        for task in (self._heartbeat, self._model_notice):
+            if task is not None:
+                task.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()

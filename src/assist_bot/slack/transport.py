@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -15,6 +16,11 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+
+
+class MetricsSource(Protocol):
+    async def handle_metrics(self, request: web.Request) -> web.Response: ...
 
 
 class SocketModeTransport:
@@ -35,8 +41,17 @@ class HttpTransport:
     Bolt verifies the request signature: a bad one gets 401 and does no work.
     """
 
-    def __init__(self, app: AsyncApp, *, host: str, port: int, healthy: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        host: str,
+        port: int,
+        healthy: Callable[[], Awaitable[bool]],
+        metrics: MetricsSource | None = None,
+    ) -> None:
         self._bolt = app
+        self._metrics = metrics
         self._host = host
         self._port = port
         self._healthy = healthy
@@ -47,6 +62,8 @@ class HttpTransport:
         web_app = web.Application()
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        if self._metrics is not None:
+            web_app.router.add_get(METRICS_PATH, self._metrics.handle_metrics)
         return web_app
 
     async def _events(self, request: web.Request) -> web.Response:

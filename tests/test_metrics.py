@@ -1,0 +1,111 @@
+"""/metrics: Prometheus text that prometheus_client's own parser reads, whose counters
+move when a real turn goes through the fakes (HTTP mode on the app's port; Socket Mode
+on ASSIST_BOT_METRICS_PORT, with /healthz there too)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.openai import HttpError, Text
+from tests.fakes.slack import event_body, mention, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """Every sample, keyed by (name, sorted labels)."""
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain; version=")
+        text = await resp.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def wait_metric(url: str, name: str, at_least: float, **labels: str) -> dict:
+    latest: dict = {}
+
+    async def poll() -> bool:
+        latest.update(await scrape(url))
+        return value(latest, name, **labels) >= at_least
+
+    for _ in range(250):
+        if await poll():
+            return latest
+        await asyncio.sleep(0.04)
+    raise AssertionError(f"{name}{labels} never reached {at_least}: {value(latest, name, **labels)}")
+
+
+async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
+    openai_fake.enqueue(Text(["Hello ", "there, ", "friend"]))
+    slack.fail_next("users.info", error="user_not_found")  # a Slack error the reply survives
+    async with running_bot(slack, openai_fake) as bot:
+        url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+        before = await scrape(url)
+        assert value(before, "assist_bot_turns_total", outcome="done") == 0
+        event = mention("C1", "U1", "say hello")
+        assert await bot.send(event) == 200
+        await wait_for(lambda: any("friend" in m.text for m in slack.bot_messages("C1")))
+        after = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+    assert value(after, "assist_bot_time_to_first_token_seconds_count") == 1
+    assert value(after, "assist_bot_time_to_final_text_seconds_count") == 1
+    assert value(after, "assist_bot_active_streams") == 0 and value(after, "assist_bot_queue_depth") == 0
+    assert value(after, "assist_bot_approvals_waiting") == 0
+    assert value(after, "assist_bot_slack_requests_total", method="chat.postMessage", status="200") >= 1
+    assert value(after, "assist_bot_slack_errors_total", method="users.info", error="user_not_found") == 1
+    assert value(after, "assist_bot_openai_requests_total", method="POST", endpoint="/v1/responses", status="200") == 1
+    assert value(after, "assist_bot_openai_requests_total", method="POST", endpoint="/v1/conversations", status="200")
+    # Tokens as the fake's response.completed reported them.
+    usage = next(iter(openai_fake.responses.values()))["usage"]
+    model = "gpt-5.4-mini"
+    assert value(after, "assist_bot_tokens_total", model=model, kind="input") == usage["input_tokens"]
+    assert value(after, "assist_bot_tokens_total", model=model, kind="output") == usage["output_tokens"] > 0
+
+
+async def test_openai_429s_and_failed_turns_are_counted(slack, openai_fake):
+    openai_fake.enqueue(HttpError(429, "rate_limit_exceeded", "Rate limit reached", headers={"retry-after": "0"}))
+    async with running_bot(slack, openai_fake) as bot:
+        url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+        await bot.send(mention("C1", "U1", "hello?"))
+        samples = await wait_metric(url, "assist_bot_openai_rate_limited_total", 1, endpoint="/v1/responses")
+        failed = await wait_metric(url, "assist_bot_turns_total", 1, outcome="openai_rate_limited")
+    where = {"method": "POST", "endpoint": "/v1/responses", "status": "429"}
+    assert value(samples, "assist_bot_openai_errors_total", **where) == 1
+    assert value(failed, "assist_bot_time_to_final_text_seconds_count") == 0
+    assert value(failed, "assist_bot_active_streams") == 0
+
+
+async def test_socket_mode_serves_metrics_and_health_on_the_metrics_port(slack, openai_fake):
+    async with running_bot(slack, openai_fake, socket_mode=True, ASSIST_BOT_METRICS_PORT=0) as bot:
+        listener = bot.bot.metrics_listener
+        assert listener is not None and listener.port
+        base = f"http://127.0.0.1:{listener.port}"
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json()) == {"ok": True}
+        await slack.wait_socket_connected()
+        await slack.push_socket_event(event_body(mention("C1", "U1", "over the socket")))
+        samples = await wait_metric(f"{base}/metrics", "assist_bot_turns_total", 1, outcome="done")
+    assert value(samples, "assist_bot_time_to_first_token_seconds_count") == 1
+
+
+async def test_two_bots_keep_their_own_registries(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as one:
+        await one.send(mention("C1", "U1", "hi"))
+        await wait_metric(
+            f"http://127.0.0.1:{one.bot.transport.port}/metrics", "assist_bot_turns_total", 1, outcome="done"
+        )
+    async with running_bot(slack, openai_fake) as two:
+        fresh = await scrape(f"http://127.0.0.1:{two.bot.transport.port}/metrics")
+    assert value(fresh, "assist_bot_turns_total", outcome="done") == 0
