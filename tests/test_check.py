@@ -165,3 +165,19 @@ async def test_smtp_when_configured(env, tmp_path):
     assert no_tls.line("smtp").startswith(f"failed smtp: 127.0.0.1:{controller.port} answers but offers no STARTTLS")
     down = await check(tmp_path, **{**env, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": free_port()})
     assert down.returncode == 1 and down.line("smtp").startswith("failed smtp: 127.0.0.1:")
+
+
+async def test_the_same_retirement_warning_is_logged_at_start(slack, openai_fake, caplog):
+    from tests.fakes.slack import wait_for
+    from tests.support.bot import running_bot
+
+    soon = date.today() + timedelta(days=30)
+    openai_fake.model_routes.models["gpt-5"] = soon.isoformat()
+    caplog.set_level("WARNING", logger="assist_bot.models")
+    async with running_bot(slack, openai_fake, ASSIST_BOT_MODEL="gpt-5"):
+        await wait_for(lambda: [r for r in caplog.records if r.name == "assist_bot.models"])
+    (record,) = [r for r in caplog.records if r.name == "assist_bot.models"]
+    assert record.getMessage() == (
+        f"model retirement: gpt-5 shuts down on {soon.isoformat()} (in 30 days; used by default) "
+        "— move these assistants to a current model"
+    )

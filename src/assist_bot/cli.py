@@ -85,7 +85,8 @@ def _chat(assistant: str | None) -> int:
     from assist_bot.chat import chat
 
     settings = load_settings(chat=True)
-    _setup_logging(settings)
+    # The conversation is the output: only errors (or everything at DEBUG) go to stderr.
+    setup_logging("DEBUG" if settings.log_level == "DEBUG" else "ERROR", log_format=settings.log_format)
     return asyncio.run(chat(settings, assistant=assistant))
 
 
