@@ -74,12 +74,14 @@ class TerminalReplies:
     async def open(self, first: Inbound) -> TerminalSink:
         self.turn_over.clear()
         self._terminal.write(f"{self._name}> ")
-        return TerminalSink(self._terminal, self._approval_timeout, on_end=self.turn_over.set)
+        return TerminalSink(self._terminal, self._approval_timeout, name=self._name, on_end=self.turn_over.set)
 
 
 class TerminalSink:
-    def __init__(self, terminal: Terminal, approval_timeout: float, *, on_end: Callable[[], None]) -> None:
+    def __init__(self, terminal: Terminal, approval_timeout: float, *, name: str, on_end: Callable[[], None]) -> None:
         self._terminal = terminal
+        self._name = name
+        self._resumed = False  # the answer goes on after a consent prompt: skip the blank lines between rounds
         self._approval_timeout = approval_timeout
         self._on_end = on_end
         self._files: list[FileOutput] = []
@@ -87,6 +89,9 @@ class TerminalSink:
 
     def feed(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
+            if self._resumed and not event.text.strip():
+                return
+            self._resumed = False
             self._terminal.write(event.text)
             self._line_open = not event.text.endswith("\n")
         elif isinstance(event, ToolActivity) and event.active:
@@ -126,9 +131,10 @@ class TerminalSink:
             async with asyncio.timeout(self._approval_timeout):
                 answer = await self._terminal.read_line("Allow it? [y/N] ")
         except TimeoutError:
-            self._terminal.write("\nNo answer in time: not run.\n")
+            self._terminal.write(f"\nNo answer in time: not run.\n{self._name}> ")
+            self._line_open, self._resumed = False, True
             return Decision(approved=False, timed_out=True)
         approved = (answer or "").strip().lower() in ("y", "yes")
-        self._terminal.write(("Running it." if approved else "Not run.") + "\n")
-        self._line_open = False
+        self._terminal.write(("Running it." if approved else "Not run.") + f"\n{self._name}> ")
+        self._line_open, self._resumed = False, True
         return Decision(approved=approved, by=request.requester)
