@@ -109,3 +109,38 @@ async def test_two_bots_keep_their_own_registries(slack, openai_fake):
     async with running_bot(slack, openai_fake) as two:
         fresh = await scrape(f"http://127.0.0.1:{two.bot.transport.port}/metrics")
     assert value(fresh, "assist_bot_turns_total", outcome="done") == 0
+
+
+async def test_queue_depth_and_active_streams_while_a_turn_waits_for_a_slot(slack, openai_fake):
+    gate = asyncio.Event()
+    openai_fake.enqueue(Text(["first ", "answer"], gate=gate), Text(["second answer"]))
+    async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_CONCURRENT_TURNS=1) as bot:
+        url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+        await bot.send(mention("C1", "U1", "one"))
+        await wait_metric(url, "assist_bot_active_streams", 1)
+        await bot.send(mention("C2", "U2", "two"))  # another thread: it waits for the only slot
+        busy = await wait_metric(url, "assist_bot_queue_depth", 1)
+        assert value(busy, "assist_bot_active_streams") == 1
+        gate.set()
+        done = await wait_metric(url, "assist_bot_turns_total", 2, outcome="done")
+    assert value(done, "assist_bot_queue_depth") == 0 and value(done, "assist_bot_active_streams") == 0
+
+
+async def test_approvals_waiting_while_a_side_effect_tool_waits_for_a_person(slack, openai_fake):
+    from tests.fakes.smtp import smtp_server
+    from tests.test_tools_flow import approval_id, approval_message
+
+    email = {"to": "ana@example.com", "subject": "Hi", "body": "Hello."}
+    openai_fake.enqueue(Text([], calls=[("send_email", email)]), Text(["Sent."]))
+    async with smtp_server() as (controller, _):
+        smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": controller.port, "SMTP_FROM": "b@example.com"}
+        async with running_bot(slack, openai_fake, **smtp, SMTP_STARTTLS=False) as bot:
+            url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+            event = mention("C1", "U1", "email ana")
+            await bot.send(event)
+            ask = await approval_message(slack, "C1", event["ts"])
+            waiting = await wait_metric(url, "assist_bot_approvals_waiting", 1)
+            assert value(waiting, "assist_bot_active_streams") == 0  # waiting for a person is not streaming
+            await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
+            done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+    assert value(done, "assist_bot_approvals_waiting") == 0 and value(done, "assist_bot_active_streams") == 0
