@@ -163,8 +163,11 @@ async def test_smtp_when_configured(env, tmp_path):
     assert relay.returncode == 0 and relay.line("smtp") == f"ok smtp: 127.0.0.1:{controller.port} answers EHLO"
     assert no_tls.returncode == 1
     assert no_tls.line("smtp").startswith(f"failed smtp: 127.0.0.1:{controller.port} answers but offers no STARTTLS")
-    down = await check(tmp_path, **{**env, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": free_port()})
+    down = await check(tmp_path, **env, SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_FROM="bot@example.com")
     assert down.returncode == 1 and down.line("smtp").startswith("failed smtp: 127.0.0.1:")
+    half = await check(tmp_path, **env, SMTP_HOST="127.0.0.1")
+    assert half.returncode == 1
+    assert half.line("smtp").startswith("failed smtp: set both SMTP_HOST and SMTP_FROM")
 
 
 async def test_the_same_retirement_warning_is_logged_at_start(slack, openai_fake, caplog):

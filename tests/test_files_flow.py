@@ -220,7 +220,8 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
 
 
 async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, openai_fake):
-    openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="The PDF is encrypted.")
+    # The service's own words never reach the channel (a proxy in between may echo the request, key included).
+    openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="echo: Bearer sk-test")
     async with running_bot(slack, openai_fake) as bot:
         event, _ = await share(
             bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
@@ -228,7 +229,10 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
         await wait_for(lambda: notes(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
         response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
-    assert notes(slack, "C1", event["ts"]) == ["⚠️ I could not add *scan.pdf*: The PDF is encrypted. (unsupported_file)"]
+    assert notes(slack, "C1", event["ts"]) == [
+        "⚠️ I could not add *scan.pdf*: "
+        "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)"
+    ]
     assert openai_fake.files == {}
     assert all(not store["files"] for store in openai_fake.vector_stores.values())
     assert "knowledge is empty" in response["text"]

@@ -49,7 +49,13 @@ def test_a_company_tool_module_gets_its_slash_command(tmp_path):
     ''')
     )
     manifest = yaml.safe_load(
-        generated_manifest(tmp_path, ASSIST_BOT_TOOL_MODULES="acme_tools", PYTHONPATH=str(tmp_path))
+        generated_manifest(
+            tmp_path,
+            ASSIST_BOT_TOOL_MODULES="acme_tools",
+            PYTHONPATH=str(tmp_path),
+            SMTP_HOST="mail.example.com",  # /email only where email is configured
+            SMTP_FROM="bot@example.com",
+        )
     )
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {"/assist", "/weather", "/email", "/leave"}

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fakes.openai import HttpError, Text
 from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
+from tests.test_tools_flow import approval_id, approval_message, smtp  # noqa: F401 - smtp is a fixture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,21 +127,17 @@ async def test_queue_depth_and_active_streams_while_a_turn_waits_for_a_slot(slac
     assert value(done, "assist_bot_queue_depth") == 0 and value(done, "assist_bot_active_streams") == 0
 
 
+@pytest.mark.usefixtures("smtp")  # send_email is offered only with a mail server
 async def test_approvals_waiting_while_a_side_effect_tool_waits_for_a_person(slack, openai_fake):
-    from tests.fakes.smtp import smtp_server
-    from tests.test_tools_flow import approval_id, approval_message
-
     email = {"to": "ana@example.com", "subject": "Hi", "body": "Hello."}
     openai_fake.enqueue(Text([], calls=[("send_email", email)]), Text(["Sent."]))
-    async with smtp_server() as (controller, _):
-        smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": controller.port, "SMTP_FROM": "b@example.com"}
-        async with running_bot(slack, openai_fake, **smtp, SMTP_STARTTLS=False) as bot:
-            url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
-            event = mention("C1", "U1", "email ana")
-            await bot.send(event)
-            ask = await approval_message(slack, "C1", event["ts"])
-            waiting = await wait_metric(url, "assist_bot_approvals_waiting", 1)
-            assert value(waiting, "assist_bot_active_streams") == 0  # waiting for a person is not streaming
-            await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
-            done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+    async with running_bot(slack, openai_fake) as bot:
+        url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+        event = mention("C1", "U1", "email ana")
+        await bot.send(event)
+        ask = await approval_message(slack, "C1", event["ts"])
+        waiting = await wait_metric(url, "assist_bot_approvals_waiting", 1)
+        assert value(waiting, "assist_bot_active_streams") == 0  # waiting for a person is not streaming
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
+        done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
     assert value(done, "assist_bot_approvals_waiting") == 0 and value(done, "assist_bot_active_streams") == 0

@@ -141,7 +141,10 @@ async def test_a_thread_the_bot_cannot_read_gets_a_private_note_and_no_answer(sl
     assert openai_fake.response_requests == [] and slack.bot_messages() == []
 
 
-async def test_the_home_tab_shows_assistants_tools_for_this_person_and_how_to_start(slack, openai_fake):
+async def test_the_home_tab_shows_assistants_tools_for_this_person_and_how_to_start(slack, openai_fake, monkeypatch):
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")  # send_email is offered only with a mail server
+    monkeypatch.setenv("SMTP_FROM", "bot@example.com")
+
     def opened(user: str) -> dict:
         return {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home", "event_ts": new_ts()}
 

@@ -10,8 +10,8 @@ import pytest
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, wait_for
-from tests.support.bot import running_bot
+from tests.fakes.slack import mention, post_signed, wait_for
+from tests.support.bot import SIGNING_SECRET, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,6 +22,21 @@ TWO = Assistants(
     },
     "general",
 )
+
+
+@pytest.fixture
+def meteo(meteo, monkeypatch):
+    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    return meteo
+
+
+@pytest.fixture
+def smtp_env(monkeypatch):
+    """send_email's own settings (no mail is sent in these tests: nobody approves)."""
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_FROM", "bot@example.com")
 
 
 def answer(slack, url):
@@ -80,7 +95,7 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
     assert first["conversation"] != second["conversation"]
 
 
-async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, openai_fake):
+async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, openai_fake, smtp_env):
     async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
         listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
         vip = (await reply_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
@@ -91,9 +106,7 @@ async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, 
 
 @pytest.mark.parametrize("text", ['{"city": "Paris", "unit": "celsius"}', "city=Paris unit=celsius"])
 async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, text):
-    async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
-    ) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", text, channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
     assert posted[0].text.startswith("<@U1> used `/weather`:")
@@ -103,9 +116,7 @@ async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, tex
 
 async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "fahrenheit"})]))
-    async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
-    ) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "how warm is it in Paris, in fahrenheit", channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
     [request] = openai_fake.response_requests
@@ -123,9 +134,7 @@ async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake)
 
 
 async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo):
-    async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
-    ) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
         [opened] = await wait_for(lambda: slack.calls_to("views.open"))
         view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
@@ -153,8 +162,102 @@ async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake
     assert "20.2" in posted[0].text
 
 
-async def test_email_command_still_asks_for_approval(slack, openai_fake):
+async def test_email_command_still_asks_for_approval(slack, openai_fake, smtp_env):
     async with running_bot(slack, openai_fake, ASSIST_BOT_SHUTDOWN_GRACE=0.2) as bot:
         await bot.command(slack, "/email", 'to=ana@example.com subject=Hi body="See you at 5"', channel="C8")
         ask = await wait_for(lambda: next((m for m in slack.bot_messages("C8") if m.blocks), None))
     assert "send_email" in ask.text and "See you at 5" in json.dumps(ask.blocks)
+
+
+async def test_without_smtp_there_is_no_email_tool_or_command(slack, openai_fake):
+    async with running_bot(slack, openai_fake) as bot:
+        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+    assert "`/weather` *get_weather*" in listing and "send_email" not in listing
+
+
+async def test_email_arguments_are_checked_before_anyone_is_asked(slack, openai_fake, smtp_env):
+    subject = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxl?="  # "Hi\r\nReply-To: eve@evil.example"
+    async with running_bot(slack, openai_fake) as bot:
+        url = await bot.command(slack, "/email", f"to=ana@example.com subject={subject} body=x", channel="C8")
+        response = await reply_to(slack, url)
+    assert response["response_type"] == "ephemeral" and "subject" in response["text"]
+    assert slack.bot_messages("C8") == []  # no consent prompt was posted
+
+
+async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fake, meteo):
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.command(slack, "/weather", "city=Paris", channel="C5")
+        await bot.command(slack, "/weather", '{"city": "Paris"}', channel="C6")
+        await wait_for(lambda: slack.bot_messages("C5") and slack.bot_messages("C6"))
+    assert [f["temperature_unit"] for f in meteo.forecast] == ["celsius", "celsius"]
+    assert "• *unit*: celsius" in slack.bot_messages("C5")[0].text
+
+
+async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo):
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.command(slack, "/weather", "", channel="C7")
+        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        blocks = {b["block_id"]: b for b in view["blocks"]}
+        assert (blocks["city"]["optional"], blocks["unit"]["optional"]) == (False, True)
+        assert blocks["unit"]["element"]["initial_option"]["value"] == '"celsius"'
+        status, _ = await bot.submit_view(
+            view,
+            {
+                "city": {"type": "plain_text_input", "value": "Paris"},
+                "unit": {"type": "static_select", "selected_option": None},  # cleared: the default applies
+            },
+        )
+        assert status == 200
+        await wait_for(lambda: slack.bot_messages("C7"))
+    assert meteo.forecast[0]["temperature_unit"] == "celsius"
+
+
+async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
+    async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
+        await bot.command(slack, "/vip", "", user="UVIP", channel="C9")
+        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        # Someone else submits the same view (its private_metadata names the tool and channel).
+        status, _ = await bot.submit_view(view, {}, user="U1")
+        assert status == 200
+        [note] = await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        status, _ = await bot.submit_view(view, {}, user="UVIP")
+        posted = await wait_for(lambda: slack.bot_messages("C9"))
+    assert note.args["user"] == "U1" and note.args["text"] == texts.tool_not_allowed("vip_only")
+    assert [m.text for m in posted] == ["<@UVIP> used `/vip`:\nvip"]
+
+
+async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo):
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.command(slack, "/weather", "", channel="C7")
+        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": "U1", "username": "user-U1", "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "trigger_id": "trig-1",
+            "view": {**view, "id": "V1", "state": {}},  # as Slack sends for a view with no inputs touched
+        }
+        status, body = await post_signed(
+            bot.events_url,
+            {"payload": payload},
+            signing_secret=SIGNING_SECRET,
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert status == 200
+    assert json.loads(body) == {"response_action": "errors", "errors": {"city": "city: field required"}}
+
+
+async def test_what_a_tool_returns_can_neither_ping_nor_disguise_a_link(slack, openai_fake):
+    text = "<!channel> see <https://evil.example|https://corp.example> & <@U2>"
+    async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
+        await bot.command(slack, "/echo", json.dumps({"text": text}), channel="C3")
+        [posted] = await wait_for(lambda: slack.bot_messages("C3"))
+    assert posted.text == (
+        "<@U1> used `/echo`:\n• *said*: &lt;!channel&gt; see "
+        "&lt;https://evil.example|https://corp.example&gt; &amp; &lt;@U2&gt;"
+    )

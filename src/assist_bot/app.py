@@ -100,13 +100,18 @@ class AssistBot:
             client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
         )
         self.approvals = Approvals(
-            client=self.slack, store=self.store, admins=settings.admin_ids, timeout=settings.approval_timeout
+            client=self.slack,
+            store=self.store,
+            admins=settings.admin_ids,
+            timeout=settings.approval_timeout,
+            tools=self.tools,
         )
         self.slack_files = SlackFiles(
             client=self.slack,
             token=settings.slack_bot_token.get_secret_value(),
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
+            max_concurrent=settings.max_concurrent_downloads,
         )
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex

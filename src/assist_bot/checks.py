@@ -210,28 +210,34 @@ async def _redis(settings: Settings) -> list[Line]:
 
 
 async def _smtp(settings: Settings) -> list[Line]:
-    if not settings.smtp_host:
+    from assist_bot.tools.builtin.email import EmailSettings
+    from assist_bot.tools.errors import ToolLoadError
+    from assist_bot.tools.settings import load_tool_settings
+
+    try:
+        smtp_settings = load_tool_settings(EmailSettings, tool="send_email", module="assist_bot.tools.builtin.email")
+    except ToolLoadError as exc:
+        return [failed("smtp", exc.reason.removeprefix("tool send_email: "), "see SMTP_* in README.md")]
+    if not smtp_settings.configured or not smtp_settings.host:
         return []
-    where = f"{settings.smtp_host}:{settings.smtp_port}"
-    implicit_tls = settings.smtp_starttls and settings.smtp_port == 465
-    smtp = aiosmtplib.SMTP(
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        use_tls=implicit_tls,
-        start_tls=False,
-        timeout=PROBE_TIMEOUT,
-    )
+    return [await _ehlo(smtp_settings.host, smtp_settings.port, starttls=smtp_settings.starttls)]
+
+
+async def _ehlo(host: str, port: int, *, starttls: bool) -> Line:
+    where = f"{host}:{port}"
+    implicit_tls = starttls and port == 465
+    smtp = aiosmtplib.SMTP(hostname=host, port=port, use_tls=implicit_tls, start_tls=False, timeout=PROBE_TIMEOUT)
     try:
         await smtp.connect()
         await smtp.ehlo()
-        starttls = smtp.supports_extension("starttls")
+        offered = smtp.supports_extension("starttls")
         await smtp.quit()
     except (aiosmtplib.SMTPException, OSError) as exc:
-        return [failed("smtp", f"{where} does not answer EHLO ({type(exc).__name__})", "check SMTP_HOST and SMTP_PORT")]
-    if settings.smtp_starttls and not implicit_tls and not starttls:
+        return failed("smtp", f"{where} does not answer EHLO ({type(exc).__name__})", "check SMTP_HOST and SMTP_PORT")
+    if starttls and not implicit_tls and not offered:
         fix = "use a server with STARTTLS, or SMTP_STARTTLS=false for a local relay"
-        return [failed("smtp", f"{where} answers but offers no STARTTLS", fix)]
-    return [ok("smtp", f"{where} answers EHLO")]
+        return failed("smtp", f"{where} answers but offers no STARTTLS", fix)
+    return ok("smtp", f"{where} answers EHLO")
 
 
 def _host_port(url: str, default_port: int) -> str:

@@ -72,7 +72,9 @@ class ApprovalRequest:
     tool: str
     description: str
     arguments: dict
-    requester: str  # the Slack user whose message led to the call
+    requester: str  # the Slack user whose message led to the call (the last speaker)
+    # Everyone whose message is in the turn: the approver must be allowed for each of them.
+    requesters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

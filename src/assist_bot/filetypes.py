@@ -22,10 +22,14 @@ DEFAULT_ROUTES: dict[str, Route] = {
 }
 
 
+# Slack's `filetype` codes that are not extensions, for names without one (snippets: "Untitled").
+SLACK_FILETYPES = {"text": "txt", "markdown": "md", "python": "py", "javascript": "js", "shell": "sh", "ruby": "rb"}
+
+
 def extension(name: str, filetype: str = "") -> str:
     if "." in name:
         return name.rsplit(".", 1)[1].lower()
-    return filetype.lower()
+    return SLACK_FILETYPES.get(filetype.lower(), filetype.lower())
 
 
 def route_for(name: str, filetype: str = "", overrides: Mapping[str, str] | None = None) -> Route | None:

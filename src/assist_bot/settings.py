@@ -62,21 +62,12 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_TOOL_TIMEOUT")
     tool_max_rounds: int = Field(default=8, ge=1, le=50, alias="ASSIST_BOT_TOOL_MAX_ROUNDS")
     approval_timeout: float = Field(default=600.0, gt=0, alias="ASSIST_BOT_APPROVAL_TIMEOUT")
-    open_meteo_geocoding_url: str = Field(
-        default="https://geocoding-api.open-meteo.com/v1/search", alias="OPEN_METEO_GEOCODING_URL"
-    )
-    open_meteo_forecast_url: str = Field(
-        default="https://api.open-meteo.com/v1/forecast", alias="OPEN_METEO_FORECAST_URL"
-    )
-    smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
-    smtp_port: int = Field(default=587, ge=1, le=65535, alias="SMTP_PORT")
-    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
-    smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
-    smtp_from: str | None = Field(default=None, alias="SMTP_FROM")
-    smtp_starttls: bool = Field(default=True, alias="SMTP_STARTTLS")
+    # A tool's own settings (SMTP_*, OPEN_METEO_*) live with the tool: assist_bot/tools/builtin.
 
     # --- Files ---------------------------------------------------------------------
     max_file_mb: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_MAX_FILE_MB")
+    # Files downloaded and handed to OpenAI at once per process (each may hold ASSIST_BOT_MAX_FILE_MB in memory).
+    max_concurrent_downloads: int = Field(default=4, ge=1, le=1000, alias="ASSIST_BOT_MAX_CONCURRENT_DOWNLOADS")
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")

@@ -44,12 +44,29 @@ APPROVAL_EXPIRED = "This request has expired."
 APPROVAL_ALREADY_ANSWERED = "This request has already been answered."
 
 
-def approval_question(requester: str, tool: str) -> str:
-    return f"<@{requester}>, the assistant wants to run *{tool}* with these arguments. Approve?"
+def _people(users: list[str]) -> str:
+    return ", ".join(f"<@{user}>" for user in users)
 
 
-def approval_not_yours(requester: str) -> str:
-    return f"Only <@{requester}> or an admin can answer this request."
+def approval_question(requesters: list[str], tool: str, *, self_approval: bool = True) -> str:
+    if not self_approval:
+        return (
+            f"{_people(requesters)} asked the assistant to run *{tool}* with these arguments. "
+            "Someone else (or an admin) must approve."
+        )
+    if len(requesters) > 1:
+        return (
+            f"{_people(requesters)}: the assistant wants to run *{tool}* with these arguments. An admin must approve."
+        )
+    return f"{_people(requesters)}, the assistant wants to run *{tool}* with these arguments. Approve?"
+
+
+def approval_not_yours(requesters: list[str], *, self_approval: bool = True) -> str:
+    if not self_approval:
+        return "You asked for this, so someone else (or an admin) must approve it."
+    if len(requesters) > 1:
+        return f"This request comes from {_people(requesters)}: only an admin can answer it."
+    return f"Only {_people(requesters)} or an admin can answer this request."
 
 
 def approval_outcome(tool: str, *, approved: bool, by: str) -> str:
@@ -101,11 +118,11 @@ def upload_failed(name: str) -> str:
     return f"⚠️ I made *{name}* but could not upload it here."
 
 
-def unsupported_file(name: str) -> str:
-    from assist_bot.filetypes import extension, supported_summary
+def unsupported_file(name: str, kind: str) -> str:
+    """`name` and `kind` come escaped for Slack (slack/escape.py), as do all names below."""
+    from assist_bot.filetypes import supported_summary
 
-    kind = extension(name) or "unknown"
-    return f"⚠️ I can't use *{name}* (type .{kind}). I take {supported_summary()}."
+    return f"⚠️ I can't use *{name}* (type .{kind or 'unknown'}). I take {supported_summary()}."
 
 
 def added_to_knowledge(name: str, channel: str) -> str:

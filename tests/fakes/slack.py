@@ -161,6 +161,8 @@ class FakeSlack:
         self.uploads: list[Upload] = []
         self._file_modes: dict[str, tuple] = {}  # file id -> ("redirect", url) / ("html",) / ("slow", total, chunk)
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
+        self.downloads_in_flight = 0  # held downloads being served now (see file_hold)
+        self.max_downloads_in_flight = 0
         # Scopes the bot token was granted: Slack names them in every Web API answer's x-oauth-scopes header.
         self.granted_scopes: list[str] = list(GRANTED_SCOPES)
 
@@ -544,6 +546,22 @@ class FakeSlack:
         total costs nothing; `bytes_sent[file_id]` counts what was actually written."""
         self._file_modes[file_id] = ("slow", total_bytes, chunk)
 
+    def file_hold(self, file_id: str) -> asyncio.Event:
+        """Authorised downloads of this file wait until the returned event is set, so a test can see how
+        many downloads a client runs at once (`downloads_in_flight`, `max_downloads_in_flight`)."""
+        gate = asyncio.Event()
+        self._file_modes[file_id] = ("hold", gate)
+        return gate
+
+    async def _serve_held(self, fid: str, gate: asyncio.Event) -> web.Response:
+        self.downloads_in_flight += 1
+        self.max_downloads_in_flight = max(self.max_downloads_in_flight, self.downloads_in_flight)
+        try:
+            await gate.wait()
+        finally:
+            self.downloads_in_flight -= 1
+        return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
+
     def _host_file(
         self,
         *,
@@ -560,7 +578,7 @@ class FakeSlack:
         if self.port is None:
             raise RuntimeError("start() the fake before adding files: their URLs name its port")
         fid, now = fid or _new_file_id(), int(time.time())
-        key, quoted = f"{self.team_id}-{fid}", quote(name)
+        key, quoted = f"{self.team_id}-{fid}", quote(name, safe="")  # one path segment, as Slack encodes it
         self.file_contents[fid] = content
         self.files[fid] = {
             "id": fid,
@@ -605,6 +623,8 @@ class FakeSlack:
             return web.Response(text=_LOGIN_PAGE, content_type="text/html")
         if mode[0] == "slow":
             return await self._stream_unbounded(request, fid, mode[1], mode[2])
+        if mode[0] == "hold":
+            return await self._serve_held(fid, mode[1])
         return web.Response(body=self.file_contents[fid], content_type=self.files[fid]["mimetype"])
 
     async def _stream_unbounded(self, request: web.Request, fid: str, total: int, chunk: int) -> web.StreamResponse:

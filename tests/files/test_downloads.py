@@ -11,7 +11,8 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.errors import AssistBotError
-from assist_bot.slack.downloads import DownloadError, download_slack_file, slack_file_hosts
+from assist_bot.slack.addresses import FileHosts
+from assist_bot.slack.downloads import DownloadError, download_slack_file
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -37,7 +38,7 @@ def download(slack, http):
             http=http,
             token=token,
             max_bytes=max_bytes,
-            allowed_hosts=slack_file_hosts(slack.api_url),
+            hosts=FileHosts.for_api(slack.api_url),
             time_limit=15,
         )
 
@@ -81,11 +82,6 @@ def _can_bind(host: str) -> bool:
         return False
 
 
-def test_slack_file_hosts():
-    assert slack_file_hosts("https://slack.com/api/") == frozenset({"slack.com", "files.slack.com"})
-    assert slack_file_hosts("http://127.0.0.1:8080/api/") == frozenset({"127.0.0.1", "files.slack.com"})
-
-
 async def test_normal_download(slack, download):
     file = slack.add_file(name="report.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C1")
     got = await download(file)
@@ -123,23 +119,97 @@ async def test_wrong_token_is_refused_by_slack(slack, download):
     assert slack.download_tokens == ["xoxb-wrong"]
 
 
-# 127.0.0.2 is a genuinely different address (Linux routes all of 127/8 to loopback); "localhost" is the same
-# machine under another name, which is also "another host" as far as the token rule is concerned.
-@pytest.mark.parametrize(
-    "host",
-    [
-        pytest.param("127.0.0.2", marks=pytest.mark.skipif(not _can_bind("127.0.0.2"), reason="cannot bind 127.0.0.2")),
-        "localhost",
-    ],
-)
-async def test_redirect_to_another_host_never_carries_the_token(slack, download, host):
+async def test_redirect_to_another_port_never_carries_the_token(slack, download):
+    """The token allow-list compares scheme, host AND port: another port on Slack's host is another origin."""
     file = slack.add_file(name="report.pdf", content=b"not this", mimetype="application/pdf", filetype="pdf")
-    async with OtherHost(host) as cdn:
+    async with OtherHost("127.0.0.1") as cdn:
         slack.file_redirect_to(file["id"], cdn.url("/signed/report.pdf?sig=abc"))
         got = await download(file)
-    assert got.content == PDF  # the redirect was followed...
+    assert got.content == PDF  # the redirect was followed (the configured API host is the trusted one)...
     assert len(cdn.seen) == 1 and "Authorization" not in cdn.seen[0]  # ...without the token
-    assert slack.download_tokens == ["xoxb-test"]  # which only Slack's own host received
+    assert slack.download_tokens == ["xoxb-test"]  # which only Slack's own origin received
+
+
+class Listener:
+    """A bare TCP listener that counts connections: proof that nothing even tried to connect."""
+
+    def __init__(self, host: str):
+        self.host, self.connections = host, 0
+
+    async def __aenter__(self) -> Listener:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self._server = await asyncio.start_server(accept, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+
+# Every spelling the OS accepts for 127.0.0.2 (a loopback address that is not the configured API host),
+# 0.0.0.0 (which reaches this machine), and names and IPv6 forms of loopback.
+SPELLINGS_OF_127_0_0_2 = ["2130706434", "0x7f000002", "127.2", "0177.0.0.2", "0x7f.0.0.2", "[::ffff:127.0.0.2]"]
+SPELLINGS_OF_THIS_MACHINE = ["0", "0.0.0.0", "localhost", "LocalHost", "[::1]", "[::]"]
+
+
+@pytest.mark.skipif(not _can_bind("127.0.0.2"), reason="cannot bind 127.0.0.2")
+@pytest.mark.parametrize("spelling", SPELLINGS_OF_127_0_0_2)
+async def test_redirect_to_an_internal_address_is_refused_however_spelled(slack, download, spelling):
+    file = slack.add_file(name="report.pdf", content=PDF, mimetype="application/pdf", filetype="pdf")
+    async with Listener("127.0.0.2") as internal:
+        slack.file_redirect_to(file["id"], f"https://{spelling}:{internal.port}/latest/meta-data/")
+        with pytest.raises(DownloadError, match="somewhere I won't go"):
+            await download(file)
+        await asyncio.sleep(0)
+    assert internal.connections == 0
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS_OF_THIS_MACHINE)
+async def test_redirect_to_this_machine_under_another_name_is_refused(slack, download, spelling):
+    file = slack.add_file(name="report.pdf", content=PDF, mimetype="application/pdf", filetype="pdf")
+    async with Listener("127.0.0.1") as internal:
+        slack.file_redirect_to(file["id"], f"https://{spelling}:{internal.port}/admin")
+        with pytest.raises(DownloadError, match="somewhere I won't go"):
+            await download(file)
+        await asyncio.sleep(0)
+    assert internal.connections == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://169.254.169.254/latest/meta-data/",  # link-local: cloud metadata
+        "https://100.64.0.1/",  # carrier-grade NAT
+        "https://10.0.0.1/",
+        "https://192.168.1.1/",
+        "https://[fd00::1]/",  # unique local IPv6
+        "https://[fe80::1]/",
+        "https://[64:ff9b::a00:1]/",  # NAT64 of 10.0.0.1
+    ],
+)
+async def test_redirect_to_private_networks_is_refused_before_connecting(slack, download, target):
+    file = slack.add_file(name="report.pdf", content=PDF, mimetype="application/pdf", filetype="pdf")
+    slack.file_redirect_to(file["id"], target)
+    with pytest.raises(DownloadError, match="somewhere I won't go"):
+        await download(file)
+
+
+async def test_a_file_whose_link_is_not_slacks_is_never_fetched(slack, download):
+    """A url_private outside Slack's origins (a forged or external file object) is not fetched at all."""
+    async with OtherHost("127.0.0.1") as elsewhere:
+        forged = {
+            "id": "F1",
+            "name": "notes.txt",
+            "size": 10,
+            "url_private": elsewhere.url("/notes.txt"),
+        }
+        with pytest.raises(DownloadError, match="not a secure Slack link"):
+            await download(forged)
+    assert elsewhere.seen == [] and slack.download_tokens == []
 
 
 async def test_redirect_to_plain_http_elsewhere_is_refused(slack, download):

@@ -139,12 +139,22 @@ async def test_knowledge_index_per_channel_with_reverse_lookup(store: Store):
     await store.put_knowledge_file(c1, "F1", {"name": "handbook.pdf", "openai_file_id": "file-1"})
     await store.put_knowledge_file(c2, "F2", {"name": "spec.md", "openai_file_id": "file-2"})
     assert await store.knowledge_files(c1) == {"F1": {"name": "handbook.pdf", "openai_file_id": "file-1"}}
-    assert await store.knowledge_channel_of("T1", "F2") == "C2"
-    assert await store.knowledge_channel_of("T2", "F2") is None
+    assert await store.knowledge_channels_of("T1", "F2") == ["C2"]
+    assert await store.knowledge_channels_of("T2", "F2") == []
     assert (await store.remove_knowledge_file(c2, "F2"))["name"] == "spec.md"
     assert await store.knowledge_files(c2) == {}
-    assert await store.knowledge_channel_of("T1", "F2") is None
+    assert await store.knowledge_channels_of("T1", "F2") == []
     assert await store.remove_knowledge_file(c2, "F2") is None
+
+
+async def test_one_file_in_the_knowledge_of_two_channels(store: Store):
+    """A file shared in two channels is held by both; removing it from one leaves the other."""
+    c1, c2 = ChannelKey("T1", "C1"), ChannelKey("T1", "C2")
+    await store.put_knowledge_file(c1, "F1", {"name": "a.md", "openai_file_id": "file-1"})
+    await store.put_knowledge_file(c2, "F1", {"name": "a.md", "openai_file_id": "file-2"})
+    assert await store.knowledge_channels_of("T1", "F1") == ["C1", "C2"]
+    await store.remove_knowledge_file(c1, "F1")
+    assert await store.knowledge_channels_of("T1", "F1") == ["C2"]
 
 
 async def test_enqueue_claims_queues_and_locks_in_one_step(store: Store):

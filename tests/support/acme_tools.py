@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from assist_bot.tools import tool
+from pydantic import BaseModel, SecretStr
+
+from assist_bot.tools import ToolContext, tool
 
 _partner_arrived = asyncio.Event()
 
@@ -49,3 +51,37 @@ async def sleepy() -> str:
 def vip_only() -> str:
     """Only for UVIP."""
     return "vip"
+
+
+@tool(side_effects=True)
+def note_down(text: str) -> str:
+    """Writes a note somewhere that matters (asks first; the requester may approve it).
+
+    Args:
+        text: The note.
+    """
+    return f"noted: {text}"
+
+
+@tool
+def snoop(ctx: ToolContext) -> str:
+    """Shows everything its context holds, secrets revealed (to prove no credential is in it)."""
+    return repr(ctx) + " " + " ".join(_reveal(value) for value in [*vars(ctx).values(), *vars(ctx.http).values()])
+
+
+def _reveal(value: object, depth: int = 0) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel) and depth < 3:
+        return " ".join(_reveal(getattr(value, name), depth + 1) for name in type(value).model_fields)
+    return repr(value)
+
+
+@tool(slash_command="/echo")
+def echo(text: str) -> dict[str, str]:
+    """Says the text back.
+
+    Args:
+        text: What to say.
+    """
+    return {"said": text}

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
-import assist_bot.tools.builtin  # noqa: F401 - declared before `isolated` snapshots the list
 from assist_bot.settings import Settings
-from assist_bot.tools import Tool, ToolContext, declared_tools, registry
+from assist_bot.tools import Tool, ToolContext, tool_of
+from assist_bot.tools.loading import prepare
 
 _OUR_ENV = (
     "ASSIST_BOT_TOOL_MODULES",
@@ -24,15 +24,15 @@ _OUR_ENV = (
     "SMTP_PASSWORD",
     "SMTP_FROM",
     "SMTP_STARTTLS",
+    "SMTP_SELF_APPROVAL",
 )
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch):
-    """No tool setting leaks in from the shell; tools declared by a test are forgotten after it."""
+    """No tool setting leaks in from the shell."""
     for name in _OUR_ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(registry, "_declared", list(registry._declared))
 
 
 @pytest.fixture
@@ -51,19 +51,37 @@ async def http():
 
 
 @pytest.fixture
-def make_ctx(make_settings, http):
-    def make(settings: Settings | None = None, *, user: str = "U1", channel: str = "C1") -> ToolContext:
-        return ToolContext(
-            settings=settings or make_settings(), http=http, team="T1", channel=channel, user=user, thread_ts="1.0"
-        )
+def make_ctx(http):
+    def make(*, user: str = "U1", channel: str = "C1") -> ToolContext:
+        return ToolContext(http=http, team="T1", channel=channel, user=user, thread_ts="1.0")
 
     return make
 
 
 @pytest.fixture
 def declared() -> Callable[[Callable[..., object]], Tool]:
-    """The Tool that `@tool` recorded for a function, with its declared options."""
-    return lambda fn: next(t for t in declared_tools() if t.fn is fn)
+    """The Tool that `@tool` attached to a function, with its declared options."""
+
+    def find(fn: Callable[..., object]) -> Tool:
+        found = tool_of(fn)
+        assert found is not None, f"{fn} is not a tool"
+        return found
+
+    return find
+
+
+@pytest.fixture
+def loaded(declared, make_settings, monkeypatch):
+    """A declared tool as load_registry prepares it, its own settings read from `env`."""
+
+    def load(fn: Callable[..., object], **env: str) -> Tool:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ready = prepare(declared(fn), make_settings())
+        assert ready is not None, f"{fn} is not enabled"
+        return ready
+
+    return load
 
 
 def free_port() -> int:

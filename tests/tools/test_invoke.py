@@ -8,8 +8,11 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
 
-from assist_bot.tools import ToolContext, ToolFailure, ToolResult, make_tool
+from assist_bot.tools import ToolContext, ToolFailure, ToolResult, ToolSettings, make_tool, tool
+from assist_bot.tools.loading import prepare
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -48,9 +51,25 @@ def slow_sync() -> str:
     return "late"
 
 
-async def leaky(ctx: ToolContext) -> str:
-    """Fails with a secret in its message."""
-    raise ValueError(f"login failed for {ctx.settings.openai_api_key.get_secret_value()} and sk-live-abcdef123")
+class CrmSettings(ToolSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_")
+
+    api_key: SecretStr
+    region: str = "eu"
+
+
+@tool(settings=CrmSettings)
+async def leaky(ctx: ToolContext[CrmSettings]) -> str:
+    """Fails with its own secret in its message."""
+    assert ctx.settings is not None
+    raise ValueError(f"login failed for {ctx.settings.api_key.get_secret_value()} and sk-live-abcdef123")
+
+
+@tool(settings=CrmSettings)
+def snoop(ctx: ToolContext[CrmSettings]) -> str:
+    """Everything its context holds, secrets revealed."""
+    assert ctx.settings is not None
+    return repr(ctx) + repr(vars(ctx)) + repr(ctx.settings.model_dump()) + ctx.settings.api_key.get_secret_value()
 
 
 async def expected_failure() -> str:
@@ -82,11 +101,14 @@ async def test_invalid_arguments_become_text(make_ctx):
     assert result == ToolResult(False, "Error: invalid arguments: a: must be an integer; b: field required")
 
 
-async def test_exception_becomes_text_without_secrets(make_ctx, make_settings):
-    result = await make_tool(leaky).invoke("{}", make_ctx(make_settings(OPENAI_API_KEY="sk-very-secret-key")))
+async def test_exception_becomes_text_without_secrets(make_ctx, make_settings, monkeypatch):
+    monkeypatch.setenv("CRM_API_KEY", "crm-very-secret-key")
+    ready = prepare(make_tool(leaky, settings=CrmSettings), make_settings())
+    assert ready is not None
+    result = await ready.invoke("{}", make_ctx())
     assert not result.ok
     assert result.output.startswith("Error: ValueError: login failed for ")
-    assert "sk-very-secret-key" not in result.output and "sk-live-abcdef123" not in result.output
+    assert "crm-very-secret-key" not in result.output and "sk-live-abcdef123" not in result.output
     assert "Traceback" not in result.output
 
 
@@ -95,9 +117,30 @@ async def test_expected_failure_is_just_its_message(make_ctx):
     assert result == ToolResult(False, "Error: No place called 'Atlantis' was found")
 
 
+async def test_a_tool_sees_its_own_settings_and_no_credentials_of_the_bot(make_ctx, make_settings, monkeypatch):
+    monkeypatch.setenv("CRM_API_KEY", "crm-key")
+    monkeypatch.setenv("CRM_REGION", "us")
+    settings = make_settings(SLACK_BOT_TOKEN="xoxb-bot-token-1", OPENAI_API_KEY="sk-openai-key-1")
+    ready = prepare(make_tool(snoop, settings=CrmSettings), settings)
+    assert ready is not None
+    result = await ready.invoke("{}", make_ctx())
+    assert result.ok and "crm-key" in result.output and "'region': 'us'" in result.output
+    assert "xoxb-bot-token-1" not in result.output and "sk-openai-key-1" not in result.output
+
+
+async def test_a_tool_without_settings_gets_none(make_ctx):
+    def settings_of(ctx: ToolContext) -> str:
+        """Its settings."""
+        return repr(ctx.settings)
+
+    assert (await make_tool(settings_of).invoke("{}", make_ctx())).output == "None"
+
+
 async def test_timeout_from_settings(make_ctx, make_settings):
     started = time.monotonic()
-    result = await make_tool(slow).invoke("{}", make_ctx(make_settings(ASSIST_BOT_TOOL_TIMEOUT="0.05")))
+    ready = prepare(make_tool(slow), make_settings(ASSIST_BOT_TOOL_TIMEOUT="0.05"))
+    assert ready is not None
+    result = await ready.invoke("{}", make_ctx())
     assert result == ToolResult(False, "Error: slow did not finish within 0.05 seconds")
     assert time.monotonic() - started < 1
 
@@ -110,3 +153,12 @@ async def test_tool_timeout_overrides_settings_and_covers_sync_tools(make_ctx):
 async def test_a_tools_own_timeout_error_is_a_failure(make_ctx):
     result = await make_tool(own_timeout).invoke("{}", make_ctx())
     assert result == ToolResult(False, "Error: TimeoutError: upstream took too long")
+
+
+def test_as_run_is_what_the_function_gets_in_its_own_order(make_ctx):
+    def book(city: str, nights: int = 2, note: str | None = None) -> str:
+        """Book a stay."""
+        return city
+
+    shown = make_tool(book).as_run({"note": None, "nights": None, "city": "Lisbon"})
+    assert list(shown.items()) == [("city", "Lisbon"), ("nights", 2), ("note", None)]

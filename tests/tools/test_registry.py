@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assist_bot.tools import DuplicateToolError, ToolRegistry, make_tool
+from assist_bot.tools import Caller, DuplicateToolError, ToolRegistry, make_tool
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -48,26 +48,62 @@ def test_lookups(reg):
     assert reg.by_slash_command("/deploy") is None
 
 
+def who(user: str, channel: str = "C1", team: str = "T1") -> Caller:
+    return Caller(team=team, channel=channel, user=user)
+
+
 def test_allowlists():
     tool = make_tool(deploy, allow_users={"UOPS"}, allow_channels={"COPS"})
-    assert tool.allowed("UOPS", "COPS", ADMINS)
-    assert not tool.allowed("UOPS", "CGENERAL", ADMINS)  # both lists must allow
-    assert not tool.allowed("UDEV", "COPS", ADMINS)
-    assert tool.allowed("UADMIN", "CGENERAL", ADMINS)  # admins always may
-    assert make_tool(lookup).allowed("UANY", "CANY", frozenset())
+    assert tool.allowed(who("UOPS", "COPS"), ADMINS)
+    assert not tool.allowed(who("UOPS", "CGENERAL"), ADMINS)  # both lists must allow
+    assert not tool.allowed(who("UDEV", "COPS"), ADMINS)
+    assert tool.allowed(who("UADMIN", "CGENERAL"), ADMINS)  # admins always may
+    assert make_tool(lookup).allowed(who("UANY", "CANY"), frozenset())
+
+
+def test_allow_rules_may_be_callables_given_the_caller():
+    seen: list[Caller] = []
+
+    def ops_team(caller: Caller) -> bool:
+        seen.append(caller)
+        return caller.team == "TOPS"
+
+    def broken(caller: Caller) -> bool:
+        raise RuntimeError("directory is down")
+
+    tool = make_tool(deploy, allow_users=ops_team, allow_channels=lambda c: c.channel.startswith("COPS"))
+    assert tool.allowed(who("U1", "COPS-1", "TOPS"), ADMINS)
+    assert not tool.allowed(who("U1", "COPS-1", "TDEV"), ADMINS)
+    assert not tool.allowed(who("U1", "CGENERAL", "TOPS"), ADMINS)
+    assert seen[0] == who("U1", "COPS-1", "TOPS")
+    assert not make_tool(deploy, allow_users=broken).allowed(who("U1"), ADMINS)  # a failing rule denies
 
 
 def test_for_turn_keeps_listed_and_allowed_tools(reg):
     names = ["payroll", "lookup", "ghost", "deploy", "lookup"]
-    assert [t.name for t in reg.for_turn(names, user="UDEV", channel="C1", admins=ADMINS)] == ["lookup"]
-    assert [t.name for t in reg.for_turn(names, user="UHR", channel="C1", admins=ADMINS)] == ["payroll", "lookup"]
-    assert [t.name for t in reg.for_turn(names, user="UOPS", channel="COPS", admins=ADMINS)] == ["lookup", "deploy"]
-    assert [t.name for t in reg.for_turn(names, user="UADMIN", channel="C1", admins=ADMINS)] == [
-        "payroll",
-        "lookup",
-        "deploy",
-    ]
-    assert reg.for_turn([], user="UADMIN", channel="C1", admins=ADMINS) == []
+
+    def offered(*users: str, channel: str = "C1") -> list[str]:
+        return [t.name for t in reg.for_turn(names, users=users, channel=channel, team="T1", admins=ADMINS)]
+
+    assert offered("UDEV") == ["lookup"]
+    assert offered("UHR") == ["payroll", "lookup"]
+    assert offered("UOPS", channel="COPS") == ["lookup", "deploy"]
+    assert offered("UADMIN") == ["payroll", "lookup", "deploy"]
+    assert reg.for_turn([], users=["UADMIN"], channel="C1", admins=ADMINS) == []
+
+
+def test_a_batched_turn_gets_only_what_everyone_in_it_may_use(reg):
+    # A restricted request batched with an allowed person's "thanks" borrows nothing.
+    names = ["payroll", "lookup", "deploy"]
+
+    def offered(*users: str) -> list[str]:
+        return [t.name for t in reg.for_turn(names, users=users, channel="COPS", team="T1", admins=ADMINS)]
+
+    assert offered("UHR", "UDEV") == ["lookup"]
+    assert offered("UDEV", "UHR") == ["lookup"]
+    assert offered("UHR", "UADMIN") == ["payroll", "lookup"]
+    assert offered("UOPS", "UADMIN", "UOPS") == ["lookup", "deploy"]
+    assert offered() == []
 
 
 def test_duplicates_are_refused(reg):

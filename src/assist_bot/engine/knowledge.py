@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 VECTOR_STORE_SETTING = "vector_store_id"
 POLL_MS = 500
 INDEXING_TIMEOUT = 300.0
+# A vector store file's `last_error.code`, in our words (its message is the service's, not shown).
+INDEXING_FAILURES = {
+    "unsupported_file": "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)",
+    "invalid_file": "the file looks damaged, or is not what its name says",
+    "server_error": "the AI service failed while indexing it; please share it again later",
+}
 
 
 class Knowledge:
@@ -81,7 +87,9 @@ class Knowledge:
         if attached.status != "completed":
             await self._discard(file.id, vector_store)
             error = attached.last_error
-            raise IntakeError(f"{error.message} ({error.code})" if error else f"indexing ended as {attached.status}")
+            detail = (error.code, error.message) if error else None
+            log.warning("indexing %s ended as %s: %s", upload.slack_file_id, attached.status, detail)
+            raise IntakeError(INDEXING_FAILURES.get(error.code if error else "", INDEXING_FAILURES["server_error"]))
         await self._store.put_knowledge_file(
             channel,
             upload.slack_file_id,
@@ -134,11 +142,11 @@ class Knowledge:
         return record
 
     async def forget_slack_file(self, team: str, slack_file_id: str) -> bool:
-        """A file deleted in Slack leaves the knowledge base too."""
-        channel = await self._store.knowledge_channel_of(team, slack_file_id)
-        if channel is None:
-            return False
-        return await self.forget(ChannelKey(team, channel), slack_file_id) is not None
+        """A file deleted in Slack leaves the knowledge of every channel it was shared in."""
+        removed = False
+        for channel in await self._store.knowledge_channels_of(team, slack_file_id):
+            removed = await self.forget(ChannelKey(team, channel), slack_file_id) is not None or removed
+        return removed
 
     # -- a thread's code interpreter, and images ---------------------------------------------
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
@@ -195,9 +203,18 @@ def _attributes(channel: ChannelKey, upload: Upload) -> dict[str, str | float | 
 
 
 def _api_reason(exc: openai.OpenAIError) -> str:
-    message = getattr(exc, "message", "") or ""
-    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and message:
-        return message[:300]
+    """Words for the thread. The API's own message stays in the log (redacted there): it is not
+    ours to publish — a proxy in between may echo the request, API key included."""
+    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+    log.warning("file intake: %s (status %s): %s", type(exc).__name__, status, getattr(exc, "message", ""))
+    if status in (401, 403):
+        return "the bot's access to the AI service was refused (an admin needs to check its API key)"
+    if status == 413:
+        return "the file is too large for the AI service"
+    if status == 429:
+        return "the AI service is busy right now; please share the file again in a few minutes"
+    if status is not None and 400 <= status < 500:
+        return "the AI service did not accept this file"
     return "the AI service did not accept the file right now"
 
 

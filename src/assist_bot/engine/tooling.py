@@ -5,7 +5,6 @@ decline — becomes a `function_call_output` the model reads."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,16 +40,25 @@ class FunctionCall:
 
 
 async def run_calls(
-    calls: Sequence[FunctionCall], *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver
+    calls: Sequence[FunctionCall],
+    *,
+    tools: dict[str, Tool],
+    ctx: ToolContext[Any],
+    approve: Approver,
+    requesters: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve) for call in calls))
+    """`requesters`: everyone whose message is in the turn (an approval must hold for each)."""
+    who = tuple(dict.fromkeys(requesters)) or (ctx.user,)
+    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve, who=who) for call in calls))
     return [
         {"type": "function_call_output", "call_id": call.call_id, "output": output}
         for call, output in zip(calls, outputs, strict=True)
     ]
 
 
-async def _run_one(call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext, approve: Approver) -> str:
+async def _run_one(
+    call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext[Any], approve: Approver, who: tuple[str, ...]
+) -> str:
     tool = tools.get(call.name)
     if tool is None:
         # Not offered this turn (unknown, or the asking user may not use it).
@@ -58,14 +66,18 @@ async def _run_one(call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolConte
     if not tool.side_effects:
         return (await tool.invoke(call.arguments, ctx)).output
     try:
-        tool.validate(call.arguments)  # ask people only about calls that can run
+        # Ask people only about calls that can run, showing exactly what would run.
+        shown = tool.as_run(call.arguments)
     except ToolArgumentsError as exc:
         return f"Error: invalid arguments: {exc}"
-    shown = json.loads(call.arguments or "{}")
     decision = await approve(
-        ApprovalRequest(tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user)
+        ApprovalRequest(
+            tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=who
+        )
     )
     if not decision.approved:
+        if not decision.by and not decision.timed_out:  # nobody could be asked (the prompt failed)
+            return f"{tool.name} was not run: it could not be shown to people for approval. Do not retry."
         why = "nobody approved it in time" if decision.timed_out else f"<@{decision.by}> declined it"
         return f"The user declined to run {tool.name} ({why}). It was not run. Do not retry unless asked."
     return (await tool.invoke(call.arguments, ctx)).output

@@ -87,10 +87,9 @@ class Engine:
         return self._http
 
     # -- for slash commands: the same tools, run by people ------------------------------
-    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext:
-        return ToolContext(
-            settings=self._settings, http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts
-        )
+    def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext[Any]:
+        # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
+        return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
     async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
         return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
@@ -121,10 +120,12 @@ class Engine:
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn; raises TurnError for failures the user should hear about."""
         last = messages[-1]
+        # Only what everyone in the batch may use: one person's rights are not lent to another.
+        speakers = [m.user for m in messages]
         functions = {
             t.name: t
             for t in self._tools.for_turn(
-                assistant.tools, user=last.user, channel=last.channel, admins=self._settings.admin_ids
+                assistant.tools, users=speakers, channel=last.channel, team=last.team, admins=self._settings.admin_ids
             )
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
@@ -159,7 +160,7 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve)
+            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve, requesters=speakers)
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(

@@ -22,36 +22,56 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
 from assist_bot.store import Store
+from assist_bot.tools import Caller, ToolRegistry
 
 log = logging.getLogger(__name__)
 
 APPROVE = "assist_approve"
 DECLINE = "assist_decline"
 POLL_SECONDS = 0.25
+# A value longer than this is attached as a file (a section holds 3,000 characters).
+LONG_VALUE = 2800
 
 
 class Approvals:
-    def __init__(self, *, client: AsyncWebClient, store: Store, admins: frozenset[str], timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        store: Store,
+        admins: frozenset[str],
+        timeout: float,
+        tools: ToolRegistry | None = None,
+    ) -> None:
         self._client = client
         self._store = store
         self._admins = admins
         self._timeout = timeout
+        self._tools = tools or ToolRegistry()
 
     async def ask(self, request: ApprovalRequest, *, team: str, channel: str, thread_ts: str | None) -> Decision:
         approval_id = uuid.uuid4().hex
-        text = texts.approval_question(request.requester, request.tool)
+        requesters = list(request.requesters or (request.requester,))
+        tool = self._tools.get(request.tool)
+        self_approval = tool.self_approval if tool is not None else True
+        text = texts.approval_question(requesters, request.tool, self_approval=self_approval)
+        shown = _in_schema_order(request.arguments, tool.schema() if tool else {})
+        if not await self._attach_long_values(request.tool, shown, channel=channel, thread_ts=thread_ts):
+            # Never ask about what the approver cannot see in full.
+            return Decision(approved=False)
         posted = await self._client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
             text=text,
-            blocks=_question_blocks(approval_id, text, request.arguments),
+            blocks=_question_blocks(approval_id, text, request.tool, shown),
         )
         record = {
             "requester": request.requester,
+            "requesters": requesters,
             "tool": request.tool,
             "channel": channel,
             "ts": posted["ts"],
-            "arguments": request.arguments,
+            "arguments": shown,
         }
         await self._store.put_approval(team, approval_id, record)
         return await self._wait(team, approval_id, record)
@@ -76,12 +96,49 @@ class Approvals:
             return texts.APPROVAL_EXPIRED
         if "decision" in record:
             return texts.APPROVAL_ALREADY_ANSWERED
-        if user != record["requester"] and user not in self._admins:
-            return texts.approval_not_yours(record["requester"])
+        refusal = self._refusal(team, record, user)
+        if refusal:
+            return refusal
         if not await self._store.decide_approval(team, approval_id, {"approved": approved, "by": user}):
             return texts.APPROVAL_ALREADY_ANSWERED
         await self._settle(record, texts.approval_outcome(record["tool"], approved=approved, by=user))
         return None
+
+    def _refusal(self, team: str, record: dict[str, Any], user: str) -> str | None:
+        """Why `user` may not answer, or None. An admin always may. Otherwise the approver
+        must be allowed to use the tool here, and be allowed for every requester: each of
+        them themselves (a tool that allows self-approval), or none of them (one that
+        needs a second person)."""
+        if user in self._admins:
+            return None
+        requesters = list(record.get("requesters") or [record["requester"]])
+        tool = self._tools.get(record["tool"])
+        if tool is None or not tool.allowed(Caller(team=team, channel=record["channel"], user=user), self._admins):
+            return texts.approval_not_yours(requesters, self_approval=True)
+        if tool.self_approval:
+            return None if set(requesters) == {user} else texts.approval_not_yours(requesters, self_approval=True)
+        return None if user not in requesters else texts.approval_not_yours(requesters, self_approval=False)
+
+    async def _attach_long_values(
+        self, tool: str, arguments: dict[str, Any], *, channel: str, thread_ts: str | None
+    ) -> bool:
+        """Post each value too long for the prompt as a file, just before the prompt."""
+        for name, value in arguments.items():
+            shown = _as_text(value)
+            if len(shown) <= LONG_VALUE:
+                continue
+            try:
+                await self._client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=shown,
+                    filename=_attachment_name(tool, name),
+                    title=f"{tool}: {name} in full ({len(shown):,} characters)",
+                )
+            except SlackApiError as exc:
+                log.warning("could not attach %s of %s: %s", name, tool, exc.response.get("error"))
+                return False
+        return True
 
     async def _settle(self, record: dict[str, Any], outcome: str) -> None:
         """Replace the buttons with who decided, so nobody clicks twice."""
@@ -90,7 +147,7 @@ class Approvals:
                 channel=record["channel"],
                 ts=record["ts"],
                 text=outcome,
-                blocks=_settled_blocks(outcome, record["arguments"]),
+                blocks=_settled_blocks(outcome, record["tool"], record["arguments"]),
             )
         except SlackApiError as exc:
             log.warning("could not update the approval message: %s", exc.response.get("error"))
@@ -100,17 +157,39 @@ def _decision(raw: dict[str, Any]) -> Decision:
     return Decision(approved=bool(raw.get("approved")), by=raw.get("by", ""), timed_out=bool(raw.get("timed_out")))
 
 
-def _arguments_block(arguments: dict[str, Any]) -> dict[str, Any]:
-    shown = json.dumps(arguments, indent=2, ensure_ascii=False)
-    if len(shown) > 2900:  # a section's text holds 3,000 characters
-        shown = shown[:2900] + "\n…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": f"```{shown}```"}}
+def _in_schema_order(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The tool's own order (to, subject, body), not the model's: short fields come first."""
+    order = list(schema.get("properties", {}))
+    known = {name: arguments[name] for name in order if name in arguments}
+    return {**known, **{k: v for k, v in arguments.items() if k not in known}}
 
 
-def _question_blocks(approval_id: str, text: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _attachment_name(tool: str, name: str) -> str:
+    return f"{tool}-{name}.txt"
+
+
+def _arguments_blocks(tool: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every field in full, as plain text (no mrkdwn: nothing can ping, link or hide);
+    a value too long for a block is attached as a file and named here."""
+    blocks = []
+    for name, value in arguments.items():
+        shown = _as_text(value)
+        if len(shown) > LONG_VALUE:
+            line = f"{name}: {len(shown):,} characters, attached in full above as {_attachment_name(tool, name)}"
+        else:
+            line = f"{name}:{chr(10) if chr(10) in shown else ' '}{shown}"
+        blocks.append({"type": "section", "text": {"type": "plain_text", "text": line, "emoji": False}})
+    return blocks
+
+
+def _question_blocks(approval_id: str, text: str, tool: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        _arguments_block(arguments),
+        *_arguments_blocks(tool, arguments),
         {
             "type": "actions",
             "block_id": "assist_approval",
@@ -134,8 +213,8 @@ def _question_blocks(approval_id: str, text: str, arguments: dict[str, Any]) -> 
     ]
 
 
-def _settled_blocks(outcome: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": outcome}}, _arguments_block(arguments)]
+def _settled_blocks(outcome: str, tool: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": outcome}}, *_arguments_blocks(tool, arguments)]
 
 
 def register(app: AsyncApp, approvals: Approvals) -> None:

@@ -70,7 +70,11 @@ async def _status(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -
 async def _tools(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
     assistant = deps.assistants.get(await _current_assistant(deps, command))
     usable = deps.tools.for_turn(
-        deps.tools.names(), user=command["user_id"], channel=command["channel_id"], admins=deps.settings.admin_ids
+        deps.tools.names(),
+        users=[command["user_id"]],
+        channel=command["channel_id"],
+        team=command.get("team_id", ""),
+        admins=deps.settings.admin_ids,
     )
     if not usable:
         return "No tools are available to you here."

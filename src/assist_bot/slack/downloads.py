@@ -1,23 +1,18 @@
 """Download a file a user shared in Slack, without leaking the token or the memory.
 
 Why this is more than `session.get(url)`:
-- The bot token opens every file the bot can see, so it is sent only to Slack's own hosts
-  (`allowed_hosts`). Redirects are followed by hand because an HTTP client that follows them
-  itself may replay the Authorization header to wherever the redirect points.
+- The bot token opens every file the bot can see, so it is sent only to Slack's own origins
+  (scheme, host and port: `addresses.FileHosts`). Redirects are followed by hand because an HTTP
+  client that follows them itself may replay the Authorization header to wherever they point.
 - A file's declared size can be wrong and a body can be endless, so the body is streamed and
   the connection dropped as soon as it passes the cap.
 - Slack answers a missing scope or a channel the bot is not in with an HTML login page
   (sometimes with status 200); that page must not be handed on as the user's PDF.
 
-Policy for redirects: a hop to a host outside `allowed_hosts` is followed WITHOUT the token
-(Slack may send downloads to a CDN with a signed URL, which needs no token); a hop from a
-public host to an internal address (localhost, private or link-local IP literals) is refused,
-so a redirect cannot point the bot at its own network. Hostnames that merely resolve to
-internal addresses are not caught here (that needs a resolver-level guard).
-
-Plain http is accepted only for loopback hosts, which only the test fakes use: traffic that
-never leaves the machine gains nothing from TLS, and a second loopback address (127.0.0.2)
-lets a test prove that a cross-host redirect is followed without the token.
+Policy: the first URL must be one of Slack's own (a file object whose `url_private` points
+anywhere else is not fetched at all: it would put a stranger's page into the knowledge). A
+redirect to another host is followed WITHOUT the token (Slack may send downloads to a CDN with a
+signed URL), but never to an internal address, however spelled or resolved (`addresses.py`).
 
 The caller's `http` session must not carry a default Authorization header of its own.
 """
@@ -25,16 +20,17 @@ The caller's `http` session must not carry a default Authorization header of its
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
+from assist_bot.slack import file_shapes
+from assist_bot.slack.addresses import FileHosts
+from assist_bot.slack.escape import escape
 from assist_bot.uploads import IntakeError
 
 log = logging.getLogger(__name__)
@@ -63,12 +59,6 @@ class Downloaded:
     size: int
 
 
-def slack_file_hosts(slack_api_url: str) -> frozenset[str]:
-    """The hosts that may receive the bot token: the Web API's host (a proxy or a fake) and files.slack.com."""
-    host = (URL(slack_api_url).host or "").lower()
-    return frozenset(h for h in (host, "files.slack.com") if h)
-
-
 async def download_slack_file(
     file: dict[str, Any],
     *,
@@ -76,18 +66,23 @@ async def download_slack_file(
     http: aiohttp.ClientSession,
     token: str,
     max_bytes: int,
-    allowed_hosts: frozenset[str],
+    hosts: FileHosts,
     time_limit: float = 120.0,
 ) -> Downloaded:
     """Fetch one Slack file object's bytes (at most `max_bytes`), or raise DownloadError."""
-    if file.get("file_access") == "check_file_info":
-        file = await _file_info(client, file)
+    resolved = await file_shapes.resolve(client, file)  # a Slack Connect stub: files.info has the rest
+    if isinstance(resolved, str):
+        raise DownloadError(_no_access("this file"))
+    file = resolved
     name = file.get("name") or file.get("title") or "the file"
-    label = f"“{name}”"
+    label = f"“{escape(name)}”"  # reasons are posted to Slack: a name must not ping or fake a link
     _check_declared(file, label, name, max_bytes)
     url = file.get("url_private_download") or file.get("url_private")
     if not url:
         raise DownloadError(f"Slack gave me no download link for {label}.", name=name)
+    if not hosts.may_carry_token(URL(url)):
+        log.warning("file %s links outside Slack (%s): not fetched", file.get("id"), URL(url).host)
+        raise DownloadError(f"The download link for {label} is not a secure Slack link.", name=name)
     try:
         async with asyncio.timeout(time_limit):
             content, content_type = await _fetch(
@@ -95,7 +90,7 @@ async def download_slack_file(
                 http=http,
                 token=token,
                 max_bytes=max_bytes,
-                allowed_hosts=allowed_hosts,
+                hosts=hosts,
                 label=label,
                 name=name,
             )
@@ -110,18 +105,6 @@ async def download_slack_file(
         raise DownloadError(_no_access(label), name=name)
     mimetype = file.get("mimetype") or content_type or "application/octet-stream"
     return Downloaded(name, mimetype, file.get("filetype") or "", content, len(content))
-
-
-async def _file_info(client: AsyncWebClient, stub: dict[str, Any]) -> dict[str, Any]:
-    # Slack Connect and some shared files arrive as a stub without URLs; files.info has the rest.
-    try:
-        response = await client.files_info(file=stub["id"])
-    except SlackApiError as exc:
-        log.info("files.info %s: %s", stub.get("id"), exc.response.get("error"))
-        raise DownloadError(_no_access("this file")) from None
-    except aiohttp.ClientError:
-        raise DownloadError("I could not reach Slack to read this file.") from None
-    return response["file"]
 
 
 def _check_declared(file: dict[str, Any], label: str, name: str, max_bytes: int) -> None:
@@ -141,21 +124,17 @@ async def _fetch(
     http: aiohttp.ClientSession,
     token: str,
     max_bytes: int,
-    allowed_hosts: frozenset[str],
+    hosts: FileHosts,
     label: str,
     name: str,
 ) -> tuple[bytes, str]:
     """GET with hand-followed redirects; returns the capped body and its content type."""
     for _ in range(_MAX_REDIRECTS + 1):
-        host = _checked_host(url, label, name)
-        headers = {"Authorization": f"Bearer {token}"} if host in allowed_hosts else {}
+        await _check_hop(url, hosts, label, name)
+        headers = {"Authorization": f"Bearer {token}"} if hosts.may_carry_token(url) else {}
         async with http.get(url, headers=headers, allow_redirects=False) as resp:
             if resp.status in _REDIRECTS and resp.headers.get("Location"):
-                target = resp.url.join(URL(resp.headers["Location"]))
-                if _is_internal(target.host or "") and not _is_internal(host):
-                    log.warning("refused a redirect from %s to internal host %s", host, target.host)
-                    raise DownloadError(f"Slack sent the download of {label} somewhere I won't go.", name=name)
-                url = target
+                url = resp.url.join(URL(resp.headers["Location"]))
                 continue
             if resp.status in (401, 403, 404):
                 raise DownloadError(_no_access(label), name=name)
@@ -181,28 +160,16 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, label: str,
     raise DownloadError(f"{label} is larger than the {_human(max_bytes)} limit.", name=name)
 
 
-def _checked_host(url: URL, label: str, name: str) -> str:
-    host = (url.host or "").lower()
-    if not host or not (url.scheme == "https" or (url.scheme == "http" and _is_loopback(host))):
+async def _check_hop(url: URL, hosts: FileHosts, label: str, name: str) -> None:
+    if not hosts.secure(url):
         raise DownloadError(f"The download link for {label} is not a secure Slack link.", name=name)
-    return host
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def _is_loopback(host: str) -> bool:
-    ip = _ip(host)
-    return host == "localhost" or (ip is not None and ip.is_loopback)
-
-
-def _is_internal(host: str) -> bool:
-    ip = _ip(host)
-    return _is_loopback(host) or (ip is not None and (ip.is_private or ip.is_link_local))
+        internal = await hosts.reaches_internal(url)
+    except OSError:  # the name does not resolve: nothing to fetch, and nothing we could vouch for
+        raise DownloadError(f"I could not reach Slack to download {label}.", name=name) from None
+    if internal:
+        log.warning("refused to fetch %s: an internal address", url.host)
+        raise DownloadError(f"Slack sent the download of {label} somewhere I won't go.", name=name)
 
 
 def _is_html(content_type: str, content: bytes) -> bool:

@@ -9,9 +9,10 @@ becomes a turn once the files are in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -19,9 +20,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
-from assist_bot.filetypes import route_for
+from assist_bot.filetypes import Route, extension, route_for
 from assist_bot.inbound import Inbound
-from assist_bot.slack.downloads import download_slack_file, slack_file_hosts
+from assist_bot.slack import file_shapes
+from assist_bot.slack.addresses import FileHosts, GuardedResolver
+from assist_bot.slack.downloads import download_slack_file
+from assist_bot.slack.escape import escape
 from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.uploads import IntakeError, Upload
 
@@ -43,22 +47,45 @@ class FileIntake(Protocol):
 
 @dataclass
 class SlackFiles:
-    """Downloads with the bot token, which goes to Slack's file hosts only."""
+    """Downloads with the bot token, which goes to Slack's file hosts only.
+
+    At most `max_concurrent` files of this process are in flight at once (downloaded and
+    handed to OpenAI), since each may hold up to `max_bytes` in memory; the others wait
+    their turn, with the ⏳ reaction still on their message.
+    """
 
     client: AsyncWebClient
     token: str
     api_url: str
     max_bytes: int
+    max_concurrent: int = 4
     _http: aiohttp.ClientSession | None = None
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+
+    @property
+    def hosts(self) -> FileHosts:
+        return FileHosts.for_api(self.api_url)
 
     def session(self) -> aiohttp.ClientSession:
         if self._http is None:  # made lazily, inside the running loop
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=60))
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.hosts))
+            self._http = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_read=60)
+            )
         return self._http
 
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+
+    def slot(self) -> asyncio.Semaphore:
+        return self._slots
+
+    async def resolve(self, file: dict[str, Any]) -> dict[str, Any] | str:
+        return await file_shapes.resolve(self.client, file)
 
     async def download(self, file: dict[str, Any]) -> Upload:
         got = await download_slack_file(
@@ -67,7 +94,7 @@ class SlackFiles:
             http=self.session(),
             token=self.token,
             max_bytes=self.max_bytes,
-            allowed_hosts=slack_file_hosts(self.api_url),
+            hosts=self.hosts,
         )
         return Upload(
             name=got.name,
@@ -81,44 +108,78 @@ class SlackFiles:
 
 @dataclass
 class Outcome:
-    images: list[str]
-    notes: list[str]
+    images: list[str] = field(default_factory=list)
+    notes: dict[int, str] = field(default_factory=dict)  # by the file's place in the message
+    taken: int = 0  # files that went in
+    problems: int = 0  # files we told the thread we could not take
+
+    def problem(self, index: int, note: str) -> None:
+        self.notes[index] = note
+        self.problems += 1
+
+    def text(self) -> str:
+        """One line per file, in the order the message carried them."""
+        return "\n".join(note for _, note in sorted(self.notes.items()))
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    file: dict[str, Any]
+    name: str
+    route: Route
+
+
+async def plan_files(
+    files: list[dict[str, Any]], *, slack_files: SlackFiles, routes: dict[str, str], addressed: bool, outcome: Outcome
+) -> list[Step]:
+    """What to do with each file. Stubs are resolved (files.info) before anything is judged by
+    name; files that cannot be read get their note in `outcome` and no step."""
+    steps = []
+    for index, raw in enumerate(files):
+        file = await slack_files.resolve(raw)
+        if isinstance(file, str):
+            outcome.problem(index, file)
+            continue
+        if note := file_shapes.unreadable(file):
+            outcome.problem(index, note)
+            continue
+        name = file_shapes.display_name(file)
+        route = route_for(name, file.get("filetype", ""), routes)
+        if route is None:
+            kind = extension(name, file.get("filetype", ""))
+            outcome.problem(index, texts.unsupported_file(escape(name), escape(kind)))
+        elif route != "image" or addressed:  # a picture nobody asked about is none of our business
+            steps.append(Step(index, file, name, route))
+    return steps
 
 
 async def take_files(
+    steps: list[Step],
     *,
-    files: list[dict[str, Any]],
     thread: ThreadKey,
     intake: FileIntake,
     slack_files: SlackFiles,
-    routes: dict[str, str],
     channel_name: str,
-    addressed: bool,
-) -> Outcome:
-    """Route each file; nothing is half-stored: a failure leaves that file out entirely."""
-    outcome = Outcome(images=[], notes=[])
+    outcome: Outcome,
+) -> None:
+    """Take each planned file in; nothing is half-stored: a failure leaves that file out entirely."""
     channel = ChannelKey(thread.team, thread.channel)
-    for file in files:
-        name = file.get("name") or file.get("title") or "file"
-        route = route_for(name, file.get("filetype", ""), routes)
-        if route is None:
-            outcome.notes.append(texts.unsupported_file(name))
-            continue
-        if route == "image" and not addressed:
-            continue  # a picture nobody asked about is none of our business
+    for step in steps:
         try:
-            upload = await slack_files.download(file)
-            if route == "knowledge":
-                await intake.add_document(channel=channel, channel_name=channel_name, upload=upload)
-                outcome.notes.append(texts.added_to_knowledge(upload.name, thread.channel))
-            elif route == "code":
-                await intake.add_data_file(thread=thread, upload=upload)
-                outcome.notes.append(texts.added_to_code(upload.name))
-            else:
-                outcome.images.append(await intake.add_image(upload))
+            async with slack_files.slot():
+                upload = await slack_files.download(step.file)
+                if step.route == "knowledge":
+                    await intake.add_document(channel=channel, channel_name=channel_name, upload=upload)
+                    outcome.notes[step.index] = texts.added_to_knowledge(escape(upload.name), thread.channel)
+                elif step.route == "code":
+                    await intake.add_data_file(thread=thread, upload=upload)
+                    outcome.notes[step.index] = texts.added_to_code(escape(upload.name))
+                else:
+                    outcome.images.append(await intake.add_image(upload))
+            outcome.taken += 1
         except IntakeError as exc:  # a download or an upload that failed, in words for users
-            outcome.notes.append(texts.intake_failed(name, exc.reason))
-    return outcome
+            outcome.problem(step.index, texts.intake_failed(escape(step.name), exc.reason))
 
 
 async def react(client: AsyncWebClient, channel: str, ts: str, *, add: str = "", remove: str = "") -> None:
@@ -143,24 +204,20 @@ async def handle_file_share(
     channel_name: str,
     submit: Callable[[tuple[str, ...]], Awaitable[None]],
 ) -> None:
-    """Take the message's files in, tell the thread, then let a turn answer if it was for us."""
+    """Take the message's files in, tell the thread, then let a turn answer if it was for us.
+    ✅ only when every file the message carried for us went in; ⚠️ when any was refused."""
     files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-    await react(client, event["channel"], event["ts"], add=WORKING)
-    outcome = await take_files(
-        files=files,
-        thread=thread,
-        intake=intake,
-        slack_files=slack_files,
-        routes=routes,
-        channel_name=channel_name,
-        addressed=addressed,
-    )
-    failed = any(note.startswith("⚠️") for note in outcome.notes)
-    await react(client, event["channel"], event["ts"], remove=WORKING, add=FAILED if failed else DONE)
-    if outcome.notes:
-        await client.chat_postMessage(
-            channel=event["channel"], thread_ts=thread.thread_ts, text="\n".join(outcome.notes)
+    outcome = Outcome()
+    steps = await plan_files(files, slack_files=slack_files, routes=routes, addressed=addressed, outcome=outcome)
+    if steps:
+        await react(client, event["channel"], event["ts"], add=WORKING)
+        await take_files(
+            steps, thread=thread, intake=intake, slack_files=slack_files, channel_name=channel_name, outcome=outcome
         )
+    final = FAILED if outcome.problems else DONE if outcome.taken else ""
+    await react(client, event["channel"], event["ts"], remove=WORKING if steps else "", add=final)
+    if outcome.notes:
+        await client.chat_postMessage(channel=event["channel"], thread_ts=thread.thread_ts, text=outcome.text())
     if addressed and ((event.get("text") or "").strip() or outcome.images):
         await submit(tuple(outcome.images))
 

@@ -24,7 +24,8 @@ def _kind(prop: dict[str, Any]) -> tuple[str, list[Any] | None, bool]:
 
 def modal(tool: Tool, *, channel: str) -> dict[str, Any]:
     schema = tool.schema()
-    blocks = [_input(name, prop) for name, prop in schema.get("properties", {}).items()]
+    defaults = tool.defaults
+    blocks = [_input(name, prop, defaults.get(name)) for name, prop in schema.get("properties", {}).items()]
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
@@ -36,16 +37,26 @@ def modal(tool: Tool, *, channel: str) -> dict[str, Any]:
     }
 
 
-def _input(name: str, prop: dict[str, Any]) -> dict[str, Any]:
+def _option(value: Any) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": str(value)}, "value": json.dumps(value)}
+
+
+def _input(name: str, prop: dict[str, Any], default: Any = None) -> dict[str, Any]:
+    """One input; a parameter with a default is optional (left empty, the default applies)
+    and shows its default already filled in."""
     kind, enum, nullable = _kind(prop)
     if enum:
         element: dict[str, Any] = {
             "type": "static_select",
             "action_id": "value",
-            "options": [{"text": {"type": "plain_text", "text": str(v)}, "value": json.dumps(v)} for v in enum],
+            "options": [_option(v) for v in enum],
         }
+        if default in enum:
+            element["initial_option"] = _option(default)
     else:
         element = {"type": "plain_text_input", "action_id": "value", "multiline": name in {"body", "text", "message"}}
+        if default is not None:
+            element["initial_value"] = default if isinstance(default, str) else json.dumps(default)
     block: dict[str, Any] = {
         "type": "input",
         "block_id": name,
@@ -59,17 +70,19 @@ def _input(name: str, prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def submitted_arguments(tool: Tool, values: dict[str, Any]) -> dict[str, Any]:
-    """The view's state values → arguments (strings stay strings; pydantic validates)."""
+    """The view's state values → arguments (strings stay strings; pydantic validates).
+    A field left empty is left out: its default applies, or validation says it is required."""
     arguments: dict[str, Any] = {}
     for name, prop in tool.schema().get("properties", {}).items():
         element = (values.get(name) or {}).get("value") or {}
         kind, enum, _ = _kind(prop)
         if enum:
             selected = element.get("selected_option")
-            arguments[name] = json.loads(selected["value"]) if selected else None
+            value = json.loads(selected["value"]) if selected else None
         else:
-            raw = element.get("value")
-            arguments[name] = _coerce(raw, kind)
+            value = _coerce(element.get("value"), kind)
+        if value is not None:
+            arguments[name] = value
     return arguments
 
 

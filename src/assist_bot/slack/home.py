@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.tools import Caller
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,7 @@ def _tool_lines(deps: SurfaceDeps, user: str) -> list[str]:
     admins = deps.settings.admin_ids
     lines = []
     for tool in sorted(deps.tools.all(), key=lambda t: t.slash_command)[:MAX_LISTED]:
-        users_ok = user in admins or tool.allow_users is None or user in tool.allow_users
-        if not users_ok:
+        if not tool.user_permitted(Caller(team="", channel="", user=user), admins):
             continue
         where = "" if user in admins or tool.allow_channels is None else " — in some channels only"
         asks = " (asks before it runs)" if tool.side_effects else ""

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
+from assist_bot.slack import escape
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
@@ -100,7 +101,7 @@ class SlackReply:
         await self._stop_flusher()
         # The completed text is authoritative (deltas could, in theory, be lost).
         self._markdown = done.text or self._markdown
-        self._footer = texts.sources(done.citations)
+        self._footer = texts.sources(escape.citations(done.citations))
         await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
         self._pacer.closed(self._team)
         await self._wait_uploads()
@@ -177,12 +178,12 @@ class SlackReply:
                 channel=self._channel,
                 thread_ts=self._thread_ts,
                 filename=output.name,
-                title=output.name,
+                title=escape.escape(output.name),
                 content=output.content,
             )
         except SlackApiError as exc:
             log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
-            await self._post(texts.upload_failed(output.name))
+            await self._post(texts.upload_failed(escape.escape(output.name)))
 
     async def _wait_uploads(self) -> None:
         if self._uploads:

@@ -23,7 +23,7 @@ from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
 from assist_bot.slack.deps import SurfaceDeps
-from assist_bot.tools import Tool, ToolArgumentsError
+from assist_bot.tools import Caller, Tool, ToolArgumentsError
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,21 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
 
+def escaped(text: object) -> str:
+    """Slack's escaping: what a tool returns (or echoes) can neither ping (<!channel>)
+    nor disguise a link (<https://evil|https://corp>)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def readable(tool: Tool, user: str, output: str) -> str:
     try:
         value = json.loads(output)
     except ValueError:
         value = output
     if isinstance(value, dict):
-        body = "\n".join(f"• *{key.replace('_', ' ')}*: {val}" for key, val in value.items())
+        body = "\n".join(f"• *{escaped(key).replace('_', ' ')}*: {escaped(val)}" for key, val in value.items())
     else:
-        body = str(value)
+        body = escaped(value)
     return f"<@{user}> used `{tool.slash_command}`:\n{body}"
 
 
@@ -70,7 +76,13 @@ async def run_for_person(
 ) -> None:
     if tool.side_effects:
         decision = await deps.approvals.ask(
-            ApprovalRequest(tool=tool.name, description=tool.description, arguments=arguments, requester=user),
+            ApprovalRequest(
+                tool=tool.name,
+                description=tool.description,
+                arguments=tool.as_run(arguments),
+                requester=user,
+                requesters=(user,),
+            ),
             team=team,
             channel=channel,
             thread_ts=None,
@@ -82,7 +94,9 @@ async def run_for_person(
     if result.ok:
         await client.chat_postMessage(channel=channel, text=readable(tool, user, result.output))
     else:
-        await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_failed(tool.name, result.output))
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=texts.tool_failed(tool.name, escaped(result.output))
+        )
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
@@ -96,17 +110,24 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         if tool is None:
             await ack()
             return
-        arguments = forms.submitted_arguments(tool, view["state"]["values"])
+        user = body["user"]["id"]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        # Checked again on submit: the form may have been opened by someone else, or before
+        # the rules changed; the view's own data is not proof of permission.
+        channel = str(meta.get("channel", ""))
+        if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
+            await ack()
+            await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_not_allowed(tool.name))
+            return
+        arguments = forms.submitted_arguments(tool, (view.get("state") or {}).get("values") or {})
         try:
             tool.validate(arguments)
         except ToolArgumentsError as exc:
             await ack(response_action="errors", errors=_form_errors(tool, str(exc)))
             return
         await ack()
-        user = body["user"]["id"]
-        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
         deps.dispatcher.spawn(
-            run_for_person(deps, client, tool, arguments, team=team, channel=meta["channel"], user=user),
+            run_for_person(deps, client, tool, arguments, team=team, channel=channel, user=user),
             name=f"{tool.slash_command} form",
         )
 
@@ -130,7 +151,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
 
     async def _handle(command: dict[str, Any], client: AsyncWebClient, respond) -> None:
         user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
-        if not tool.allowed(user, channel, deps.settings.admin_ids):
+        if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
             await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))
             return
         text = command.get("text") or ""
@@ -140,7 +161,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
         try:
             arguments = await parse_arguments(deps, tool, text)
         except ToolArgumentsError as exc:
-            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, str(exc)))
+            await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return
         except TurnError as exc:
             await respond(response_type="ephemeral", text=texts.failure(exc.kind))

@@ -73,7 +73,12 @@ class Keys:
     def knowledge(self, channel: ChannelKey) -> str:
         return f"{self.namespace}:{channel.team}:knowledge:{channel.channel}"
 
+    def knowledge_holders(self, team: str, slack_file_id: str) -> str:
+        """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
+        return f"{self.namespace}:{team}:kchannels:{slack_file_id}"
+
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
+        """Older versions kept one owner channel per file, as a string: still read, then moved into the set."""
         return f"{self.namespace}:{team}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
@@ -237,8 +242,8 @@ class Store(abc.ABC):
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]: ...
 
     @abc.abstractmethod
-    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
-        """Which channel's knowledge holds this Slack file (file_deleted names no channel)."""
+    async def knowledge_channels_of(self, team: str, slack_file_id: str) -> list[str]:
+        """Every channel whose knowledge holds this Slack file, sorted (file_deleted names no channel)."""
 
     @abc.abstractmethod
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None: ...

@@ -198,20 +198,26 @@ class MemoryStore(Store):
         index = dict(self._kv.get(key) or {})
         index[slack_file_id] = dict(record)
         self._kv.set(key, index, None)
-        self._kv.set(self.keys.knowledge_owner(channel.team, slack_file_id), channel.channel, None)
+        holders = self.keys.knowledge_holders(channel.team, slack_file_id)
+        self._kv.set(holders, {*(self._kv.get(holders) or ()), channel.channel}, None)
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         return {k: dict(v) for k, v in (self._kv.get(self.keys.knowledge(channel)) or {}).items()}
 
-    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
-        return self._kv.get(self.keys.knowledge_owner(team, slack_file_id))
+    async def knowledge_channels_of(self, team: str, slack_file_id: str) -> list[str]:
+        return sorted(self._kv.get(self.keys.knowledge_holders(team, slack_file_id)) or ())
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
         key = self.keys.knowledge(channel)
         index = dict(self._kv.get(key) or {})
         record = index.pop(slack_file_id, None)
         self._kv.set(key, index, None)
-        self._kv.pop(self.keys.knowledge_owner(channel.team, slack_file_id))
+        holders = self.keys.knowledge_holders(channel.team, slack_file_id)
+        rest = set(self._kv.get(holders) or ()) - {channel.channel}
+        if rest:
+            self._kv.set(holders, rest, None)
+        else:
+            self._kv.pop(holders)
         return record
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:

@@ -194,22 +194,30 @@ class RedisStore(Store):
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
-            pipe.set(self.keys.knowledge_owner(channel.team, slack_file_id), channel.channel)
+            pipe.sadd(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
             await pipe.execute()
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.knowledge(channel))
         return {_text(file_id): decode(record) for file_id, record in raw.items()}
 
-    async def knowledge_channel_of(self, team: str, slack_file_id: str) -> str | None:
-        return _maybe_text(await self._redis.get(self.keys.knowledge_owner(team, slack_file_id)))
+    async def knowledge_channels_of(self, team: str, slack_file_id: str) -> list[str]:
+        holders = self.keys.knowledge_holders(team, slack_file_id)
+        legacy = self.keys.knowledge_owner(team, slack_file_id)
+        owner = _maybe_text(await self._redis.get(legacy))
+        if owner is not None:  # an index written by an older version: move its one owner into the set
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(holders, owner)
+                pipe.delete(legacy)
+                await pipe.execute()
+        return sorted(_text(c) for c in await self._redis.smembers(holders))
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
         key = self.keys.knowledge(channel)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hget(key, slack_file_id)
             pipe.hdel(key, slack_file_id)
-            pipe.delete(self.keys.knowledge_owner(channel.team, slack_file_id))
+            pipe.srem(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
             raw, _, _ = await pipe.execute()
         return decode(raw) if raw else None
 

@@ -2,7 +2,9 @@
 
 Declare one with `@tool` in any module; `load_registry(settings)` imports the
 built-ins, the modules in ASSIST_BOT_TOOL_MODULES and the `assist_bot.tools`
-entry points, and registers the tools they declare.
+entry points, and registers the tools found in them. A tool may declare its own
+settings (`@tool(settings=MySettings)`, a `ToolSettings` subclass) and receives
+them, and nothing else of the bot's configuration, as `ctx.settings`.
 """
 
 from assist_bot.tools.errors import (
@@ -13,9 +15,11 @@ from assist_bot.tools.errors import (
     ToolFailure,
     ToolLoadError,
 )
-from assist_bot.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult, declared_tools, make_tool, tool
+from assist_bot.tools.registry import Caller, Tool, ToolContext, ToolRegistry, ToolResult, make_tool, tool, tool_of
+from assist_bot.tools.settings import ToolSettings
 
 __all__ = [
+    "Caller",
     "DuplicateToolError",
     "Tool",
     "ToolArgumentsError",
@@ -26,7 +30,8 @@ __all__ = [
     "ToolLoadError",
     "ToolRegistry",
     "ToolResult",
-    "declared_tools",
+    "ToolSettings",
     "make_tool",
     "tool",
+    "tool_of",
 ]

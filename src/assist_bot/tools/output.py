@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pydantic
 
 from assist_bot.logs import redact
-from assist_bot.settings import Settings
 
 # The model needs the gist of an error, not a page of it.
 _MAX_ERROR_CHARS = 500
@@ -27,17 +27,11 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def scrub(message: str, settings: Settings) -> str:
-    """Keep secrets out of what the model (and so the thread) may see."""
-    secrets = [
-        settings.slack_bot_token,
-        settings.openai_api_key,
-        settings.slack_app_token,
-        settings.slack_signing_secret,
-        settings.smtp_password,
-    ]
+def scrub(message: str, secrets: Iterable[str]) -> str:
+    """Keep secrets out of what the model (and so the thread) may see: the given
+    values (the tool's own secrets and the bot's) and anything shaped like a token."""
     for secret in secrets:
-        if secret is not None and secret.get_secret_value():
-            message = message.replace(secret.get_secret_value(), "[redacted]")
+        if secret:
+            message = message.replace(secret, "[redacted]")
     message = redact(message)
     return message if len(message) <= _MAX_ERROR_CHARS else message[: _MAX_ERROR_CHARS - 1] + "…"

@@ -88,7 +88,7 @@ def build_params_model(fn: Callable[..., Any], *, name: str, context_type: type)
         if param.name not in hints:
             raise ToolDefinitionError(f"tool {name}: parameter {param.name!r} has no type annotation")
         annotation = hints[param.name]
-        if annotation is context_type:
+        if annotation is context_type or typing.get_origin(annotation) is context_type:  # ToolContext[X] too
             context_param = param.name
             continue
         # Internal field names avoid clashes with BaseModel attributes (`json`, `copy`,

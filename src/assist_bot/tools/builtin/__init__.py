@@ -1,5 +1,1 @@
-"""The tools assist-bot ships with; importing this package declares them."""
-
-from assist_bot.tools.builtin import email, weather
-
-__all__ = ["email", "weather"]
+"""The tools assist-bot ships with (loaded by `loading.BUILTIN_MODULES`)."""

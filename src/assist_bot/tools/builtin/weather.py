@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import aiohttp
+from pydantic_settings import SettingsConfigDict
 
 from assist_bot.tools.errors import ToolFailure
 from assist_bot.tools.registry import ToolContext, tool
+from assist_bot.tools.settings import ToolSettings
 
 # Each request gets its own bound, well inside the tool's overall time-out.
 _REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -47,18 +49,31 @@ _WMO = {
 }
 
 
-@tool(slash_command="/weather")
-async def get_weather(city: str, unit: Literal["celsius", "fahrenheit"], ctx: ToolContext) -> dict[str, Any]:
+class WeatherSettings(ToolSettings):
+    """Open-Meteo's endpoints (OPEN_METEO_GEOCODING_URL, OPEN_METEO_FORECAST_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="OPEN_METEO_")
+
+    geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+
+
+Context = ToolContext[WeatherSettings]
+
+
+@tool(slash_command="/weather", settings=WeatherSettings)
+async def get_weather(city: str, ctx: Context, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict[str, Any]:
     """Get the current weather for a city.
 
     Args:
         city: The city name, e.g. "Paris" or "San Francisco".
         unit: The temperature unit to answer in.
     """
-    place = await _geocode(ctx, city)
+    urls = ctx.settings or WeatherSettings.model_construct()  # a tool built without loading: the defaults
+    place = await _geocode(ctx, urls.geocoding_url, city)
     forecast = await _get_json(
         ctx,
-        ctx.settings.open_meteo_forecast_url,
+        urls.forecast_url,
         {
             "latitude": str(place["latitude"]),
             "longitude": str(place["longitude"]),
@@ -90,10 +105,10 @@ def _conditions(code: Any) -> str:
         return "unknown"
 
 
-async def _geocode(ctx: ToolContext, city: str) -> dict[str, Any]:
+async def _geocode(ctx: Context, url: str, city: str) -> dict[str, Any]:
     found = await _get_json(
         ctx,
-        ctx.settings.open_meteo_geocoding_url,
+        url,
         {
             "name": city,
             "count": "1",
@@ -107,7 +122,7 @@ async def _geocode(ctx: ToolContext, city: str) -> dict[str, Any]:
     return results[0]
 
 
-async def _get_json(ctx: ToolContext, url: str, params: dict[str, str]) -> dict[str, Any]:
+async def _get_json(ctx: Context, url: str, params: dict[str, str]) -> dict[str, Any]:
     try:
         async with ctx.http.get(url, params=params, timeout=_REQUEST_TIMEOUT) as response:
             if response.status >= 400:
