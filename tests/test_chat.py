@@ -134,3 +134,54 @@ async def test_assistant_by_name_and_an_unknown_one(openai_fake, tmp_path):
     unknown = await run_script("chat", "--assistant", "bard", env=env, cwd=tmp_path, stdin=b"")
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "assist-bot: no assistant named 'bard': the assistants are general, poet"
+
+
+async def test_the_answer_streams_as_it_arrives(openai_fake, tmp_path):
+    gate = asyncio.Event()  # the fake holds the last chunk until the test opens it
+    openai_fake.enqueue(Text(["First part, ", "then the rest."], gate=gate))
+    session = await chat_session(openai_only(openai_fake), tmp_path)
+    await session.until("you> ")
+    session.type("tell me")
+    shown = await session.until("First part, ")
+    assert "then the rest." not in shown  # the beginning showed before the model finished
+    gate.set()
+    await session.until("then the rest.\nyou> ")
+    code, stderr = await end(session)
+    assert code == 0, stderr
+
+
+async def test_in_a_pseudo_terminal(openai_fake, tmp_path):
+    """As a person runs it: stdin, stdout and stderr on a terminal, Ctrl-D to leave."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        str(SCRIPT), "chat", env=openai_only(openai_fake), cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    seen = b""
+
+    async def until(marker: bytes) -> None:
+        nonlocal seen
+        async with asyncio.timeout(20):
+            while marker not in seen:
+                if select.select([master], [], [], 0)[0]:
+                    seen += os.read(master, 4096)
+                else:
+                    await asyncio.sleep(0.02)
+
+    try:
+        await until(b"you> ")
+        os.write(master, b"hi there\n")
+        await until(b"You said: [")
+        await until(b"hi there\r\nyou> ")
+        os.write(master, b"\x04")  # Ctrl-D
+        assert await asyncio.wait_for(proc.wait(), timeout=20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        os.close(master)
+    assert b"Traceback" not in seen

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port and self.metrics_port == self.port and self.slack_app_token is None:
+            raise ValueError("ASSIST_BOT_METRICS_PORT must differ from PORT (HTTP mode serves /metrics on PORT too)")
+        return self
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
