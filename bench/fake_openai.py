@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tests.fakes.openai import FakeOpenAI, _id, _message_item
+from tests.fakes.openai import FakeOpenAI, message_item, new_id
 
 FIRST_MARKER = "Alpha"
 FINAL_MARKER = "Omega"
@@ -113,11 +113,11 @@ class BenchOpenAI(FakeOpenAI):
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
-                "x-request-id": _id("req"),
+                "x-request-id": new_id("req"),
             }
         )
         await resp.prepare(request)
-        msg_id = _id("msg")
+        msg_id = new_id("msg")
         where = f'"item_id":"{msg_id}","output_index":0,"content_index":0'
         obj_json = json.dumps(obj)
         seq = 0
@@ -146,7 +146,7 @@ class BenchOpenAI(FakeOpenAI):
             _frame("response.output_text.delta", nxt(), f'"delta":{tok},"logprobs":[],' + where)
             for tok in self._encoded
         ]
-        done_item = _message_item(msg_id, self._text, "completed")
+        done_item = message_item(msg_id, self._text, "completed")
         tail = (
             _frame("response.output_text.done", nxt(), f'"text":{json.dumps(self._text)},"logprobs":[],' + where)
             + _frame("response.content_part.done", nxt(), f'"part":{json.dumps(done_item["content"][0])},' + where)

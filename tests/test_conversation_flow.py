@@ -9,10 +9,12 @@ import aiohttp
 import pytest
 
 from assist_bot import texts
+from assist_bot.engine.turns import RETRY_BACKOFF
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.waits import RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -178,14 +180,16 @@ async def test_messages_during_a_stream_become_one_next_turn(slack, openai_fake)
     ],
 )
 async def test_openai_failure_gives_a_clear_message_then_the_thread_works(slack, openai_fake, failure):
-    openai_fake.enqueue(failure)
+    openai_fake.enqueue(failure, failure)  # the first attempt, and the one retry of a response with no output
     async with running_bot(slack, openai_fake) as bot:
+        bot.bot.engine.sleep = waits = RecordedWaits()
         first = mention("C1", "U1", "this will fail")
         await bot.send(first)
         reply = await final_reply(slack, "C1", first["ts"], "⚠️")
         assert "boom" not in reply.text and "Traceback" not in reply.text and "model exploded" not in reply.text
         await bot.send(message("C1", "U1", "try again", thread_ts=first["ts"]))
         await final_reply(slack, "C1", first["ts"], "You said: [user-U1] try again", count=2)
+    assert waits.waits == [RETRY_BACKOFF]
 
 
 async def test_a_timeout_ends_the_reply_with_a_note_and_the_next_message_works(slack, openai_fake):

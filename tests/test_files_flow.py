@@ -349,3 +349,17 @@ async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one
     [store] = openai_fake.vector_stores.values()
     assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]
     assert "b.md" in listing["text"] and "a.md" not in listing["text"]  # the index follows the store
+
+
+@pytest.mark.parametrize("status", [400, 401, 500])
+async def test_an_upload_refused_by_openai_gets_a_generic_note_never_the_apis_text(slack, openai_fake, status):
+    # A proxy in front of OpenAI may echo the request, key included, into its error text.
+    openai_fake.upload_errors.append((status, "Incorrect API key provided: sk-proj-LEAKED1234567890"))
+    async with running_bot(slack, openai_fake) as bot:
+        event, _ = await share(
+            bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
+        )
+        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+    (note,) = notes(slack, "C1", event["ts"])
+    assert note.startswith("⚠️ I could not add *handbook.pdf*: ") and "AI service" in note
+    assert "sk-" not in note and "Incorrect API key" not in note

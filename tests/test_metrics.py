@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fakes.openai import HttpError, Text
 from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.waits import RecordedWaits
 from tests.test_tools_flow import approval_id, approval_message, smtp  # noqa: F401 - smtp is a fixture
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,14 +77,16 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
 
 
 async def test_openai_429s_and_failed_turns_are_counted(slack, openai_fake):
-    openai_fake.enqueue(HttpError(429, "rate_limit_exceeded", "Rate limit reached", headers={"retry-after": "0"}))
+    too_many = HttpError(429, "rate_limit_exceeded", "Rate limit reached", headers={"retry-after": "0"})
+    openai_fake.enqueue(too_many, too_many)  # the engine asks once more, then gives up
     async with running_bot(slack, openai_fake) as bot:
+        bot.bot.engine.sleep = RecordedWaits()
         url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
         await bot.send(mention("C1", "U1", "hello?"))
-        samples = await wait_metric(url, "assist_bot_openai_rate_limited_total", 1, endpoint="/v1/responses")
         failed = await wait_metric(url, "assist_bot_turns_total", 1, outcome="openai_rate_limited")
     where = {"method": "POST", "endpoint": "/v1/responses", "status": "429"}
-    assert value(samples, "assist_bot_openai_errors_total", **where) == 1
+    assert value(failed, "assist_bot_openai_rate_limited_total", endpoint="/v1/responses") == 2
+    assert value(failed, "assist_bot_openai_errors_total", **where) == 2
     assert value(failed, "assist_bot_time_to_final_text_seconds_count") == 0
     assert value(failed, "assist_bot_active_streams") == 0
 

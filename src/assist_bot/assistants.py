@@ -9,6 +9,7 @@ kept in a versioned TOML file. Each channel picks one by name.
     instructions = "You are a helpful assistant in a Slack workspace."
     temperature = 0.3
     tools = []
+    context = "truncate"   # long threads: "truncate" (drop the oldest turns), "compact", or "off"
 
 With no file, a built-in `default` assistant on ASSIST_BOT_MODEL works.
 """
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from assist_bot.errors import AssistantsFileError
 
 SUPPORTED_VERSIONS = {1}
+ContextMode = Literal["truncate", "compact", "off"]
 
 # What the built-in assistant may use when no assistants file is configured.
 BUILTIN_TOOLS = ("get_weather", "send_email")
@@ -68,10 +70,25 @@ class Assistant(BaseModel):
     description: str = ""
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
+    # How a thread outgrows the model's context window: OpenAI drops its oldest items
+    # (truncation "auto"), compacts them server-side (context_management), or refuses ("off").
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: tuple[SuggestedPrompt, ...] = DEFAULT_SUGGESTED_PROMPTS
     # Recent messages of the channel the person is viewing that the model may read
     # (agent view); 0: only its name and topic.
     viewed_channel_messages: int = Field(default=0, ge=0, le=50)
+
+    def context_request(self) -> dict[str, Any]:
+        """The Responses API parameters for `context`."""
+        if self.context == "truncate":
+            return {"truncation": "auto"}
+        if self.context == "compact":
+            entry: dict[str, Any] = {"type": "compaction"}
+            if self.compact_threshold:
+                entry["compact_threshold"] = self.compact_threshold
+            return {"context_management": [entry]}
+        return {"truncation": "disabled"}
 
 
 class _AssistantEntry(BaseModel):
@@ -86,6 +103,8 @@ class _AssistantEntry(BaseModel):
     reasoning_effort: str | None = None
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
+    context: ContextMode = "truncate"
+    compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: list[SuggestedPrompt] = Field(default=list(DEFAULT_SUGGESTED_PROMPTS), max_length=4)
     viewed_channel_messages: int = Field(default=0, ge=0, le=50)
 

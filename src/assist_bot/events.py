@@ -20,7 +20,8 @@ class TextDelta:
 class ToolActivity:
     """A tool started (`active=True`) or finished working."""
 
-    kind: str  # file_search | code_interpreter | web_search | image_generation | function
+    # reasoning | file_search | code_interpreter | web_search | image_generation | mcp | mcp_list_tools | function
+    kind: str
     name: str = ""
     active: bool = True
     type: Literal["tool_activity"] = "tool_activity"
@@ -28,10 +29,12 @@ class ToolActivity:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A knowledge file the answer cites; `link` is its Slack permalink when known."""
+    """A source the answer cites: a knowledge file (`link`: its Slack permalink when known)
+    or a web page found by web search (`filename`: the page title, `link`: its URL)."""
 
     filename: str
     link: str = ""
+    kind: Literal["file", "web"] = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,9 @@ class FileOutput:
 
     name: str
     content: bytes
+    # Where the answer's text links to it ("sandbox:/mnt/data/chart.png"): the Slack side points
+    # such links at the uploaded file instead.
+    sandbox_path: str = ""
     type: Literal["file_output"] = "file_output"
 
 

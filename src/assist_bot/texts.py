@@ -17,6 +17,15 @@ FAILURES = {
     "tool_rounds": "⚠️ The assistant kept calling tools without answering, so I stopped it.",
     "interrupted": "⚠️ The bot was restarting and had to stop this answer. Please ask again.",
     "unexpected": "⚠️ Something went wrong on my side. Please try again.",
+    # Why an answer stopped, said under what was written so far.
+    "stream_cut": "⚠️ The connection to the AI service broke off, so this answer is incomplete. Please ask again.",
+    "openai_quota": "⚠️ The AI service refused this answer: the bot's OpenAI account is out of quota. "
+    "An admin needs to check its plan and billing.",
+    "context_window": "⚠️ This thread has grown too long for the model. Please start a new thread "
+    "(an admin can let this assistant drop or compact old messages instead).",
+    "length_limit": "⚠️ The answer stopped here: it reached this assistant's length limit. Ask me to continue.",
+    "content_filter": "⚠️ The answer was stopped by the AI service's content filter.",
+    "incomplete": "⚠️ The AI service stopped this answer before it was complete.",
 }
 
 TOOL_ACTIVITY = {
@@ -25,6 +34,9 @@ TOOL_ACTIVITY = {
     "web_search": "searching the web…",
     "image_generation": "drawing an image…",
     "function": "calling {name}…",
+    "reasoning": "thinking…",
+    "mcp": "asking {name}…",
+    "mcp_list_tools": "looking up the tools of {name}…",
 }
 
 WAITING_FOR_APPROVAL = "waiting for approval…"

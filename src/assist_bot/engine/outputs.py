@@ -18,13 +18,16 @@ log = logging.getLogger(__name__)
 async def citations(
     knowledge: Knowledge, thread: ThreadKey, annotations: Iterable[dict[str, Any]]
 ) -> tuple[Citation, ...]:
+    """Knowledge files (file_citation) and web pages (url_citation) the answer cites, each once."""
     channel = ChannelKey(thread.team, thread.channel)
     seen: dict[str, Citation] = {}
     for note in annotations:
-        file_id = note.get("file_id", "")
+        file_id, url = note.get("file_id", ""), note.get("url", "")
         if note.get("type") == "file_citation" and file_id and file_id not in seen:
             link = await knowledge.citation_link(channel, file_id)
             seen[file_id] = Citation(filename=note.get("filename") or file_id, link=link)
+        elif note.get("type") == "url_citation" and url.startswith(("https://", "http://")) and url not in seen:
+            seen[url] = Citation(filename=note.get("title") or url, link=url, kind="web")
     return tuple(seen.values())
 
 
@@ -53,4 +56,4 @@ async def generated_files(
         except TurnError as exc:
             log.warning("could not fetch %s from container %s: %s", file_id, container, exc)
             continue
-        yield FileOutput(name=name, content=content)
+        yield FileOutput(name=name, content=content, sandbox_path=f"sandbox:/mnt/data/{name}")

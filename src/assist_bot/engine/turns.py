@@ -6,8 +6,11 @@ conversation, round after round, until the model answers in text."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -17,6 +20,8 @@ from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.openai_errors import (
+    RETRYABLE,
+    STREAM_BROKEN,
     is_conversation_locked,
     is_missing_conversation,
     is_missing_vector_store,
@@ -24,7 +29,7 @@ from assist_bot.engine.openai_errors import (
 )
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
-from assist_bot.engine.stream import Round, translate
+from assist_bot.engine.stream import Round, Usage, translate
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # conversation_locked: another response is still finishing on OpenAI's side.
 LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
+# A response that failed before showing anything is asked once more, after this pause.
+RETRY_BACKOFF = 1.0
 
 
 def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
@@ -67,6 +74,7 @@ class Engine:
         knowledge: Knowledge,
         http: aiohttp.ClientSession | None = None,
         locked_backoff: Sequence[float] = LOCKED_BACKOFF,
+        retry_backoff: float = RETRY_BACKOFF,
     ) -> None:
         self._client = client
         self._store = store
@@ -75,6 +83,9 @@ class Engine:
         self.knowledge = knowledge
         self._http = http
         self._locked_backoff = tuple(locked_backoff)
+        self._retry_backoff = retry_backoff
+        # Every wait between attempts goes through here, so tests can see it without waiting.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def close(self) -> None:
         if self._http is not None:
@@ -137,12 +148,35 @@ class Engine:
             file_ids=state.thread_files,
             code_interpreter="code_interpreter" in assistant.tools,
         )
-        request = _request(assistant, functions.values(), hosted)
+        request = _request(assistant, functions.values(), hosted) | _identity(thread, last.user)
         items: list[dict[str, Any]] = user_input(messages)
+        usage = Usage()
+        try:
+            tools = _ToolRun(functions, ctx, approve, speakers)
+            rounds = self._rounds(thread=thread, state=state, request=request, items=items, tools=tools, usage=usage)
+            async for event in rounds:
+                if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
+                    _log_usage(thread, assistant, usage)
+                yield event
+        except TurnError:
+            _log_usage(thread, assistant, usage)
+            raise
+
+    async def _rounds(
+        self,
+        *,
+        thread: ThreadKey,
+        state: TurnSnapshot,
+        request: dict[str, Any],
+        items: list[dict[str, Any]],
+        tools: _ToolRun,
+        usage: Usage,
+    ) -> AsyncIterator[TurnEvent]:
+        """Response after response, running the function calls each asks for in between."""
         texts: list[str] = []
         cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
-            this = Round()
+            this = Round(usage=usage)
             if texts:
                 yield TextDelta("\n\n")  # keep what the model said before a tool call apart
             async for event in self._respond(thread, state, request, items, this):
@@ -160,7 +194,9 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(this.calls, tools=functions, ctx=ctx, approve=approve, requesters=speakers)
+            items = await run_calls(
+                this.calls, tools=tools.functions, ctx=tools.ctx, approve=tools.approve, requesters=tools.requesters
+            )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
@@ -171,6 +207,37 @@ class Engine:
         items: list[dict[str, Any]],
         into: Round,
     ) -> AsyncIterator[TurnEvent]:
+        """One response. One that fails before the user saw any of it (a dropped stream, a
+        server error, a rate limit) is asked once more after a pause; one that fails later
+        keeps its partial text, and the failure names the cause."""
+        for retry in (True, False):
+            failure: Failed | TurnError | None = None
+            try:
+                # aclosing: leaving early must close the HTTP response now, not at garbage collection.
+                async with contextlib.aclosing(self._respond_once(thread, state, request, items, into)) as events:
+                    async for event in events:
+                        if isinstance(event, Failed) and retry and _retryable(event.kind, into):
+                            failure = event
+                            break
+                        yield event
+            except TurnError as exc:
+                if not (retry and _retryable(exc.kind, into)):
+                    raise
+                failure = exc
+            if failure is None:
+                return
+            log.info("response failed before any output (%s); asking once more", failure.kind)
+            await self.sleep(self._retry_backoff)
+        raise AssertionError("unreachable")
+
+    async def _respond_once(
+        self,
+        thread: ThreadKey,
+        state: TurnSnapshot,
+        request: dict[str, Any],
+        items: list[dict[str, Any]],
+        into: Round,
+    ) -> AsyncGenerator[TurnEvent, None]:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""
         try:
@@ -182,8 +249,8 @@ class Engine:
             raise TurnError("timeout", "no complete response in time") from None
         except openai.OpenAIError as exc:
             raise to_turn_error(exc) from exc
-        except (OSError, ValueError) as exc:  # a dropped or garbled stream
-            raise TurnError("openai_unavailable", type(exc).__name__) from exc
+        except STREAM_BROKEN as exc:
+            raise TurnError("stream_cut", type(exc).__name__) from exc
 
     async def _create_or_renew(
         self, thread: ThreadKey, state: TurnSnapshot, request: dict[str, Any], items: list[dict[str, Any]]
@@ -212,8 +279,18 @@ class Engine:
                 if not is_conversation_locked(exc) or delay is None:
                     raise
                 log.info("conversation %s is locked; retrying in %.2fs", request["conversation"], delay)
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
         raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _ToolRun:
+    """What running a turn's function calls needs, between rounds."""
+
+    functions: dict[str, Tool]
+    ctx: ToolContext
+    approve: Approver
+    requesters: list[str]
 
 
 class _Entered:
@@ -233,6 +310,36 @@ class _Entered:
 
 async def _entered(manager: Any) -> _Entered:
     return _Entered(manager, await manager.__aenter__())
+
+
+def _retryable(kind: str, into: Round) -> bool:
+    return kind in RETRYABLE and not into.produced
+
+
+def _identity(thread: ThreadKey, user: str) -> dict[str, str]:
+    """Per-thread prompt caching (requests of one thread share a prefix) and a per-user safety
+    identifier, both hashed: OpenAI needs them stable, not readable."""
+
+    def digest(*parts: str) -> str:
+        return hashlib.sha256(":".join(("assist-bot", *parts)).encode()).hexdigest()
+
+    return {
+        "prompt_cache_key": digest(thread.team, thread.channel, thread.thread_ts)[:48],
+        "safety_identifier": digest(thread.team, user),
+    }
+
+
+def _log_usage(thread: ThreadKey, assistant: Assistant, usage: Usage) -> None:
+    # Counts only: never the messages' content.
+    log.info(
+        "usage team=%s channel=%s assistant=%s input_tokens=%d cached_tokens=%d output_tokens=%d",
+        thread.team,
+        thread.channel,
+        assistant.name,
+        usage.input_tokens,
+        usage.cached_tokens,
+        usage.output_tokens,
+    )
 
 
 def _drop_file_search(request: dict[str, Any]) -> bool:
@@ -257,6 +364,7 @@ def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[
     request.update({k: v for k, v in optional.items() if v is not None})
     if assistant.reasoning_effort:
         request["reasoning"] = {"effort": assistant.reasoning_effort}
+    request.update(assistant.context_request())
     tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS] + hosted
     tools += [tool.openai_tool() for tool in functions]
     if tools:

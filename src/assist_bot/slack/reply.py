@@ -23,6 +23,7 @@ from assist_bot.slack import escape
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
+from assist_bot.slack.render import close_unfinished, footnotes, for_display
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class SlackReply:
         self._flusher: asyncio.Task[None] | None = None
         self._uploads: list[asyncio.Task[None]] = []
         self._footer = ""
+        self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
 
     async def start(self) -> None:
         self._pacer.opened(self._team)
@@ -101,15 +103,16 @@ class SlackReply:
         await self._stop_flusher()
         # The completed text is authoritative (deltas could, in theory, be lost).
         self._markdown = done.text or self._markdown
-        self._footer = texts.sources(escape.citations(done.citations))
+        self._footer = footnotes(done.citations)
+        await self._wait_uploads()  # first: the final text links to the uploaded files
         await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
         self._pacer.closed(self._team)
-        await self._wait_uploads()
         await self._set_status("")
 
     async def fail(self, kind: str) -> None:
         await self._stop_flusher()
         await self._wait_uploads()
+        self._markdown = close_unfinished(self._markdown)  # the answer stopped mid-way
         await self._render(final_note=texts.failure(kind))
         self._pacer.closed(self._team)
         await self._set_status("")
@@ -142,7 +145,7 @@ class SlackReply:
         self._flusher = None
 
     def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:
-        body = to_mrkdwn(self._markdown)
+        body = to_mrkdwn(for_display(self._markdown, links=self._links, streaming=streaming))
         if self._footer:
             body = f"{body}\n\n{self._footer}"
         if streaming and self._status:
@@ -174,7 +177,7 @@ class SlackReply:
 
     async def _upload(self, output: FileOutput) -> None:
         try:
-            await self._client.files_upload_v2(
+            uploaded = await self._client.files_upload_v2(
                 channel=self._channel,
                 thread_ts=self._thread_ts,
                 filename=output.name,
@@ -184,6 +187,17 @@ class SlackReply:
         except SlackApiError as exc:
             log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
             await self._post(texts.upload_failed(escape.escape(output.name)))
+            return
+        if output.sandbox_path:  # the answer links to it: point the link at the file in Slack
+            await self._link_upload(output.sandbox_path, (uploaded.get("file") or {}).get("id", ""))
+
+    async def _link_upload(self, sandbox_path: str, file_id: str) -> None:
+        # files.completeUploadExternal answers with id and title only; files.info has the permalink.
+        try:
+            info = await self._client.files_info(file=file_id)
+            self._links[sandbox_path] = info["file"]["permalink"]
+        except (SlackApiError, KeyError) as exc:
+            log.warning("no permalink for uploaded file %s: %s", file_id, exc)
 
     async def _wait_uploads(self) -> None:
         if self._uploads:
