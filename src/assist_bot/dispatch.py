@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
+from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
@@ -58,7 +58,7 @@ class TurnRunner(Protocol):
         assistant: Assistant,
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
-    ) -> AsyncIterator[TurnEvent]: ...
+    ) -> AsyncGenerator[TurnEvent, None]: ...
 
 
 class Dispatcher:
@@ -73,8 +73,9 @@ class Dispatcher:
     ) -> None:
         self._store = store
         # Admission control: past this many streaming turns, further turns wait (their
-        # placeholder already shows) instead of slowing every stream in the process.
-        self._slots = asyncio.Semaphore(max_concurrent_turns)
+        # placeholder already shows) instead of slowing every stream in the process;
+        # fairly, so one busy user or workspace does not hold the others back.
+        self._admission = Admission(max_concurrent_turns)
         self._engine = engine
         self._replies = replies
         self._assistants = assistants
@@ -174,34 +175,55 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
-        end: Done | Failed | None = None
+        # The turn's place in line: the person whose message waited longest.
+        slot = self._admission.slot(thread.team, messages[0].user)
+
+        async def approve(request: ApprovalRequest) -> Decision:
+            async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
+                return await sink.ask(request)
+
         try:
-            async with self._slots:
-                events = self._engine.run(
-                    thread=thread, messages=messages, assistant=assistant, approve=sink.ask, state=state
-                )
-                async for event in events:
-                    if isinstance(event, (Done, Failed)):
-                        end = event
-                        break  # closes the engine's stream before we talk to Slack
-                    sink.feed(event)
-            if isinstance(end, Done):
-                await sink.finish(end)
-                return
-            if end is None:
-                raise TurnError("unexpected", "the engine ended without a final event")
-            log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
-            await sink.fail(end.kind)
-        except TurnError as exc:
-            log.warning("turn in %s/%s failed: %s", thread.channel, thread.thread_ts, exc)
-            await sink.fail(exc.kind)
+            async with slot:
+                end = await self._stream(thread, messages, assistant, approve, state, sink)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
             raise
-        except Exception:
+        except Exception:  # the crash boundary: a bug, not a failure the engine reported
             log.exception("turn in %s/%s failed unexpectedly", thread.channel, thread.thread_ts)
-            await sink.fail("unexpected")
+            end = Failed("unexpected")
+        # One way out: the turn's final event — its answer, or its failure.
+        try:
+            if isinstance(end, Done):
+                await sink.finish(end)
+                return
+            log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
+            await sink.fail(end.kind)
+        except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
+            log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
+            with contextlib.suppress(Exception):
+                await sink.fail("unexpected")
+
+    async def _stream(
+        self,
+        thread: ThreadKey,
+        messages: list[Inbound],
+        assistant: Assistant,
+        approve: Callable[[ApprovalRequest], Awaitable[Decision]],
+        state: TurnSnapshot,
+        sink: ReplySink,
+    ) -> Done | Failed:
+        """Feed the engine's events to the reply; returns the final one (the engine ends
+        every turn with Done or Failed; a runner that does not is a bug, told as such)."""
+        events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
+        # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
+        # here, before we talk to Slack, not whenever the garbage collector gets to it.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, (Done, Failed)):
+                    return event
+                sink.feed(event)
+        return Failed("unexpected", "the engine ended without a final event")
 
     # -- shutdown -------------------------------------------------------------------
     @property

@@ -1,4 +1,9 @@
-"""One contract, two twins: every test here runs against Redis (a real server) and memory."""
+"""One contract, two twins: every test here runs against Redis (a real server) and memory,
+through the operations production calls (enqueue → begin_turn → end_turn, …).
+
+Time: nothing sleeps. The memory twin runs on a clock the test moves; on Redis a key is
+"aged" by shortening the TTL Redis holds for it (`age`), and the TTL itself is asserted.
+"""
 
 from __future__ import annotations
 
@@ -12,52 +17,115 @@ from assist_bot.store.redis import RedisStore
 
 THREAD = ThreadKey("T1", "C1", "100.1")
 OTHER_TEAM_THREAD = ThreadKey("T2", "C1", "100.1")
+RETENTION = 600
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def store(request, redis_url) -> Store:
     if request.param == "memory":
-        made: Store = MemoryStore(retention_seconds=60)
+        made: Store = MemoryStore(retention_seconds=RETENTION, clock=FakeClock())
     else:
-        made = RedisStore.from_url(redis_url, retention_seconds=60)
+        made = RedisStore.from_url(redis_url, retention_seconds=RETENTION)
         await made._redis.flushdb()
     yield made
     await made.close()
 
 
-async def test_conversation_mapping_round_trips_and_is_per_team(store: Store):
-    assert await store.get_conversation(THREAD) is None
-    await store.set_conversation(THREAD, "conv_1")
-    assert await store.get_conversation(THREAD) == "conv_1"
-    assert await store.get_conversation(OTHER_TEAM_THREAD) is None
-    await store.delete_conversation(THREAD)
-    assert await store.get_conversation(THREAD) is None
+async def ttl(store: Store, key: str) -> float | None:
+    """Seconds the key has left (None: no such key, or it never expires)."""
+    if isinstance(store, MemoryStore):
+        return store._kv.ttl(key)
+    assert isinstance(store, RedisStore)
+    left = await store._redis.pttl(key)
+    return None if left < 0 else left / 1000
+
+
+async def age(store: Store, key: str, seconds: float) -> None:
+    """Let `seconds` pass for `key` (in memory: for every key)."""
+    if isinstance(store, MemoryStore):
+        store._kv._clock.now += seconds  # type: ignore[attr-defined]
+        return
+    assert isinstance(store, RedisStore)
+    left = await store._redis.pttl(key)
+    assert left > 0, key
+    await store._redis.pexpire(key, max(1, left - int(seconds * 1000)))
+    if left - seconds * 1000 <= 0:
+        await store._redis.delete(key)
+
+
+async def new_turn(store: Store, thread: ThreadKey, text: str, *, owner: str = "a", conversation: str | None = None):
+    """A whole turn as the dispatcher runs it: a message arrives, is taken, the turn ends."""
+    queued = await store.enqueue(
+        thread, {"text": text}, dedupe_token=f"msg:{thread.channel}:{thread.thread_ts}:{text}", owner=owner, lease=5
+    )
+    assert queued.accepted and queued.locked
+    snapshot = await store.begin_turn(thread)
+    assert await store.end_turn(thread, owner, 5, new_conversation=conversation) is False
+    return snapshot
+
+
+# -- conversations -------------------------------------------------------------------------
+async def test_a_conversation_saved_at_the_end_of_a_turn_is_read_by_the_next_and_is_per_team(store: Store):
+    first = await new_turn(store, THREAD, "hi", conversation="conv_1")
+    assert first.conversation_id is None
+    assert (await new_turn(store, THREAD, "again")).conversation_id == "conv_1"
+    assert (await new_turn(store, OTHER_TEAM_THREAD, "elsewhere")).conversation_id is None
 
 
 async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
-    for ts in ("1.1", "2.2"):
-        await store.set_conversation(ThreadKey("T1", "C1", ts), f"conv_{ts}")
-    await store.set_conversation(ThreadKey("T1", "C2", "1.1"), "conv_other_channel")
-    await store.set_conversation(ThreadKey("T2", "C1", "1.1"), "conv_other_team")
+    for n, thread in enumerate(
+        [ThreadKey("T1", "C1", "1.1"), ThreadKey("T1", "C1", "2.2"), ThreadKey("T1", "C2", "1.1")]
+        + [ThreadKey("T2", "C1", "1.1")]
+    ):
+        await new_turn(store, thread, f"m{n}", conversation=f"conv_{n}")
     await store.enqueue(ThreadKey("T1", "C1", "3.3"), {"n": 1}, dedupe_token="m", owner="a", lease=5)
     assert await store.delete_channel_conversations(ChannelKey("T1", "C1")) == 2
     assert await store.thread_known(ThreadKey("T1", "C1", "3.3")) is False
-    assert await store.get_conversation(ThreadKey("T1", "C1", "1.1")) is None
-    assert await store.get_conversation(ThreadKey("T1", "C2", "1.1")) == "conv_other_channel"
-    assert await store.get_conversation(ThreadKey("T2", "C1", "1.1")) == "conv_other_team"
+    assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).conversation_id is None
+    assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).conversation_id == "conv_2"
+    assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).conversation_id == "conv_3"
 
 
-async def test_conversation_mapping_expires_after_retention(store: Store):
-    store.retention_seconds = 1
-    await store.set_conversation(THREAD, "conv_1")
-    await asyncio.sleep(1.2)
-    assert await store.get_conversation(THREAD) is None
+async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(store: Store):
+    key = store.keys.conversation(THREAD)
+    await new_turn(store, THREAD, "start", conversation="conv_1")
+    assert RETENTION - 5 < await ttl(store, key) <= RETENTION
+    await age(store, key, RETENTION - 10)
+    assert await ttl(store, key) <= 10
+    assert (await new_turn(store, THREAD, "still there")).conversation_id == "conv_1"
+    assert RETENTION - 5 < await ttl(store, key) <= RETENTION  # the turn renewed it
+    await age(store, key, RETENTION + 1)
+    assert (await new_turn(store, THREAD, "too late")).conversation_id is None
+    assert await store.thread_known(THREAD) is True  # the new message made it known again
 
 
+async def test_the_memory_twin_forgets_by_its_clock():
+    clock = FakeClock()
+    store = MemoryStore(retention_seconds=60, clock=clock)
+    await new_turn(store, THREAD, "start", conversation="conv_1")
+    clock.now += 59.9
+    assert store._kv.get(store.keys.conversation(THREAD)) == "conv_1"
+    clock.now += 0.2
+    assert store._kv.get(store.keys.conversation(THREAD)) is None
+    assert await store.claim("T1", "token", ttl=10) is True
+    clock.now += 10
+    assert await store.claim("T1", "token", ttl=10) is True  # the dedupe token ran out
+
+
+# -- dedupe --------------------------------------------------------------------------------
 async def test_claim_is_granted_once_per_team(store: Store):
     assert await store.claim("T1", "msg:C1:1.0") is True
     assert await store.claim("T1", "msg:C1:1.0") is False
     assert await store.claim("T2", "msg:C1:1.0") is True
+    assert 0 < await ttl(store, store.keys.seen("T1", "msg:C1:1.0")) <= 3600
 
 
 async def test_claim_is_granted_once_under_concurrency(store: Store):
@@ -65,73 +133,102 @@ async def test_claim_is_granted_once_under_concurrency(store: Store):
     assert results.count(True) == 1
 
 
-async def test_lock_has_one_owner_and_only_the_owner_releases(store: Store):
-    assert await store.acquire_lock(THREAD, "a", 5) is True
-    assert await store.acquire_lock(THREAD, "b", 5) is False
+# -- the thread's queue and lock ---------------------------------------------------------------
+async def test_enqueue_claims_queues_and_locks_in_one_step(store: Store):
+    results = await asyncio.gather(
+        *(
+            store.enqueue(THREAD, {"n": n}, dedupe_token=f"msg:{n % 10}", owner=f"replica{n}", lease=5)
+            for n in range(20)
+        )
+    )
+    assert sum(r.accepted for r in results) == 10  # ten distinct messages, each delivered twice
+    assert sum(r.locked for r in results) == 1  # one owner for the thread
+    assert len((await store.begin_turn(THREAD)).items) == 10
+
+
+async def test_the_lock_has_one_owner_and_only_the_owner_refreshes_or_releases_it(store: Store):
+    assert (await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)).locked
+    assert not (await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)).locked
     await store.release_lock(THREAD, "b")  # not the owner: no effect
-    assert await store.acquire_lock(THREAD, "b", 5) is False
-    assert await store.refresh_lock(THREAD, "a", 5) is True
-    assert await store.refresh_lock(THREAD, "b", 5) is False
+    assert not (await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)).locked
+    assert await store.refresh_lock(THREAD, "a", 30) is True
+    assert 25 < await ttl(store, store.keys.lock(THREAD)) <= 30
+    assert await store.refresh_lock(THREAD, "b", 30) is False
     await store.release_lock(THREAD, "a")
-    assert await store.acquire_lock(THREAD, "b", 5) is True
+    assert (await store.enqueue(THREAD, {"n": 4}, dedupe_token="m4", owner="b", lease=5)).locked
 
 
-async def test_lock_lease_expires(store: Store):
-    assert await store.acquire_lock(THREAD, "a", 0.3) is True
-    await asyncio.sleep(0.5)
-    assert await store.acquire_lock(THREAD, "b", 5) is True
+async def test_a_lock_whose_owner_stops_refreshing_it_runs_out(store: Store):
+    assert (await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)).locked
+    lock = store.keys.lock(THREAD)
+    assert 4 < await ttl(store, lock) <= 5
+    await age(store, lock, 5.1)
+    assert (await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)).locked
     assert await store.refresh_lock(THREAD, "a", 5) is False
+    assert await store.end_turn(THREAD, "a", 5) is False  # "a" lost it: it cannot keep it
 
 
-async def test_pending_queue_keeps_order_and_is_taken_whole(store: Store):
-    assert await store.pending_count(THREAD) == 0
-    assert await store.take_pending(THREAD) == []
+async def test_a_turn_takes_the_whole_queue_in_order(store: Store):
     for n in range(3):
-        await store.push_pending(THREAD, {"n": n, "text": f"message {n} — ünïcode"})
-    assert await store.pending_count(THREAD) == 3
-    assert await store.pending_count(OTHER_TEAM_THREAD) == 0
-    taken = await store.take_pending(THREAD)
+        await store.enqueue(
+            THREAD, {"n": n, "text": f"message {n} — ünïcode"}, dedupe_token=f"m{n}", owner="a", lease=5
+        )
+    taken = (await store.begin_turn(THREAD)).items
     assert [item["n"] for item in taken] == [0, 1, 2]
     assert taken[1]["text"] == "message 1 — ünïcode"
-    assert await store.take_pending(THREAD) == []
+    assert (await store.begin_turn(THREAD)).items == []
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).items == []
 
 
-async def test_concurrent_takers_never_get_the_same_item(store: Store):
+async def test_concurrent_turns_never_take_the_same_message(store: Store):
     for n in range(50):
-        await store.push_pending(THREAD, {"n": n})
-    batches = await asyncio.gather(*(store.take_pending(THREAD) for _ in range(5)))
-    seen = [item["n"] for batch in batches for item in batch]
+        await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
+    snapshots = await asyncio.gather(*(store.begin_turn(THREAD) for _ in range(5)))
+    seen = [item["n"] for snapshot in snapshots for item in snapshot.items]
     assert sorted(seen) == list(range(50))
 
 
-async def test_channel_settings(store: Store):
-    channel = ChannelKey("T1", "C1")
-    assert await store.get_channel_settings(channel) == {}
-    await store.set_channel_setting(channel, "assistant", "coder")
-    assert await store.get_channel_settings(channel) == {"assistant": "coder"}
-    assert await store.get_channel_settings(ChannelKey("T2", "C1")) == {}
-    await store.set_channel_setting(channel, "assistant", None)
-    assert await store.get_channel_settings(channel) == {}
+async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
+    await new_turn(store, THREAD, "first", conversation="conv_1")
+    await store.set_channel_setting(ChannelKey("T1", "C1"), "assistant", "coder")
+    await store.add_thread_file(THREAD, "file-a")
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    start = await store.begin_turn(THREAD)
+    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
+    assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
+    empty = await store.begin_turn(OTHER_TEAM_THREAD)
+    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
 
 
-async def test_an_approval_is_decided_once(store: Store):
-    await store.put_approval("T1", "ap1", {"tool": "send_email", "user": "U1"})
-    assert await store.get_approval("T2", "ap1") is None
-    assert (await store.get_approval("T1", "ap1")) == {"tool": "send_email", "user": "U1"}
-    results = await asyncio.gather(
-        *(store.decide_approval("T1", "ap1", {"approved": n == 0, "by": f"U{n}"}) for n in range(5))
-    )
-    assert results.count(True) == 1
-    record = await store.get_approval("T1", "ap1")
-    assert record["tool"] == "send_email" and record["decision"]["by"] in {f"U{n}" for n in range(5)}
-    assert await store.decide_approval("T1", "unknown", {"approved": True}) is False
+async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    await store.begin_turn(THREAD)
+    late = await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)
+    assert late.accepted and not late.locked  # "a" holds the lock: its next turn answers m2
+    assert await store.end_turn(THREAD, "a", 30) is True
+    assert 25 < await ttl(store, store.keys.lock(THREAD)) <= 30  # kept, with a fresh lease
+    assert (await store.begin_turn(THREAD)).items == [{"n": 2}]
+    assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
+    assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
+    assert (await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)).locked
 
 
+async def test_a_thread_is_known_by_an_accepted_message_a_conversation_or_files(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert await store.thread_known(THREAD) is True
+    other = ThreadKey("T1", "C1", "200.2")
+    assert await store.thread_known(other) is False
+    await store.add_thread_file(other, "file-a")
+    assert await store.thread_known(other) is True
+    assert await store.thread_known(OTHER_TEAM_THREAD) is False
+
+
+# -- files, settings --------------------------------------------------------------------------
 async def test_thread_files_accumulate_once_each_in_order(store: Store):
     for file_id in ("file-a", "file-b", "file-a"):
         await store.add_thread_file(THREAD, file_id)
-    assert await store.thread_files(THREAD) == ["file-a", "file-b"]
-    assert await store.thread_files(OTHER_TEAM_THREAD) == []
+    assert (await store.begin_turn(THREAD)).thread_files == ["file-a", "file-b"]
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).thread_files == []
 
 
 async def test_knowledge_index_per_channel_with_reverse_lookup(store: Store):
@@ -157,62 +254,57 @@ async def test_one_file_in_the_knowledge_of_two_channels(store: Store):
     assert await store.knowledge_channels_of("T1", "F1") == ["C2"]
 
 
-async def test_enqueue_claims_queues_and_locks_in_one_step(store: Store):
+async def test_channel_settings(store: Store):
+    channel = ChannelKey("T1", "C1")
+    assert await store.get_channel_settings(channel) == {}
+    await store.set_channel_setting(channel, "assistant", "coder")
+    assert await store.get_channel_settings(channel) == {"assistant": "coder"}
+    assert await store.get_channel_settings(ChannelKey("T2", "C1")) == {}
+    await store.set_channel_setting(channel, "assistant", None)
+    assert await store.get_channel_settings(channel) == {}
+
+
+# -- approvals ---------------------------------------------------------------------------------
+async def test_an_approval_is_decided_once(store: Store):
+    await store.put_approval("T1", "ap1", {"tool": "send_email", "user": "U1"})
+    assert await store.get_approval("T2", "ap1") is None
+    assert (await store.get_approval("T1", "ap1")) == {"tool": "send_email", "user": "U1"}
     results = await asyncio.gather(
-        *(
-            store.enqueue(THREAD, {"n": n}, dedupe_token=f"msg:{n % 10}", owner=f"replica{n}", lease=5)
-            for n in range(20)
-        )
+        *(store.decide_approval("T1", "ap1", {"approved": n == 0, "by": f"U{n}"}) for n in range(5))
     )
-    assert sum(r.accepted for r in results) == 10  # ten distinct messages, each delivered twice
-    assert sum(r.locked for r in results) == 1  # one owner for the thread
-    assert await store.pending_count(THREAD) == 10
+    assert results.count(True) == 1
+    record = await store.get_approval("T1", "ap1")
+    assert record["tool"] == "send_email" and record["decision"]["by"] in {f"U{n}" for n in range(5)}
+    assert await store.decide_approval("T1", "unknown", {"approved": True}) is False
 
 
-async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
-    await store.set_conversation(THREAD, "conv_1")
-    await store.set_channel_setting(ChannelKey("T1", "C1"), "assistant", "coder")
-    await store.add_thread_file(THREAD, "file-a")
-    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
-    start = await store.begin_turn(THREAD)
-    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
-    assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
-    empty = await store.begin_turn(OTHER_TEAM_THREAD)
-    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
+async def test_a_decision_wakes_every_turn_waiting_for_it(store: Store):
+    await store.put_approval("T1", "ap1", {"tool": "send_email"})
+    waiting = [asyncio.create_task(store.wait_for_decision("T1", "ap1")) for _ in range(3)]
+    other = asyncio.create_task(store.wait_for_decision("T1", "ap2"))
+    await store.put_approval("T1", "ap2", {"tool": "send_email"})
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in waiting)
+    assert await store.decide_approval("T1", "ap1", {"approved": True, "by": "U1"})
+    decisions = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert decisions == [{"approved": True, "by": "U1"}] * 3
+    assert not other.done()  # another approval's waiter sleeps on
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)
 
 
-async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
-    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
-    await store.begin_turn(THREAD)
-    late = await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)
-    assert late.accepted and not late.locked  # "a" holds the lock: its next turn answers m2
-    assert await store.end_turn(THREAD, "a", 5) is True
-    assert (await store.begin_turn(THREAD)).items == [{"n": 2}]
-    assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
-    assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
-    assert await store.acquire_lock(THREAD, "b", 5) is True
+async def test_waiting_for_a_decided_or_unknown_approval_returns_at_once(store: Store):
+    await store.put_approval("T1", "ap1", {"tool": "send_email"})
+    await store.decide_approval("T1", "ap1", {"approved": False, "by": "U2"})
+    assert await asyncio.wait_for(store.wait_for_decision("T1", "ap1"), 5) == {"approved": False, "by": "U2"}
+    assert await asyncio.wait_for(store.wait_for_decision("T1", "never"), 5) is None
+    assert await asyncio.wait_for(store.wait_for_decision("T2", "ap1"), 5) is None  # another team's
 
 
-async def test_end_turn_saves_a_conversation_the_turn_created(store: Store):
-    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
-    assert (await store.begin_turn(THREAD)).conversation_id is None
-    assert await store.end_turn(THREAD, "a", 5, new_conversation="conv_new") is False
-    assert await store.get_conversation(THREAD) == "conv_new"
-
-
-async def test_an_accepted_message_makes_its_thread_known_at_once(store: Store):
-    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
-    assert await store.thread_known(THREAD) is True
-    assert await store.thread_known(ThreadKey("T1", "C1", "999.9")) is False
-
-
-async def test_thread_known_by_conversation_or_files(store: Store):
-    other = ThreadKey("T1", "C1", "200.2")
-    assert await store.thread_known(THREAD) is False
-    await store.set_conversation(THREAD, "conv_1")
-    await store.add_thread_file(other, "file-a")
-    assert await store.thread_known(THREAD) and await store.thread_known(other)
-    assert await store.thread_known(OTHER_TEAM_THREAD) is False
+async def test_an_approval_outlives_its_time_out(store: Store):
+    await store.put_approval("T1", "ap1", {"tool": "send_email"})
+    assert 23 * 3600 < await ttl(store, store.keys.approval("T1", "ap1")) <= 24 * 3600
 
 
 async def test_ping(store: Store):
@@ -229,61 +321,3 @@ def test_keys_are_namespaced_and_carry_the_team():
     ):
         assert key.startswith("assist-bot:T1:")
     assert keys.seen("T1", "x").startswith("assist-bot:T1:")
-
-
-async def test_redis_keys_expire(redis_url):
-    """Stale data must not pile up in Redis: every key we write has a TTL, but channel settings."""
-    store = RedisStore.from_url(redis_url, retention_seconds=3600)
-    await store._redis.flushdb()
-    try:
-        await store.set_conversation(THREAD, "conv_1")
-        await store.claim("T1", "msg:C1:1.0")
-        await store.acquire_lock(THREAD, "a", 5)
-        await store.push_pending(THREAD, {"n": 1})
-        await store.put_approval("T1", "ap1", {"tool": "x"})
-        await store.add_thread_file(THREAD, "file-a")
-        await store.enqueue(ThreadKey("T1", "C1", "5.5"), {"n": 1}, dedupe_token="m5", owner="a", lease=5)
-        for key in await store._redis.keys("assist-bot:*"):
-            assert await store._redis.ttl(key) > 0, key
-    finally:
-        await store.close()
-
-
-async def test_redis_ping_is_false_when_the_server_is_gone():
-    from tests.support.redis_server import free_port
-
-    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", retention_seconds=60)
-    try:
-        assert await store.ping() is False
-    finally:
-        await store.close()
-
-
-async def test_redis_store_waits_for_a_connection_under_a_burst(redis_url):
-    """More concurrent operations than pooled connections: they queue, none fails."""
-    store = RedisStore.from_url(redis_url, retention_seconds=60, max_connections=5)
-    await store._redis.flushdb()
-    try:
-        results = await asyncio.gather(
-            *(
-                store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
-                for n in range(300)
-            )
-        )
-        assert all(r.accepted and r.locked for r in results)
-    finally:
-        await store.close()
-
-
-async def test_heartbeats_count_live_replicas(redis_url):
-    store = RedisStore.from_url(redis_url, retention_seconds=60)
-    await store._redis.flushdb()
-    try:
-        assert await store.heartbeat("a", ttl=0.5) == 1
-        assert await store.heartbeat("b", ttl=0.5) == 2
-        assert await store.heartbeat("a", ttl=0.5) == 2
-        await asyncio.sleep(0.7)
-        assert await store.heartbeat("a", ttl=0.5) == 1  # b stopped beating
-    finally:
-        await store.close()
-    assert await MemoryStore(retention_seconds=60).heartbeat("a", ttl=1) == 1

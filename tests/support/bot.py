@@ -152,9 +152,10 @@ class RunningBot:
 
 
 async def wait_pending(store, thread, count: int, seconds: float = 10) -> None:
-    """Wait until `count` messages are queued for the thread (read through the store's own interface)."""
+    """Wait until `count` messages are queued for the thread (each store twin keeps a
+    private count for tests: production never asks)."""
     deadline = asyncio.get_running_loop().time() + seconds
-    while await store.pending_count(thread) < count:
+    while await store._pending_count(thread) < count:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{count} messages never got queued for {thread}")
         await asyncio.sleep(0.02)

@@ -128,8 +128,32 @@ class Engine:
         assistant: Assistant,
         approve: Approver,
         state: TurnSnapshot,
-    ) -> AsyncIterator[TurnEvent]:
-        """Stream one turn; raises TurnError for failures the user should hear about."""
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Stream one turn. It ends in exactly one way, with a Done or a Failed event: a
+        failure the user should hear about (TurnError) becomes Failed here, at the
+        engine's boundary, so callers never see it raised."""
+        turn = self._turn(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
+        async with contextlib.aclosing(turn):
+            try:
+                async for event in turn:
+                    yield event
+                    if isinstance(event, (Done, Failed)):
+                        return
+            except TurnError as exc:
+                yield Failed(exc.kind, exc.detail)
+                return
+        yield Failed("unexpected", "the turn ended without a final event")
+
+    async def _turn(
+        self,
+        *,
+        thread: ThreadKey,
+        messages: Sequence[Inbound],
+        assistant: Assistant,
+        approve: Approver,
+        state: TurnSnapshot,
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """The turn itself; raises TurnError for failures the user should hear about."""
         last = messages[-1]
         # Only what everyone in the batch may use: one person's rights are not lent to another.
         speakers = [m.user for m in messages]

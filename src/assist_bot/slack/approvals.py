@@ -2,8 +2,9 @@
 
 The turn that wants to run e.g. send_email posts a message with the exact
 arguments and Approve / Decline buttons, then waits. The click may reach any
-replica, so the decision goes through the store (decided once), and the
-waiting side polls it. No answer in time counts as declined.
+replica, so the decision goes through the store (decided once), which wakes the
+waiting side at once, wherever it runs (no polling). No answer in time counts as
+declined.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 APPROVE = "assist_approve"
 DECLINE = "assist_decline"
-POLL_SECONDS = 0.25
 # A value longer than this is attached as a file (a section holds 3,000 characters).
 LONG_VALUE = 2800
 
@@ -42,12 +42,14 @@ class Approvals:
         admins: frozenset[str],
         timeout: float,
         tools: ToolRegistry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._store = store
         self._admins = admins
         self._timeout = timeout
         self._tools = tools or ToolRegistry()
+        self._sleep = sleep  # the time-out's clock (tests pass one they control)
 
     async def ask(self, request: ApprovalRequest, *, team: str, channel: str, thread_ts: str | None) -> Decision:
         approval_id = uuid.uuid4().hex
@@ -77,17 +79,30 @@ class Approvals:
         return await self._wait(team, approval_id, record)
 
     async def _wait(self, team: str, approval_id: str, record: dict[str, Any]) -> Decision:
-        deadline = time.monotonic() + self._timeout
-        while time.monotonic() < deadline:
-            current = await self._store.get_approval(team, approval_id)
-            if current and "decision" in current:
-                return _decision(current["decision"])
-            await asyncio.sleep(POLL_SECONDS)
+        decided = await self._decision_within_timeout(team, approval_id)
+        if decided is not None:
+            return _decision(decided)
         if await self._store.decide_approval(team, approval_id, {"approved": False, "timed_out": True}):
             await self._settle(record, texts.approval_timed_out(record["tool"]))
             return Decision(approved=False, timed_out=True)
         current = await self._store.get_approval(team, approval_id)  # decided at the last moment
-        return _decision(current["decision"]) if current else Decision(approved=False, timed_out=True)
+        if current and "decision" in current:
+            return _decision(current["decision"])
+        return Decision(approved=False, timed_out=True)
+
+    async def _decision_within_timeout(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        """The decision, or None when the time-out came first (or the approval is gone)."""
+        waiting = asyncio.ensure_future(self._store.wait_for_decision(team, approval_id))
+        timer = asyncio.ensure_future(self._sleep(self._timeout))
+        try:
+            await asyncio.wait({waiting, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, timer):
+                task.cancel()
+            await asyncio.gather(waiting, timer, return_exceptions=True)
+        if waiting.cancelled():
+            return None
+        return waiting.result()  # a store error surfaces here, to the turn's boundary
 
     async def answer(self, *, team: str, approval_id: str, user: str, approved: bool) -> str | None:
         """A click. Returns a note for the clicker alone, or None when it took effect."""

@@ -122,7 +122,8 @@ def decode(raw: str | bytes) -> dict[str, Any]:
 
 
 class Store(abc.ABC):
-    """Small, explicit operations; each is atomic on its own."""
+    """Small, explicit operations; each is atomic on its own. This is what production
+    calls, nothing more: the twins keep their single steps to themselves."""
 
     def __init__(self, *, retention_seconds: int, keys: Keys | None = None) -> None:
         self.retention_seconds = retention_seconds
@@ -136,17 +137,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
-    # -- thread → conversation ---------------------------------------------------
-    @abc.abstractmethod
-    async def get_conversation(self, thread: ThreadKey) -> str | None:
-        """The conversation id of a thread; reading it extends its retention."""
-
-    @abc.abstractmethod
-    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None: ...
-
-    @abc.abstractmethod
-    async def delete_conversation(self, thread: ThreadKey) -> None: ...
-
+    # -- thread → conversation (saved by end_turn, read by begin_turn) -------------------
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         """Forget every thread's conversation in a channel (and that the bot was part
@@ -187,11 +178,7 @@ class Store(abc.ABC):
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         """True for the first caller with this token (any replica); False after."""
 
-    # -- per-thread lock with a lease ------------------------------------------
-    @abc.abstractmethod
-    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
-        """Take the thread's lock for `lease` seconds unless someone holds it."""
-
+    # -- per-thread lock with a lease (taken by enqueue, kept or released by end_turn) ---
     @abc.abstractmethod
     async def refresh_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
         """Extend our lease; False when we no longer hold the lock."""
@@ -199,18 +186,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release_lock(self, thread: ThreadKey, owner: str) -> None:
         """Release the lock if (and only if) `owner` still holds it."""
-
-    # -- queue of messages waiting for the thread's next turn --------------------
-    @abc.abstractmethod
-    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None: ...
-
-    @abc.abstractmethod
-    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
-        """Remove and return every queued item, oldest first, atomically."""
-
-    @abc.abstractmethod
-    async def pending_count(self, thread: ThreadKey) -> int:
-        """How many messages wait for the thread's next turn."""
 
     # -- approvals of side-effect tool calls --------------------------------------------
     # The click may reach any replica; the turn waiting for it may run on another.
@@ -224,15 +199,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
         """Record the decision once: True for the first decider, False if already
-        decided (or unknown). The decision is merged into the record under "decision"."""
+        decided (or unknown). The decision is merged into the record under "decision",
+        and every `wait_for_decision` of it, on any replica, wakes at once."""
+
+    @abc.abstractmethod
+    async def wait_for_decision(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        """Wait, without polling, until the approval is decided: its decision (at once
+        when it was decided already), or None for an unknown or expired approval. No
+        time-out of its own: the caller bounds the wait (and may cancel it)."""
 
     # -- files: a thread's code-interpreter files, a channel's knowledge --------------------
     @abc.abstractmethod
     async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
         """Remember an OpenAI file for the thread's code interpreter (kept as long as the conversation)."""
-
-    @abc.abstractmethod
-    async def thread_files(self, thread: ThreadKey) -> list[str]: ...
 
     @abc.abstractmethod
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:

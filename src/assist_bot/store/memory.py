@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from assist_bot.store.base import (
@@ -11,6 +13,7 @@ from assist_bot.store.base import (
     SEEN_TTL,
     ChannelKey,
     Enqueued,
+    Keys,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -18,23 +21,25 @@ from assist_bot.store.base import (
 
 
 class _Expiring:
-    """A dict whose entries expire, like Redis keys with a TTL."""
+    """A dict whose entries expire, like Redis keys with a TTL, by `clock` (monotonic
+    seconds; tests pass a clock they move by hand instead of sleeping)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._data: dict[str, tuple[Any, float | None]] = {}
+        self._clock = clock
 
     def get(self, key: str) -> Any:
         entry = self._data.get(key)
         if entry is None:
             return None
         value, deadline = entry
-        if deadline is not None and deadline <= time.monotonic():
+        if deadline is not None and deadline <= self._clock():
             del self._data[key]
             return None
         return value
 
     def set(self, key: str, value: Any, ttl: float | None) -> None:
-        self._data[key] = (value, None if ttl is None else time.monotonic() + ttl)
+        self._data[key] = (value, None if ttl is None else self._clock() + ttl)
 
     def pop(self, key: str) -> Any:
         value = self.get(key)
@@ -44,8 +49,15 @@ class _Expiring:
     def keys(self) -> list[str]:
         return [key for key in list(self._data) if self.get(key) is not None]
 
+    def ttl(self, key: str) -> float | None:
+        """Seconds the entry has left (None: no entry, or one that never expires)."""
+        if self.get(key) is None:
+            return None
+        deadline = self._data[key][1]
+        return None if deadline is None else deadline - self._clock()
+
     def sweep(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for key in [k for k, (_, d) in self._data.items() if d is not None and d <= now]:
             del self._data[key]
 
@@ -54,10 +66,15 @@ class MemoryStore(Store):
     # Every method is free of awaits between read and write, so each is atomic
     # on the event loop, as each Redis command is on the server.
 
-    def __init__(self, *, retention_seconds: int, keys=None) -> None:
+    def __init__(
+        self, *, retention_seconds: int, keys: Keys | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(retention_seconds=retention_seconds, keys=keys)
-        self._kv = _Expiring()
+        self._clock = clock
+        self._kv = _Expiring(clock)
         self._ops = 0
+        # Turns waiting for an approval's decision, woken by decide_approval (no polling).
+        self._decided: dict[str, asyncio.Event] = {}
 
     def _tick(self) -> None:
         # Sweep now and then so that expired dedupe tokens do not pile up.
@@ -69,47 +86,47 @@ class MemoryStore(Store):
         return True
 
     async def close(self) -> None:
-        self._kv = _Expiring()
+        self._kv = _Expiring(self._clock)
+        for event in self._decided.values():
+            event.set()  # waiters see the approval gone
+        self._decided.clear()
 
-    async def get_conversation(self, thread: ThreadKey) -> str | None:
+    def _get_conversation(self, thread: ThreadKey) -> str | None:
         key = self.keys.conversation(thread)
         value = self._kv.get(key)
         if value is not None:
             self._kv.set(key, value, self.retention_seconds)
         return value
 
-    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
+    def _set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
         self._tick()
         self._kv.set(self.keys.conversation(thread), conversation_id, self.retention_seconds)
-
-    async def delete_conversation(self, thread: ThreadKey) -> None:
-        self._kv.pop(self.keys.conversation(thread))
 
     async def enqueue(
         self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
     ) -> Enqueued:
         if not await self.claim(thread.team, dedupe_token):
             return Enqueued(accepted=False, locked=False)
-        await self.push_pending(thread, item)
+        self._push_pending(thread, item)
         self._kv.set(self.keys.known(thread), True, self.retention_seconds)
-        return Enqueued(accepted=True, locked=await self.acquire_lock(thread, owner, lease))
+        return Enqueued(accepted=True, locked=self._acquire_lock(thread, owner, lease))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         return TurnSnapshot(
-            items=await self.take_pending(thread),
-            conversation_id=await self.get_conversation(thread),
+            items=self._take_pending(thread),
+            conversation_id=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
-            thread_files=await self.thread_files(thread),
+            thread_files=self._thread_files(thread),
         )
 
     async def end_turn(
         self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
     ) -> bool:
         if new_conversation:
-            await self.set_conversation(thread, new_conversation)
+            self._set_conversation(thread, new_conversation)
         if self._kv.get(self.keys.lock(thread)) != owner:
             return False
-        if await self.pending_count(thread):
+        if self._kv.get(self.keys.pending(thread)):
             self._kv.set(self.keys.lock(thread), owner, lease)
             return True
         self._kv.pop(self.keys.lock(thread))
@@ -138,7 +155,7 @@ class MemoryStore(Store):
         self._kv.set(key, True, ttl)
         return True
 
-    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+    def _acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
         key = self.keys.lock(thread)
         if self._kv.get(key) is not None:
             return False
@@ -157,15 +174,16 @@ class MemoryStore(Store):
         if self._kv.get(key) == owner:
             self._kv.pop(key)
 
-    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None:
+    def _push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None:
         key = self.keys.pending(thread)
         items = self._kv.get(key) or []
         self._kv.set(key, [*items, dict(item)], PENDING_TTL)
 
-    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
+    def _take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
         return self._kv.pop(self.keys.pending(thread)) or []
 
-    async def pending_count(self, thread: ThreadKey) -> int:
+    async def _pending_count(self, thread: ThreadKey) -> int:
+        """How many messages wait (for tests; production asks end_turn)."""
         return len(self._kv.get(self.keys.pending(thread)) or [])
 
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
@@ -181,7 +199,20 @@ class MemoryStore(Store):
         if record is None or "decision" in record:
             return False
         self._kv.set(key, {**record, "decision": dict(decision)}, APPROVAL_TTL)
+        waiting = self._decided.pop(key, None)
+        if waiting is not None:
+            waiting.set()
         return True
+
+    async def wait_for_decision(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        key = self.keys.approval(team, approval_id)
+        while True:
+            record = self._kv.get(key)
+            if record is None:
+                return None
+            if "decision" in record:
+                return dict(record["decision"])
+            await self._decided.setdefault(key, asyncio.Event()).wait()
 
     async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
         key = self.keys.thread_files(thread)
@@ -190,7 +221,7 @@ class MemoryStore(Store):
             files = [*files, file_id]
         self._kv.set(key, files, self.retention_seconds)
 
-    async def thread_files(self, thread: ThreadKey) -> list[str]:
+    def _thread_files(self, thread: ThreadKey) -> list[str]:
         return list(self._kv.get(self.keys.thread_files(thread)) or [])
 
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:

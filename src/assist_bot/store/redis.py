@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from assist_bot.store.base import (
     decode,
     encode,
 )
+from assist_bot.store.redis_decisions import DecisionListener
 
 
 def _text(value: object) -> str:
@@ -39,25 +41,36 @@ def _maybe_text(value: bytes | str | None) -> str | None:
 
 
 class RedisStore(Store):
-    def __init__(self, client: aioredis.Redis, *, retention_seconds: int, keys: Keys | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        retention_seconds: int,
+        keys: Keys | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        # `now`: wall-clock seconds for replica heartbeats (tests move a clock by hand).
         super().__init__(retention_seconds=retention_seconds, keys=keys)
         self._redis = client
+        self._now = now
         self._release = client.register_script(scripts.RELEASE)
         self._refresh = client.register_script(scripts.REFRESH)
-        self._take = client.register_script(scripts.TAKE)
         self._decide = client.register_script(scripts.DECIDE)
         self._enqueue = client.register_script(scripts.ENQUEUE)
         self._end_turn = client.register_script(scripts.END_TURN)
+        self._decisions = DecisionListener(client, f"{self.keys.namespace}:decisions")
 
     @classmethod
-    def from_url(cls, url: str, *, retention_seconds: int, max_connections: int = 50) -> RedisStore:
+    def from_url(
+        cls, url: str, *, retention_seconds: int, max_connections: int = 50, now: Callable[[], float] = time.time
+    ) -> RedisStore:
         # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
         # a connection; redis-py's default pool raises "Too many connections" past 100,
         # which would drop messages.
         pool = aioredis.BlockingConnectionPool.from_url(
             url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
         )
-        return cls(aioredis.Redis(connection_pool=pool), retention_seconds=retention_seconds)
+        return cls(aioredis.Redis(connection_pool=pool), retention_seconds=retention_seconds, now=now)
 
     async def ping(self) -> bool:
         try:
@@ -66,17 +79,8 @@ class RedisStore(Store):
             return False
 
     async def close(self) -> None:
+        await self._decisions.close()
         await self._redis.aclose()
-
-    async def get_conversation(self, thread: ThreadKey) -> str | None:
-        # GETEX reads and extends retention in one round trip.
-        return _maybe_text(await self._redis.getex(self.keys.conversation(thread), ex=self.retention_seconds))
-
-    async def set_conversation(self, thread: ThreadKey, conversation_id: str) -> None:
-        await self._redis.set(self.keys.conversation(thread), conversation_id, ex=self.retention_seconds)
-
-    async def delete_conversation(self, thread: ThreadKey) -> None:
-        await self._redis.delete(self.keys.conversation(thread))
 
     async def enqueue(
         self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
@@ -118,7 +122,7 @@ class RedisStore(Store):
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
         # A sorted set of replicas scored by their last beat; the stale ones drop out.
-        now = time.time()
+        now = self._now()
         key = self.keys.replicas()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {owner: now})
@@ -139,27 +143,14 @@ class RedisStore(Store):
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         return bool(await self._redis.set(self.keys.seen(team, token), "1", nx=True, ex=ttl))
 
-    async def acquire_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
-        return bool(await self._redis.set(self.keys.lock(thread), owner, nx=True, px=int(lease * 1000)))
-
     async def refresh_lock(self, thread: ThreadKey, owner: str, lease: float) -> bool:
         return bool(await self._refresh(keys=[self.keys.lock(thread)], args=[owner, int(lease * 1000)]))
 
     async def release_lock(self, thread: ThreadKey, owner: str) -> None:
         await self._release(keys=[self.keys.lock(thread)], args=[owner])
 
-    async def push_pending(self, thread: ThreadKey, item: dict[str, Any]) -> None:
-        key = self.keys.pending(thread)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, encode(item))
-            pipe.expire(key, PENDING_TTL)
-            await pipe.execute()
-
-    async def take_pending(self, thread: ThreadKey) -> list[dict[str, Any]]:
-        raw = await self._take(keys=[self.keys.pending(thread)])
-        return [decode(item) for item in raw]
-
-    async def pending_count(self, thread: ThreadKey) -> int:
+    async def _pending_count(self, thread: ThreadKey) -> int:
+        """How many messages wait (for tests; production asks end_turn)."""
         return await self._redis.llen(self.keys.pending(thread))
 
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
@@ -179,7 +170,21 @@ class RedisStore(Store):
         return record
 
     async def decide_approval(self, team: str, approval_id: str, decision: dict[str, Any]) -> bool:
-        return bool(await self._decide(keys=[self.keys.approval(team, approval_id)], args=[encode(decision)]))
+        key = self.keys.approval(team, approval_id)
+        return bool(await self._decide(keys=[key], args=[encode(decision), self._decisions.channel]))
+
+    async def wait_for_decision(self, team: str, approval_id: str) -> dict[str, Any] | None:
+        key = self.keys.approval(team, approval_id)
+
+        async def read() -> tuple[bool, dict[str, Any] | None]:
+            raw = await self._redis.hmget(key, ["record", "decision"])
+            record, decision = raw[0], raw[1]
+            if record is None:
+                return True, None  # unknown or expired
+            return decision is not None, None if decision is None else decode(decision)
+
+        result: dict[str, Any] | None = await self._decisions.wait(key, read)
+        return result
 
     async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
         key = self.keys.thread_files(thread)
@@ -187,9 +192,6 @@ class RedisStore(Store):
             pipe.zadd(key, {file_id: time.time()}, nx=True)  # ordered by arrival, each once
             pipe.expire(key, self.retention_seconds)
             await pipe.execute()
-
-    async def thread_files(self, thread: ThreadKey) -> list[str]:
-        return [_text(file_id) for file_id in await self._redis.zrange(self.keys.thread_files(thread), 0, -1)]
 
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -6,13 +6,12 @@ dropping one."""
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 
-# Take the whole queue in one atomic step, so no message is answered twice.
-TAKE = "local items = redis.call('lrange', KEYS[1], 0, -1) redis.call('del', KEYS[1]) return items"
-
-# Decide once: only a record without a decision takes one.
+# Decide once: only a record without a decision takes one; announcing it on the decisions
+# channel (ARGV[2]) in the same step wakes the waiting turn on whichever replica it runs.
 DECIDE = (
     "if redis.call('hexists', KEYS[1], 'record') == 0 or redis.call('hexists', KEYS[1], 'decision') == 1 "
-    "then return 0 end redis.call('hset', KEYS[1], 'decision', ARGV[1]) return 1"
+    "then return 0 end redis.call('hset', KEYS[1], 'decision', ARGV[1]) "
+    "redis.call('publish', ARGV[2], KEYS[1]) return 1"
 )
 
 # A message arrives. KEYS: seen, pending, lock, known.
