@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +139,7 @@ class _ObservedRunner:
         assistant: Assistant,
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         observer, metrics = self._observer, self._observer.metrics
         turn = _current.get() or observer.opened(messages[-1])
         observer.leave_queue(turn)
