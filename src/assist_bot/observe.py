@@ -35,6 +35,7 @@ class _Turn:
     waiting: bool = True  # for a streaming slot
     streaming: bool = False
     first_token: bool = False
+    over: bool = False  # counted once, even if ending the reply fails and the turn then fails
 
 
 _current: ContextVar[_Turn | None] = ContextVar("assist_bot_turn", default=None)
@@ -80,6 +81,9 @@ class TurnObserver:
             self.stream(turn, False)
 
     def ended(self, turn: _Turn, outcome: str, text: str | None = None) -> None:
+        if turn.over:
+            return
+        turn.over = True
         self.leave_queue(turn)
         self.stream(turn, False)
         self.metrics.turns.labels(outcome).inc()
