@@ -184,3 +184,19 @@ async def test_the_same_retirement_warning_is_logged_at_start(slack, openai_fake
         f"model retirement: gpt-5 shuts down on {soon.isoformat()} (in 30 days; used by default) "
         "— move these assistants to a current model"
     )
+
+
+async def test_a_compatible_server_without_a_models_list_is_a_warning(env, tmp_path):
+    from aiohttp import web
+
+    app = web.Application()  # answers every path with OpenAI's 404 shape
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        result = await check(tmp_path, **{**env, "OPENAI_BASE_URL": base})
+    finally:
+        await runner.cleanup()
+    assert result.returncode == 0
+    assert result.line("openai").startswith("warning openai: the server at OPENAI_BASE_URL lists no models")

@@ -152,6 +152,10 @@ async def _openai(settings: Settings, assistants: Assistants | None, today: date
             return [failed("openai", f"OpenAI refused OPENAI_API_KEY ({_code(exc)})", fix)]
         except openai.APIConnectionError:
             return [failed("openai", "OpenAI is unreachable", "check OPENAI_BASE_URL and the network")]
+        except openai.NotFoundError:  # a compatible server without /models: the key cannot be tested this way
+            return [
+                Line("warning", "openai", "the server at OPENAI_BASE_URL lists no models; key and models not checked")
+            ]
         except openai.APIStatusError as exc:
             return [failed("openai", f"listing models failed (HTTP {exc.status_code})", "try again later")]
         lines = [ok("openai", "the API key works")]
