@@ -200,3 +200,22 @@ async def test_a_compatible_server_without_a_models_list_is_a_warning(env, tmp_p
         await runner.cleanup()
     assert result.returncode == 0
     assert result.line("openai").startswith("warning openai: the server at OPENAI_BASE_URL lists no models")
+
+
+async def test_many_workspaces_check_the_client_id_and_secret(env, slack, tmp_path):
+    oauth = {
+        **env,
+        "SLACK_BOT_TOKEN": None,
+        "SLACK_APP_TOKEN": None,
+        "SLACK_SIGNING_SECRET": HEX_SECRET,
+        "SLACK_CLIENT_ID": slack.client_id,
+        "SLACK_CLIENT_SECRET": slack.client_secret,
+        "SLACK_STATE_SECRET": "state-secret-for-tests",
+    }
+    good = await check(tmp_path, **oauth)
+    assert good.returncode == 0, good.stdout
+    assert good.line("slack oauth").startswith("ok slack oauth: Slack accepts the client id and secret")
+    bad = await check(tmp_path, **{**oauth, "SLACK_CLIENT_SECRET": "wrong-secret"})
+    assert bad.returncode == 1
+    assert bad.line("slack oauth").startswith("failed slack oauth: Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET")
+    assert "wrong-secret" not in bad.stdout + bad.stderr

@@ -102,3 +102,9 @@ def test_chat_needs_no_slack_token(monkeypatch):
     assert load_settings(chat=True).openai_api_key.get_secret_value() == "sk-1"
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN is not set"):
         load_settings()
+
+
+def test_chat_ignores_slack_settings_it_does_not_use(monkeypatch):
+    for key, value in {"SLACK_CLIENT_ID": "1.2", "SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1"}.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(chat=True).openai_api_key.get_secret_value() == "sk-1"

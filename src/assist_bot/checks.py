@@ -86,6 +86,8 @@ async def _bounded(name: str, probe: Awaitable[list[Line]]) -> list[Line]:
 
 # -- Slack ----------------------------------------------------------------------------------
 async def _slack(settings: Settings) -> list[Line]:
+    if settings.slack_bot_token is None:
+        return [await _slack_oauth(settings)]
     client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     try:
         response = await client.auth_test()
@@ -97,6 +99,26 @@ async def _slack(settings: Settings) -> list[Line]:
         return [failed("slack", f"Slack is unreachable ({type(exc).__name__})", "check SLACK_API_URL and the network")]
     lines = [ok("slack", f"bot token works: team {response.get('team')} ({response.get('team_id')})")]
     return [*lines, _scopes(response.headers.get("x-oauth-scopes"))]
+
+
+async def _slack_oauth(settings: Settings) -> Line:
+    """Many workspaces: no token to test, but a made-up code tells whether Slack knows the
+    app's client id and secret (`invalid_code` if it does)."""
+    secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else ""
+    client = AsyncWebClient(base_url=settings.slack_api_url)
+    try:
+        await client.oauth_v2_access(
+            client_id=settings.slack_client_id or "", client_secret=secret, code="assist-bot-check"
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error == "invalid_code":
+            return ok("slack oauth", "Slack accepts the client id and secret; workspaces install at /slack/install")
+        fix = "copy the Client ID and Client Secret from the app's Basic Information page"
+        return failed("slack oauth", f"Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET ({error})", fix)
+    except aiohttp.ClientError as exc:
+        return failed("slack oauth", f"Slack is unreachable ({type(exc).__name__})", "check SLACK_API_URL")
+    return Line("warning", "slack oauth", "Slack took a made-up code: check SLACK_API_URL")
 
 
 def _scopes(header: str | None) -> Line:

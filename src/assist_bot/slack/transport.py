@@ -11,6 +11,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+
+from assist_bot.slack import oauth
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,8 @@ class SocketModeTransport:
 class HttpTransport:
     """`POST /slack/events` (events, slash commands, interactivity) and `GET /healthz`.
 
-    Bolt verifies the request signature: a bad one gets 401 and does no work.
+    Bolt verifies the request signature: a bad one gets 401 and does no work. With OAuth (many
+    workspaces), also `GET /slack/install` and `GET /slack/oauth_redirect`.
     """
 
     def __init__(
@@ -48,9 +52,11 @@ class HttpTransport:
         host: str,
         port: int,
         healthy: Callable[[], Awaitable[bool]],
+        oauth_flow: AsyncOAuthFlow | None = None,
         metrics: MetricsSource | None = None,
     ) -> None:
         self._bolt = app
+        self._oauth_flow = oauth_flow
         self._metrics = metrics
         self._host = host
         self._port = port
@@ -62,6 +68,8 @@ class HttpTransport:
         web_app = web.Application()
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        if self._oauth_flow is not None:
+            oauth.add_routes(web_app, self._oauth_flow)
         if self._metrics is not None:
             web_app.router.add_get(METRICS_PATH, self._metrics.handle_metrics)
         return web_app
