@@ -89,3 +89,30 @@ def test_ids_in_paths_become_a_placeholder():
     assert endpoint("/v1/conversations/conv_abc123/items") == "/v1/conversations/{id}/items"
     assert endpoint("/v1/models/gpt-5.4-mini") == "/v1/models/{id}"
     assert endpoint("/v1/containers/cntr_1/files/cfile_2/content") == "/v1/containers/{id}/files/{id}/content"
+
+
+async def test_slack_calls_that_never_got_an_answer_are_counted(slack):
+    import aiohttp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from assist_bot.instrument import SlackCallCounter
+    from tests.support.redis_server import free_port
+
+    metrics = Metrics()
+    nowhere = f"http://127.0.0.1:{free_port()}/api/"
+    client = AsyncWebClient(
+        token="xoxb-x", base_url=nowhere, retry_handlers=[SlackCallCounter(metrics, api_url=nowhere)]
+    )
+    with pytest.raises(aiohttp.ClientError):
+        await client.chat_postMessage(channel="C1", text="hi")
+    sample = metrics.registry.get_sample_value
+    assert sample("assist_bot_slack_requests_total", {"method": "chat.postMessage", "status": "error"}) == 1
+    assert sample("assist_bot_slack_errors_total", {"method": "chat.postMessage", "error": "ClientConnectorError"}) == 1
+    # An answer with ok: false is an error by its code; the HTTP status is still 200.
+    answered = AsyncWebClient(
+        token="xoxb-wrong", base_url=slack.api_url, retry_handlers=[SlackCallCounter(metrics, api_url=slack.api_url)]
+    )
+    with pytest.raises(Exception, match="invalid_auth"):
+        await answered.auth_test()
+    assert sample("assist_bot_slack_requests_total", {"method": "auth.test", "status": "200"}) == 1
+    assert sample("assist_bot_slack_errors_total", {"method": "auth.test", "error": "invalid_auth"}) == 1
