@@ -30,7 +30,9 @@ from assist_bot.tools.loading import load_registry
 
 log = logging.getLogger(__name__)
 
-TERMINAL = "terminal"  # the team, channel and user id of terminal conversations
+# Ids of terminal conversations, shaped like Slack's (the store's keys take only those) but longer
+# than any Slack issues, so they never meet a real workspace's keys.
+TEAM, CHANNEL, USER = "TTERMINALCHAT00", "DTERMINALCHAT00", "UTERMINALCHAT00"
 QUIT = ("/quit", "/exit")
 
 
@@ -44,7 +46,7 @@ def pick(settings: Settings, name: str | None) -> Assistants:
 
 
 async def chat(settings: Settings, *, assistant: str | None = None, terminal: Terminal | None = None) -> int:
-    settings = settings.model_copy(update={"admins": f"{settings.admins},{TERMINAL}"})
+    settings = settings.model_copy(update={"admins": f"{settings.admins},{USER}"})
     assistants = pick(settings, assistant)
     chosen = assistants.default
     terminal = terminal or Terminal()
@@ -88,11 +90,11 @@ async def _converse(terminal: Terminal, dispatcher: Dispatcher, replies: Termina
         if not text.strip():
             continue
         message = Inbound(
-            team=TERMINAL,
-            channel=TERMINAL,
+            team=TEAM,
+            channel=CHANNEL,
             thread_ts=thread_ts,
             ts=f"{thread_ts}.{n}",
-            user=TERMINAL,
+            user=USER,
             user_name=user_name,
             text=text,
             is_dm=True,

@@ -91,12 +91,17 @@ def _chat(assistant: str | None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from assist_bot.app import AssistBot
-
-    bot = AssistBot(settings)
-    asyncio.run(bot.run_until_signalled())
+    asyncio.run(_serve(settings))
     logging.getLogger(__name__).info("stopped")
     return 0
+
+
+async def _serve(settings: Settings) -> None:
+    # The whole app is built inside the running loop: aiohttp sessions and the Socket Mode
+    # client refuse to be created outside one.
+    from assist_bot.app import AssistBot
+
+    await AssistBot(settings).run_until_signalled()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -49,6 +50,11 @@ class Replies(Protocol):
         """Show at once that an answer is coming (placeholder, status)."""
 
 
+class Names(Protocol):
+    async def name(self, team: str, user: str) -> str:
+        """A person's display name (never raises: falls back to the id)."""
+
+
 class TurnRunner(Protocol):
     def run(
         self,
@@ -70,8 +76,10 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        names: Names | None = None,
     ) -> None:
         self._store = store
+        self._names = names
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
         # fairly, so one busy user or workspace does not hold the others back.
@@ -183,6 +191,7 @@ class Dispatcher:
                 return await sink.ask(request)
 
         try:
+            messages = await self._named(messages)
             async with slot:
                 end = await self._stream(thread, messages, assistant, approve, state, sink)
         except asyncio.CancelledError:
@@ -224,6 +233,16 @@ class Dispatcher:
                     return event
                 sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
+
+    async def _named(self, messages: list[Inbound]) -> list[Inbound]:
+        """Display names are looked up when the turn starts, never before Slack's ack."""
+        if self._names is None:
+            return messages
+        names = {m.user: m.user_name for m in messages if m.user_name}
+        for m in messages:
+            if m.user not in names:
+                names[m.user] = await self._names.name(m.team, m.user)
+        return [m if m.user_name else dataclasses.replace(m, user_name=names[m.user]) for m in messages]
 
     # -- shutdown -------------------------------------------------------------------
     @property

@@ -7,8 +7,10 @@ A missing or invalid value stops start-up with one line that names the variable
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +57,12 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="ASSIST_BOT_HOST")
     assistants_file: Path | None = Field(default=None, alias="ASSIST_BOT_ASSISTANTS")
+    # HTTP mode's guard against slow or idle clients: a connection must send its request
+    # headers within the header time-out (it is also the idle keep-alive), its body
+    # within the body time-out; past the connection limit new connections are closed.
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300, alias="ASSIST_BOT_HTTP_HEADER_TIMEOUT")
+    http_body_timeout: float = Field(default=10.0, gt=0, le=300, alias="ASSIST_BOT_HTTP_BODY_TIMEOUT")
+    http_max_connections: int = Field(default=500, ge=1, le=100_000, alias="ASSIST_BOT_HTTP_MAX_CONNECTIONS")
 
     # --- Behaviour ------------------------------------------------------------
     update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
@@ -90,11 +98,25 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
+    @field_validator("slack_app_token", "slack_signing_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `VAR=` (what docker-compose gives for an unset ${VAR}) means "not set", never "the empty secret".
+        if isinstance(value, str | SecretStr):
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not raw.strip():
+                return None
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
-    def _api_url_ends_with_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+    def _api_url_is_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an https URL such as https://slack.com/api/")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            # The bot token travels with every call: plain http only to this machine (a test double).
+            raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("assistants_file")
@@ -129,7 +151,7 @@ class Settings(BaseSettings):
     def _http_mode_needs_signing_secret(self) -> Settings:
         if self.slack_app_token is None and self.slack_signing_secret is None:
             raise ValueError(
-                "SLACK_SIGNING_SECRET is required in HTTP mode "
+                "SLACK_SIGNING_SECRET is required in HTTP mode and is not set or blank "
                 "(set it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode)"
             )
         return self
@@ -164,6 +186,15 @@ class Settings(BaseSettings):
     @property
     def retention_seconds(self) -> int:
         return int(self.retention_days * 86400)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ChatSettings(Settings):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,62 +32,89 @@ class ChannelKey:
     channel: str
 
 
+# What a Slack team, enterprise, channel or user id looks like (T0123ABC, C0123ABC, U0123ABC…).
+# Nothing else may reach a key: `*`, `?` or `[` in a key pattern would match other teams' keys.
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
+
+
+def is_slack_id(value: object) -> bool:
+    return isinstance(value, str) and _SLACK_ID.fullmatch(value) is not None
+
+
+class InvalidIdError(ValueError):
+    """A team or channel id that is not a Slack id reached the key builder."""
+
+
+def _id(value: str) -> str:
+    if not is_slack_id(value):
+        raise InvalidIdError(f"not a Slack id: {value[:40]!r}")
+    return value
+
+
 class Keys:
     """Builds every storage key, so the layout lives in one place.
 
     Every key starts with the namespace and the team id: two workspaces can
     never read each other's state, and `SCAN assist-bot:T123:*` finds a team's.
+    Team and channel ids are checked to be Slack ids (InvalidIdError otherwise),
+    so no key and no pattern is ever built from anything else.
     """
 
     def __init__(self, namespace: str = NAMESPACE) -> None:
         self.namespace = namespace
 
+    def _thread(self, kind: str, thread: ThreadKey) -> str:
+        return f"{self.namespace}:{_id(thread.team)}:{kind}:{_id(thread.channel)}:{thread.thread_ts}"
+
+    def _channel(self, kind: str, channel: ChannelKey) -> str:
+        return f"{self.namespace}:{_id(channel.team)}:{kind}:{_id(channel.channel)}"
+
     def conversation(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:conv:{thread.channel}:{thread.thread_ts}"
+        return self._thread("conv", thread)
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
-        return f"{self.namespace}:{channel.team}:conv:{channel.channel}:*"
+        return self._channel("conv", channel) + ":*"
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
-        return f"{self.namespace}:{channel.team}:known:{channel.channel}:*"
+        return self._channel("known", channel) + ":*"
 
     def known(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:known:{thread.channel}:{thread.thread_ts}"
+        return self._thread("known", thread)
 
     def lock(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:lock:{thread.channel}:{thread.thread_ts}"
+        return self._thread("lock", thread)
 
     def pending(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:pending:{thread.channel}:{thread.thread_ts}"
+        return self._thread("pending", thread)
 
     def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{team}:seen:{token}"
+        return f"{self.namespace}:{_id(team)}:seen:{token}"
 
     def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{team}:approval:{approval_id}"
+        return f"{self.namespace}:{_id(team)}:approval:{approval_id}"
 
     def thread_files(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:tfiles:{thread.channel}:{thread.thread_ts}"
+        return self._thread("tfiles", thread)
 
     def knowledge(self, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{channel.team}:knowledge:{channel.channel}"
+        return self._channel("knowledge", channel)
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{team}:kchannels:{slack_file_id}"
+        return f"{self.namespace}:{_id(team)}:kchannels:{slack_file_id}"
 
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
         """Older versions kept one owner channel per file, as a string: still read, then moved into the set."""
-        return f"{self.namespace}:{team}:kfile:{slack_file_id}"
+        return f"{self.namespace}:{_id(team)}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
         # Not per team: the replicas serve every workspace.
         return f"{self.namespace}:replicas"
 
     def channel(self, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
+        return self._channel("channel", channel)
 
 
 # How long each kind of data lives when nothing refreshes it (seconds).
