@@ -19,7 +19,8 @@ def openai_only(openai_fake, **extra):
     return script_env(OPENAI_API_KEY=openai_fake.api_key, OPENAI_BASE_URL=openai_fake.base_url, **extra)
 
 
-async def test_a_two_turn_conversation_where_the_second_turn_sees_the_first(openai_fake, tmp_path):
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_a_two_turn_conversation_where_the_second_turn_sees_the_first(openai_fake, tmp_path, store, request):
     def recall(body):
         # What the conversation held before this turn: the first turn, kept at OpenAI's side.
         earlier = input_texts({"input": openai_fake.conversations[body["conversation"]]["items"]})
@@ -28,7 +29,7 @@ async def test_a_two_turn_conversation_where_the_second_turn_sees_the_first(open
     openai_fake.enqueue(Text(["Noted: ", "the code word ", "is ", "pelican."]), recall)
     result = await run_script(
         "chat",
-        env=openai_only(openai_fake),
+        env=openai_only(openai_fake, REDIS_URL=request.getfixturevalue("redis_url") if store == "redis" else None),
         cwd=tmp_path,
         stdin=b"the code word is pelican\nwhat was the code word?\n",
     )
@@ -40,6 +41,15 @@ async def test_a_two_turn_conversation_where_the_second_turn_sees_the_first(open
     assert "default> Earlier you said: [" in result.stdout and "] the code word is pelican" in result.stdout
     assert result.stdout.count("you> ") == 3  # two questions, then the end of the input
     assert "Traceback" not in result.stderr
+    if store == "redis":  # the thread's conversation is kept in Redis, as the Slack bot keeps its threads'
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(request.getfixturevalue("redis_url"))
+        try:
+            keys = [key async for key in client.scan_iter(match="assist-bot:TTERMINALCHAT00:conv:*")]
+        finally:
+            await client.aclose()
+        assert keys
 
 
 class Session:
