@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -104,9 +105,17 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
-        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
+        self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
+        self.knowledge = Knowledge(
+            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+        )
         self.engine = Engine(
-            client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            tools=self.tools,
+            knowledge=self.knowledge,
+            backends=self.backends,
         )
         self.approvals = Approvals(
             clients=clients,
@@ -234,6 +243,11 @@ class AssistBot:
         self.slack.session = session
         if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
             await self._check_slack_token(session)
+        try:
+            await self.backends.resolve()  # `auto` asks each model server what it keeps
+        except SettingsError:
+            await session.close()
+            raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants))
@@ -283,6 +297,7 @@ class AssistBot:
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
+        await self.backends.close()
         await self.slack_files.close()
         if self.slack.session is not None:
             await self.slack.session.close()

@@ -19,6 +19,7 @@ import openai
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -49,8 +50,6 @@ async def chat(settings: Settings, *, assistant: str | None = None, terminal: Te
     settings = settings.model_copy(update={"admins": f"{settings.admins},{USER}"})
     assistants = pick(settings, assistant)
     chosen = assistants.default
-    terminal = terminal or Terminal()
-    await terminal.open()
     store = open_store(
         redis_url=settings.redis_url,
         retention_seconds=settings.retention_seconds,
@@ -62,18 +61,30 @@ async def chat(settings: Settings, *, assistant: str | None = None, terminal: Te
         max_retries=settings.openai_max_retries,
         timeout=settings.response_timeout,
     )
-    knowledge = Knowledge(client=client, store=store, settings=settings)
-    tools = load_registry(settings)
-    engine = Engine(client=client, store=store, settings=settings, tools=tools, knowledge=knowledge)
+    # The assistant's own model server, if the assistants file gives it one (as in Slack).
+    backends = Backends(settings=settings, assistants=assistants, default_client=client)
+    knowledge = Knowledge(client=client, store=store, settings=settings, hosted_tools=backends.hosted_tools_for)
+    engine = Engine(
+        client=client,
+        store=store,
+        settings=settings,
+        tools=load_registry(settings),
+        knowledge=knowledge,
+        backends=backends,
+    )
+    terminal = terminal or Terminal()
     replies = TerminalReplies(terminal, name=chosen.name, approval_timeout=settings.approval_timeout)
     dispatcher = Dispatcher(store=store, engine=engine, replies=replies, assistants=assistants, max_concurrent_turns=1)
-    terminal.write(f"assist-bot chat with {chosen.name} ({chosen.model}). /quit or Ctrl-D to leave.\n")
     try:
+        await backends.resolve()
+        await terminal.open()
+        terminal.write(f"assist-bot chat with {chosen.name} ({chosen.model}). /quit or Ctrl-D to leave.\n")
         await _converse(terminal, dispatcher, replies)
     finally:
         await dispatcher.shutdown(settings.shutdown_grace)
         await store.close()
         await engine.close()
+        await backends.close()
         await client.close()
         terminal.close()
     return 0

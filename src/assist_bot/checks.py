@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
+from assist_bot.engine.backends import Backends
 from assist_bot.errors import AssistBotError
 from assist_bot.manifest import BOT_SCOPES
 from assist_bot.models import models_in_use, retirement_notices
@@ -175,36 +176,62 @@ async def _openai(settings: Settings, assistants: Assistants | None, today: date
         except openai.APIConnectionError:
             return [failed("openai", "OpenAI is unreachable", "check OPENAI_BASE_URL and the network")]
         except openai.NotFoundError:  # a compatible server without /models: the key cannot be tested this way
-            return [
-                Line("warning", "openai", "the server at OPENAI_BASE_URL lists no models; key and models not checked")
-            ]
+            listed = False
+            lines = [Line("warning", "openai", "the server at OPENAI_BASE_URL lists no models; models not checked")]
         except openai.APIStatusError as exc:
             return [failed("openai", f"listing models failed (HTTP {exc.status_code})", "try again later")]
-        lines = [ok("openai", "the API key works")]
+        else:
+            listed = True
+            lines = [ok("openai", "the API key works")]
         if assistants is not None:
-            lines += await _models(client, assistants, today)
+            on_default, backend_lines = await _backends(settings, assistants, client)
+            lines += backend_lines
+            if listed:
+                lines += await _models(client, assistants, on_default, today)
     return lines
 
 
-async def _models(client: openai.AsyncOpenAI, assistants: Assistants, today: date) -> list[Line]:
+async def _backends(
+    settings: Settings, assistants: Assistants, client: openai.AsyncOpenAI
+) -> tuple[set[str], list[Line]]:
+    """Each assistant's model server and how its threads keep state (`auto` asks the server).
+    Returns the assistants on the default server too: only their models are looked up there."""
+    backends = Backends(settings=settings, assistants=assistants, default_client=client)
+    try:
+        resolved = await backends.resolve()
+    except AssistBotError as exc:
+        return set(), [failed("model servers", str(exc), "check the assistants' backend tables and their keys")]
+    finally:
+        await backends.close()
+    lines = []
+    for name, backend in resolved.items():
+        probed = " (auto: asked the server)" if (assistants.get(name).backend.state or settings.state) == "auto" else ""
+        hosted = "on" if backend.hosted_tools else "off"
+        lines.append(ok(f"assistant {name}", f"{backend.where}, state {backend.state}{probed}, hosted tools {hosted}"))
+    return {name for name, backend in resolved.items() if backend.client is client}, lines
+
+
+async def _models(client: openai.AsyncOpenAI, assistants: Assistants, names: set[str], today: date) -> list[Line]:
     lines: list[Line] = []
-    for model, names in models_in_use(assistants).items():
+    in_use = {model: users for model, users in models_in_use(assistants).items() if set(users) & names}
+    for model, users in in_use.items():
+        users = [name for name in users if name in names]
         what = f"model {model}"
         try:
             found = await client.models.retrieve(model)
         except openai.NotFoundError:
             fix = "name an existing model in the assistants file (or ASSIST_BOT_MODEL)"
-            detail = f"does not exist or this key cannot use it (assistants: {', '.join(names)})"
+            detail = f"does not exist or this key cannot use it (assistants: {', '.join(users)})"
             lines.append(failed(what, detail, fix))
             continue
         except openai.APIError as exc:
             lines.append(failed(what, f"could not be looked up ({type(exc).__name__})", "try again later"))
             continue
-        notices = retirement_notices({model: names}, {model: found.shutdown_date}, today=today)
+        notices = retirement_notices({model: users}, {model: found.shutdown_date}, today=today)
         if notices:
             lines.append(Line("warning", what, notices[0], "move these assistants to a current model"))
         else:
-            lines.append(ok(what, f"available (assistants: {', '.join(names)})"))
+            lines.append(ok(what, f"available (assistants: {', '.join(users)})"))
     return lines
 
 

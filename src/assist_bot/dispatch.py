@@ -21,7 +21,7 @@ from typing import Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import TurnSnapshot
@@ -145,10 +145,16 @@ class Dispatcher:
             async with self._lease(thread):
                 while True:
                     start = await self._store.begin_turn(thread)
+                    change = StateChange()
                     if start.items:
-                        await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                        change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
                     more = await self._store.end_turn(
-                        thread, self._owner, LOCK_LEASE, new_conversation=start.new_conversation_id
+                        thread,
+                        self._owner,
+                        LOCK_LEASE,
+                        server_state=change.server_state or None,
+                        history=change.history,
+                        history_drop=change.history_drop,
                     )
                     if not more:
                         return
@@ -180,11 +186,13 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
+        """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
+        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
 
         async def approve(request: ApprovalRequest) -> Decision:
             async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
@@ -193,7 +201,7 @@ class Dispatcher:
         try:
             messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink)
+                end = await self._stream(thread, messages, assistant, approve, state, sink, changes)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -205,13 +213,14 @@ class Dispatcher:
         try:
             if isinstance(end, Done):
                 await sink.finish(end)
-                return
+                return _last(changes)
             log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
             await sink.fail(end.kind)
         except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
             log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
             with contextlib.suppress(Exception):
                 await sink.fail("unexpected")
+        return _last(changes)
 
     async def _stream(
         self,
@@ -221,17 +230,22 @@ class Dispatcher:
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
         sink: ReplySink,
+        changes: list[StateChange],
     ) -> Done | Failed:
         """Feed the engine's events to the reply; returns the final one (the engine ends
-        every turn with Done or Failed; a runner that does not is a bug, told as such)."""
+        every turn with Done or Failed; a runner that does not is a bug, told as such).
+        The thread's state changes are collected in `changes`, for end_turn."""
         events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
         # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
         # here, before we talk to Slack, not whenever the garbage collector gets to it.
         async with contextlib.aclosing(events):
             async for event in events:
-                if isinstance(event, (Done, Failed)):
+                if isinstance(event, StateChange):
+                    changes.append(event)
+                elif isinstance(event, (Done, Failed)):
                     return event
-                sink.feed(event)
+                else:
+                    sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
 
     async def _named(self, messages: list[Inbound]) -> list[Inbound]:
@@ -260,3 +274,8 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+def _last(changes: list[StateChange]) -> StateChange:
+    # A later change supersedes an earlier one (a conversation replaced on the way).
+    return changes[-1] if changes else StateChange()

@@ -8,6 +8,7 @@ A missing or invalid value stops start-up with one line that names the variable
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     model: str = Field(default=DEFAULT_MODEL, alias="ASSIST_BOT_MODEL")
     openai_max_retries: int = Field(default=2, ge=0, le=10, alias="ASSIST_BOT_OPENAI_MAX_RETRIES")
+    # How a thread's history is kept: on the server (a conversation, or a chain of stored
+    # responses) or by the bot itself (`local`); `auto` asks the server at start.
+    state: Literal["auto", "conversation", "response_chain", "local"] = Field(default="auto", alias="ASSIST_BOT_STATE")
 
     # --- State and transport ------------------------------------------------
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
@@ -248,4 +252,10 @@ def _env_name(field_or_alias: str) -> str:
     return field_or_alias
 
 
-__all__ = ["ChatSettings", "Settings", "load_settings", "DEFAULT_MODEL"]
+def secret_from_environment(name: str) -> SecretStr | None:
+    """An API key the assistants file names by its variable (keys stay out of that file)."""
+    value = os.environ.get(name, "").strip()
+    return SecretStr(value) if value else None
+
+
+__all__ = ["ChatSettings", "Settings", "load_settings", "secret_from_environment", "DEFAULT_MODEL"]

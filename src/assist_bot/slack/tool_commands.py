@@ -25,6 +25,7 @@ from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.normalize import valid_ids, workspace
+from assist_bot.store import ChannelKey
 from assist_bot.tools import Caller, Tool, ToolArgumentsError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 _PAIRS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
 
 
-async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str, Any]:
+async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str, *, channel: ChannelKey) -> dict[str, Any]:
     """Text in any of the three forms → validated arguments, or ToolArgumentsError."""
     text = text.strip()
     if text.startswith("{"):
@@ -43,7 +44,7 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
         except ValueError:
             raise ToolArgumentsError("write key=value pairs separated by spaces; quote values with spaces") from None
     else:
-        arguments = await deps.tool_backend.tool_arguments(tool, text)
+        arguments = await deps.tool_backend.tool_arguments(tool, text, channel=channel)
     tool.validate(arguments)
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
@@ -191,7 +192,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
             await client.views_open(trigger_id=command["trigger_id"], view=forms.modal(tool, channel=channel))
             return
         try:
-            arguments = await parse_arguments(deps, tool, text)
+            arguments = await parse_arguments(deps, tool, text, channel=ChannelKey(team, channel))
         except ToolArgumentsError as exc:
             await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return

@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 NAMESPACE = "assist-bot"
@@ -70,11 +71,20 @@ class Keys:
         return f"{self.namespace}:{_id(channel.team)}:{kind}:{_id(channel.channel)}"
 
     def conversation(self, thread: ThreadKey) -> str:
+        """The thread's state on the model server: its conversation id, or (response_chain)
+        its last response id."""
         return self._thread("conv", thread)
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
         return self._channel("conv", channel) + ":*"
+
+    def history(self, thread: ThreadKey) -> str:
+        """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
+        return self._thread("hist", thread)
+
+    def channel_histories(self, channel: ChannelKey) -> str:
+        return self._channel("hist", channel) + ":*"
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
@@ -129,16 +139,16 @@ class Enqueued:
     locked: bool  # True: we took the thread's lock, so the turn is ours to run
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnSnapshot:
-    """Everything a turn reads from the store, fetched in one round trip. A turn that
-    creates the thread's conversation sets `new_conversation_id`; end_turn saves it."""
+    """Everything a turn reads from the store, fetched in one round trip. What the turn
+    changes comes back as a StateChange event, which end_turn saves."""
 
     items: list[dict[str, Any]]
-    conversation_id: str | None
+    server_state: str | None  # the conversation id, or (response_chain) the last response id
     channel_settings: dict[str, str]
     thread_files: list[str]
-    new_conversation_id: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # ASSIST_BOT_STATE=local
 
 
 def encode(item: dict[str, Any]) -> str:
@@ -168,8 +178,8 @@ class Store(abc.ABC):
     # -- thread → conversation (saved by end_turn, read by begin_turn) -------------------
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        """Forget every thread's conversation in a channel (and that the bot was part
-        of those threads); returns how many conversations."""
+        """Forget every thread's conversation and history in a channel (and that the bot
+        was part of those threads); returns how many threads had a conversation."""
 
     # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
     @abc.abstractmethod
@@ -180,16 +190,24 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        """Take the queue, and read the conversation (extending its retention), the
-        channel settings and the thread's files."""
+        """Take the queue, and read the server state and the history (extending their
+        retention), the channel settings and the thread's files."""
 
     @abc.abstractmethod
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        """Atomically: save a conversation the turn created; then, if more is queued,
-        keep the lock and return True; otherwise release it and return False (also
-        False when the lock was lost)."""
+        """Atomically: save what the turn changed (a new server state; history items
+        appended after dropping the `history_drop` oldest); then, if more is queued, keep
+        the lock and return True; otherwise release it and return False (also False
+        when the lock was lost)."""
 
     @abc.abstractmethod
     async def thread_known(self, thread: ThreadKey) -> bool:

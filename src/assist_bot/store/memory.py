@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from assist_bot.store.base import (
@@ -112,18 +112,33 @@ class MemoryStore(Store):
         return Enqueued(accepted=True, locked=self._acquire_lock(thread, owner, lease))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
+        history = self._kv.get(self.keys.history(thread)) or []
+        if history:
+            self._kv.set(self.keys.history(thread), history, self.retention_seconds)
         return TurnSnapshot(
             items=self._take_pending(thread),
-            conversation_id=self._get_conversation(thread),
+            server_state=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
+            history=[dict(item) for item in history],
         )
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        if new_conversation:
-            self._set_conversation(thread, new_conversation)
+        if server_state:
+            self._set_conversation(thread, server_state)
+        if history or history_drop:
+            key = self.keys.history(thread)
+            kept = (self._kv.get(key) or [])[history_drop:] + [dict(item) for item in history]
+            self._kv.set(key, kept, self.retention_seconds)
         if self._kv.get(self.keys.lock(thread)) != owner:
             return False
         if self._kv.get(self.keys.pending(thread)):
@@ -133,7 +148,12 @@ class MemoryStore(Store):
         return False
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return any(self._kv.get(key) for key in keys)
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -141,9 +161,12 @@ class MemoryStore(Store):
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         prefix = self.keys.channel_conversations(channel).removesuffix("*")
-        marker = self.keys.channel_known(channel).removesuffix("*")
+        markers = (
+            self.keys.channel_known(channel).removesuffix("*"),
+            self.keys.channel_histories(channel).removesuffix("*"),
+        )
         doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
-        for key in doomed + [key for key in self._kv.keys() if key.startswith(marker)]:
+        for key in doomed + [key for key in self._kv.keys() if key.startswith(markers)]:
             self._kv.pop(key)
         return len(doomed)
 

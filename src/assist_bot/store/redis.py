@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -99,25 +99,46 @@ class RedisStore(Store):
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
         # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
-        pending = self.keys.pending(thread)
+        # The local history is one list read whole: the same round trip at any thread length.
+        pending, history = self.keys.pending(thread), self.keys.history(thread)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.lrange(pending, 0, -1)
             pipe.delete(pending)
             pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
             pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
             pipe.zrange(self.keys.thread_files(thread), 0, -1)
-            items, _, conversation, settings, files = await pipe.execute()
-        return TurnSnapshot([decode(i) for i in items], conversation, settings, files)
+            pipe.lrange(history, 0, -1)
+            pipe.expire(history, self.retention_seconds)
+            items, _, server_state, settings, files, past, _ = await pipe.execute()
+        return TurnSnapshot([decode(i) for i in items], server_state, settings, files, [decode(i) for i in past])
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.conversation(thread)]
-        args: list[str | int] = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
+        keys = [
+            self.keys.lock(thread),
+            self.keys.pending(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+        ]
+        args: list[str | int] = [owner, int(lease * 1000), server_state or "", self.retention_seconds, history_drop]
+        args += [encode(item) for item in history]
         return await self._end_turn(keys=keys, args=args) == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return bool(await self._redis.exists(*keys))
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -136,6 +157,7 @@ class RedisStore(Store):
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
         doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
         markers = [key async for key in self._redis.scan_iter(match=self.keys.channel_known(channel), count=500)]
+        markers += [key async for key in self._redis.scan_iter(match=self.keys.channel_histories(channel), count=500)]
         if doomed or markers:
             await self._redis.delete(*doomed, *markers)
         return len(doomed)

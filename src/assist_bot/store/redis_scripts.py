@@ -27,11 +27,17 @@ if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return {1, 1} e
 return {1, 0}
 """
 
-# A turn ends. KEYS: lock, pending, conversation. ARGV: owner, lease (ms), new conversation id or '',
-# retention (s). Saves a conversation the turn created (saving it here spares a round trip).
+# A turn ends. KEYS: lock, pending, server state, history. ARGV: owner, lease (ms), new server
+# state or '', retention (s), how many of the oldest history items to drop, then history items to
+# append. Saves what the turn changed (saving it here spares a round trip).
 # 1: more is queued and we keep the lock; 0: released; -1: the lock was no longer ours.
 END_TURN = """
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
+if tonumber(ARGV[5]) > 0 then redis.call('ltrim', KEYS[4], ARGV[5], -1) end
+if #ARGV > 5 then
+  redis.call('rpush', KEYS[4], unpack(ARGV, 6))
+  redis.call('expire', KEYS[4], ARGV[4])
+end
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('llen', KEYS[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
 redis.call('del', KEYS[1])
