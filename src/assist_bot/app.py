@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
-from assist_bot.dispatch import Dispatcher
+from assist_bot.dispatch import Dispatcher, Limits
 from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
@@ -50,11 +50,13 @@ from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
+from assist_bot.slack.notices import SlackNotices
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
+from assist_bot.store.base import QueueCaps
 from assist_bot.tools.loading import load_registry
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,11 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            limits=Limits(
+                message_chars=settings.max_message_chars,
+                queue=QueueCaps(messages=settings.max_queued_messages, bytes=settings.max_queued_bytes),
+            ),
+            notices=SlackNotices(clients),
             names=self.people,
         )
         # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).

@@ -17,20 +17,52 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import TurnSnapshot
+from assist_bot.store.base import NO_CAPS, QueueCaps, TurnSnapshot
 
 log = logging.getLogger(__name__)
 
 # Seconds a thread's lock outlives its holder: refreshed at half-time while a turn runs
 # (or waits for a slot), so a dead replica's threads are free again within a minute.
 LOCK_LEASE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one thread may ask at once: ASSIST_BOT_MAX_MESSAGE_CHARS for one message,
+    ASSIST_BOT_MAX_QUEUED_MESSAGES / _BYTES for what waits for its next turn (0: no cap)."""
+
+    message_chars: int = 0
+    queue: QueueCaps = NO_CAPS
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a message was not taken: too long, or its thread's queue is full (of messages
+    or of bytes). `limit` is the cap it hit; `size` the message's length when too long."""
+
+    reason: Literal["too_long", "messages", "bytes"]
+    limit: int
+    size: int = 0
+
+
+class Notices(Protocol):
+    async def refused(self, message: Inbound, refusal: Refusal) -> None:
+        """Tell the message's author (only them) that it was not taken, and why."""
+
+
+class _LogNotices:
+    """Notices for a dispatcher built without a Slack side (tools and tests): the log only."""
+
+    async def refused(self, message: Inbound, refusal: Refusal) -> None:
+        log.info("message %s/%s not taken: %s", message.channel, message.ts, refusal.reason)
 
 
 class ReplySink(Protocol):
@@ -76,9 +108,13 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        limits: Limits = Limits(),
+        notices: Notices | None = None,
         names: Names | None = None,
     ) -> None:
         self._store = store
+        self._limits = limits
+        self._notices = notices or _LogNotices()
         self._names = names
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
@@ -101,26 +137,41 @@ class Dispatcher:
         """Queue a message for its thread and make sure a turn will answer it.
 
         Returns False for a message already taken (a retry, or the `message`
-        twin of an `app_mention`), which is then dropped. One store round trip:
-        claim, queue and try the lock together.
+        twin of an `app_mention`), which is then dropped, and for one over a cap,
+        whose author is told (once: its twin and retries are duplicates). One store
+        round trip: claim, queue (within the thread's caps) and try the lock together.
         """
         if not self._accepting:
+            return False
+        token = f"msg:{message.channel}:{message.ts}"
+        if self._limits.message_chars and len(message.text) > self._limits.message_chars:
+            if await self._store.claim(message.team, token):
+                self._refuse(message, Refusal("too_long", self._limits.message_chars, len(message.text)))
             return False
         queued = await self._store.enqueue(
             message.thread,
             message.to_dict(),
-            dedupe_token=f"msg:{message.channel}:{message.ts}",
+            dedupe_token=token,
             owner=self._owner,
             lease=LOCK_LEASE,
+            caps=self._limits.queue,
         )
-        if not queued.accepted:
+        if queued.refused:
+            limit = self._limits.queue.messages if queued.refused == "messages" else self._limits.queue.bytes
+            self._refuse(message, Refusal(queued.refused, limit))
+        elif not queued.accepted:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
         if queued.locked:  # otherwise the lock's holder answers it in its next turn
             task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return True
+        return queued.accepted
+
+    def _refuse(self, message: Inbound, refusal: Refusal) -> None:
+        # Told in the background: the ack path makes no Slack call.
+        log.info("message %s/%s not taken: %s (cap %d)", message.channel, message.ts, refusal.reason, refusal.limit)
+        self.spawn(self._notices.refused(message, refusal), name=f"refusal {message.channel}/{message.ts}")
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
         """Own a piece of background work (a slash command waiting for approval, say),

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_TOOL_TIMEOUT")
     tool_max_rounds: int = Field(default=8, ge=1, le=50, alias="ASSIST_BOT_TOOL_MAX_ROUNDS")
     approval_timeout: float = Field(default=600.0, gt=0, alias="ASSIST_BOT_APPROVAL_TIMEOUT")
+    # Calls of side-effect tools (each one a consent prompt) one answer may make; the rest are refused.
+    max_side_effect_calls: int = Field(default=3, ge=1, le=100, alias="ASSIST_BOT_MAX_SIDE_EFFECT_CALLS")
+
+    # --- Caps on what one thread may ask at once (the rest is refused, with a note to its author) ---
+    max_queued_messages: int = Field(default=20, ge=1, le=10_000, alias="ASSIST_BOT_MAX_QUEUED_MESSAGES")
+    max_queued_bytes: int = Field(default=200_000, ge=1_000, le=100_000_000, alias="ASSIST_BOT_MAX_QUEUED_BYTES")
+    max_message_chars: int = Field(default=16_000, ge=1, le=1_000_000, alias="ASSIST_BOT_MAX_MESSAGE_CHARS")
     # A tool's own settings (SMTP_*, OPEN_METEO_*) live with the tool: assist_bot/tools/builtin.
 
     # --- Files ---------------------------------------------------------------------

@@ -51,6 +51,21 @@ def tool_activity(kind: str, name: str = "") -> str:
     return TOOL_ACTIVITY.get(kind, "working…").format(name=name or kind)
 
 
+# --- a message over a cap: told to its author only (ephemeral) ----------------------------
+def message_refused(reason: str, limit: int, size: int = 0) -> str:
+    """Why a message was not taken (dispatch.Refusal's reason, cap and size)."""
+    if reason == "too_long":
+        return (
+            f"⚠️ I did not take your message: it is {size:,} characters long and I take at most {limit:,}. "
+            "Please shorten it, or share the text as a file."
+        )
+    waiting = f"{limit:,} messages" if reason == "messages" else f"{limit // 1000:,} KB of messages"
+    return (
+        f"⚠️ I did not take your message: {waiting} already wait for my next answer in this thread. "
+        "Please send it again once I have answered."
+    )
+
+
 # --- consent for side-effect tools -------------------------------------------------
 APPROVAL_EXPIRED = "This request has expired."
 APPROVAL_ALREADY_ANSWERED = "This request has already been answered."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -12,11 +12,13 @@ from redis.exceptions import RedisError
 from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    NO_CAPS,
     PENDING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    QueueCaps,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -38,6 +40,10 @@ def _text(value: object) -> str:
 
 def _maybe_text(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
+
+
+# The ENQUEUE script's `refused` code → Enqueued.refused.
+_REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2: "bytes"}
 
 
 class RedisStore(Store):
@@ -83,7 +89,14 @@ class RedisStore(Store):
         await self._redis.aclose()
 
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         keys = [
             self.keys.seen(thread.team, dedupe_token),
@@ -91,10 +104,9 @@ class RedisStore(Store):
             self.keys.lock(thread),
             self.keys.known(thread),
         ]
-        accepted, locked = await self._enqueue(
-            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
-        )
-        return Enqueued(accepted=bool(accepted), locked=bool(locked))
+        args: list[str | int] = [SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
+        accepted, locked, refused = await self._enqueue(keys=keys, args=[*args, caps.messages, caps.bytes])
+        return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
