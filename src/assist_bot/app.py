@@ -257,7 +257,8 @@ class AssistBot:
             raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
-        self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants))
+        on_openai = {n for n in self.assistants.names() if self.backends.of_channel(n)[1].client is self.openai}
+        self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants, only=on_openai))
         if self.metrics_listener is not None:
             await self.metrics_listener.start()
         self.transport = self._transport()

@@ -5,7 +5,7 @@ Used by `assist-bot check` and, as a log warning, at start."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
 import openai
@@ -49,11 +49,19 @@ def models_in_use(assistants: Assistants) -> dict[str, list[str]]:
 
 
 async def warn_retiring_models(
-    client: openai.AsyncOpenAI, assistants: Assistants, *, today: date | None = None
+    client: openai.AsyncOpenAI,
+    assistants: Assistants,
+    *,
+    only: Collection[str] | None = None,
+    today: date | None = None,
 ) -> None:
-    """Log a warning for each model in use that shuts down soon. Best effort: the bot
-    runs whether or not the lookup works (`assist-bot check` reports failures)."""
-    users = models_in_use(assistants)
+    """Log a warning for each model in use that shuts down soon (of the assistants in `only`:
+    those whose models live on this client's server). Best effort: the bot runs whether or
+    not the lookup works (`assist-bot check` reports failures)."""
+    users: dict[str, list[str]] = {}
+    for model, names in models_in_use(assistants).items():
+        if kept := [n for n in names if only is None or n in only]:
+            users[model] = kept
     dates: dict[str, str | None] = {}
     for model in users:
         try:
