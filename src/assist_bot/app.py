@@ -28,6 +28,7 @@ from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
 from assist_bot.instrument import SlackCallCounter, openai_http_client
+from assist_bot.janitor import Janitor
 from assist_bot.metrics import Metrics, MetricsListener
 from assist_bot.models import warn_retiring_models
 from assist_bot.observe import TurnObserver
@@ -42,6 +43,7 @@ from assist_bot.slack import (
     mentions,
     messages,
     oauth,
+    operating,
     replay,
     shortcuts,
     tool_commands,
@@ -56,8 +58,10 @@ from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
-from assist_bot.store.base import QueueCaps
+from assist_bot.store.base import QueueCaps, Store
+from assist_bot.store.ledger import Ledger, open_ledger
 from assist_bot.tools.loading import load_registry
+from assist_bot.usage import Budgets, Meter
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +111,15 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai)
+        self._janitor_task: asyncio.Task[None] | None = None
         self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
         self.knowledge = Knowledge(
-            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            hosted_tools=self.backends.hosted_tools_for,
+            meter=self.meter,
         )
         self.engine = Engine(
             client=self.openai,
@@ -157,6 +167,7 @@ class AssistBot:
             ),
             notices=SlackNotices(clients),
             names=self.people,
+            meter=self.meter,
         )
         # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
         self._identity: AuthorizeResult | None = None
@@ -172,6 +183,8 @@ class AssistBot:
             approvals=self.approvals,
             knowledge=self.knowledge,
             slack_files=self.slack_files,
+            ledger=self.ledger,
+            cleaner=self.janitor,
         )
         log_ids.register(self.bolt, deps)
         replay.register(self.bolt, self.store)
@@ -179,13 +192,13 @@ class AssistBot:
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
-        commands.register(self.bolt, deps)
+        commands.register(self.bolt, deps, operating.SUBCOMMANDS)
+        # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
+        operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
-        if self.oauth:
-            oauth.register(self.bolt)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
         self.metrics_listener = (
@@ -261,6 +274,8 @@ class AssistBot:
         self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants, only=on_openai))
         if self.metrics_listener is not None:
             await self.metrics_listener.start()
+        if self.settings.cleanup_interval > 0:
+            self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
         self.transport = self._transport()
         await self.transport.start()
 
@@ -302,6 +317,9 @@ class AssistBot:
         for task in (self._heartbeat, self._model_notice):
             if task is not None:
                 task.cancel()
+        if self._janitor_task is not None:
+            self._janitor_task.cancel()
+            await asyncio.gather(self._janitor_task, return_exceptions=True)
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
@@ -341,6 +359,17 @@ class AssistBot:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         return False
+
+
+def _operations(
+    settings: Settings, store: Store, slack: SlackClients, client: openai.AsyncOpenAI
+) -> tuple[Ledger, Meter, Janitor]:
+    """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
+    meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
+    ledger = open_ledger(store)
+    budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
+    meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
+    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings)
 
 
 def _secret(value) -> str | None:

@@ -1,4 +1,4 @@
-"""`assist-bot run | check | chat | manifest`: the console script (also `python -m assist_bot`)."""
+"""`assist-bot run | check | chat | cleanup | manifest`: the console script (also `python -m assist_bot`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="talk to an assistant in the terminal (no Slack needed)")
     chat.add_argument("--assistant", help="the assistant to talk to (default: the assistants file's default)")
     sub.add_parser("manifest", help="print the Slack app manifest, with a slash command per configured tool")
+    cleanup = sub.add_parser("cleanup", help="delete at OpenAI what outlived its retention, then exit")
+    cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     return parser
 
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging(settings)
         if args.command == "manifest":
             return _manifest(settings)
+        if args.command == "cleanup":
+            return _cleanup(settings, dry_run=args.dry_run)
         return _run(settings)
     except AssistBotError as exc:
         print(f"assist-bot: {exc}", file=sys.stderr)
@@ -90,18 +94,19 @@ def _chat(assistant: str | None) -> int:
     return asyncio.run(chat(settings, assistant=assistant))
 
 
+def _cleanup(settings: Settings, *, dry_run: bool) -> int:
+    from assist_bot.janitor import cleanup_once
+
+    return asyncio.run(cleanup_once(settings, dry_run=dry_run, say=print))
+
+
 def _run(settings: Settings) -> int:
-    asyncio.run(_serve(settings))
-    logging.getLogger(__name__).info("stopped")
-    return 0
-
-
-async def _serve(settings: Settings) -> None:
-    # The whole app is built inside the running loop: aiohttp sessions and the Socket Mode
-    # client refuse to be created outside one.
     from assist_bot.app import AssistBot
 
-    await AssistBot(settings).run_until_signalled()
+    bot = AssistBot(settings)
+    asyncio.run(bot.run_until_signalled())
+    logging.getLogger(__name__).info("stopped")
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ from typing import Literal, Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent, UsageReport
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import NO_CAPS, QueueCaps, TurnSnapshot
+from assist_bot.store.ledger import Owner
+from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +113,13 @@ class Dispatcher:
         limits: Limits = Limits(),
         notices: Notices | None = None,
         names: Names | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self._store = store
         self._limits = limits
         self._notices = notices or _LogNotices()
         self._names = names
+        self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
         # fairly, so one busy user or workspace does not hold the others back.
@@ -240,10 +244,28 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
         """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
+        reports: list[UsageReport] = []  # what each response used, recorded once the reply has ended
+        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
+        try:
+            await self._answer(thread, messages, state, assistant, reports, changes)
+        finally:
+            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
+        return _last(changes)
+
+    async def _answer(
+        self,
+        thread: ThreadKey,
+        messages: list[Inbound],
+        state: TurnSnapshot,
+        assistant: Assistant,
+        reports: list[UsageReport],
+        changes: list[StateChange],
+    ) -> None:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
+        if await self._over_budget(thread, messages[-1], sink):
+            return
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
-        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
 
         async def approve(request: ApprovalRequest) -> Decision:
             async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
@@ -252,7 +274,7 @@ class Dispatcher:
         try:
             messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink, changes)
+                end = await self._stream(thread, messages, assistant, approve, state, sink, changes, reports)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -264,14 +286,13 @@ class Dispatcher:
         try:
             if isinstance(end, Done):
                 await sink.finish(end)
-                return _last(changes)
+                return
             log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
             await sink.fail(end.kind)
         except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
             log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
             with contextlib.suppress(Exception):
                 await sink.fail("unexpected")
-        return _last(changes)
 
     async def _stream(
         self,
@@ -282,6 +303,7 @@ class Dispatcher:
         state: TurnSnapshot,
         sink: ReplySink,
         changes: list[StateChange],
+        reports: list[UsageReport],
     ) -> Done | Failed:
         """Feed the engine's events to the reply; returns the final one (the engine ends
         every turn with Done or Failed; a runner that does not is a bug, told as such).
@@ -293,11 +315,54 @@ class Dispatcher:
             async for event in events:
                 if isinstance(event, StateChange):
                     changes.append(event)
+                elif isinstance(event, UsageReport):
+                    reports.append(event)  # for the ledger, not the reply
                 elif isinstance(event, (Done, Failed)):
                     return event
                 else:
                     sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
+
+    # -- usage and budgets --------------------------------------------------------------
+    async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
+        """Checked before any model call: a used-up budget ends the turn with a note."""
+        if self._meter is None:
+            return False
+        try:
+            scope = await self._meter.over_budget(team=thread.team, channel=thread.channel, user=last.user)
+        except Exception:  # the ledger is down: answer rather than refuse everyone
+            log.warning("budget check failed; answering anyway", exc_info=True)
+            return False
+        if scope is None:
+            return False
+        log.info("turn in %s/%s refused: %s budget used up", thread.channel, thread.thread_ts, scope)
+        await sink.fail(f"budget_{scope}")
+        return True
+
+    async def _record_usage(
+        self,
+        thread: ThreadKey,
+        user: str,
+        assistant: str,
+        reports: list[UsageReport],
+        state: TurnSnapshot,
+        change: StateChange,
+    ) -> None:
+        if self._meter is None:
+            return
+        # The thread's server state is a conversation (conv_…), or in response_chain mode a
+        # response id: only a conversation is something to delete later.
+        server_state = change.server_state or state.server_state or ""
+        try:
+            await self._meter.record(
+                thread=Owner(thread.team, thread.channel, thread.thread_ts),
+                user=user,
+                assistant=assistant,
+                reports=reports,
+                conversation=server_state if server_state.startswith("conv") else None,
+            )
+        except Exception:  # figures lost for one turn must not break the thread
+            log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)
 
     async def _named(self, messages: list[Inbound]) -> list[Inbound]:
         """Display names are looked up when the turn starts, never before Slack's ack."""

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     max_concurrent_downloads: int = Field(default=4, ge=1, le=1000, alias="ASSIST_BOT_MAX_CONCURRENT_DOWNLOADS")
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
 
+    # --- Costs, budgets and clean-up (README "Costs and budgets", "Clean-up") --------------
+    prices: str = Field(default="", alias="ASSIST_BOT_PRICES")
+    token_budget_workspace: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_WORKSPACE")
+    token_budget_channel: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_CHANNEL")
+    token_budget_user: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_USER")
+    cleanup_interval: float = Field(default=3600.0, ge=0, alias="ASSIST_BOT_CLEANUP_INTERVAL")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
     # --- Operating: metrics and logs -----------------------------------------------------
     metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="ASSIST_BOT_METRICS_PORT")
@@ -129,6 +136,17 @@ class Settings(BaseSettings):
             # The bot token travels with every call: plain http only to this machine (a test double).
             raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_parse(cls, value: str) -> str:
+        from assist_bot.usage import parse_prices
+
+        try:
+            parse_prices(value)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(str(exc).splitlines()[0]) from None
+        return value
 
     @field_validator("assistants_file")
     @classmethod
@@ -193,6 +211,12 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def model_prices(self) -> dict[str, tuple[float, float, float]]:
+        from assist_bot.usage import parse_prices
+
+        return parse_prices(self.prices)
 
     @property
     def retention_seconds(self) -> int:
