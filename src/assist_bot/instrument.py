@@ -26,6 +26,8 @@ from assist_bot.metrics import Metrics
 class SlackCallCounter(AsyncRetryHandler):
     """Put first in the client's retry_handlers: counts, never asks for a retry."""
 
+    observes_only = True  # kept by clients that drop the retrying handlers (slack/calls.py)
+
     def __init__(self, metrics: Metrics, *, api_url: str) -> None:
         super().__init__(max_retry_count=0)
         self._metrics = metrics

@@ -404,3 +404,18 @@ def test_keys_are_namespaced_and_carry_the_team():
     ):
         assert key.startswith("assist-bot:T1:")
     assert keys.seen("T1", "x").startswith("assist-bot:T1:")
+
+
+async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: Store):
+    base = {"team": "T1", "channel": "C1", "thread_ts": "1.1", "response": "resp_1", "assistant": "default"}
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "bad"})
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "good"})  # changed their mind
+    await store.put_feedback("T1", {**base, "user": "U2", "value": "bad"})
+    await store.put_feedback("T1", {**base, "response": "resp_2", "user": "U1", "value": "good"})
+    records = await store.feedback("T1")
+    assert sorted((r["response"], r["user"], r["value"]) for r in records) == [
+        ("resp_1", "U1", "good"),
+        ("resp_1", "U2", "bad"),
+        ("resp_2", "U1", "good"),
+    ]
+    assert await store.feedback("T2") == []
