@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import child_env
+
 SCRIPT = Path(sys.executable).with_name("assist-bot")
 
 
 def script_env(**values: Any) -> dict[str, str]:
-    """PATH (and coverage's hook) plus exactly these settings; None leaves one out."""
+    """PATH plus exactly these settings (None leaves one out), and coverage's hook (child_env)."""
     env = {"PATH": os.environ.get("PATH", "")}
-    for passthrough in ("COVERAGE_PROCESS_START", "COV_CORE_SOURCE", "COV_CORE_CONFIG", "COV_CORE_DATAFILE"):
-        if passthrough in os.environ:
-            env[passthrough] = os.environ[passthrough]
     env.update({k: str(v) for k, v in values.items() if v is not None})
-    return env
+    return child_env(env)
 
 
 @dataclass
