@@ -205,7 +205,7 @@ class AssistBot:
             ledger=self.ledger,
             cleaner=self.janitor,
         )
-        log_ids.register(self.bolt, deps)
+        log_ids.register(self.bolt)
         replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)

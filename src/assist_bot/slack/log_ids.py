@@ -10,10 +10,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot.logs import bind
-from assist_bot.slack.deps import SurfaceDeps
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp) -> None:
     @app.middleware
     async def bind_ids(context: AsyncBoltContext, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
         event = body.get("event") if isinstance(body.get("event"), dict) else {}
