@@ -117,6 +117,13 @@ async def _read_args(request: web.Request) -> dict:
     return args
 
 
+# What a bot token installed from manifest.yml is granted (a copy, so a test can take one away).
+GRANTED_SCOPES = (
+    "app_mentions:read,assistant:write,channels:history,channels:read,chat:write,commands,files:read,"
+    "files:write,groups:history,groups:read,im:history,reactions:write,users:read"
+).split(",")
+
+
 class FakeSlack:
     def __init__(
         self,
@@ -182,6 +189,8 @@ class FakeSlack:
         self.oauth_codes: dict[str, str] = {}  # code Slack's authorize page handed the browser -> team id
         self.token_expires_in: int | None = None  # set: token rotation is on (expires_in + refresh_token)
         self._token_now: str | None = None  # the token of the call a handler is answering
+        # Scopes the bot token was granted: Slack names them in every Web API answer's x-oauth-scopes header.
+        self.granted_scopes: list[str] = list(GRANTED_SCOPES)
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -354,7 +363,7 @@ class FakeSlack:
         result = handler(args)
         if "error" in result:
             return self._error(call, result["error"], retry_after=result.get("retry_after"))
-        return web.json_response({"ok": True, **result})
+        return web.json_response({"ok": True, **result}, headers={"x-oauth-scopes": ",".join(self.granted_scopes)})
 
     def _error(self, call: Call, error: str, *, status: int = 200, retry_after: int | None = None) -> web.Response:
         call.error, call.retry_after = error, retry_after

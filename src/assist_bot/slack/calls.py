@@ -182,5 +182,6 @@ def without_retries(client: AsyncWebClient) -> AsyncWebClient:
         headers=client.headers,
         team_id=getattr(client, "team_id", None),
         logger=client.logger,
-        retry_handlers=[],
+        # Handlers that only watch (the metrics counter) stay; the ones that retry go.
+        retry_handlers=[h for h in client.retry_handlers or [] if getattr(h, "observes_only", False)],
     )
