@@ -28,6 +28,7 @@ from assist_bot.store.base import (
     feedback_field,
 )
 from assist_bot.store.redis_decisions import DecisionListener
+from assist_bot.store.slack_limits import RedisSlackLimits
 
 
 def _text(value: object) -> str:
@@ -69,6 +70,7 @@ class RedisStore(Store):
         self._stop = client.register_script(scripts.STOP)
         self._clear_running = client.register_script(scripts.CLEAR_RUNNING)
         self._decisions = DecisionListener(client, f"{self.keys.namespace}:decisions")
+        self._slack_limits = RedisSlackLimits(client, self.keys)
 
     @classmethod
     def from_url(
@@ -319,3 +321,12 @@ class RedisStore(Store):
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.feedback(team))
         return [decode(value) for value in raw.values()]
+
+    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+        await self._slack_limits.pause(team, method, seconds)
+
+    async def slack_method_pause(self, team: str, method: str) -> float:
+        return await self._slack_limits.paused(team, method)
+
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        return await self._slack_limits.reserve_post(channel, interval=interval, burst=burst)
