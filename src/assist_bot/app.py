@@ -48,6 +48,7 @@ from assist_bot.slack import (
     operating,
     replay,
     shortcuts,
+    stop,
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
@@ -215,6 +216,7 @@ class AssistBot:
         approvals.register(self.bolt, deps)
         commands.register(self.bolt, deps, {**operating.SUBCOMMANDS, "feedback": feedback.command})
         feedback.register(self.bolt, deps)
+        stop.register(self.bolt, deps)
         # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
         operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
