@@ -27,6 +27,7 @@ from assist_bot.store.base import (
     feedback_field,
 )
 from assist_bot.store.redis_decisions import DecisionListener
+from assist_bot.store.slack_limits import RedisSlackLimits
 
 
 def _text(value: object) -> str:
@@ -66,6 +67,7 @@ class RedisStore(Store):
         self._enqueue = client.register_script(scripts.ENQUEUE)
         self._end_turn = client.register_script(scripts.END_TURN)
         self._decisions = DecisionListener(client, f"{self.keys.namespace}:decisions")
+        self._slack_limits = RedisSlackLimits(client, self.keys)
 
     @classmethod
     def from_url(
@@ -279,3 +281,12 @@ class RedisStore(Store):
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.feedback(team))
         return [decode(value) for value in raw.values()]
+
+    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+        await self._slack_limits.pause(team, method, seconds)
+
+    async def slack_method_pause(self, team: str, method: str) -> float:
+        return await self._slack_limits.paused(team, method)
+
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        return await self._slack_limits.reserve_post(channel, interval=interval, burst=burst)
