@@ -254,7 +254,7 @@ async def test_slow_headers_and_slow_bodies_are_cut_off(slack, openai_fake):
     async with running_bot(
         slack,
         openai_fake,
-        timers={"call_later": headers, "deadline": bodies},
+        timers={"call_later": headers, "http_deadline": bodies},
         ASSIST_BOT_HTTP_HEADER_TIMEOUT=7,
         ASSIST_BOT_HTTP_BODY_TIMEOUT=9,
     ) as bot:

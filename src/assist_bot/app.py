@@ -107,13 +107,16 @@ class AssistBot:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
         call_later: CallLater = loop_call_later,
+        http_deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
     ) -> None:
-        """`sleep`, `deadline` and `call_later` are the clock of every time-out the bot waits
-        out (an approval's, a response's, a slow HTTP client's) and of its back-offs: tests
-        pass ones they control."""
+        """`sleep` and `deadline` are the clock of every time-out a turn waits out (an
+        approval's, a response's) and of its back-offs; `call_later` and `http_deadline`
+        time slow HTTP clients (their own, so that one test's deadlines are not another's).
+        Tests pass ones they control."""
         self.settings = settings
         self._deadline = deadline
         self._call_later = call_later
+        self._http_deadline = http_deadline
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
         self.store = open_store(
             redis_url=settings.redis_url,
@@ -279,7 +282,7 @@ class AssistBot:
                 max_connections=settings.http_max_connections,
             ),
             oauth_flow=self.bolt.oauth_flow,
-            deadline=self._deadline,
+            deadline=self._http_deadline,
             call_later=self._call_later,
             metrics=self.metrics,
         )
