@@ -9,6 +9,7 @@ from assist_bot import texts
 from tests.fakes.openai import Hang, Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,10 +36,20 @@ async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_mes
 
 async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, openai_fake):
     openai_fake.enqueue(Hang(after_chunks=["partial"]))
-    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit", ASSIST_BOT_RESPONSE_TIMEOUT=1.0) as bot:
+    deadlines = ControlledDeadlines()  # the test says when the response's time is up
+    async with running_bot(
+        slack,
+        openai_fake,
+        timers={"deadline": deadlines},
+        ASSIST_BOT_STREAM_MODE="edit",
+        ASSIST_BOT_RESPONSE_TIMEOUT=90,
+    ) as bot:
         slack.fail_next("chat.update", error="internal_error", times=1000)
         event = mention("C1", "U1", "slow")
         await bot.send(event)
+        await wait_for(lambda: deadlines.asked == [90])
+        await wait_for(lambda: openai_fake.response_requests)
+        deadlines.expire()
         await wait_for(lambda: any(texts.failure("timeout") in m.text for m in replies_in(slack, "C1", event["ts"])))
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
         assert bot.bot.pacer._open == {}
