@@ -56,19 +56,17 @@ async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, ope
 
 
 async def test_a_rate_limited_final_edit_is_waited_out_not_dropped(slack, openai_fake):
+    # Retry-After 0: that each wait is waited out in full is shown on an injected clock
+    # (test_slack_limits.py); here, through the running bot, that the final edit is retried, not dropped.
     openai_fake.enqueue(Text(["final ", "answer"]))
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
-        slack.fail_next("chat.update", status=429, retry_after=1, times=2)
+        slack.fail_next("chat.update", status=429, retry_after=0, times=2)
         event = mention("C1", "U1", "hello")
         await bot.send(event)
         await wait_for(lambda: any(m.text == "final answer" for m in replies_in(slack, "C1", event["ts"])))
     updates = slack.calls_to("chat.update")
-    limited = [c for c in updates if c.error == "ratelimited"]
-    assert len(limited) == 2
-    # Each call after a 429 waited for its Retry-After (1 s): none went out inside the wait.
-    for before, after in zip(updates, updates[1:], strict=False):
-        if before.error == "ratelimited":
-            assert after.at - before.at >= 0.95
+    assert len([c for c in updates if c.error == "ratelimited"]) == 2
+    assert updates[-1].error is None
     (reply,) = replies_in(slack, "C1", event["ts"])
     assert reply.text == "final answer"
 
