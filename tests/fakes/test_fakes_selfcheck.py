@@ -93,7 +93,9 @@ async def test_socket_mode_event_is_delivered_and_acked(slack):
             envelope_id = await slack.push_socket_event(body)
             assert await slack.wait_ack(envelope_id) == {"envelope_id": envelope_id}
             assert received[0]["event"]["text"] == "<@UBOT> hello there"
-            await asyncio.sleep(0.5)  # let a couple of SDK heartbeat pings go by; they must be answered
+            # The SDK's heartbeat pings must be answered: its pong time moves on once a pong came back.
+            first = await wait_for(lambda: client.last_ping_pong_time, message="the SDK's first ping")
+            await wait_for(lambda: (client.last_ping_pong_time or 0) > first, message="a pong from the fake")
             assert await client.is_connected()
             eid = await slack.push_socket_payload("slash_commands", {"command": "/ask", "text": "q"})
             await slack.wait_ack(eid)
