@@ -1,5 +1,6 @@
-"""One contract, two twins: every test here runs against Redis (a real server) and memory,
-through the operations production calls (enqueue → begin_turn → end_turn, …).
+"""One contract, three backends: every test here runs against memory, Redis (a real server)
+and a real three-node Redis Cluster, through the operations production calls
+(enqueue → begin_turn → end_turn, …).
 
 Time: nothing sleeps. The memory twin runs on a clock the test moves; on Redis a key is
 "aged" by shortening the TTL Redis holds for it (`age`), and the TTL itself is asserted.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.cluster import key_slot
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
 from assist_bot.store.memory import MemoryStore
@@ -28,13 +30,14 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request, redis_url) -> Store:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request) -> Store:
     if request.param == "memory":
         made: Store = MemoryStore(retention_seconds=RETENTION, clock=FakeClock())
     else:
-        made = RedisStore.from_url(redis_url, retention_seconds=RETENTION)
-        await made._redis.flushdb()
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+        made = RedisStore.from_url(url, retention_seconds=RETENTION)
+        await made._redis.flushdb()  # on a cluster: on every primary
     yield made
     await made.close()
 
@@ -318,6 +321,27 @@ def test_keys_are_namespaced_and_carry_the_team():
         keys.lock(THREAD),
         keys.pending(THREAD),
         keys.channel(ChannelKey("T1", "C1")),
+        keys.seen("T1", "x"),
+        keys.approval("T1", "ap1"),
     ):
-        assert key.startswith("assist-bot:T1:")
-    assert keys.seen("T1", "x").startswith("assist-bot:T1:")
+        assert key.startswith("assist-bot:{T1:")
+
+
+def test_keys_used_together_share_a_cluster_slot_and_threads_spread():
+    """Every multi-key operation of a thread (enqueue, begin_turn, end_turn, thread_known)
+    touches one slot; otherwise Redis Cluster refuses it (CROSSSLOT)."""
+    keys = Keys()
+    together = [
+        keys.message_seen(THREAD, "msg:C1:100.2"),
+        keys.pending(THREAD),
+        keys.lock(THREAD),
+        keys.known(THREAD),
+        keys.conversation(THREAD),
+        keys.thread_files(THREAD),
+    ]
+    assert len({key_slot(key.encode()) for key in together}) == 1
+    threads = [ThreadKey("T1", "C1", f"{n}.1") for n in range(50)]
+    assert len({key_slot(keys.lock(thread).encode()) for thread in threads}) > 40
+    legacy, holders = keys.knowledge_owner("T1", "F1"), keys.knowledge_holders("T1", "F1")
+    assert legacy == "assist-bot:T1:kfile:F1"  # the name older versions wrote, still read
+    assert holders.startswith("assist-bot:{T1:F1}")

@@ -34,51 +34,72 @@ class ChannelKey:
 class Keys:
     """Builds every storage key, so the layout lives in one place.
 
-    Every key starts with the namespace and the team id: two workspaces can
-    never read each other's state, and `SCAN assist-bot:T123:*` finds a team's.
+    Every key starts with the namespace, then a Redis Cluster hash tag — the part in
+    braces, which alone decides the key's slot — naming the thing the key belongs to,
+    then the kind of data: `assist-bot:{T1:C1:1700000000.1}:conv`. Keys used together
+    in one MULTI block or Lua script share their tag (all of a thread's, all of a
+    channel's, an approval's), so each such operation touches one slot; different
+    threads spread over the cluster. The tag starts with the team id: two workspaces
+    can never read each other's state, and `SCAN assist-bot:{T123:*` finds a team's.
     """
 
     def __init__(self, namespace: str = NAMESPACE) -> None:
         self.namespace = namespace
 
+    def _thread(self, thread: ThreadKey, kind: str) -> str:
+        return f"{self.namespace}:{{{thread.team}:{thread.channel}:{thread.thread_ts}}}:{kind}"
+
+    def _channel(self, channel: ChannelKey, kind: str) -> str:
+        return f"{self.namespace}:{{{channel.team}:{channel.channel}}}:{kind}"
+
+    def _threads_of(self, channel: ChannelKey, kind: str) -> str:
+        """A SCAN pattern matching one kind of key of every thread in a channel."""
+        return f"{self.namespace}:{{{channel.team}:{channel.channel}:*}}:{kind}"
+
     def conversation(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:conv:{thread.channel}:{thread.thread_ts}"
+        return self._thread(thread, "conv")
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
-        return f"{self.namespace}:{channel.team}:conv:{channel.channel}:*"
+        return self._threads_of(channel, "conv")
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
-        return f"{self.namespace}:{channel.team}:known:{channel.channel}:*"
+        return self._threads_of(channel, "known")
 
     def known(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:known:{thread.channel}:{thread.thread_ts}"
+        return self._thread(thread, "known")
 
     def lock(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:lock:{thread.channel}:{thread.thread_ts}"
+        return self._thread(thread, "lock")
 
     def pending(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:pending:{thread.channel}:{thread.thread_ts}"
+        return self._thread(thread, "pending")
+
+    def message_seen(self, thread: ThreadKey, token: str) -> str:
+        """A message's dedupe token, in its thread's slot: enqueue claims it in the same
+        script that queues the message and takes the thread's lock."""
+        return self._thread(thread, f"seen:{token}")
 
     def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{team}:seen:{token}"
+        return f"{self.namespace}:{{{team}:{token}}}:seen"
 
     def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{team}:approval:{approval_id}"
+        return f"{self.namespace}:{{{team}:{approval_id}}}:approval"
 
     def thread_files(self, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{thread.team}:tfiles:{thread.channel}:{thread.thread_ts}"
+        return self._thread(thread, "tfiles")
 
     def knowledge(self, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{channel.team}:knowledge:{channel.channel}"
+        return self._channel(channel, "knowledge")
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{team}:kchannels:{slack_file_id}"
+        return f"{self.namespace}:{{{team}:{slack_file_id}}}:kchannels"
 
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
-        """Older versions kept one owner channel per file, as a string: still read, then moved into the set."""
+        """Older versions kept one owner channel per file, as a string: still read, then moved
+        into the set. Named as those versions named it (before hash tags), so it is found."""
         return f"{self.namespace}:{team}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
@@ -86,7 +107,11 @@ class Keys:
         return f"{self.namespace}:replicas"
 
     def channel(self, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{channel.team}:channel:{channel.channel}"
+        return self._channel(channel, "channel")
+
+    def decisions(self) -> str:
+        """The pub/sub channel announcing approval decisions (to every replica)."""
+        return f"{self.namespace}:decisions"
 
 
 # How long each kind of data lives when nothing refreshes it (seconds).

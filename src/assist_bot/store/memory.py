@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Callable
 from typing import Any
@@ -105,7 +106,7 @@ class MemoryStore(Store):
     async def enqueue(
         self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
     ) -> Enqueued:
-        if not await self.claim(thread.team, dedupe_token):
+        if not self._claim(self.keys.message_seen(thread, dedupe_token), SEEN_TTL):
             return Enqueued(accepted=False, locked=False)
         self._push_pending(thread, item)
         self._kv.set(self.keys.known(thread), True, self.retention_seconds)
@@ -140,16 +141,20 @@ class MemoryStore(Store):
         return 1  # an in-process store is one replica by definition
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        prefix = self.keys.channel_conversations(channel).removesuffix("*")
-        marker = self.keys.channel_known(channel).removesuffix("*")
-        doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
-        for key in doomed + [key for key in self._kv.keys() if key.startswith(marker)]:
+        # The same glob patterns the Redis twin SCANs with.
+        doomed = self._matching(self.keys.channel_conversations(channel))
+        for key in doomed + self._matching(self.keys.channel_known(channel)):
             self._kv.pop(key)
         return len(doomed)
 
+    def _matching(self, pattern: str) -> list[str]:
+        return [key for key in self._kv.keys() if fnmatch.fnmatchcase(key, pattern)]
+
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
+        return self._claim(self.keys.seen(team, token), ttl)
+
+    def _claim(self, key: str, ttl: float) -> bool:
         self._tick()
-        key = self.keys.seen(team, token)
         if self._kv.get(key) is not None:
             return False
         self._kv.set(key, True, ttl)

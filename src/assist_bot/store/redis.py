@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from assist_bot.store import redis_scripts as scripts
@@ -40,10 +42,37 @@ def _maybe_text(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
 
 
+# REDIS_URL schemes naming a Redis Cluster (any one node of it; the client finds the rest).
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+Client = aioredis.Redis | RedisCluster
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def connect(url: str, *, max_connections: int) -> Client:
+    """A client for REDIS_URL: redis-py's cluster client for a `redis+cluster://` URL."""
+    if is_cluster_url(url):
+        # Connections per node. The cluster client refuses a command past them (it has no
+        # blocking pool): the event is then not acknowledged, and Slack delivers it again.
+        return RedisCluster.from_url(
+            url.replace("+cluster", "", 1), decode_responses=True, max_connections=max_connections
+        )
+    # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
+    # a connection; redis-py's default pool raises "Too many connections" past 100,
+    # which would drop messages.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 class RedisStore(Store):
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         *,
         retention_seconds: int,
         keys: Keys | None = None,
@@ -58,19 +87,13 @@ class RedisStore(Store):
         self._decide = client.register_script(scripts.DECIDE)
         self._enqueue = client.register_script(scripts.ENQUEUE)
         self._end_turn = client.register_script(scripts.END_TURN)
-        self._decisions = DecisionListener(client, f"{self.keys.namespace}:decisions")
+        self._decisions = DecisionListener(client, self.keys.decisions())
 
     @classmethod
     def from_url(
         cls, url: str, *, retention_seconds: int, max_connections: int = 50, now: Callable[[], float] = time.time
     ) -> RedisStore:
-        # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
-        # a connection; redis-py's default pool raises "Too many connections" past 100,
-        # which would drop messages.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
-        )
-        return cls(aioredis.Redis(connection_pool=pool), retention_seconds=retention_seconds, now=now)
+        return cls(connect(url, max_connections=max_connections), retention_seconds=retention_seconds, now=now)
 
     async def ping(self) -> bool:
         try:
@@ -86,7 +109,7 @@ class RedisStore(Store):
         self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
     ) -> Enqueued:
         keys = [
-            self.keys.seen(thread.team, dedupe_token),
+            self.keys.message_seen(thread, dedupe_token),
             self.keys.pending(thread),
             self.keys.lock(thread),
             self.keys.known(thread),
@@ -97,16 +120,21 @@ class RedisStore(Store):
         return Enqueued(accepted=bool(accepted), locked=bool(locked))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
-        # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
+        # The thread's keys in one MULTI (one slot: the take, LRANGE + DEL, is atomic), the
+        # channel's settings (another slot on a cluster) alongside: one round trip of latency.
         pending = self.keys.pending(thread)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(pending, 0, -1)
-            pipe.delete(pending)
-            pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
-            pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
-            pipe.zrange(self.keys.thread_files(thread), 0, -1)
-            items, _, conversation, settings, files = await pipe.execute()
+
+        async def take() -> list[Any]:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lrange(pending, 0, -1)
+                pipe.delete(pending)
+                pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
+                pipe.zrange(self.keys.thread_files(thread), 0, -1)
+                return await pipe.execute()
+
+        (items, _, conversation, files), settings = await asyncio.gather(
+            take(), self.get_channel_settings(ChannelKey(thread.team, thread.channel))
+        )
         return TurnSnapshot([decode(i) for i in items], conversation, settings, files)
 
     async def end_turn(
@@ -193,11 +221,13 @@ class RedisStore(Store):
             pipe.expire(key, self.retention_seconds)
             await pipe.execute()
 
+    # The channel's index and the file's holders live in different slots (a channel's, a
+    # file's): no MULTI spans them on a cluster. The holders are written first and cleared
+    # last, so they are never fewer than the channels that hold the file — a crash in
+    # between leaves a holder whose index lacks the file, which a removal passes over.
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
-            pipe.sadd(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
-            await pipe.execute()
+        await self._redis.sadd(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
+        await self._redis.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.knowledge(channel))
@@ -208,10 +238,8 @@ class RedisStore(Store):
         legacy = self.keys.knowledge_owner(team, slack_file_id)
         owner = _maybe_text(await self._redis.get(legacy))
         if owner is not None:  # an index written by an older version: move its one owner into the set
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(holders, owner)
-                pipe.delete(legacy)
-                await pipe.execute()
+            await self._redis.sadd(holders, owner)  # first: a crash in between only repeats the move
+            await self._redis.delete(legacy)
         return sorted(_text(c) for c in await self._redis.smembers(holders))
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
@@ -219,8 +247,8 @@ class RedisStore(Store):
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hget(key, slack_file_id)
             pipe.hdel(key, slack_file_id)
-            pipe.srem(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
-            raw, _, _ = await pipe.execute()
+            raw, _ = await pipe.execute()
+        await self._redis.srem(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
         return decode(raw) if raw else None
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
