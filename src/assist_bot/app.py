@@ -106,6 +106,7 @@ class AssistBot:
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
@@ -117,6 +118,7 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            lock_lease=settings.lock_lease,
         )
         self.bolt = AsyncApp(
             client=self.slack,
@@ -161,6 +163,8 @@ class AssistBot:
         await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        # Turns whose replica died (or this one, before a restart) are taken over and answered.
+        self._sweeper = asyncio.create_task(self.dispatcher.keep_sweeping(), name="sweeper")
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -192,8 +196,9 @@ class AssistBot:
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
         await self.transport.stop()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        for task in (self._heartbeat, self._sweeper):
+            if task is not None:
+                task.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()

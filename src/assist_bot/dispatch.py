@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -23,12 +24,13 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import TurnSnapshot
+from assist_bot.store.base import ReplyRef, TurnSnapshot
 
 log = logging.getLogger(__name__)
 
 # Seconds a thread's lock outlives its holder: refreshed at half-time while a turn runs
-# (or waits for a slot), so a dead replica's threads are free again within a minute.
+# (or waits for a slot), so a dead replica's threads are taken over within a minute
+# (ASSIST_BOT_LOCK_LEASE). The sweeper looks for them every half lease.
 LOCK_LEASE = 60.0
 
 
@@ -43,10 +45,18 @@ class ReplySink(Protocol):
     async def ask(self, request: ApprovalRequest) -> Decision:
         """Ask the requester to approve a side-effect tool call; wait for the answer."""
 
+    @property
+    def message_ts(self) -> str | None:
+        """The reply's first message, once posted (recorded so a crash can be cleaned up)."""
+
 
 class Replies(Protocol):
     async def open(self, first: Inbound) -> ReplySink:
         """Show at once that an answer is coming (placeholder, status)."""
+
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        """Close the reply of a turn whose process died, with a note (`again`: it is
+        being answered anew)."""
 
 
 class TurnRunner(Protocol):
@@ -70,8 +80,10 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        lock_lease: float = LOCK_LEASE,
     ) -> None:
         self._store = store
+        self._lease_seconds = lock_lease
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
         # fairly, so one busy user or workspace does not hold the others back.
@@ -80,6 +92,9 @@ class Dispatcher:
         self._replies = replies
         self._assistants = assistants
         self._owner = uuid.uuid4().hex  # this replica, as a lock owner
+        # Each hold of a lock gets its own token (a fence): a turn that lost its lock to a
+        # takeover cannot end, refresh or release the new holder's, even on this replica.
+        self._fences = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
 
@@ -98,21 +113,56 @@ class Dispatcher:
         """
         if not self._accepting:
             return False
+        holder = self._holder()
         queued = await self._store.enqueue(
             message.thread,
             message.to_dict(),
             dedupe_token=f"msg:{message.channel}:{message.ts}",
-            owner=self._owner,
-            lease=LOCK_LEASE,
+            owner=holder,
+            lease=self._lease_seconds,
         )
         if not queued.accepted:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
         if queued.locked:  # otherwise the lock's holder answers it in its next turn
-            task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            # Listed before the ack: if this process dies now, the sweeper finds the thread.
+            await self._store.watch_turn(message.thread, self._lease_seconds)
+            self._start_drain(message.thread, holder)
         return True
+
+    def _holder(self) -> str:
+        return f"{self._owner}:{next(self._fences)}"
+
+    def _start_drain(self, thread: ThreadKey, holder: str) -> None:
+        task = asyncio.create_task(self._drain_thread(thread, holder), name=f"thread {thread.thread_ts}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- crash recovery ---------------------------------------------------------------
+    async def sweep(self) -> int:
+        """If this replica is the sweeper (one at a time, by a lease in the store): take
+        over the threads whose turn's owner is gone — their lease ran out — and answer
+        them. Returns how many were taken over."""
+        if not self._accepting or not await self._store.hold_sweeper(self._owner, self._lease_seconds):
+            return 0
+        taken = 0
+        for thread in await self._store.stalled_turns():
+            holder = self._holder()
+            if await self._store.take_over(thread, holder, self._lease_seconds):
+                log.warning("thread %s/%s: its turn's owner is gone; taking over", thread.channel, thread.thread_ts)
+                await self._store.watch_turn(thread, self._lease_seconds)
+                self._start_drain(thread, holder)
+                taken += 1
+        return taken
+
+    async def keep_sweeping(self) -> None:
+        """Sweep every half lease, for the life of the process (the caller owns the task)."""
+        while True:
+            await asyncio.sleep(self._lease_seconds / 2)
+            try:
+                await self.sweep()
+            except Exception:  # the store is down, say: the next sweep tries again
+                log.warning("sweeping for interrupted turns failed", exc_info=True)
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
         """Own a piece of background work (a slash command waiting for approval, say),
@@ -129,40 +179,54 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     # -- turns --------------------------------------------------------------------------
-    async def _drain_thread(self, thread: ThreadKey) -> None:
+    async def _drain_thread(self, thread: ThreadKey, holder: str) -> None:
         """We hold the thread's lock: answer what is queued, turn after turn. Each
-        turn costs two round trips (begin, end); end_turn keeps the lock atomically
-        while messages wait, so none is stranded between our last look and release."""
+        turn costs three round trips (begin, the reply's record, end); end_turn keeps
+        the lock atomically while messages wait, so none is stranded between our last
+        look and release."""
         try:
-            async with self._lease(thread):
+            async with self._lease(thread, holder):
                 while True:
                     start = await self._store.begin_turn(thread)
+                    if start.interrupted is not None or start.given_up:
+                        await self._close_interrupted(start)
                     if start.items:
                         await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
                     more = await self._store.end_turn(
-                        thread, self._owner, LOCK_LEASE, new_conversation=start.new_conversation_id
+                        thread, holder, self._lease_seconds, new_conversation=start.new_conversation_id
                     )
                     if not more:
                         return
                     if not self._accepting:
-                        await self._store.release_lock(thread, self._owner)
+                        await self._store.release_lock(thread, holder)
                         return
         except asyncio.CancelledError:
             # Shutting down mid-turn: let another replica take the thread at once.
-            await asyncio.shield(self._store.release_lock(thread, self._owner))
+            await asyncio.shield(self._store.release_lock(thread, holder))
             raise
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
-            await self._store.release_lock(thread, self._owner)
+            await self._store.release_lock(thread, holder)
+
+    async def _close_interrupted(self, start: TurnSnapshot) -> None:
+        """A turn of this thread died with its process: close its reply with a note."""
+        log.warning("closing a reply interrupted by a crash (%d message(s) given up)", start.given_up)
+        if start.interrupted is None:
+            return
+        try:
+            await self._replies.close_interrupted(start.interrupted, again=not start.given_up)
+        except Exception:  # a note we cannot write must not keep the thread from its answer
+            log.warning("could not close the interrupted reply %s", start.interrupted.ts, exc_info=True)
 
     @contextlib.asynccontextmanager
-    async def _lease(self, thread: ThreadKey) -> AsyncIterator[None]:
+    async def _lease(self, thread: ThreadKey, holder: str) -> AsyncIterator[None]:
         async def keep() -> None:
             while True:
-                await asyncio.sleep(LOCK_LEASE / 2)
-                if not await self._store.refresh_lock(thread, self._owner, LOCK_LEASE):
+                await asyncio.sleep(self._lease_seconds / 2)
+                if not await self._store.refresh_lock(thread, holder, self._lease_seconds):
                     log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
                     return
+                await self._store.watch_turn(thread, self._lease_seconds)
 
         keeper = asyncio.create_task(keep())
         try:
@@ -175,6 +239,11 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
+        if sink.message_ts is not None:  # so that whoever takes over after a crash can close it
+            try:
+                await self._store.note_reply(thread, ReplyRef(thread.channel, thread.thread_ts, sink.message_ts))
+            except Exception:  # only a crash's clean-up depends on it: the answer goes on
+                log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
 

@@ -19,11 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import escape
+from assist_bot.slack import escape, recovery
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import close_unfinished, footnotes, for_display
+from assist_bot.store.base import ReplyRef
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class SlackReplies:
         )
         await reply.start()
         return reply
+
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        await recovery.close_interrupted(self._client, reply, again=again)
 
 
 class SlackReply:
@@ -85,6 +89,10 @@ class SlackReply:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"reply {self._thread_ts}")
 
     # -- the sink protocol ------------------------------------------------------
+    @property
+    def message_ts(self) -> str | None:
+        return self._shown[0][0] if self._shown else None
+
     def feed(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             self._markdown += event.text

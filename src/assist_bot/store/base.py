@@ -90,6 +90,22 @@ class Keys:
     def thread_files(self, thread: ThreadKey) -> str:
         return self._thread(thread, "tfiles")
 
+    def inflight(self, thread: ThreadKey) -> str:
+        """The messages the running turn took: put back for the next turn if its owner dies."""
+        return self._thread(thread, "inflight")
+
+    def turn(self, thread: ThreadKey) -> str:
+        """The running turn's reply message (channel, ts), so that whoever takes over can close it."""
+        return self._thread(thread, "turn")
+
+    def turns(self) -> str:
+        """Threads with a running turn, scored by when their lease ends: where the sweeper looks."""
+        return f"{self.namespace}:turns"
+
+    def sweeper(self) -> str:
+        """The lease of the one replica that sweeps at a time."""
+        return f"{self.namespace}:sweeper"
+
     def knowledge(self, channel: ChannelKey) -> str:
         return self._channel(channel, "knowledge")
 
@@ -117,6 +133,7 @@ class Keys:
 # How long each kind of data lives when nothing refreshes it (seconds).
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
 PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stale.
+RETRIES_AFTER_INTERRUPTION = 1  # a message whose turn was interrupted is answered again once
 APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
 
 
@@ -124,6 +141,15 @@ APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks
 class Enqueued:
     accepted: bool  # False: a duplicate delivery, dropped
     locked: bool  # True: we took the thread's lock, so the turn is ours to run
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """Where a turn's reply shows: its first message, in its thread."""
+
+    channel: str
+    thread_ts: str
+    ts: str
 
 
 @dataclass(slots=True)
@@ -136,6 +162,11 @@ class TurnSnapshot:
     channel_settings: dict[str, str]
     thread_files: list[str]
     new_conversation_id: str | None = None
+    # A turn whose owner died before it ended: its reply, to close with a note. Its
+    # messages are at the head of `items` (answered again), unless they were already
+    # interrupted once before (then they are not tried a third time: `given_up`).
+    interrupted: ReplyRef | None = None
+    given_up: int = 0
 
 
 def encode(item: dict[str, Any]) -> str:
@@ -189,6 +220,10 @@ class Store(abc.ABC):
         False when the lock was lost)."""
 
     @abc.abstractmethod
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        """Record the running turn's reply, so that a replica taking over can close it."""
+
+    @abc.abstractmethod
     async def thread_known(self, thread: ThreadKey) -> bool:
         """Is the bot part of the thread: a message of it was accepted, it has a
         conversation, or it has files?"""
@@ -197,6 +232,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def heartbeat(self, owner: str, ttl: float) -> int:
         """Say this replica is alive (for `ttl` seconds); returns how many replicas are."""
+
+    # -- crash recovery: running turns, watched by one sweeper at a time ------------------
+    @abc.abstractmethod
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        """List the thread among those with a running turn, until its lease ends (refreshed with it)."""
+
+    @abc.abstractmethod
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        """Take or keep the sweeper's lease: True while `owner` is the one replica sweeping."""
+
+    @abc.abstractmethod
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        """Threads whose listed lease has ended: their owner may be gone."""
+
+    @abc.abstractmethod
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        """Atomically: when the thread's lock is free and it has work (queued messages or
+        an interrupted turn), take the lock for `owner` and return True. A thread with
+        nothing left is no longer listed."""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

@@ -11,10 +11,12 @@ from typing import Any
 from assist_bot.store.base import (
     APPROVAL_TTL,
     PENDING_TTL,
+    RETRIES_AFTER_INTERRUPTION,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    ReplyRef,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -76,6 +78,7 @@ class MemoryStore(Store):
         self._ops = 0
         # Turns waiting for an approval's decision, woken by decide_approval (no polling).
         self._decided: dict[str, asyncio.Event] = {}
+        self._turns: dict[ThreadKey, float] = {}  # threads with a running turn → when its lease ends
 
     def _tick(self) -> None:
         # Sweep now and then so that expired dedupe tokens do not pile up.
@@ -113,11 +116,26 @@ class MemoryStore(Store):
         return Enqueued(accepted=True, locked=self._acquire_lock(thread, owner, lease))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
+        # As the Redis twin: the queue moves to `inflight` until end_turn; what a dead
+        # turn left there is answered again (up to RETRIES_AFTER_INTERRUPTION times).
+        inflight, turn = self.keys.inflight(thread), self.keys.turn(thread)
+        old, new = self._kv.pop(inflight) or [], self._take_pending(thread)
+        record = self._kv.pop(turn) or {}
+        tries = record.get("tries", 0) + 1 if old else 0
+        given_up = 0
+        if tries > RETRIES_AFTER_INTERRUPTION:
+            given_up, old, tries = len(old), [], 0
+        if old or new:
+            self._kv.set(inflight, [*old, *new], PENDING_TTL)
+        if tries:
+            self._kv.set(turn, {"tries": tries}, PENDING_TTL)
         return TurnSnapshot(
-            items=self._take_pending(thread),
+            items=[*old, *new],
             conversation_id=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
+            interrupted=ReplyRef(record["channel"], thread.thread_ts, record["ts"]) if "ts" in record else None,
+            given_up=given_up,
         )
 
     async def end_turn(
@@ -127,11 +145,38 @@ class MemoryStore(Store):
             self._set_conversation(thread, new_conversation)
         if self._kv.get(self.keys.lock(thread)) != owner:
             return False
+        self._kv.pop(self.keys.inflight(thread))
+        self._kv.pop(self.keys.turn(thread))
         if self._kv.get(self.keys.pending(thread)):
             self._kv.set(self.keys.lock(thread), owner, lease)
             return True
         self._kv.pop(self.keys.lock(thread))
         return False
+
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        key = self.keys.turn(thread)
+        record = self._kv.get(key) or {}
+        self._kv.set(key, {**record, "channel": reply.channel, "ts": reply.ts}, PENDING_TTL)
+
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        self._turns[thread] = self._clock() + lease
+
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        return True  # one process: its own sweeper
+
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        now = self._clock()
+        return [thread for thread, until in self._turns.items() if until <= now][:limit]
+
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        if self._kv.get(self.keys.lock(thread)) is not None:
+            return False
+        if not (self._kv.get(self.keys.pending(thread)) or self._kv.get(self.keys.inflight(thread))):
+            if self._turns.get(thread, 0) <= self._clock():
+                self._turns.pop(thread, None)
+            return False
+        self._kv.set(self.keys.lock(thread), owner, lease)
+        return True
 
     async def thread_known(self, thread: ThreadKey) -> bool:
         keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))

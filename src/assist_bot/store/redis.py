@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +16,12 @@ from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
     PENDING_TTL,
+    RETRIES_AFTER_INTERRUPTION,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    ReplyRef,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -40,6 +43,15 @@ def _text(value: object) -> str:
 
 def _maybe_text(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
+
+
+def _member(thread: ThreadKey) -> str:
+    return json.dumps([thread.team, thread.channel, thread.thread_ts])
+
+
+def _thread(member: str) -> ThreadKey:
+    team, channel, thread_ts = json.loads(member)
+    return ThreadKey(team, channel, thread_ts)
 
 
 # REDIS_URL schemes naming a Redis Cluster (any one node of it; the client finds the rest).
@@ -87,6 +99,10 @@ class RedisStore(Store):
         self._decide = client.register_script(scripts.DECIDE)
         self._enqueue = client.register_script(scripts.ENQUEUE)
         self._end_turn = client.register_script(scripts.END_TURN)
+        self._begin_turn = client.register_script(scripts.BEGIN_TURN)
+        self._take_over = client.register_script(scripts.TAKE_OVER)
+        self._unwatch = client.register_script(scripts.UNWATCH)
+        self._hold = client.register_script(scripts.HOLD)
         self._decisions = DecisionListener(client, self.keys.decisions())
 
     @classmethod
@@ -120,29 +136,66 @@ class RedisStore(Store):
         return Enqueued(accepted=bool(accepted), locked=bool(locked))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        # The thread's keys in one MULTI (one slot: the take, LRANGE + DEL, is atomic), the
-        # channel's settings (another slot on a cluster) alongside: one round trip of latency.
-        pending = self.keys.pending(thread)
-
-        async def take() -> list[Any]:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lrange(pending, 0, -1)
-                pipe.delete(pending)
-                pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
-                pipe.zrange(self.keys.thread_files(thread), 0, -1)
-                return await pipe.execute()
-
-        (items, _, conversation, files), settings = await asyncio.gather(
-            take(), self.get_channel_settings(ChannelKey(thread.team, thread.channel))
+        # The thread's keys in one script (one slot), the channel's settings (another slot
+        # on a cluster) alongside: one round trip of latency.
+        keys = [
+            self.keys.pending(thread),
+            self.keys.inflight(thread),
+            self.keys.turn(thread),
+            self.keys.conversation(thread),
+            self.keys.thread_files(thread),
+        ]
+        args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION]
+        (old, new, conversation, files, channel, ts, given_up), settings = await asyncio.gather(
+            self._begin_turn(keys=keys, args=args),
+            self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
         )
-        return TurnSnapshot([decode(i) for i in items], conversation, settings, files)
+        return TurnSnapshot(
+            [decode(i) for i in [*old, *new]],
+            conversation or None,
+            settings,
+            files,
+            interrupted=ReplyRef(channel, thread.thread_ts, ts) if ts else None,
+            given_up=int(given_up),
+        )
 
     async def end_turn(
         self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
     ) -> bool:
-        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.conversation(thread)]
+        keys = [
+            self.keys.lock(thread),
+            self.keys.pending(thread),
+            self.keys.conversation(thread),
+            self.keys.inflight(thread),
+            self.keys.turn(thread),
+        ]
         args: list[str | int] = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
         return await self._end_turn(keys=keys, args=args) == 1
+
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        key = self.keys.turn(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"channel": reply.channel, "ts": reply.ts})
+            pipe.expire(key, PENDING_TTL)
+            await pipe.execute()
+
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        await self._redis.zadd(self.keys.turns(), {_member(thread): (self._now() + lease) * 1000})
+
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        return bool(await self._hold(keys=[self.keys.sweeper()], args=[owner, int(lease * 1000)]))
+
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        now = self._now() * 1000
+        members = await self._redis.zrangebyscore(self.keys.turns(), "-inf", now, start=0, num=limit)
+        return [_thread(_text(m)) for m in members]
+
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.inflight(thread)]
+        taken = await self._take_over(keys=keys, args=[owner, int(lease * 1000)])
+        if taken == -1:  # nothing left: stop listing it (a slot of its own: a second step)
+            await self._unwatch(keys=[self.keys.turns()], args=[_member(thread), int(self._now() * 1000)])
+        return taken == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
         keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))

@@ -27,13 +27,63 @@ if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return {1, 1} e
 return {1, 0}
 """
 
-# A turn ends. KEYS: lock, pending, conversation. ARGV: owner, lease (ms), new conversation id or '',
-# retention (s). Saves a conversation the turn created (saving it here spares a round trip).
+# A turn begins (its runner holds the lock). KEYS: pending, inflight, turn, conversation, files.
+# ARGV: retention (s), pending ttl (s), how often a message may be interrupted and tried again.
+# The queue moves to `inflight`, where it stays until end_turn: if the owner dies meanwhile,
+# the next turn finds it there (`old`) with the dead turn's reply (`turn`), answers those
+# messages again and closes that reply with a note — unless they were interrupted too often
+# already (a message that kills the process must not kill every replica in turn).
+# Returns {old messages, new messages, conversation or '', files, reply channel, reply ts, given up}.
+BEGIN_TURN = """
+local old = redis.call('lrange', KEYS[2], 0, -1)
+local new = redis.call('lrange', KEYS[1], 0, -1)
+local reply = redis.call('hmget', KEYS[3], 'channel', 'ts', 'tries')
+local tries = 0
+if #old > 0 then tries = (tonumber(reply[3]) or 0) + 1 end
+local given_up = 0
+if tries > tonumber(ARGV[3]) then given_up = #old old = {} tries = 0 redis.call('del', KEYS[2]) end
+redis.call('del', KEYS[1], KEYS[3])
+for i = 1, #new do redis.call('rpush', KEYS[2], new[i]) end
+if #old + #new > 0 then redis.call('expire', KEYS[2], ARGV[2]) end
+if tries > 0 then redis.call('hset', KEYS[3], 'tries', tries) redis.call('expire', KEYS[3], ARGV[2]) end
+local conversation = redis.call('get', KEYS[4])
+if conversation then redis.call('expire', KEYS[4], ARGV[1]) end
+local files = redis.call('zrange', KEYS[5], 0, -1)
+return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up}
+"""
+
+# A turn ends. KEYS: lock, pending, conversation, inflight, turn. ARGV: owner, lease (ms), new
+# conversation id or '', retention (s). Saves a conversation the turn created (saving it here
+# spares a round trip) and, if the lock is still ours, lets go of the turn's messages and reply.
 # 1: more is queued and we keep the lock; 0: released; -1: the lock was no longer ours.
 END_TURN = """
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('del', KEYS[4], KEYS[5])
 if redis.call('llen', KEYS[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
 redis.call('del', KEYS[1])
+return 0
+"""
+
+# Take over a thread whose owner is gone. KEYS: lock, pending, inflight. ARGV: owner, lease (ms).
+# 1: taken; 0: someone holds the lock (alive, or its lease has not run out); -1: nothing to do.
+TAKE_OVER = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+if redis.call('exists', KEYS[2]) == 0 and redis.call('exists', KEYS[3]) == 0 then return -1 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Stop listing a thread, unless its lease was renewed meanwhile. KEYS: turns. ARGV: member, now (ms).
+UNWATCH = """
+local score = redis.call('zscore', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('zrem', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# The sweeper's lease: keep it if ours, else take it if free. KEYS: sweeper. ARGV: owner, lease (ms).
+HOLD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
