@@ -126,3 +126,19 @@ async def test_a_decision_made_while_the_subscription_was_down_is_not_missed(rep
     assert await clicked_side.decide_approval("T1", "ap1", {"approved": True, "by": "U1"})
     assert await asyncio.wait_for(waiting, 10) == {"approved": True, "by": "U1"}
     assert waiting_side._decisions._subscribed.is_set()
+
+
+async def test_one_replica_sweeps_at_a_time_until_its_lease_runs_out(redis_url):
+    clock = FakeClock(1_700_000_000.0)
+    store = RedisStore.from_url(redis_url, retention_seconds=60, now=clock)
+    await store._redis.flushdb()
+    try:
+        assert await store.hold_sweeper("a", 5) is True
+        assert await store.hold_sweeper("b", 5) is False
+        assert await store.hold_sweeper("a", 5) is True  # kept, with a fresh lease
+        assert 4 < await store._redis.pttl(store.keys.sweeper()) / 1000 <= 5
+        await store._redis.pexpire(store.keys.sweeper(), 1)  # "a" is gone: its lease runs out
+        await asyncio.sleep(0.01)
+        assert await store.hold_sweeper("b", 5) is True
+    finally:
+        await store.close()
