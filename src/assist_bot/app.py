@@ -33,10 +33,12 @@ from assist_bot.slack import (
     housekeeping,
     mentions,
     messages,
+    oauth,
     shortcuts,
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
 from assist_bot.slack.pacing import Pacer
@@ -53,8 +55,9 @@ HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 def slack_client(settings: Settings) -> AsyncWebClient:
     # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
+    # Many workspaces (OAuth): no token here; each workspace's client copies this one with its own.
     return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=_secret(settings.slack_bot_token),
         base_url=settings.slack_api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -85,12 +88,15 @@ class AssistBot:
         self.slack = slack_client(settings)
         self.openai = openai_client(settings)
         self.tools = load_registry(settings)
+        self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
+        # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
+        clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
         self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
         self.engine = Engine(
             client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
         )
         self.approvals = Approvals(
-            client=self.slack,
+            clients=clients,
             store=self.store,
             admins=settings.admin_ids,
             timeout=settings.approval_timeout,
@@ -98,7 +104,6 @@ class AssistBot:
         )
         self.slack_files = SlackFiles(
             client=self.slack,
-            token=settings.slack_bot_token.get_secret_value(),
             api_url=settings.slack_api_url,
             max_bytes=settings.max_file_bytes,
             max_concurrent=settings.max_concurrent_downloads,
@@ -111,7 +116,7 @@ class AssistBot:
             store=self.store,
             engine=self.engine,
             replies=SlackReplies(
-                self.slack,
+                clients,
                 interval=settings.update_interval,
                 pacer=self.pacer,
                 approvals=self.approvals,
@@ -128,11 +133,14 @@ class AssistBot:
             # Slack sees an error and retries, instead of the message being lost.
             process_before_response=True,
             logger=logging.getLogger("assist_bot.bolt"),
+            oauth_settings=self.oauth.settings if self.oauth else None,
+            # Bolt takes an AsyncAuthorize instance here (its hint names only plain functions).
+            authorize=self.oauth.authorize if self.oauth else None,  # type: ignore[arg-type]
         )
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,
-            people=People(self.slack),
+            people=People(clients),
             store=self.store,
             assistants=self.assistants,
             tools=self.tools,
@@ -150,17 +158,26 @@ class AssistBot:
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
+        if self.oauth:
+            oauth.register(self.bolt)
         self.transport: SocketModeTransport | HttpTransport
         if settings.slack_app_token is not None:
             self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
         else:
-            self.transport = HttpTransport(self.bolt, host=settings.host, port=settings.port, healthy=self.store.ping)
+            self.transport = HttpTransport(
+                self.bolt,
+                host=settings.host,
+                port=settings.port,
+                healthy=self.store.ping,
+                oauth_flow=self.bolt.oauth_flow,
+            )
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.slack.session = session
-        await self._check_slack_token(session)
+        if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
+            await self._check_slack_token(session)
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         # Turns whose replica died (or this one, before a restart) are taken over and answered.
@@ -206,6 +223,8 @@ class AssistBot:
         if self.slack.session is not None:
             await self.slack.session.close()
         await self.openai.close()
+        if self.oauth:
+            await self.oauth.close()
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()

@@ -30,10 +30,17 @@ class Settings(BaseSettings):
     )
 
     # --- Slack -------------------------------------------------------------
-    slack_bot_token: SecretStr = Field(alias="SLACK_BOT_TOKEN")
+    # Required unless the app is installed in many workspaces (OAuth: SLACK_CLIENT_ID …).
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    # Many workspaces (HTTP mode): Slack's OAuth install flow instead of one SLACK_BOT_TOKEN.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    slack_state_secret: SecretStr | None = Field(default=None, alias="SLACK_STATE_SECRET")
+    slack_redirect_uri: str | None = Field(default=None, alias="SLACK_REDIRECT_URI")
+    token_rotation_minutes: int = Field(default=120, ge=1, le=1440, alias="ASSIST_BOT_TOKEN_ROTATION_MINUTES")
 
     # --- OpenAI ------------------------------------------------------------
     openai_api_key: SecretStr = Field(alias="OPENAI_API_KEY")
@@ -75,10 +82,10 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
 
-    @field_validator("slack_bot_token", "openai_api_key")
+    @field_validator("slack_bot_token", "openai_api_key", "slack_client_secret", "slack_state_secret")
     @classmethod
-    def _not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
 
@@ -97,6 +104,27 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _one_workspace_or_oauth(self) -> Settings:
+        if self.slack_client_id is None:
+            if self.slack_client_secret is not None or self.slack_state_secret is not None:
+                raise ValueError("SLACK_CLIENT_ID is not set: it goes with SLACK_CLIENT_SECRET and SLACK_STATE_SECRET")
+            if self.slack_bot_token is None:
+                raise ValueError(f"SLACK_BOT_TOKEN is not set: {_HINTS['SLACK_BOT_TOKEN']}")
+            return self
+        secrets = {"SLACK_CLIENT_SECRET": self.slack_client_secret, "SLACK_STATE_SECRET": self.slack_state_secret}
+        for name, value in secrets.items():
+            if value is None:
+                raise ValueError(f"{name} is not set: {_HINTS[name]}")
+        if self.slack_bot_token is not None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: unset SLACK_BOT_TOKEN to install in many "
+                "workspaces (OAuth), or SLACK_CLIENT_ID for one workspace"
+            )
+        if self.slack_app_token is not None:
+            raise ValueError("SLACK_CLIENT_ID (many workspaces) needs HTTP mode: unset SLACK_APP_TOKEN")
+        return self
+
+    @model_validator(mode="after")
     def _http_mode_needs_signing_secret(self) -> Settings:
         if self.slack_app_token is None and self.slack_signing_secret is None:
             raise ValueError(
@@ -104,6 +132,11 @@ class Settings(BaseSettings):
                 "(set it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode)"
             )
         return self
+
+    @property
+    def oauth(self) -> bool:
+        """Installed in many workspaces (each with its own token) rather than one (SLACK_BOT_TOKEN)."""
+        return self.slack_client_id is not None
 
     @property
     def socket_mode(self) -> bool:
@@ -129,6 +162,8 @@ class Settings(BaseSettings):
 _HINTS = {
     "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…)",
     "OPENAI_API_KEY": "set it to an OpenAI API key (sk-…)",
+    "SLACK_CLIENT_SECRET": "copy the Client Secret from the app's Basic Information page",
+    "SLACK_STATE_SECRET": "set it to a long random string (it signs the OAuth state of installs)",
 }
 
 

@@ -9,6 +9,7 @@ envelopes with `{"envelope_id": ..., "payload"?: ...}`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import inspect
@@ -156,6 +157,17 @@ class FakeSlack:
         self._pending_uploads: dict[str, dict] = {}  # file id -> {"filename", "length", "content"}
         self.downloads_in_flight = 0  # held downloads being served now (see file_hold)
         self.max_downloads_in_flight = 0
+        # Many workspaces (see authorize_code): the app's OAuth credentials, and every other bot token
+        # oauth.v2.access issued, each valid for its own workspace only.
+        self.client_id, self.client_secret = "111.222", "fake-client-secret"
+        self.workspaces: dict[str, dict] = {
+            team_id: {"bot_user_id": bot_user_id, "bot_id": bot_id, "name": "Fake Team"}
+        }
+        self.token_teams: dict[str, str] = {}  # issued bot token -> team id
+        self.refresh_tokens: dict[str, str] = {}  # live refresh token -> team id (a refresh spends it)
+        self.oauth_codes: dict[str, str] = {}  # code Slack's authorize page handed the browser -> team id
+        self.token_expires_in: int | None = None  # set: token rotation is on (expires_in + refresh_token)
+        self._token_now: str | None = None  # the token of the call a handler is answering
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -273,9 +285,13 @@ class FakeSlack:
         token = auth[7:].strip() if auth.startswith("Bearer ") else args.pop("token", None)
         call = Call(method, args, token, time.monotonic())
         self.calls.append(call)
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
+        if method == "oauth.v2.access":  # the app's client id and secret (HTTP Basic), no token
+            return self._oauth_v2_access(call, auth)
+        if method == "apps.connections.open" and token != self.app_token:
             return self._error(call, "invalid_auth")
+        if method != "apps.connections.open" and self.team_of_token(token) is None:
+            return self._error(call, "invalid_auth")
+        self._token_now = token
         if holds := self._holds.get(method):
             await holds.popleft().wait()  # see hold_next
         if (wait := self._over_limit(method)) is not None:
@@ -321,15 +337,84 @@ class FakeSlack:
         return {**out, **{k: v for k, v in optional.items() if v is not None}}
 
     def _m_auth_test(self, a: dict) -> dict:
+        team = self.team_of_token(self._token_now) or self.team_id  # each token answers for its own workspace
+        workspace = self.workspaces[team]
         return {
-            "url": f"https://fake-{self.team_id.lower()}.slack.com/",
-            "team": "Fake Team",
+            "url": f"https://fake-{team.lower()}.slack.com/",
+            "team": workspace["name"],
             "user": "assist-bot",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": team,
+            "user_id": workspace["bot_user_id"],
+            "bot_id": workspace["bot_id"],
             "is_enterprise_install": False,
         }
+
+    # ---------------------------------------------------------------- many workspaces (OAuth)
+    def team_of_token(self, token: str | None) -> str | None:
+        """The workspace a bot token works in, or None for a token Slack would refuse."""
+        if token is not None and token == self.bot_token:
+            return self.team_id
+        return self.token_teams.get(token or "")
+
+    def authorize_code(
+        self, team_id: str, *, name: str = "Second Team", bot_user_id: str = "UBOT2", bot_id: str = "BBOT2"
+    ) -> str:
+        """What Slack's authorize page gives the browser when someone approves the install in `team_id`:
+        a one-time code for the redirect URL, which oauth.v2.access exchanges for that workspace's token."""
+        self.workspaces.setdefault(team_id, {"bot_user_id": bot_user_id, "bot_id": bot_id, "name": name})
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.oauth_codes[code] = team_id
+        return code
+
+    def revoke_tokens(self, team_id: str) -> None:
+        """The workspace uninstalled the app: its tokens stop working (Slack then sends app_uninstalled)."""
+        for token in [t for t, team in self.token_teams.items() if team == team_id]:
+            del self.token_teams[token]
+
+    def _oauth_v2_access(self, call: Call, auth: str) -> web.Response:
+        """oauth.v2.access as documented (docs.slack.dev/reference/methods/oauth.v2.access): a code from the
+        authorize page, or (token rotation) grant_type=refresh_token, for the app's own client id and secret."""
+        try:
+            client_id, _, secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            client_id, secret = "", ""
+        client_id = client_id or call.args.get("client_id", "")
+        secret = secret or call.args.get("client_secret", "")
+        if client_id != self.client_id:
+            return self._error(call, "invalid_client_id")
+        if secret != self.client_secret:
+            return self._error(call, "bad_client_secret")
+        if call.args.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(call.args.get("refresh_token") or "", None)
+            if team is None:
+                return self._error(call, "invalid_refresh_token")
+        else:
+            team = self.oauth_codes.pop(call.args.get("code") or "", None)
+            if team is None:
+                return self._error(call, "invalid_code")
+        return web.json_response({"ok": True, **self._issue_token(team)})
+
+    def _issue_token(self, team: str) -> dict:
+        workspace = self.workspaces[team]
+        rotating = self.token_expires_in is not None
+        token = f"{'xoxe.' if rotating else ''}xoxb-{team}-{uuid.uuid4().hex[:16]}"
+        self.token_teams[token] = team
+        issued: dict[str, Any] = {
+            "app_id": self.app_id,
+            "authed_user": {"id": "U1"},
+            "scope": "app_mentions:read,chat:write,files:read,users:read",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace["bot_user_id"],
+            "team": {"id": team, "name": workspace["name"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if rotating:
+            refresh = f"xoxe-1-{uuid.uuid4().hex[:16]}"
+            self.refresh_tokens[refresh] = team
+            issued.update(expires_in=self.token_expires_in, refresh_token=refresh)
+        return issued
 
     def _m_chat_postMessage(self, a: dict) -> dict:
         if not a.get("channel"):
@@ -494,6 +579,7 @@ class FakeSlack:
         user: str = "U1",
         file_access: str | None = None,
         size: int | None = None,
+        team: str | None = None,
     ) -> dict:
         """Host `content` and return the file object an event would carry.
 
@@ -510,6 +596,7 @@ class FakeSlack:
             channel=channel,
             user=user,
             size=size,
+            team=team,
         )
         if file_access == "check_file_info":
             full = self.files[fid]
@@ -565,11 +652,13 @@ class FakeSlack:
         user: str,
         size: int | None,
         fid: str | None = None,
+        team: str | None = None,
     ) -> str:
         if self.port is None:
             raise RuntimeError("start() the fake before adding files: their URLs name its port")
         fid, now = fid or _new_file_id(), int(time.time())
-        key, quoted = f"{self.team_id}-{fid}", quote(name, safe="")  # one path segment, as Slack encodes it
+        team = team or self.team_id  # the workspace whose token opens it
+        key, quoted = f"{team}-{fid}", quote(name, safe="")  # one path segment, as Slack encodes it
         self.file_contents[fid] = content
         self.files[fid] = {
             "id": fid,
@@ -581,7 +670,7 @@ class FakeSlack:
             "filetype": filetype,
             "pretty_type": filetype.upper(),
             "user": user,
-            "user_team": self.team_id,
+            "user_team": team,
             "mode": "hosted",
             "editable": False,
             "is_external": False,
@@ -591,7 +680,7 @@ class FakeSlack:
             "size": len(content) if size is None else size,
             "url_private": f"{self.base_url}/files-pri/{key}/{quoted}",
             "url_private_download": f"{self.base_url}/files-pri/{key}/download/{quoted}",
-            "permalink": f"https://fake-{self.team_id.lower()}.slack.com/files/{user}/{fid}/{quoted}",
+            "permalink": f"https://fake-{team.lower()}.slack.com/files/{user}/{fid}/{quoted}",
             "channels": [channel] if channel and channel[0] == "C" else [],
             "groups": [channel] if channel and channel[0] == "G" else [],
             "ims": [channel] if channel and channel[0] == "D" else [],
@@ -602,10 +691,11 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.startswith("Bearer ") else None
         self.download_tokens.append(token)
-        if token != self.bot_token:
+        token_team = self.team_of_token(token)
+        if token_team is None:
             return web.Response(status=403, text=_LOGIN_PAGE, content_type="text/html")
         team, _, fid = request.match_info["key"].partition("-")
-        if team != self.team_id or fid not in self.files:
+        if team != token_team or fid not in self.files:  # a token opens its own workspace's files only
             return web.Response(status=404, text=_LOGIN_PAGE, content_type="text/html")
         mode = self._file_modes.get(fid, ("plain",))
         if mode[0] == "redirect":

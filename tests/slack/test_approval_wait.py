@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.clients import OneWorkspace
 from assist_bot.store import Store
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
@@ -50,8 +51,8 @@ async def stores(request, redis_url):
 
 
 def approvals(slack, store: Store, timer: FakeTimer) -> Approvals:
-    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    return Approvals(client=client, store=store, admins=frozenset({"UADMIN"}), timeout=TIMEOUT, sleep=timer.sleep)
+    clients = OneWorkspace(AsyncWebClient(token=slack.bot_token, base_url=slack.api_url))
+    return Approvals(clients=clients, store=store, admins=frozenset({"UADMIN"}), timeout=TIMEOUT, sleep=timer.sleep)
 
 
 def prompt(slack):

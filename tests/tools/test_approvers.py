@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.clients import OneWorkspace
 from assist_bot.tools import ToolRegistry, make_tool
 
 pytestmark = pytest.mark.timeout(10)
@@ -39,8 +40,8 @@ def approvals() -> Approvals:
         ]
     )
     # The rules need neither Slack nor the store.
-    client, store = AsyncWebClient(token="xoxb-unused"), None
-    return Approvals(client=client, store=store, admins=frozenset({"UADMIN"}), timeout=1, tools=tools)  # type: ignore[arg-type]
+    clients, store = OneWorkspace(AsyncWebClient(token="xoxb-unused")), None
+    return Approvals(clients=clients, store=store, admins=frozenset({"UADMIN"}), timeout=1, tools=tools)  # type: ignore[arg-type]
 
 
 def refusal(approvals: Approvals, tool: str, requesters: list[str], user: str, channel: str = "C1") -> Any:

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
+from assist_bot.slack.clients import SlackClients
 from assist_bot.store import Store
 from assist_bot.tools import Caller, ToolRegistry
 
@@ -37,14 +38,14 @@ class Approvals:
     def __init__(
         self,
         *,
-        client: AsyncWebClient,
+        clients: SlackClients,
         store: Store,
         admins: frozenset[str],
         timeout: float,
         tools: ToolRegistry | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client
+        self._clients = clients  # the prompt goes out with its workspace's own token
         self._store = store
         self._admins = admins
         self._timeout = timeout
@@ -58,10 +59,11 @@ class Approvals:
         self_approval = tool.self_approval if tool is not None else True
         text = texts.approval_question(requesters, request.tool, self_approval=self_approval)
         shown = _in_schema_order(request.arguments, tool.schema() if tool else {})
-        if not await self._attach_long_values(request.tool, shown, channel=channel, thread_ts=thread_ts):
+        client = await self._clients.for_team(team)
+        if not await self._attach_long_values(client, request.tool, shown, channel=channel, thread_ts=thread_ts):
             # Never ask about what the approver cannot see in full.
             return Decision(approved=False)
-        posted = await self._client.chat_postMessage(
+        posted = await client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
             text=text,
@@ -83,7 +85,7 @@ class Approvals:
         if decided is not None:
             return _decision(decided)
         if await self._store.decide_approval(team, approval_id, {"approved": False, "timed_out": True}):
-            await self._settle(record, texts.approval_timed_out(record["tool"]))
+            await self._settle(team, record, texts.approval_timed_out(record["tool"]))
             return Decision(approved=False, timed_out=True)
         current = await self._store.get_approval(team, approval_id)  # decided at the last moment
         if current and "decision" in current:
@@ -116,7 +118,7 @@ class Approvals:
             return refusal
         if not await self._store.decide_approval(team, approval_id, {"approved": approved, "by": user}):
             return texts.APPROVAL_ALREADY_ANSWERED
-        await self._settle(record, texts.approval_outcome(record["tool"], approved=approved, by=user))
+        await self._settle(team, record, texts.approval_outcome(record["tool"], approved=approved, by=user))
         return None
 
     def _refusal(self, team: str, record: dict[str, Any], user: str) -> str | None:
@@ -135,7 +137,7 @@ class Approvals:
         return None if user not in requesters else texts.approval_not_yours(requesters, self_approval=False)
 
     async def _attach_long_values(
-        self, tool: str, arguments: dict[str, Any], *, channel: str, thread_ts: str | None
+        self, client: AsyncWebClient, tool: str, arguments: dict[str, Any], *, channel: str, thread_ts: str | None
     ) -> bool:
         """Post each value too long for the prompt as a file, just before the prompt."""
         for name, value in arguments.items():
@@ -143,7 +145,7 @@ class Approvals:
             if len(shown) <= LONG_VALUE:
                 continue
             try:
-                await self._client.files_upload_v2(
+                await client.files_upload_v2(
                     channel=channel,
                     thread_ts=thread_ts,
                     content=shown,
@@ -155,10 +157,11 @@ class Approvals:
                 return False
         return True
 
-    async def _settle(self, record: dict[str, Any], outcome: str) -> None:
+    async def _settle(self, team: str, record: dict[str, Any], outcome: str) -> None:
         """Replace the buttons with who decided, so nobody clicks twice."""
         try:
-            await self._client.chat_update(
+            client = await self._clients.for_team(team)
+            await client.chat_update(
                 channel=record["channel"],
                 ts=record["ts"],
                 text=outcome,

@@ -10,6 +10,7 @@ becomes a turn once the files are in.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,9 +46,19 @@ class FileIntake(Protocol):
     async def add_image(self, upload: Upload) -> str: ...
 
 
+class _Pool:
+    """What every workspace's downloads share: the HTTP session and the in-flight cap."""
+
+    def __init__(self, max_concurrent: int) -> None:
+        self.http: aiohttp.ClientSession | None = None
+        self.slots = asyncio.Semaphore(max_concurrent)
+
+
 @dataclass
 class SlackFiles:
-    """Downloads with the bot token, which goes to Slack's file hosts only.
+    """Downloads with the workspace's bot token (the token of `client`), which goes to Slack's
+    file hosts only. `using(client)` gives the same downloader with an event's own client: with
+    many workspaces, each one's files are fetched with its own token.
 
     At most `max_concurrent` files of this process are in flight at once (downloaded and
     handed to OpenAI), since each may hold up to `max_bytes` in memory; the others wait
@@ -55,34 +66,41 @@ class SlackFiles:
     """
 
     client: AsyncWebClient
-    token: str
     api_url: str
     max_bytes: int
     max_concurrent: int = 4
-    _http: aiohttp.ClientSession | None = None
-    _slots: asyncio.Semaphore = field(init=False)
+    _pool: _Pool = field(init=False)
 
     def __post_init__(self) -> None:
-        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._pool = _Pool(self.max_concurrent)
+
+    def using(self, client: AsyncWebClient) -> SlackFiles:
+        bound = copy.copy(self)  # shares the pool
+        bound.client = client
+        return bound
+
+    @property
+    def token(self) -> str:
+        return self.client.token or ""
 
     @property
     def hosts(self) -> FileHosts:
         return FileHosts.for_api(self.api_url)
 
     def session(self) -> aiohttp.ClientSession:
-        if self._http is None:  # made lazily, inside the running loop
+        if self._pool.http is None:  # made lazily, inside the running loop
             connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.hosts))
-            self._http = aiohttp.ClientSession(
+            self._pool.http = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_read=60)
             )
-        return self._http
+        return self._pool.http
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        if self._pool.http is not None:
+            await self._pool.http.close()
 
     def slot(self) -> asyncio.Semaphore:
-        return self._slots
+        return self._pool.slots
 
     async def resolve(self, file: dict[str, Any]) -> dict[str, Any] | str:
         return await file_shapes.resolve(self.client, file)

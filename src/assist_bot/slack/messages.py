@@ -83,7 +83,7 @@ async def _on_file_share(
             addressed=addressed,
             client=client,
             intake=deps.knowledge,
-            slack_files=deps.slack_files,
+            slack_files=deps.slack_files.using(client),  # the workspace's own token downloads its files
             routes=deps.assistants.get(settings.get("assistant")).file_routes,
             channel_name=channel,
             submit=submit,

@@ -6,7 +6,8 @@ import logging
 import time
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot.slack.clients import SlackClients
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,8 @@ class People:
     so it is fine for it to live per process.
     """
 
-    def __init__(self, client: AsyncWebClient, *, ttl: float = 3600, size: int = 5000) -> None:
-        self._client = client
+    def __init__(self, clients: SlackClients, *, ttl: float = 3600, size: int = 5000) -> None:
+        self._clients = clients
         self._ttl = ttl
         self._size = size
         self._names: dict[tuple[str, str], tuple[str, float]] = {}
@@ -28,15 +29,16 @@ class People:
         cached = self._names.get((team, user))
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        name = await self._lookup(user)
+        name = await self._lookup(team, user)
         if len(self._names) >= self._size:
             self._names.clear()
         self._names[(team, user)] = (name, time.monotonic() + self._ttl)
         return name
 
-    async def _lookup(self, user: str) -> str:
+    async def _lookup(self, team: str, user: str) -> str:
         try:
-            response = await self._client.users_info(user=user)
+            client = await self._clients.for_team(team)  # a user is looked up in their own workspace
+            response = await client.users_info(user=user)
         except SlackApiError as exc:
             log.info("users.info for %s failed: %s", user, exc.response.get("error"))
             return user

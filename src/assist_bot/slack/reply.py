@@ -21,6 +21,7 @@ from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextD
 from assist_bot.inbound import Inbound
 from assist_bot.slack import escape, recovery
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import close_unfinished, footnotes, for_display
@@ -33,9 +34,9 @@ class SlackReplies:
     """Opens one SlackReply per turn (the `Replies` protocol of the dispatcher)."""
 
     def __init__(
-        self, client: AsyncWebClient, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int = MESSAGE_LIMIT
+        self, clients: SlackClients, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int = MESSAGE_LIMIT
     ) -> None:
-        self._client = client
+        self._clients = clients
         self._interval = interval
         self._pacer = pacer
         self._approvals = approvals
@@ -43,7 +44,7 @@ class SlackReplies:
 
     async def open(self, first: Inbound) -> SlackReply:
         reply = SlackReply(
-            self._client,
+            await self._clients.for_team(first.team),  # the reply speaks with its workspace's own token
             first,
             interval=self._interval,
             pacer=self._pacer,

@@ -10,6 +10,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+
+from assist_bot.slack import oauth
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,21 @@ class SocketModeTransport:
 class HttpTransport:
     """`POST /slack/events` (events, slash commands, interactivity) and `GET /healthz`.
 
-    Bolt verifies the request signature: a bad one gets 401 and does no work.
+    Bolt verifies the request signature: a bad one gets 401 and does no work. With OAuth (many
+    workspaces), also `GET /slack/install` and `GET /slack/oauth_redirect`.
     """
 
-    def __init__(self, app: AsyncApp, *, host: str, port: int, healthy: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        host: str,
+        port: int,
+        healthy: Callable[[], Awaitable[bool]],
+        oauth_flow: AsyncOAuthFlow | None = None,
+    ) -> None:
         self._bolt = app
+        self._oauth_flow = oauth_flow
         self._host = host
         self._port = port
         self._healthy = healthy
@@ -47,6 +60,8 @@ class HttpTransport:
         web_app = web.Application()
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._health)
+        if self._oauth_flow is not None:
+            oauth.add_routes(web_app, self._oauth_flow)
         return web_app
 
     async def _events(self, request: web.Request) -> web.Response:
