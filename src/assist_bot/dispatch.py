@@ -241,7 +241,7 @@ class Dispatcher:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         if sink.message_ts is not None:  # so that whoever takes over after a crash can close it
             try:
-                await self._store.note_reply(thread, ReplyRef(thread.channel, thread.thread_ts, sink.message_ts))
+                await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts))
             except Exception:  # only a crash's clean-up depends on it: the answer goes on
                 log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
         # The turn's place in line: the person whose message waited longest.

@@ -244,12 +244,12 @@ async def test_a_thread_is_known_by_an_accepted_message_a_conversation_or_files(
 async def test_a_turn_whose_owner_died_is_answered_again_and_its_reply_closed(store: Store):
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     assert (await store.begin_turn(THREAD)).interrupted is None
-    await store.note_reply(THREAD, ReplyRef("C1", THREAD.thread_ts, "100.2"))
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.2"))
     await age(store, store.keys.lock(THREAD), 6)  # "a" died: its lease ran out
     assert (await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)).locked
     start = await store.begin_turn(THREAD)
     assert start.items == [{"n": 1}, {"n": 2}]  # the interrupted message first, then the new
-    assert start.interrupted == ReplyRef("C1", THREAD.thread_ts, "100.2") and start.given_up == 0
+    assert start.interrupted == ReplyRef("T1", "C1", THREAD.thread_ts, "100.2") and start.given_up == 0
     assert await store.end_turn(THREAD, "b", 5) is False
     await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)
     again = await store.begin_turn(THREAD)
@@ -259,15 +259,15 @@ async def test_a_turn_whose_owner_died_is_answered_again_and_its_reply_closed(st
 async def test_a_message_interrupted_twice_is_given_up(store: Store):
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     await store.begin_turn(THREAD)
-    await store.note_reply(THREAD, ReplyRef("C1", THREAD.thread_ts, "100.2"))
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.2"))
     await age(store, store.keys.lock(THREAD), 6)
     assert await store.take_over(THREAD, "b", 5)
     assert (await store.begin_turn(THREAD)).items == [{"n": 1}]
-    await store.note_reply(THREAD, ReplyRef("C1", THREAD.thread_ts, "100.3"))
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.3"))
     await age(store, store.keys.lock(THREAD), 6)  # "b" died on it too
     assert await store.take_over(THREAD, "c", 5)
     start = await store.begin_turn(THREAD)
-    assert (start.items, start.interrupted, start.given_up) == ([], ReplyRef("C1", THREAD.thread_ts, "100.3"), 1)
+    assert (start.items, start.interrupted, start.given_up) == ([], ReplyRef("T1", "C1", THREAD.thread_ts, "100.3"), 1)
     assert await store.end_turn(THREAD, "c", 5) is False
     assert await store.take_over(THREAD, "d", 5) is False  # nothing left
 

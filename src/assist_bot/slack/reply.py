@@ -55,7 +55,7 @@ class SlackReplies:
         return reply
 
     async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
-        await recovery.close_interrupted(self._client, reply, again=again)
+        await recovery.close_interrupted(await self._clients.for_team(reply.team), reply, again=again)
 
 
 class SlackReply:

@@ -145,11 +145,16 @@ class Enqueued:
 
 @dataclass(frozen=True, slots=True)
 class ReplyRef:
-    """Where a turn's reply shows: its first message, in its thread."""
+    """Where a turn's reply shows: its first message, in its thread (of its workspace)."""
 
+    team: str
     channel: str
     thread_ts: str
     ts: str
+
+    @classmethod
+    def in_thread(cls, thread: ThreadKey, ts: str) -> ReplyRef:
+        return cls(thread.team, thread.channel, thread.thread_ts, ts)
 
 
 @dataclass(slots=True)

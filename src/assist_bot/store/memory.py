@@ -134,7 +134,7 @@ class MemoryStore(Store):
             conversation_id=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
-            interrupted=ReplyRef(record["channel"], thread.thread_ts, record["ts"]) if "ts" in record else None,
+            interrupted=ReplyRef.in_thread(thread, record["ts"]) if "ts" in record else None,
             given_up=given_up,
         )
 

@@ -155,7 +155,7 @@ class RedisStore(Store):
             conversation or None,
             settings,
             files,
-            interrupted=ReplyRef(channel, thread.thread_ts, ts) if ts else None,
+            interrupted=ReplyRef.in_thread(thread, ts) if ts else None,
             given_up=int(given_up),
         )
 
