@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # (ASSIST_BOT_LOCK_LEASE). The sweeper looks for them every half lease.
 LOCK_LEASE = 60.0
 
+# While the store is unreachable, a turn that has answered keeps trying to record its end
+# (so that its messages are not answered again) with these pauses: about two minutes, then
+# it gives up and the sweeper treats the turn as interrupted once the store is back.
+END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+
 
 class ReplySink(Protocol):
     def feed(self, event: TurnEvent) -> None:
@@ -192,9 +197,7 @@ class Dispatcher:
                         await self._close_interrupted(start)
                     if start.items:
                         await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
-                    more = await self._store.end_turn(
-                        thread, holder, self._lease_seconds, new_conversation=start.new_conversation_id
-                    )
+                    more = await self._end_turn(thread, holder, start)
                     if not more:
                         return
                     if not self._accepting:
@@ -202,11 +205,33 @@ class Dispatcher:
                         return
         except asyncio.CancelledError:
             # Shutting down mid-turn: let another replica take the thread at once.
-            await asyncio.shield(self._store.release_lock(thread, holder))
+            await asyncio.shield(self._release(thread, holder))
             raise
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
+            await self._release(thread, holder)
+
+    async def _release(self, thread: ThreadKey, holder: str) -> None:
+        try:
             await self._store.release_lock(thread, holder)
+        except Exception:  # the store is unreachable: the lease runs out, the sweeper takes over
+            log.warning("thread %s/%s: could not release its lock", thread.channel, thread.thread_ts)
+
+    async def _end_turn(self, thread: ThreadKey, holder: str, start: TurnSnapshot) -> bool:
+        """end_turn, retried with back-off while the store is unreachable (bounded)."""
+        delays = iter(END_RETRIES)
+        while True:
+            try:
+                return await self._store.end_turn(
+                    thread, holder, self._lease_seconds, new_conversation=start.new_conversation_id
+                )
+            except Exception:
+                delay = next(delays, None)
+                if delay is None or not self._accepting:
+                    raise
+                where = f"{thread.channel}/{thread.thread_ts}"
+                log.warning("thread %s: the store is unreachable; ending the turn again in %.1fs", where, delay)
+                await asyncio.sleep(delay)
 
     async def _close_interrupted(self, start: TurnSnapshot) -> None:
         """A turn of this thread died with its process: close its reply with a note."""
@@ -223,10 +248,13 @@ class Dispatcher:
         async def keep() -> None:
             while True:
                 await asyncio.sleep(self._lease_seconds / 2)
-                if not await self._store.refresh_lock(thread, holder, self._lease_seconds):
-                    log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
-                    return
-                await self._store.watch_turn(thread, self._lease_seconds)
+                try:
+                    if not await self._store.refresh_lock(thread, holder, self._lease_seconds):
+                        log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
+                        return
+                    await self._store.watch_turn(thread, self._lease_seconds)
+                except Exception:  # the store is unreachable: the turn goes on, we try again
+                    log.warning("could not refresh the lock of %s/%s", thread.channel, thread.thread_ts)
 
         keeper = asyncio.create_task(keep())
         try:

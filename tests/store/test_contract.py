@@ -256,6 +256,19 @@ async def test_a_turn_whose_owner_died_is_answered_again_and_its_reply_closed(st
     assert (again.items, again.interrupted) == ([{"n": 3}], None)  # a turn that ended is not repeated
 
 
+async def test_a_turn_that_ends_after_its_lease_lapsed_still_ends_if_nobody_took_over(store: Store):
+    """Redis was unreachable longer than the lease: the turn did answer, so its messages
+    must not be answered again, as long as no one else holds the thread."""
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    await store.begin_turn(THREAD)
+    await age(store, store.keys.lock(THREAD), 6)
+    assert await store.end_turn(THREAD, "a", 5) is False
+    assert await store.take_over(THREAD, "b", 5) is False  # nothing left to answer
+    await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)
+    start = await store.begin_turn(THREAD)
+    assert (start.items, start.interrupted) == ([{"n": 2}], None)
+
+
 async def test_a_message_interrupted_twice_is_given_up(store: Store):
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     await store.begin_turn(THREAD)

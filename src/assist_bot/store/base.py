@@ -220,9 +220,10 @@ class Store(abc.ABC):
     async def end_turn(
         self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
     ) -> bool:
-        """Atomically: save a conversation the turn created; then, if more is queued,
-        keep the lock and return True; otherwise release it and return False (also
-        False when the lock was lost)."""
+        """Atomically: save a conversation the turn created and let go of the turn's
+        messages and reply; then, if more is queued, keep the lock and return True;
+        otherwise release it and return False. False, and nothing let go, when another
+        holder has the lock (a lock that lapsed but nobody took is still ours)."""
 
     @abc.abstractmethod
     async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:

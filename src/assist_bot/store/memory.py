@@ -143,7 +143,8 @@ class MemoryStore(Store):
     ) -> bool:
         if new_conversation:
             self._set_conversation(thread, new_conversation)
-        if self._kv.get(self.keys.lock(thread)) != owner:
+        holder = self._kv.get(self.keys.lock(thread))
+        if holder is not None and holder != owner:
             return False
         self._kv.pop(self.keys.inflight(thread))
         self._kv.pop(self.keys.turn(thread))

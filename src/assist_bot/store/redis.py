@@ -10,7 +10,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
@@ -58,6 +62,7 @@ def _thread(member: str) -> ThreadKey:
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 Client = aioredis.Redis | RedisCluster
+CONNECT_TIMEOUT = 5.0  # seconds: an unreachable Redis fails a command instead of hanging it
 
 
 def is_cluster_url(url: str) -> bool:
@@ -70,13 +75,26 @@ def connect(url: str, *, max_connections: int) -> Client:
         # Connections per node. The cluster client refuses a command past them (it has no
         # blocking pool): the event is then not acknowledged, and Slack delivers it again.
         return RedisCluster.from_url(
-            url.replace("+cluster", "", 1), decode_responses=True, max_connections=max_connections
+            url.replace("+cluster", "", 1),
+            decode_responses=True,
+            max_connections=max_connections,
+            socket_connect_timeout=CONNECT_TIMEOUT,
         )
     # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
     # a connection; redis-py's default pool raises "Too many connections" past 100,
     # which would drop messages.
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        max_connections=max_connections,
+        timeout=20,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        # After Redis was away, pooled connections are dead: a command on one reconnects
+        # and goes again, a few times with a short back-off, then fails (bounded: the
+        # caller decides — Slack redelivers an event, a turn retries its end, …).
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return aioredis.Redis(connection_pool=pool)
 

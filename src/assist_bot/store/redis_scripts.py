@@ -54,14 +54,17 @@ return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', giv
 
 # A turn ends. KEYS: lock, pending, conversation, inflight, turn. ARGV: owner, lease (ms), new
 # conversation id or '', retention (s). Saves a conversation the turn created (saving it here
-# spares a round trip) and, if the lock is still ours, lets go of the turn's messages and reply.
-# 1: more is queued and we keep the lock; 0: released; -1: the lock was no longer ours.
+# spares a round trip) and, unless another holder took the lock, lets go of the turn's messages
+# and reply. A lock that lapsed (Redis was unreachable longer than the lease) but that nobody
+# took is still ours: the turn did answer, so its messages must not be answered again.
+# 1: more is queued and we keep (or take back) the lock; 0: released; -1: another holder has it.
 END_TURN = """
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
 redis.call('del', KEYS[4], KEYS[5])
-if redis.call('llen', KEYS[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-redis.call('del', KEYS[1])
+if redis.call('llen', KEYS[2]) > 0 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if holder then redis.call('del', KEYS[1]) end
 return 0
 """
 
