@@ -28,6 +28,8 @@ class CountingProxy:
         self.port = 0
         self.round_trips = 0
         self.connections = 0
+        self.bytes_up = 0  # bot → Redis
+        self.bytes_down = 0  # Redis → bot
         self.by_first_command: Counter[str] = Counter()  # round trips by the first command they carry
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -63,6 +65,9 @@ class CountingProxy:
                 if count:
                     self.round_trips += 1
                     self.by_first_command[_first_command(data)] += 1
+                    self.bytes_up += len(data)
+                else:
+                    self.bytes_down += len(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):

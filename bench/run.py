@@ -715,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=1.0, help="ASSIST_BOT_UPDATE_INTERVAL")
     p.add_argument("--updates-per-minute", type=float, default=50, help="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
     p.add_argument("--scale-n", type=int, default=None, help="size of the 1-vs-2 process run (default: largest)")
-    p.add_argument("--skip", default="", help="comma-separated: overhead,concurrency,scaling")
+    p.add_argument("--skip", default="", help="comma-separated: overhead,concurrency,scaling,state")
     p.add_argument(
         "--profile", action="store_true", help="also run the largest level once under cProfile (written next to --out)"
     )
@@ -773,6 +773,11 @@ def main(argv: list[str] | None = None) -> int:
                     res["scaling"].append(await concurrency(procs, redis, cfg, n))
                 print(f"scaling: {n} conversations, 2 processes…", flush=True)
                 res["scaling"].append(await concurrency(procs, redis, cfg, n, bots=2))
+            if "state" not in skip:
+                from bench import state
+
+                print("state: one thread of 100 turns per ASSIST_BOT_STATE…", flush=True)
+                res["state"] = await state.scenario(procs, redis, turns=20 if cfg.quick else 101)
             if cfg.profile:
                 n = max(cfg.levels)
                 prof = out.with_suffix(".prof")
@@ -789,6 +794,10 @@ def main(argv: list[str] | None = None) -> int:
         res["finished"] = time.time()
         _save(out, res)
     print_report(res)
+    if res.get("state"):
+        from bench import state
+
+        state.report(res["state"])
     print(f"\nJSON: {out}\nlogs: {workdir}")
     return 1 if res.get("interrupted") else 0
 

@@ -32,10 +32,19 @@ async def slack():
 
 
 @pytest.fixture
-async def openai_fake():
+def state_mode() -> str:
+    """ASSIST_BOT_STATE for the bot under test; scenario tests parametrise it (tests/support/modes.py)."""
+    return "auto"
+
+
+@pytest.fixture
+async def openai_fake(state_mode, monkeypatch):
     from tests.fakes.openai import FakeOpenAI
 
-    fake = FakeOpenAI()
+    # Only `conversation` (and `auto`, which finds them) gets a server with conversations: the
+    # other modes must work where there are none.
+    fake = FakeOpenAI(conversations=state_mode in ("auto", "conversation"))
+    monkeypatch.setenv("ASSIST_BOT_STATE", state_mode)  # as people configure it
     await fake.start()
     yield fake
     await fake.stop()

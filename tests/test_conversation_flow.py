@@ -14,6 +14,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.modes import every_state_mode
 from tests.support.waits import RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,6 +36,7 @@ async def final_reply(slack, channel, thread_ts, expected, count=1):
     return replies_in(slack, channel, thread_ts)[count - 1]
 
 
+@every_state_mode
 async def test_mention_streams_placeholder_edits_and_final_text(slack, openai_fake):
     chunks = [f"word{n} " for n in range(12)]
     openai_fake.enqueue(Text(chunks, delay=0.08))
@@ -61,7 +63,8 @@ async def test_speaker_name_is_in_the_input(slack, openai_fake):
     assert input_texts(openai_fake.response_requests[0]) == ["[Ana] hello there"]
 
 
-async def test_follow_up_reuses_the_conversation_and_a_new_thread_does_not(slack, openai_fake):
+@every_state_mode
+async def test_a_follow_up_sees_the_thread_and_a_new_thread_does_not(slack, openai_fake, state_mode):
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "first question")
         await bot.send(first)
@@ -73,6 +76,13 @@ async def test_follow_up_reuses_the_conversation_and_a_new_thread_does_not(slack
         other = mention("C1", "U1", "a new thread")
         await bot.send(other)
         await final_reply(slack, "C1", other["ts"], "a new thread")
+    # What the model saw, however the state is kept: the first turn (question and answer) in
+    # the follow-up, nothing of it in the new thread.
+    assert {"[user-U1] first question", "You said: [user-U1] first question"} <= set(openai_fake.seen_texts(1))
+    assert not any("first question" in text for text in openai_fake.seen_texts(2))
+    if state_mode != "conversation":
+        assert openai_fake.conversations == {}
+        return
     conversations = [r["conversation"] for r in openai_fake.response_requests]
     assert conversations[0] == conversations[1] != conversations[2]
     assert len(openai_fake.conversations) == 2
@@ -150,13 +160,14 @@ async def test_a_retry_and_a_mention_message_pair_are_answered_once(slack, opena
     assert len(replies_in(slack, "C1", event["ts"])) == 2
 
 
+@every_state_mode
 async def test_messages_during_a_stream_become_one_next_turn(slack, openai_fake):
     gate = asyncio.Event()
     openai_fake.enqueue(Text([f"part{n} " for n in range(20)], delay=0.01, gate=gate))
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "long answer please")
         await bot.send(first)
-        await wait_for(lambda: openai_fake.busy_conversations)
+        await openai_fake.wait_requests(1)  # the stream is held at its gate
         for n in range(3):
             await bot.send(message("C1", f"U{n + 2}", f"queued {n}", thread_ts=first["ts"]))
         await wait_pending(bot.bot.store, ThreadKey("T1", "C1", first["ts"]), 3)
@@ -164,11 +175,12 @@ async def test_messages_during_a_stream_become_one_next_turn(slack, openai_fake)
         await final_reply(slack, "C1", first["ts"], "queued", count=2)
         await asyncio.sleep(0.3)
     assert len(openai_fake.response_requests) == 2
-    assert input_texts(openai_fake.response_requests[1]) == [
+    assert input_texts(openai_fake.response_requests[1])[-3:] == [
         "[user-U2] queued 0",
         "[user-U3] queued 1",
         "[user-U4] queued 2",
     ]
+    assert "[user-U1] long answer please" in openai_fake.seen_texts(1)
     assert openai_fake.locked_rejections == 0
 
 

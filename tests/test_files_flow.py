@@ -239,6 +239,7 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
 
 
 async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
+    slack.users["U1"] = {"is_admin": True}  # with no ASSIST_BOT_ADMINS, changes are for workspace admins
     async with running_bot(slack, openai_fake) as bot:
         shared = []
         for name in ("a.md", "b.md"):
@@ -266,6 +267,7 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
 
 
 async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_fake):
+    slack.users["U1"] = {"is_admin": True}  # with no ASSIST_BOT_ADMINS, changes are for workspace admins
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off")
         await wait_for(lambda: any(url.endswith(r["key"]) for r in slack.responses))

@@ -106,3 +106,31 @@ async def test_replicas_split_each_workspaces_edit_budget(slack, openai_fake, cl
             assert two.bot.pacer.per_minute == 25
             await one.bot._beat()  # its next heartbeat sees the second replica
             assert one.bot.pacer.per_minute == 25
+
+
+async def test_a_replayed_slash_command_runs_once_across_replicas(slack, openai_fake, clean_redis):
+    from tests.fakes.slack import post_signed
+    from tests.support.bot import SIGNING_SECRET
+
+    form = {
+        "team_id": "T1",
+        "channel_id": "C1",
+        "user_id": "U1",
+        "command": "/assist",
+        "text": "status",
+        "response_url": slack.response_url(),
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    }
+    async with (
+        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one,
+        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two,
+    ):
+        # The same signed request, replayed to the other replica: the trigger_id is claimed in Redis.
+        for bot in (one, two, two):
+            status, _ = await post_signed(
+                bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
+            )
+            assert status == 200
+        await wait_for(lambda: slack.responses)
+        await wait_for(lambda: one.bot.dispatcher.in_flight == 0 and two.bot.dispatcher.in_flight == 0)
+    assert len(slack.responses) == 1

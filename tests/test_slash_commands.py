@@ -78,6 +78,7 @@ async def test_use_switches_the_channels_assistant_and_admins_guard_it(slack, op
 
 
 async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fake):
+    slack.users["U1"] = {"is_admin": True}  # with no ASSIST_BOT_ADMINS, changes are for workspace admins
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "remember this")
         await bot.send(event)

@@ -18,6 +18,7 @@ from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
+from tests.support.modes import every_state_mode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,6 +46,7 @@ def meteo_env(meteo, monkeypatch):
     return meteo
 
 
+@every_state_mode
 async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo_env):
     meteo = meteo_env
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
@@ -57,7 +59,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
     assert offered["get_weather"]["strict"] is True
     assert offered["get_weather"]["parameters"]["additionalProperties"] is False
-    assert second["conversation"] == first["conversation"]
+    assert "get_weather" in openai_fake.seen_texts(1)  # the second round sees the call it answers
     [output] = function_outputs(second).values()
     assert json.loads(output)["temperature"] == 20.2 and json.loads(output)["place"] == "Paris"
     assert meteo.geocoding[0]["name"] == "Paris" and meteo.forecast[0]["temperature_unit"] == "celsius"
@@ -166,6 +168,7 @@ async def smtp(monkeypatch):
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
+@every_state_mode
 async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake) as bot:
@@ -210,6 +213,7 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
     assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
+@every_state_mode
 async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
@@ -236,6 +240,7 @@ async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     assert any(texts.approval_timed_out("send_email") == m.text for m in slack.bot_messages("C1"))
 
 
+@every_state_mode
 async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, openai_fake):
     openai_fake.enqueue(Text([], calls=[("partner", {})]), answer_with_outputs)
     async with running_bot(
@@ -246,6 +251,7 @@ async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, opena
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
         await bot.send(message("C1", "U1", "and then?", thread_ts=event["ts"]))
         await wait_for(lambda: any("and then?" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert "partner here" in openai_fake.seen_texts(2)  # the next turn sees the tool's output
 
 
 async def run_batched(bot, openai_fake, first_text: str, *later: tuple[str, str], then=()) -> dict:

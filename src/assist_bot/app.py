@@ -4,6 +4,7 @@ the Slack surfaces and runs the transport. Reads like a routing table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import uuid
@@ -11,6 +12,7 @@ import uuid
 import aiohttp
 import openai
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -21,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -34,6 +37,7 @@ from assist_bot.slack import (
     mentions,
     messages,
     oauth,
+    replay,
     shortcuts,
     tool_commands,
 )
@@ -44,7 +48,7 @@ from assist_bot.slack.files import SlackFiles
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
-from assist_bot.slack.transport import HttpTransport, SocketModeTransport
+from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
 from assist_bot.tools.loading import load_registry
 
@@ -91,9 +95,17 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
-        self.knowledge = Knowledge(client=self.openai, store=self.store, settings=settings)
+        self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
+        self.knowledge = Knowledge(
+            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+        )
         self.engine = Engine(
-            client=self.openai, store=self.store, settings=settings, tools=self.tools, knowledge=self.knowledge
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            tools=self.tools,
+            knowledge=self.knowledge,
+            backends=self.backends,
         )
         self.approvals = Approvals(
             clients=clients,
@@ -112,6 +124,7 @@ class AssistBot:
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.people = People(clients)
         self.dispatcher = Dispatcher(
             store=self.store,
             engine=self.engine,
@@ -124,23 +137,15 @@ class AssistBot:
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
             lock_lease=settings.lock_lease,
+            names=self.people,
         )
-        self.bolt = AsyncApp(
-            client=self.slack,
-            signing_secret=_secret(settings.slack_signing_secret) or "unused-in-socket-mode",
-            request_verification_enabled=not settings.socket_mode,
-            # The message is in the store before Slack gets its ack: if storing fails,
-            # Slack sees an error and retries, instead of the message being lost.
-            process_before_response=True,
-            logger=logging.getLogger("assist_bot.bolt"),
-            oauth_settings=self.oauth.settings if self.oauth else None,
-            # Bolt takes an AsyncAuthorize instance here (its hint names only plain functions).
-            authorize=self.oauth.authorize if self.oauth else None,  # type: ignore[arg-type]
-        )
+        # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
+        self._identity: AuthorizeResult | None = None
+        self.bolt = self._bolt_app()
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,
-            people=People(clients),
+            people=self.people,
             store=self.store,
             assistants=self.assistants,
             tools=self.tools,
@@ -149,6 +154,7 @@ class AssistBot:
             knowledge=self.knowledge,
             slack_files=self.slack_files,
         )
+        replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
@@ -160,17 +166,57 @@ class AssistBot:
         home.register(self.bolt, deps)
         if self.oauth:
             oauth.register(self.bolt)
-        self.transport: SocketModeTransport | HttpTransport
-        if settings.slack_app_token is not None:
-            self.transport = SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
-        else:
-            self.transport = HttpTransport(
-                self.bolt,
-                host=settings.host,
-                port=settings.port,
-                healthy=self.store.ping,
-                oauth_flow=self.bolt.oauth_flow,
+        # Built in start(): the Socket Mode client needs the running event loop.
+        self.transport: SocketModeTransport | HttpTransport | None = None
+
+    def _bolt_app(self) -> AsyncApp:
+        settings = self.settings
+
+        async def authorize() -> AuthorizeResult:
+            # One workspace: Bolt asks on every request; left to itself it would call auth.test
+            # at the first event, before the ack. Requests arrive only once start() has the answer.
+            assert self._identity is not None
+            return self._identity
+
+        bolt_log = logging.getLogger("assist_bot.bolt")
+        level = bolt_log.level
+        bolt_log.setLevel(logging.ERROR)  # Bolt warns that the token is unused: it is used, through authorize
+        try:
+            return AsyncApp(
+                client=self.slack,
+                # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
+                # opened with the app token is the proof), and "" keeps Bolt from reading the env.
+                signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
+                request_verification_enabled=not settings.socket_mode,
+                # The message is in the store before Slack gets its ack: if storing fails,
+                # Slack sees an error and retries, instead of the message being lost.
+                process_before_response=True,
+                logger=bolt_log,
+                oauth_settings=self.oauth.settings if self.oauth else None,
+                # Bolt takes an AsyncAuthorize instance here (its hint names only plain functions).
+                authorize=self.oauth.authorize if self.oauth else authorize,  # type: ignore[arg-type]
             )
+        finally:
+            bolt_log.setLevel(level)
+
+    def _transport(self) -> SocketModeTransport | HttpTransport:
+        settings = self.settings
+        if settings.slack_app_token is not None:
+            return SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
+        assert settings.slack_signing_secret is not None  # Settings refuses HTTP mode without one
+        return HttpTransport(
+            self.bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            host=settings.host,
+            port=settings.port,
+            healthy=self.store.ping,
+            limits=HttpLimits(
+                header_timeout=settings.http_header_timeout,
+                body_timeout=settings.http_body_timeout,
+                max_connections=settings.http_max_connections,
+            ),
+            oauth_flow=self.bolt.oauth_flow,
+        )
 
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
@@ -178,10 +224,16 @@ class AssistBot:
         self.slack.session = session
         if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
             await self._check_slack_token(session)
+        try:
+            await self.backends.resolve()  # `auto` asks each model server what it keeps
+        except SettingsError:
+            await session.close()
+            raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         # Turns whose replica died (or this one, before a restart) are taken over and answered.
         self._sweeper = asyncio.create_task(self.dispatcher.keep_sweeping(), name="sweeper")
+        self.transport = self._transport()
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -199,7 +251,7 @@ class AssistBot:
     async def _check_slack_token(self, session: aiohttp.ClientSession) -> None:
         """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
         try:
-            await self.slack.auth_test()
+            identity = await self.slack.auth_test()
         except SlackApiError as exc:
             await session.close()
             raise SettingsError(
@@ -209,16 +261,21 @@ class AssistBot:
         except aiohttp.ClientError as exc:
             await session.close()
             raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
+        self._identity = AuthorizeResult.from_auth_test_response(
+            bot_token=_secret(self.settings.slack_bot_token), auth_test_response=identity
+        )
 
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
-        await self.transport.stop()
+        if self.transport is not None:
+            await self.transport.stop()
         for task in (self._heartbeat, self._sweeper):
             if task is not None:
                 task.cancel()
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
+        await self.backends.close()
         await self.slack_files.close()
         if self.slack.session is not None:
             await self.slack.session.close()
@@ -231,10 +288,29 @@ class AssistBot:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        await stop.wait()
+        try:
+            if await self._start_unless(stop):
+                await stop.wait()
+        except BaseException:
+            await self.stop()  # a start that failed leaves nothing open
+            raise
         log.info("shutting down: %d thread(s) in flight", self.dispatcher.in_flight)
         await self.stop()
+
+    async def _start_unless(self, stop: asyncio.Event) -> bool:
+        """Start, unless a signal comes first (False): a start still waiting on Slack is abandoned."""
+        starting = asyncio.create_task(self.start(), name="start")
+        signalled = asyncio.create_task(stop.wait(), name="signal")
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        if starting.done():
+            starting.result()  # raises what start() raised
+            return True
+        log.info("signalled while starting")
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return False
 
 
 def _secret(value) -> str | None:

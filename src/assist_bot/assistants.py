@@ -37,6 +37,23 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
+class Backend(BaseModel):
+    """Where an assistant's model lives when not on the bot's default server, and what
+    that server can do. Every field is optional: the defaults are the bot's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = None  # a Responses API server, e.g. http://localhost:11434/v1 (Ollama)
+    api_key_env: str | None = None  # the environment variable holding that server's API key
+    azure_endpoint: str | None = None  # an Azure OpenAI resource (with api_version)
+    api_version: str | None = None
+    state: Literal["auto", "conversation", "response_chain", "local"] | None = None  # over ASSIST_BOT_STATE
+    hosted_tools: bool | None = None  # file search, code interpreter, web search, image generation
+    # The budget of a local history (and its compaction threshold, unless the assistant sets
+    # compact_threshold); the assistant's `context` decides what happens past it.
+    history_tokens: int | None = Field(default=None, gt=0)
+
+
 class SuggestedPrompt(BaseModel):
     """A prompt Slack offers in the agent view: a short title, and the message it sends."""
 
@@ -70,8 +87,11 @@ class Assistant(BaseModel):
     description: str = ""
     # File extension → "knowledge" | "code" | "image", over the defaults of filetypes.py.
     file_routes: dict[str, str] = Field(default_factory=dict)
-    # How a thread outgrows the model's context window: OpenAI drops its oldest items
-    # (truncation "auto"), compacts them server-side (context_management), or refuses ("off").
+    backend: Backend = Backend()
+    # How a thread outgrows the model's context window, in every state mode (engine/state.py
+    # context_plan): its oldest items are dropped (truncation "auto"; in `local` mode the bot
+    # drops whole turns past the history budget), compacted server-side (context_management),
+    # or nothing is dropped and a full thread fails ("off").
     context: ContextMode = "truncate"
     compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: tuple[SuggestedPrompt, ...] = DEFAULT_SUGGESTED_PROMPTS
@@ -103,6 +123,7 @@ class _AssistantEntry(BaseModel):
     reasoning_effort: str | None = None
     description: str = ""
     file_routes: dict[str, Literal["knowledge", "code", "image", "none"]] = {}
+    backend: Backend = Backend()
     context: ContextMode = "truncate"
     compact_threshold: int | None = Field(default=None, gt=0)
     suggested_prompts: list[SuggestedPrompt] = Field(default=list(DEFAULT_SUGGESTED_PROMPTS), max_length=4)

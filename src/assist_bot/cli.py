@@ -62,16 +62,45 @@ def _check(settings: Settings) -> int:
     mode = "Socket Mode" if settings.socket_mode else f"HTTP on port {settings.port}"
     store = "Redis" if settings.redis_url else "in-process memory"
     print(f"ok: {mode}, {store} store, assistants: {', '.join(assistants.names())} (default {assistants.default_name})")
+    for line in asyncio.run(_backends(settings, assistants)):
+        print(line)
     return 0
+
+
+async def _backends(settings: Settings, assistants) -> list[str]:
+    """Each assistant's model server and how its threads keep state (`auto` asks the server)."""
+    from assist_bot.app import openai_client
+    from assist_bot.engine.backends import Backends
+
+    client = openai_client(settings)
+    backends = Backends(settings=settings, assistants=assistants, default_client=client)
+    try:
+        resolved = await backends.resolve()
+    finally:
+        await backends.close()
+        await client.close()
+    lines = []
+    for name, backend in resolved.items():
+        probed = (assistants.get(name).backend.state or settings.state) == "auto"
+        lines.append(
+            f"assistant {name}: {backend.where}, state {backend.state}{' (auto: asked the server)' if probed else ''}, "
+            f"hosted tools {'on' if backend.hosted_tools else 'off'}"
+        )
+    return lines
 
 
 def _run(settings: Settings) -> int:
-    from assist_bot.app import AssistBot
-
-    bot = AssistBot(settings)
-    asyncio.run(bot.run_until_signalled())
+    asyncio.run(_serve(settings))
     logging.getLogger(__name__).info("stopped")
     return 0
+
+
+async def _serve(settings: Settings) -> None:
+    # The whole app is built inside the running loop: aiohttp sessions and the Socket Mode
+    # client refuse to be created outside one.
+    from assist_bot.app import AssistBot
+
+    await AssistBot(settings).run_until_signalled()
 
 
 if __name__ == "__main__":

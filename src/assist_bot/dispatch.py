@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import uuid
@@ -21,7 +22,7 @@ from typing import Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import ReplyRef, TurnSnapshot
@@ -64,6 +65,11 @@ class Replies(Protocol):
         being answered anew)."""
 
 
+class Names(Protocol):
+    async def name(self, team: str, user: str) -> str:
+        """A person's display name (never raises: falls back to the id)."""
+
+
 class TurnRunner(Protocol):
     def run(
         self,
@@ -86,9 +92,11 @@ class Dispatcher:
         assistants: Assistants,
         max_concurrent_turns: int = 100,
         lock_lease: float = LOCK_LEASE,
+        names: Names | None = None,
     ) -> None:
         self._store = store
         self._lease_seconds = lock_lease
+        self._names = names
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
         # fairly, so one busy user or workspace does not hold the others back.
@@ -195,9 +203,10 @@ class Dispatcher:
                     start = await self._store.begin_turn(thread)
                     if start.interrupted is not None or start.given_up:
                         await self._close_interrupted(start)
+                    change = StateChange()
                     if start.items:
-                        await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
-                    more = await self._end_turn(thread, holder, start)
+                        change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                    more = await self._end_turn(thread, holder, change)
                     if not more:
                         return
                     if not self._accepting:
@@ -217,13 +226,18 @@ class Dispatcher:
         except Exception:  # the store is unreachable: the lease runs out, the sweeper takes over
             log.warning("thread %s/%s: could not release its lock", thread.channel, thread.thread_ts)
 
-    async def _end_turn(self, thread: ThreadKey, holder: str, start: TurnSnapshot) -> bool:
+    async def _end_turn(self, thread: ThreadKey, holder: str, change: StateChange) -> bool:
         """end_turn, retried with back-off while the store is unreachable (bounded)."""
         delays = iter(END_RETRIES)
         while True:
             try:
                 return await self._store.end_turn(
-                    thread, holder, self._lease_seconds, new_conversation=start.new_conversation_id
+                    thread,
+                    holder,
+                    self._lease_seconds,
+                    server_state=change.server_state or None,
+                    history=change.history,
+                    history_drop=change.history_drop,
                 )
             except Exception:
                 delay = next(delays, None)
@@ -264,7 +278,8 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> None:
+    async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
+        """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         if sink.message_ts is not None:  # so that whoever takes over after a crash can close it
@@ -274,14 +289,16 @@ class Dispatcher:
                 log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
+        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
 
         async def approve(request: ApprovalRequest) -> Decision:
             async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
                 return await sink.ask(request)
 
         try:
+            messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink)
+                end = await self._stream(thread, messages, assistant, approve, state, sink, changes)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -293,13 +310,14 @@ class Dispatcher:
         try:
             if isinstance(end, Done):
                 await sink.finish(end)
-                return
+                return _last(changes)
             log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
             await sink.fail(end.kind)
         except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
             log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
             with contextlib.suppress(Exception):
                 await sink.fail("unexpected")
+        return _last(changes)
 
     async def _stream(
         self,
@@ -309,18 +327,33 @@ class Dispatcher:
         approve: Callable[[ApprovalRequest], Awaitable[Decision]],
         state: TurnSnapshot,
         sink: ReplySink,
+        changes: list[StateChange],
     ) -> Done | Failed:
         """Feed the engine's events to the reply; returns the final one (the engine ends
-        every turn with Done or Failed; a runner that does not is a bug, told as such)."""
+        every turn with Done or Failed; a runner that does not is a bug, told as such).
+        The thread's state changes are collected in `changes`, for end_turn."""
         events = self._engine.run(thread=thread, messages=messages, assistant=assistant, approve=approve, state=state)
         # aclosing: the engine's stream (its HTTP response) is closed when the turn ends
         # here, before we talk to Slack, not whenever the garbage collector gets to it.
         async with contextlib.aclosing(events):
             async for event in events:
-                if isinstance(event, (Done, Failed)):
+                if isinstance(event, StateChange):
+                    changes.append(event)
+                elif isinstance(event, (Done, Failed)):
                     return event
-                sink.feed(event)
+                else:
+                    sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
+
+    async def _named(self, messages: list[Inbound]) -> list[Inbound]:
+        """Display names are looked up when the turn starts, never before Slack's ack."""
+        if self._names is None:
+            return messages
+        names = {m.user: m.user_name for m in messages if m.user_name}
+        for m in messages:
+            if m.user not in names:
+                names[m.user] = await self._names.name(m.team, m.user)
+        return [m if m.user_name else dataclasses.replace(m, user_name=names[m.user]) for m in messages]
 
     # -- shutdown -------------------------------------------------------------------
     @property
@@ -338,3 +371,8 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+def _last(changes: list[StateChange]) -> StateChange:
+    # A later change supersedes an earlier one (a conversation replaced on the way).
+    return changes[-1] if changes else StateChange()

@@ -68,7 +68,22 @@ class Failed:
     type: Literal["failed"] = "failed"
 
 
-TurnEvent = TextDelta | ToolActivity | FileOutput | Done | Failed
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """What the store must keep of this turn for the thread's next one; the dispatcher
+    hands the turn's last StateChange to end_turn (each one supersedes the earlier).
+
+    `server_state`: a conversation the turn created, or (response_chain) the turn's last
+    response id. `history`/`history_drop` (local): items to append to the thread's
+    history, and how many of its oldest items to drop to stay within the token budget."""
+
+    server_state: str = ""
+    history: tuple[dict, ...] = ()
+    history_drop: int = 0
+    type: Literal["state_change"] = "state_change"
+
+
+TurnEvent = TextDelta | ToolActivity | FileOutput | StateChange | Done | Failed
 
 
 @dataclass(frozen=True, slots=True)

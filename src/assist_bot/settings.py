@@ -7,8 +7,11 @@ A missing or invalid value stops start-up with one line that names the variable
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +51,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     model: str = Field(default=DEFAULT_MODEL, alias="ASSIST_BOT_MODEL")
     openai_max_retries: int = Field(default=2, ge=0, le=10, alias="ASSIST_BOT_OPENAI_MAX_RETRIES")
+    # How a thread's history is kept: on the server (a conversation, or a chain of stored
+    # responses) or by the bot itself (`local`); `auto` asks the server at start.
+    state: Literal["auto", "conversation", "response_chain", "local"] = Field(default="auto", alias="ASSIST_BOT_STATE")
 
     # --- State and transport ------------------------------------------------
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
@@ -55,6 +61,12 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     host: str = Field(default="0.0.0.0", alias="ASSIST_BOT_HOST")
     assistants_file: Path | None = Field(default=None, alias="ASSIST_BOT_ASSISTANTS")
+    # HTTP mode's guard against slow or idle clients: a connection must send its request
+    # headers within the header time-out (it is also the idle keep-alive), its body
+    # within the body time-out; past the connection limit new connections are closed.
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300, alias="ASSIST_BOT_HTTP_HEADER_TIMEOUT")
+    http_body_timeout: float = Field(default=10.0, gt=0, le=300, alias="ASSIST_BOT_HTTP_BODY_TIMEOUT")
+    http_max_connections: int = Field(default=500, ge=1, le=100_000, alias="ASSIST_BOT_HTTP_MAX_CONNECTIONS")
 
     # --- Behaviour ------------------------------------------------------------
     update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
@@ -89,11 +101,25 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
+    @field_validator("slack_app_token", "slack_signing_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `VAR=` (what docker-compose gives for an unset ${VAR}) means "not set", never "the empty secret".
+        if isinstance(value, str | SecretStr):
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not raw.strip():
+                return None
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
-    def _api_url_ends_with_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+    def _api_url_is_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an https URL such as https://slack.com/api/")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            # The bot token travels with every call: plain http only to this machine (a test double).
+            raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("assistants_file")
@@ -128,7 +154,7 @@ class Settings(BaseSettings):
     def _http_mode_needs_signing_secret(self) -> Settings:
         if self.slack_app_token is None and self.slack_signing_secret is None:
             raise ValueError(
-                "SLACK_SIGNING_SECRET is required in HTTP mode "
+                "SLACK_SIGNING_SECRET is required in HTTP mode and is not set or blank "
                 "(set it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode)"
             )
         return self
@@ -157,6 +183,15 @@ class Settings(BaseSettings):
     @property
     def retention_seconds(self) -> int:
         return int(self.retention_days * 86400)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _HINTS = {
@@ -196,4 +231,10 @@ def _env_name(field_or_alias: str) -> str:
     return field_or_alias
 
 
-__all__ = ["Settings", "load_settings", "DEFAULT_MODEL"]
+def secret_from_environment(name: str) -> SecretStr | None:
+    """An API key the assistants file names by its variable (keys stay out of that file)."""
+    value = os.environ.get(name, "").strip()
+    return SecretStr(value) if value else None
+
+
+__all__ = ["Settings", "load_settings", "secret_from_environment", "DEFAULT_MODEL"]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import openai
 import pytest
 
-from assist_bot.assistants import Assistant
+from assist_bot.assistants import Assistant, Assistants
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import ThreadKey
 from assist_bot.store.base import TurnSnapshot
@@ -32,26 +33,34 @@ async def events_of(slack, openai_fake, **settings) -> list[TurnEvent]:
     config = bot_settings(slack, openai_fake, **settings)
     client = openai.AsyncOpenAI(api_key="sk-test", base_url=config.openai_base_url, max_retries=0)
     store = MemoryStore(retention_seconds=60)
+    assistant = Assistant(name="default", model="gpt-test", tools=("partner",))
+    backends = Backends(
+        settings=config, assistants=Assistants({"default": assistant}, "default"), default_client=client
+    )
+    await backends.resolve()
     engine = Engine(
         client=client,
         store=store,
         settings=config,
         tools=load_registry(config),
         knowledge=Knowledge(client=client, store=store, settings=config),
+        backends=backends,
         retry_backoff=0,
     )
-    snapshot = TurnSnapshot(items=[], conversation_id=None, channel_settings={}, thread_files=[])
+    snapshot = TurnSnapshot(items=[], server_state=None, channel_settings={}, thread_files=[])
     try:
         run = engine.run(
             thread=THREAD,
             messages=[QUESTION],
-            assistant=Assistant(name="default", model="gpt-test", tools=("partner",)),
+            assistant=assistant,
             approve=never_approve,
             state=snapshot,
         )
-        return [event async for event in run]
+        # StateChange events (what the store keeps of the thread) come before the end.
+        return [event async for event in run if not isinstance(event, StateChange)]
     finally:
         await engine.close()
+        await backends.close()
         await client.close()
 
 

@@ -2,7 +2,9 @@
 
 One module per resource, each a mixin of FakeOpenAI: openai_responses.py (+ openai_stream.py for the SSE
 body, openai_frames.py checking each frame against the SDK's event models, openai_replies.py for the
-scripted replies), openai_conversations.py, openai_files.py, openai_vector_stores.py, openai_containers.py.
+scripted replies, openai_history.py for what the model sees of a thread without a conversation:
+stored responses, `store: false`, compaction), openai_conversations.py, openai_files.py,
+openai_vector_stores.py, openai_containers.py.
 
 Shapes follow openai 3.57 (openai/types/responses, openai/types/conversations): streamed responses are SSE
 frames `event: <type>\\ndata: <json>\\n\\n` whose JSON repeats the type and carries a sequence_number, and
@@ -24,6 +26,7 @@ from aiohttp import web
 from .openai_containers import Containers
 from .openai_conversations import Conversations, _conv_id
 from .openai_files import Files
+from .openai_history import History
 from .openai_http import _error, _Reject
 from .openai_replies import (
     CONTEXT_WINDOW_MESSAGE,
@@ -70,9 +73,17 @@ __all__ = [
 ]
 
 
-class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
-    def __init__(self, api_key: str = "sk-test", *, vector_file_polls: int = 1, poll_after_ms: int = 10):
+class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Containers):
+    def __init__(
+        self,
+        api_key: str = "sk-test",
+        *,
+        vector_file_polls: int = 1,
+        poll_after_ms: int = 10,
+        conversations: bool = True,
+    ):
         self.api_key = api_key
+        self._history_init(conversations=conversations)
         # Files, vector stores and containers (see the "Files" section below).
         self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
         self.upload_errors: list[tuple[int, str]] = []  # (status, message) refusing the next uploads
@@ -111,7 +122,8 @@ class FakeOpenAI(Responses, Conversations, Files, VectorStores, Containers):
         self._file_routes(r)
         self._vector_store_routes(r)
         self._container_routes(r)
-        self._conversation_routes(r)
+        if self.has_conversations:
+            self._conversation_routes(r)
         r.add_post("/v1/responses", self._create_response)
         # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
         # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.

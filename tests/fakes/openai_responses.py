@@ -93,6 +93,8 @@ def function_outputs(body: dict) -> dict[str, str]:
 
 
 class Responses(Resource):
+    # With the History mixin (openai_history.py): FakeOpenAI is both.
+
     def _response_obj(self, body: dict, conv_id: str | None) -> dict:
         """An in-progress Response carrying every field openai.types.responses.Response requires."""
         obj = {
@@ -161,6 +163,7 @@ class Responses(Resource):
             },
         )
         self.responses[obj["id"]] = obj
+        self._keep(obj, body)
         if conv_id in self.conversations and status == "completed":
             self.conversations[conv_id]["items"].extend(dict(it) for it in obj["output"])
         self._busy.discard(conv_id)
@@ -193,6 +196,11 @@ class Responses(Resource):
             return _error(400, "We could not parse the JSON body of your request.")
         self.response_requests.append(body)
         conv_id = _conv_id(body.get("conversation"))
+        context = self._context(body, conv_id)
+        self.contexts.append(context)
+        refused = self._refuse_history(body, conv_id)
+        if refused is not None:
+            return refused
         if conv_id is not None and conv_id not in self.conversations:
             return _error(404, f"Conversation with id '{conv_id}' not found.", param="conversation")
         for tool in body.get("tools") or []:
@@ -215,6 +223,8 @@ class Responses(Resource):
             self._busy.add(conv_id)
             self.conversations[conv_id]["items"].extend(_normalize_items(body.get("input")))
             reply = self._fit_context(body, conv_id) or reply
+        else:
+            reply = self._fit_stateless(body, obj, context) or reply
         try:
             if body.get("stream"):
                 return await self._stream(request, body, reply, obj, conv_id)
@@ -238,8 +248,10 @@ class Responses(Resource):
             return _error(500, message, "server_error", None, getattr(reply, "code", "server_error"))
         if await self._pause(reply.delay * len(reply.chunks)):
             return _error(500, "The server is shutting down.", "server_error")
+        compaction = self._compactions.pop(obj["id"], None)
         obj["output"] = (
-            [_tool_item(t, reply) for t in reply.tool_calls]
+            ([compaction] if compaction else [])
+            + [_tool_item(t, reply) for t in reply.tool_calls]
             + [message_item(new_id("msg"), reply.text, "completed", reply.annotations)]
             + [function_call_item(name, arguments) for name, arguments in reply.calls]
         )
@@ -291,6 +303,9 @@ class Responses(Resource):
             return resp
         out = Streamer(resp, obj, pause=self._pause, gated=self._gated)
         await out.head()
+        compaction = self._compactions.pop(obj["id"], None)
+        if compaction:  # server-side compaction comes first in the output, before the reply
+            await out.tool("compaction", compaction, ())
         for kind in reply.tool_calls if isinstance(reply, Text) else []:
             await out.tool(kind, _tool_item(kind, reply), _TOOLS[kind][1])
         if isinstance(reply, Text) and reply.hold is not None and await self._gated(reply.hold):

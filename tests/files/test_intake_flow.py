@@ -147,6 +147,8 @@ async def test_a_file_deleted_in_slack_leaves_every_channel_that_holds_it(slack,
 
 
 # -- OpenAI's error text stays in the log -----------------------------------------------------------------------
+# An explicit state: with `auto`, a refused key already stops the bot at start (the probe says so).
+@pytest.mark.parametrize("state_mode", ["conversation"])
 async def test_openai_error_text_is_never_posted_on_intake(slack, openai_fake, caplog):
     openai_fake.api_key = "sk-rotated"  # the bot's key is now refused: OpenAI answers 401 with its own words
     async with running_bot(slack, openai_fake, ASSIST_BOT_OPENAI_MAX_RETRIES=0) as bot:

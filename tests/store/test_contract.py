@@ -73,16 +73,16 @@ async def new_turn(store: Store, thread: ThreadKey, text: str, *, owner: str = "
     )
     assert queued.accepted and queued.locked
     snapshot = await store.begin_turn(thread)
-    assert await store.end_turn(thread, owner, 5, new_conversation=conversation) is False
+    assert await store.end_turn(thread, owner, 5, server_state=conversation) is False
     return snapshot
 
 
 # -- conversations -------------------------------------------------------------------------
 async def test_a_conversation_saved_at_the_end_of_a_turn_is_read_by_the_next_and_is_per_team(store: Store):
     first = await new_turn(store, THREAD, "hi", conversation="conv_1")
-    assert first.conversation_id is None
-    assert (await new_turn(store, THREAD, "again")).conversation_id == "conv_1"
-    assert (await new_turn(store, OTHER_TEAM_THREAD, "elsewhere")).conversation_id is None
+    assert first.server_state is None
+    assert (await new_turn(store, THREAD, "again")).server_state == "conv_1"
+    assert (await new_turn(store, OTHER_TEAM_THREAD, "elsewhere")).server_state is None
 
 
 async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
@@ -94,9 +94,9 @@ async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
     await store.enqueue(ThreadKey("T1", "C1", "3.3"), {"n": 1}, dedupe_token="m", owner="a", lease=5)
     assert await store.delete_channel_conversations(ChannelKey("T1", "C1")) == 2
     assert await store.thread_known(ThreadKey("T1", "C1", "3.3")) is False
-    assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).conversation_id is None
-    assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).conversation_id == "conv_2"
-    assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).conversation_id == "conv_3"
+    assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).server_state is None
+    assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).server_state == "conv_2"
+    assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).server_state == "conv_3"
 
 
 async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(store: Store):
@@ -105,10 +105,10 @@ async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(s
     assert RETENTION - 5 < await ttl(store, key) <= RETENTION
     await age(store, key, RETENTION - 10)
     assert await ttl(store, key) <= 10
-    assert (await new_turn(store, THREAD, "still there")).conversation_id == "conv_1"
+    assert (await new_turn(store, THREAD, "still there")).server_state == "conv_1"
     assert RETENTION - 5 < await ttl(store, key) <= RETENTION  # the turn renewed it
     await age(store, key, RETENTION + 1)
-    assert (await new_turn(store, THREAD, "too late")).conversation_id is None
+    assert (await new_turn(store, THREAD, "too late")).server_state is None
     assert await store.thread_known(THREAD) is True  # the new message made it known again
 
 
@@ -211,10 +211,10 @@ async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
     await store.add_thread_file(THREAD, "file-a")
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     start = await store.begin_turn(THREAD)
-    assert (start.items, start.conversation_id) == ([{"n": 1}], "conv_1")
+    assert (start.items, start.server_state) == ([{"n": 1}], "conv_1")
     assert start.channel_settings == {"assistant": "coder"} and start.thread_files == ["file-a"]
     empty = await store.begin_turn(OTHER_TEAM_THREAD)
-    assert (empty.items, empty.conversation_id, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
+    assert (empty.items, empty.server_state, empty.channel_settings, empty.thread_files) == ([], None, {}, [])
 
 
 async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
@@ -228,6 +228,30 @@ async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
     assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
     assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
     assert (await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)).locked
+
+
+async def test_local_history_is_appended_trimmed_and_read_with_the_turn(store: Store):
+    """ASSIST_BOT_STATE=local: end_turn appends a turn's items after dropping the oldest."""
+    turn = [{"role": "user", "content": "é 1"}, {"type": "function_call", "call_id": "c1", "arguments": "{}"}]
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert (await store.begin_turn(THREAD)).history == []
+    await store.end_turn(THREAD, "a", 5, history=turn)
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "assistant", "content": "2"}], history_drop=1)
+    start = await store.begin_turn(THREAD)
+    assert start.history == [turn[1], {"role": "assistant", "content": "2"}]  # in order, the oldest dropped
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == []
+    await store.end_turn(THREAD, "a", 5, history_drop=2)
+    assert (await store.begin_turn(THREAD)).history == []
+
+
+async def test_a_channel_reset_forgets_local_histories(store: Store):
+    await store.end_turn(THREAD, "a", 5, history=[{"role": "user", "content": "x"}])
+    await store.end_turn(OTHER_TEAM_THREAD, "a", 5, history=[{"role": "user", "content": "y"}])
+    assert await store.thread_known(THREAD) is True  # a history makes the thread known
+    await store.delete_channel_conversations(ChannelKey("T1", "C1"))
+    assert (await store.begin_turn(THREAD)).history == []
+    assert await store.thread_known(THREAD) is False
+    assert (await store.begin_turn(OTHER_TEAM_THREAD)).history == [{"role": "user", "content": "y"}]
 
 
 async def test_a_thread_is_known_by_an_accepted_message_a_conversation_or_files(store: Store):

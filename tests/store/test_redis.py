@@ -33,7 +33,8 @@ async def test_every_key_but_channel_settings_expires(replicas):
     await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
     await store.begin_turn(THREAD)
     await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="a", lease=5)
-    await store.end_turn(THREAD, "a", 5, new_conversation="conv_1")  # m2 waits: the lock is kept
+    await store.end_turn(THREAD, "a", 5, server_state="conv_1")  # m2 waits: the lock is kept
+    await store.end_turn(ThreadKey("T1", "C1", "6.6"), "a", 5, history=[{"role": "user", "content": "x"}])
     await store.enqueue(ThreadKey("T1", "C1", "5.5"), {"n": 1}, dedupe_token="m5", owner="a", lease=5)
     await store.claim("T1", "files:C1:1.0")
     await store.put_approval("T1", "ap1", {"tool": "x"})

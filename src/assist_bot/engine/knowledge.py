@@ -8,6 +8,7 @@ Knows nothing of Slack: the Slack side downloads the bytes and hands over an `Up
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -32,10 +33,24 @@ INDEXING_FAILURES = {
 
 
 class Knowledge:
-    def __init__(self, *, client: openai.AsyncOpenAI, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        client: openai.AsyncOpenAI,
+        store: Store,
+        settings: Settings,
+        hosted_tools: Callable[[str | None], bool] = lambda assistant: True,
+    ) -> None:
         self._client = client
         self._store = store
         self._settings = settings
+        self._hosted_tools = hosted_tools  # by assistant name: does its model server run hosted tools?
+
+    async def _require_hosted(self, channel: ChannelKey, lacking: str) -> None:
+        """A file for a tool the channel's model server lacks gets a clear note, not an error,
+        and never goes to another server (a channel on a model of its own keeps its files)."""
+        if not self._hosted_tools((await self._store.get_channel_settings(channel)).get("assistant")):
+            raise IntakeError(f"this model server has no {lacking}")
 
     # -- a channel's knowledge base -------------------------------------------------------
     async def vector_store_id(self, channel: ChannelKey) -> str | None:
@@ -64,6 +79,7 @@ class Knowledge:
 
     async def add_document(self, *, channel: ChannelKey, channel_name: str, upload: Upload) -> None:
         """Upload, attach and wait until indexed; on failure nothing stays behind."""
+        await self._require_hosted(channel, "file search")
         try:
             vector_store = await self._ensure_vector_store(channel, channel_name)
             file = await self._client.files.create(
@@ -150,10 +166,12 @@ class Knowledge:
 
     # -- a thread's code interpreter, and images ---------------------------------------------
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
+        await self._require_hosted(ChannelKey(thread.team, thread.channel), "code interpreter")
         file_id = await self._upload(upload, purpose="assistants")
         await self._store.add_thread_file(thread, file_id)
 
-    async def add_image(self, upload: Upload) -> str:
+    async def add_image(self, upload: Upload, *, channel: ChannelKey) -> str:
+        await self._require_hosted(channel, "file uploads for images")
         return await self._upload(upload, purpose="vision")
 
     async def _upload(self, upload: Upload, *, purpose: FilePurpose) -> str:

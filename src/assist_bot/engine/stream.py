@@ -52,6 +52,7 @@ class Round:
     annotations: list[Any] = field(default_factory=list)
     containers: set[str] = field(default_factory=set)
     response_id: str = ""
+    compaction: dict[str, Any] | None = None  # the server compacted the input (context_management)
     usage: Usage = field(default_factory=Usage)
 
     @property
@@ -68,6 +69,8 @@ def _collect(item: dict[str, Any], into: Round) -> None:
         into.calls.append(
             FunctionCall(call_id=item["call_id"], name=item["name"], arguments=item.get("arguments") or "{}")
         )
+    elif kind == "compaction":
+        into.compaction = {"type": "compaction", "encrypted_content": item.get("encrypted_content", "")}
     elif kind == "code_interpreter_call" and item.get("container_id"):
         into.containers.add(item["container_id"])
     elif kind == "message":

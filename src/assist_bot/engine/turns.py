@@ -1,7 +1,8 @@
-"""One turn: the queued user messages of a thread become a streamed response on
-the thread's conversation (Responses API, `conversation=…`). When the response
-ends with function calls, they run and their outputs go back on the same
-conversation, round after round, until the model answers in text."""
+"""One turn: the queued user messages of a thread become a streamed response
+(Responses API) that carries the thread's history the way its backend keeps it
+(engine/state.py: a conversation, a response chain, or items the bot keeps). When
+the response ends with function calls, they run and their outputs go back, round
+after round, until the model answers in text."""
 
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ import openai
 
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
+from assist_bot.engine.backends import Backend, Backends
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
 from assist_bot.engine.openai_errors import (
     RETRYABLE,
     STREAM_BROKEN,
     is_conversation_locked,
-    is_missing_conversation,
     is_missing_vector_store,
     to_turn_error,
 )
 from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
+from assist_bot.engine.state import TurnState, context_plan, open_turn
 from assist_bot.engine.stream import Round, Usage, translate
 from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, run_calls
 from assist_bot.errors import TurnError
@@ -72,11 +74,13 @@ class Engine:
         settings: Settings,
         tools: ToolRegistry,
         knowledge: Knowledge,
+        backends: Backends,
         http: aiohttp.ClientSession | None = None,
         locked_backoff: Sequence[float] = LOCKED_BACKOFF,
         retry_backoff: float = RETRY_BACKOFF,
     ) -> None:
         self._client = client
+        self._backends = backends
         self._store = store
         self._settings = settings
         self._tools = tools
@@ -102,22 +106,15 @@ class Engine:
         # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
         return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
-    async def tool_arguments(self, tool: Tool, text: str) -> dict[str, Any]:
-        return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
-
-    # -- conversations ---------------------------------------------------------------
-    async def _new_conversation(self, thread: ThreadKey, state: TurnSnapshot) -> str:
-        """Create the thread's conversation; the dispatcher saves the mapping when the
-        turn ends (in the same round trip that releases the thread)."""
-        try:
-            conversation = await self._client.conversations.create(
-                metadata={"team": thread.team, "channel": thread.channel, "thread_ts": thread.thread_ts}
-            )
-        except openai.OpenAIError as exc:
-            raise to_turn_error(exc) from exc
-        state.conversation_id = state.new_conversation_id = conversation.id
-        log.info("new conversation %s for %s/%s", conversation.id, thread.channel, thread.thread_ts)
-        return conversation.id
+    async def tool_arguments(self, tool: Tool, text: str, *, channel: ChannelKey | None = None) -> dict[str, Any]:
+        """The model fills in the arguments: the channel's own model, on its own server (a
+        channel on a model of its own never has its words sent elsewhere)."""
+        if channel is None:
+            return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
+        assistant, backend = self._backends.of_channel(
+            (await self._store.get_channel_settings(channel)).get("assistant")
+        )
+        return await arguments_from_text(backend.client, model=assistant.model, tool=tool, text=text)
 
     # -- a turn ------------------------------------------------------------------------
     async def run(
@@ -164,49 +161,71 @@ class Engine:
             )
         }
         ctx = self.tool_context(team=last.team, channel=last.channel, user=last.user, thread_ts=thread.thread_ts)
+        backend = self._backends.for_assistant(assistant)
+        plan = context_plan(assistant, backend)
         # What the store knows of the thread came with the turn (one round trip, in the dispatcher).
-        if not state.conversation_id:
-            await self._new_conversation(thread, state)
-        hosted = hosted_tools(
-            vector_store=state.channel_settings.get(VECTOR_STORE_SETTING),
-            file_ids=state.thread_files,
-            code_interpreter="code_interpreter" in assistant.tools,
+        turn = open_turn(
+            backend.state,
+            client=backend.client,
+            thread=thread,
+            server_state=state.server_state,
+            history=state.history,
+            budget=plan.history_budget,
         )
-        request = _request(assistant, functions.values(), hosted) | _identity(thread, last.user)
-        items: list[dict[str, Any]] = user_input(messages)
+        hosted = (
+            hosted_tools(
+                vector_store=state.channel_settings.get(VECTOR_STORE_SETTING),
+                file_ids=state.thread_files,
+                code_interpreter="code_interpreter" in assistant.tools,
+            )
+            if backend.hosted_tools
+            else []
+        )
+        request = _request(assistant, functions.values(), hosted, hosted_allowed=backend.hosted_tools)
+        request |= plan.fields | _identity(thread, last.user)
         usage = Usage()
         try:
             tools = _ToolRun(functions, ctx, approve, speakers)
-            rounds = self._rounds(thread=thread, state=state, request=request, items=items, tools=tools, usage=usage)
+            rounds = self._rounds(thread, backend, turn, request, user_input(messages), tools, usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
                     _log_usage(thread, assistant, usage)
                 yield event
         except TurnError:
             _log_usage(thread, assistant, usage)
+            turn.end(completed=False)
+            for change in turn.changes():
+                yield change
             raise
 
     async def _rounds(
         self,
-        *,
         thread: ThreadKey,
-        state: TurnSnapshot,
+        backend: Backend,
+        turn: TurnState,
         request: dict[str, Any],
         items: list[dict[str, Any]],
         tools: _ToolRun,
         usage: Usage,
     ) -> AsyncIterator[TurnEvent]:
         """Response after response, running the function calls each asks for in between."""
+        await turn.begin()
         texts: list[str] = []
         cited: list[Any] = []
         for _ in range(self._settings.tool_max_rounds):
             this = Round(usage=usage)
             if texts:
                 yield TextDelta("\n\n")  # keep what the model said before a tool call apart
-            async for event in self._respond(thread, state, request, items, this):
+            turn.next_round(items)
+            async for event in self._respond(thread, backend, turn, request, this):
+                if isinstance(event, Failed):
+                    turn.end(completed=False)
+                    for change in turn.changes():
+                        yield change
                 yield event
                 if isinstance(event, Failed):
                     return
+            turn.answered(this)
             if this.text:
                 texts.append("".join(this.text))
             cited.extend(this.annotations)
@@ -215,6 +234,9 @@ class Engine:
             ):
                 yield output
             if not this.calls:
+                turn.end(completed=True)
+                for change in turn.changes():
+                    yield change
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
@@ -224,12 +246,7 @@ class Engine:
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
-        self,
-        thread: ThreadKey,
-        state: TurnSnapshot,
-        request: dict[str, Any],
-        items: list[dict[str, Any]],
-        into: Round,
+        self, thread: ThreadKey, backend: Backend, turn: TurnState, request: dict[str, Any], into: Round
     ) -> AsyncIterator[TurnEvent]:
         """One response. One that fails before the user saw any of it (a dropped stream, a
         server error, a rate limit) is asked once more after a pause; one that fails later
@@ -238,7 +255,7 @@ class Engine:
             failure: Failed | TurnError | None = None
             try:
                 # aclosing: leaving early must close the HTTP response now, not at garbage collection.
-                async with contextlib.aclosing(self._respond_once(thread, state, request, items, into)) as events:
+                async with contextlib.aclosing(self._respond_once(thread, backend, turn, request, into)) as events:
                     async for event in events:
                         if isinstance(event, Failed) and retry and _retryable(event.kind, into):
                             failure = event
@@ -255,18 +272,15 @@ class Engine:
         raise AssertionError("unreachable")
 
     async def _respond_once(
-        self,
-        thread: ThreadKey,
-        state: TurnSnapshot,
-        request: dict[str, Any],
-        items: list[dict[str, Any]],
-        into: Round,
+        self, thread: ThreadKey, backend: Backend, turn: TurnState, request: dict[str, Any], into: Round
     ) -> AsyncGenerator[TurnEvent, None]:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""
         try:
             async with asyncio.timeout(self._settings.response_timeout):
-                async with await self._create_or_renew(thread, state, request, items) as response:
+                async with await self._create_or_renew(thread, backend, turn, request) as response:
+                    for change in turn.changes():  # a conversation made on the way
+                        yield change
                     async for event in translate(sse_events(response.iter_lines()), into):
                         yield event
         except TimeoutError:
@@ -277,32 +291,36 @@ class Engine:
             raise TurnError("stream_cut", type(exc).__name__) from exc
 
     async def _create_or_renew(
-        self, thread: ThreadKey, state: TurnSnapshot, request: dict[str, Any], items: list[dict[str, Any]]
+        self, thread: ThreadKey, backend: Backend, turn: TurnState, request: dict[str, Any]
     ) -> Any:
-        """Create the response, repairing what expired at OpenAI on the way: the thread's
-        conversation (a fresh one), or the channel's vector store (answer without it).
+        """Create the response, repairing what expired on the server on the way: the thread's
+        state (see TurnState.repair), or the channel's vector store (answer without it).
         `request` is the turn's and is changed in place, so later rounds see the repair."""
         for _ in range(3):
             try:
-                return await self._create({**request, "input": items, "conversation": state.conversation_id})
+                return await self._create(backend.client, {**request, **turn.fields()})
             except (openai.NotFoundError, openai.BadRequestError) as exc:
                 if is_missing_vector_store(exc) and _drop_file_search(request):
                     await self.knowledge.reset(ChannelKey(thread.team, thread.channel))
-                elif is_missing_conversation(exc):
-                    await self._new_conversation(thread, state)
-                else:
+                elif not await turn.repair(exc):
                     raise
-        return await self._create({**request, "input": items, "conversation": state.conversation_id})
+        return await self._create(backend.client, {**request, **turn.fields()})
 
-    async def _create(self, request: dict[str, Any]) -> Any:
+    async def _create(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> Any:
         """An entered raw streaming response (errors surface here, before any event)."""
+        # The input goes as extra_body, past the SDK's typed transform: that walks every item
+        # (about 0.1 ms each: 20 ms a turn for a 100-turn local history, most of the bot's CPU)
+        # and changes nothing in the plain JSON items we build.
+        params = {key: value for key, value in request.items() if key != "input"}
         for delay in (*self._locked_backoff, None):
             try:
-                return await _entered(self._client.responses.with_streaming_response.create(**request))
+                return await _entered(
+                    client.responses.with_streaming_response.create(**params, extra_body={"input": request["input"]})
+                )
             except openai.BadRequestError as exc:
                 if not is_conversation_locked(exc) or delay is None:
                     raise
-                log.info("conversation %s is locked; retrying in %.2fs", request["conversation"], delay)
+                log.info("conversation %s is locked; retrying in %.2fs", request.get("conversation"), delay)
                 await self.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -378,7 +396,9 @@ def _drop_file_search(request: dict[str, Any]) -> bool:
     return True
 
 
-def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]]) -> dict[str, Any]:
+def _request(
+    assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]], *, hosted_allowed: bool
+) -> dict[str, Any]:
     request: dict[str, Any] = {"model": assistant.model, "instructions": assistant.instructions, "stream": True}
     optional = {
         "temperature": assistant.temperature,
@@ -388,8 +408,8 @@ def _request(assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[
     request.update({k: v for k, v in optional.items() if v is not None})
     if assistant.reasoning_effort:
         request["reasoning"] = {"effort": assistant.reasoning_effort}
-    request.update(assistant.context_request())
-    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS] + hosted
+    # A server without hosted tools refuses a request naming one: offer them only where they run.
+    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS and hosted_allowed] + hosted
     tools += [tool.openai_tool() for tool in functions]
     if tools:
         request["tools"] = tools

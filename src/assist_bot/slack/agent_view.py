@@ -20,13 +20,14 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncAssistant
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistant
 from assist_bot.inbound import Inbound
 from assist_bot.slack.deps import SurfaceDeps
-from assist_bot.slack.normalize import team_of
+from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey, ThreadKey
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,15 @@ async def _is_messages_tab(event: dict[str, Any]) -> bool:
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.event("app_home_opened", matchers=[_is_messages_tab])
-    async def on_messages_tab(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
-        team, dm = team_of(body, event), event.get("channel")
-        if dm:
+    async def on_messages_tab(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        team, dm = workspace(context), event.get("channel")
+        if team and dm and valid_ids(dm):
             deps.dispatcher.spawn(_offer_prompts(deps, client, team, dm), name=f"prompts {dm}")
 
     @app.event("app_context_changed")
-    async def on_context_changed(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
-        team, dm = team_of(body, event), event.get("channel")
-        if dm:
+    async def on_context_changed(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        team, dm = workspace(context), event.get("channel")
+        if team and dm and valid_ids(dm):
             await view_changed(deps, client, team, dm, viewed_channel(event.get("context") or {}))
 
     app.assistant(_legacy_assistant(deps))
@@ -66,17 +67,21 @@ def _legacy_assistant(deps: SurfaceDeps) -> AsyncAssistant:
     assistant = AsyncAssistant(logger=logging.getLogger("assist_bot.bolt"))
 
     @assistant.thread_started
-    async def started(body: dict[str, Any], payload: dict[str, Any], client: AsyncWebClient) -> None:
+    async def started(payload: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         thread = payload["assistant_thread"]
-        team, dm = team_of(body, payload), thread["channel_id"]
+        team, dm = workspace(context), thread["channel_id"]
+        if not team or not valid_ids(dm):
+            return
         await view_changed(deps, client, team, dm, viewed_channel(thread.get("context") or {}))
         prompts = _offer_prompts(deps, client, team, dm, thread_ts=thread["thread_ts"])
         deps.dispatcher.spawn(prompts, name=f"prompts {dm}")
 
     @assistant.thread_context_changed
-    async def changed(body: dict[str, Any], payload: dict[str, Any], client: AsyncWebClient) -> None:
+    async def changed(payload: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         thread = payload["assistant_thread"]
-        team, dm = team_of(body, payload), thread["channel_id"]
+        team, dm = workspace(context), thread["channel_id"]
+        if not team or not valid_ids(dm):
+            return
         await view_changed(deps, client, team, dm, viewed_channel(thread.get("context") or {}))
 
     return assistant

@@ -17,12 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision
 from assist_bot.slack.clients import SlackClients
+from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import Store
 from assist_bot.tools import Caller, ToolRegistry
 
@@ -236,12 +238,15 @@ def _settled_blocks(outcome: str, tool: str, arguments: dict[str, Any]) -> list[
 
 
 def register(app: AsyncApp, approvals: Approvals) -> None:
-    async def on_click(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_click(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         action = body["actions"][0]
         user = body["user"]["id"]
+        team = workspace(context)
+        if team is None or not valid_ids(user):
+            return
         note = await approvals.answer(
-            team=(body.get("team") or {}).get("id") or body["user"].get("team_id", ""),
+            team=team,
             approval_id=action["value"],
             user=user,
             approved=action["action_id"] == APPROVE,

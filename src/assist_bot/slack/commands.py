@@ -1,5 +1,8 @@
 """Surface: `/assist` — help, assistants, use, reset, status, tools.
-Replies are ephemeral; changes are for admins when ASSIST_BOT_ADMINS is set."""
+
+Replies are ephemeral. Changes (use, reset, forget, intake) are for the admins in
+ASSIST_BOT_ADMINS when it is set, otherwise for the workspace's admins and owners
+(asked of Slack with users.info, after the ack)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot import texts
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import INTAKE_SETTING
+from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey
 
 COMMAND = "/assist"
@@ -18,9 +23,21 @@ COMMAND = "/assist"
 Handler = Callable[[SurfaceDeps, dict[str, Any], list[str]], Awaitable[str]]
 
 
-def may_change(deps: SurfaceDeps, user: str) -> bool:
+WORKSPACE_ADMINS_ONLY = "Only the workspace's admins and owners can change that here."
+
+
+async def _refusal(deps: SurfaceDeps, command: dict[str, Any]) -> str | None:
+    """Why this person may not change the channel's setup, or None when they may."""
+    if await may_change(deps, command):
+        return None
+    return texts.ADMINS_ONLY if deps.settings.admin_ids else WORKSPACE_ADMINS_ONLY
+
+
+async def may_change(deps: SurfaceDeps, command: dict[str, Any]) -> bool:
     admins = deps.settings.admin_ids
-    return not admins or user in admins
+    if admins:
+        return command["user_id"] in admins
+    return await deps.people.is_workspace_admin(command["team_id"], command["user_id"])
 
 
 async def _help(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
@@ -43,15 +60,15 @@ async def _use(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> s
     name = args[0]
     if name not in deps.assistants:
         return f"There is no assistant called *{name}*. " + await _assistants(deps, command, [])
-    if not may_change(deps, command["user_id"]):
-        return texts.ADMINS_ONLY
+    if refused := await _refusal(deps, command):
+        return refused
     await deps.store.set_channel_setting(_channel(command), "assistant", name)
     return f"This channel now uses the *{name}* assistant."
 
 
 async def _reset(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
-    if not may_change(deps, command["user_id"]):
-        return texts.ADMINS_ONLY
+    if refused := await _refusal(deps, command):
+        return refused
     forgotten = await deps.store.delete_channel_conversations(_channel(command))
     return f"Done: I forgot {forgotten} conversation(s) in this channel. The next message starts afresh."
 
@@ -101,8 +118,8 @@ async def _files(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
 async def _forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
     if not args:
         return "Usage: `/assist forget <file name>` — see `/assist files`."
-    if not may_change(deps, command["user_id"]):
-        return texts.ADMINS_ONLY
+    if refused := await _refusal(deps, command):
+        return refused
     name = " ".join(args)
     removed = await deps.knowledge.forget(_channel(command), name)
     return (
@@ -114,8 +131,8 @@ async def _intake(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -
     if not args or args[0].lower() not in ("on", "off"):
         current = (await deps.store.get_channel_settings(_channel(command))).get(INTAKE_SETTING, "on")
         return f"Automatic intake of shared files is *{current}* here. Usage: `/assist intake on|off`."
-    if not may_change(deps, command["user_id"]):
-        return texts.ADMINS_ONLY
+    if refused := await _refusal(deps, command):
+        return refused
     value = args[0].lower()
     await deps.store.set_channel_setting(_channel(command), INTAKE_SETTING, value)
     if value == "off":
@@ -149,8 +166,13 @@ def register(app: AsyncApp, deps: SurfaceDeps, subcommands: dict[str, Handler] |
     table = {**SUBCOMMANDS, **(subcommands or {})}
 
     @app.command(COMMAND)
-    async def on_assist(ack, command: dict[str, Any], respond) -> None:
+    async def on_assist(ack, command: dict[str, Any], context: AsyncBoltContext, respond) -> None:
         await ack()
+        team = workspace(context)
+        if team is None or not valid_ids(command.get("channel_id"), command.get("user_id")):
+            return
+        # The workspace is Bolt's (the installation), in the command every handler reads.
+        command = {**command, "team_id": team}
         words = (command.get("text") or "").split()
         handler = table.get(words[0].lower(), _help) if words else _help  # unknown → help
 

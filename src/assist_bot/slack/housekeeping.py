@@ -7,8 +7,10 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.normalize import valid_ids, workspace
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,10 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         app.event(name)(acknowledge)
 
     @app.event("file_deleted")
-    async def on_file_deleted(body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_file_deleted(event: dict[str, Any], context: AsyncBoltContext) -> None:
         # A file deleted in Slack leaves the channel's knowledge too.
-        team = body.get("team_id") or ""
-        if await deps.knowledge.forget_slack_file(team, event.get("file_id", "")):
+        team = workspace(context)
+        if team is None or not valid_ids(event.get("file_id")):
+            return
+        if await deps.knowledge.forget_slack_file(team, event["file_id"]):
             log.info("file %s deleted in Slack: removed from knowledge", event.get("file_id"))

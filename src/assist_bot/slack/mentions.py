@@ -13,16 +13,11 @@ from assist_bot.slack.normalize import is_from_person, to_inbound
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.event("app_mention")
-    async def on_mention(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if not is_from_person(event, context.bot_user_id):
             return
         if event.get("files"):
             return  # the file_share `message` event takes the files in first, then answers
-        inbound = await to_inbound(
-            body=body,
-            event=event,
-            thread_ts=event.get("thread_ts") or event["ts"],
-            people=deps.people,
-            bot_user_id=context.bot_user_id,
-        )
-        await deps.dispatcher.submit(inbound)
+        inbound = to_inbound(context=context, event=event, thread_ts=event.get("thread_ts") or event.get("ts"))
+        if inbound is not None:
+            await deps.dispatcher.submit(inbound)

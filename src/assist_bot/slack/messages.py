@@ -14,52 +14,47 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.inbound import Inbound
 from assist_bot.slack import agent_view
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
-from assist_bot.slack.normalize import is_from_person, team_of, to_inbound
+from assist_bot.slack.normalize import is_from_person, to_inbound
 from assist_bot.store import ChannelKey, ThreadKey
 
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.event("message")
-    async def on_message(
-        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
+    async def on_message(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         if not is_from_person(event, context.bot_user_id):
             return
+        # The message as if it started a thread: ids checked, the workspace from Bolt's context.
+        inbound = to_inbound(context=context, event=event, thread_ts=event.get("thread_ts") or event.get("ts"))
+        if inbound is None:
+            return
         if event.get("subtype") == "file_share":
-            await _on_file_share(body, event, context, client, deps)
+            await _on_file_share(inbound, event, context, client, deps)
             return
-        thread_ts = await _thread_to_answer(event, team_of(body, event), deps)
-        if thread_ts is None:
+        if not await _should_answer(inbound, event, deps):
             return
-        inbound = await to_inbound(
-            body=body, event=event, thread_ts=thread_ts, people=deps.people, bot_user_id=context.bot_user_id
-        )
         if inbound.is_dm:  # the channel its person is looking at; a title for a new conversation
             inbound = await agent_view.prepare_dm(deps, client, event, inbound)
         await deps.dispatcher.submit(inbound)
 
 
-async def _thread_to_answer(event: dict[str, Any], team: str, deps: SurfaceDeps) -> str | None:
-    """The thread this message should be answered in, or None to stay silent."""
+async def _should_answer(inbound: Inbound, event: dict[str, Any], deps: SurfaceDeps) -> bool:
+    """Every DM gets a reply (in a thread under the user's message); in channels, only
+    follow-ups in threads the bot is part of."""
     if event.get("channel_type") == "im":
-        # Every DM gets a reply, in a thread under the user's message.
-        return event.get("thread_ts") or event["ts"]
-    thread_ts = event.get("thread_ts")
-    if thread_ts and await deps.dispatcher.knows_thread(ThreadKey(team, event["channel"], thread_ts)):
-        return thread_ts
-    return None
+        return True
+    return bool(event.get("thread_ts")) and await deps.dispatcher.knows_thread(inbound.thread)
 
 
 async def _on_file_share(
-    body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, deps: SurfaceDeps
+    inbound: Inbound, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, deps: SurfaceDeps
 ) -> None:
     """Files are taken in whether or not the bot is mentioned (unless the channel
     turned intake off); the message's text is answered when it was for the bot."""
-    team, channel = team_of(body, event), event["channel"]
-    thread_ts = event.get("thread_ts") or event["ts"]
+    team, channel, thread_ts = inbound.team, inbound.channel, inbound.thread_ts
     is_dm = event.get("channel_type") == "im"
     mentioned = bool(context.bot_user_id) and f"<@{context.bot_user_id}" in (event.get("text") or "")
     known = bool(event.get("thread_ts")) and await deps.dispatcher.knows_thread(ThreadKey(team, channel, thread_ts))
@@ -69,9 +64,6 @@ async def _on_file_share(
         return
     if not await deps.store.claim(team, f"files:{channel}:{event['ts']}"):
         return  # a retry of a delivery already being handled
-    inbound = await to_inbound(
-        body=body, event=event, thread_ts=thread_ts, people=deps.people, bot_user_id=context.bot_user_id
-    )
 
     async def submit(images: tuple[str, ...]) -> None:
         await deps.dispatcher.submit(inbound_with_images(inbound, images))

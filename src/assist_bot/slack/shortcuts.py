@@ -12,12 +12,14 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from assist_bot.inbound import Inbound
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.normalize import workspace
 from assist_bot.slack.people import People
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,10 @@ class Target:
     response_url: str
 
     @classmethod
-    def of(cls, shortcut: dict[str, Any]) -> Target:
+    def of(cls, shortcut: dict[str, Any], *, team: str) -> Target:
         message = shortcut.get("message") or {}
         return cls(
-            team=(shortcut.get("team") or {}).get("id") or shortcut["user"].get("team_id", ""),
+            team=team,
             channel=shortcut["channel"]["id"],
             thread_ts=message.get("thread_ts") or message.get("ts") or shortcut["message_ts"],
             user=shortcut["user"]["id"],
@@ -62,21 +64,31 @@ class Target:
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.message_shortcut(SUMMARIZE_CALLBACK)
-    async def on_summarize(ack, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_summarize(ack, shortcut: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
-        target = Target.of(shortcut)
+        team = workspace(context)
+        if team is None:
+            return
+        target = Target.of(shortcut, team=team)
         deps.dispatcher.spawn(answer(deps, client, target, SUMMARIZE_QUESTION), name=f"summarize {target.thread_ts}")
 
     @app.message_shortcut(ASK_CALLBACK)
-    async def on_ask(ack, shortcut: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_ask(ack, shortcut: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
-        form = ask_form(Target.of(shortcut))
+        team = workspace(context)
+        if team is None:
+            return
+        form = ask_form(Target.of(shortcut, team=team))
         deps.dispatcher.spawn(_open(client, shortcut["trigger_id"], form), name="ask form")
 
     @app.view(ASK_VIEW)
     async def on_question(ack, view: dict[str, Any], client: AsyncWebClient) -> None:
-        state = (view["state"]["values"].get(QUESTION_BLOCK) or {}).get(QUESTION_BLOCK) or {}
-        question = str(state.get("value") or "")
+        # An empty or unexpected state is a form error, never a KeyError (issue 9, item 5).
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        block = values.get(QUESTION_BLOCK) if isinstance(values, dict) else None
+        element = block.get(QUESTION_BLOCK) if isinstance(block, dict) else None
+        question = str(element.get("value") or "") if isinstance(element, dict) else ""
         if not question.strip():
             await ack(response_action="errors", errors={QUESTION_BLOCK: "Write a question."})
             return

@@ -16,6 +16,7 @@ import shlex
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
@@ -23,6 +24,8 @@ from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.normalize import valid_ids, workspace
+from assist_bot.store import ChannelKey
 from assist_bot.tools import Caller, Tool, ToolArgumentsError
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 _PAIRS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
 
 
-async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str, Any]:
+async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str, *, channel: ChannelKey) -> dict[str, Any]:
     """Text in any of the three forms → validated arguments, or ToolArgumentsError."""
     text = text.strip()
     if text.startswith("{"):
@@ -41,7 +44,7 @@ async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str) -> dict[str,
         except ValueError:
             raise ToolArgumentsError("write key=value pairs separated by spaces; quote values with spaces") from None
     else:
-        arguments = await deps.tool_backend.tool_arguments(tool, text)
+        arguments = await deps.tool_backend.tool_arguments(tool, text, channel=channel)
     tool.validate(arguments)
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
@@ -104,32 +107,55 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         app.command(tool.slash_command)(_command_handler(deps, tool))
 
     @app.view(forms.CALLBACK_ID)
-    async def on_form(ack, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        tool = deps.tools.get(meta.get("tool", ""))
-        if tool is None:
+    async def on_form(
+        ack, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        meta = _metadata(view)
+        tool = deps.tools.get(str(meta.get("tool", "")))
+        user, team, channel = str((body.get("user") or {}).get("id")), workspace(context), str(meta.get("channel"))
+        if tool is None or team is None or not valid_ids(user, channel):
             await ack()
             return
-        user = body["user"]["id"]
-        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
         # Checked again on submit: the form may have been opened by someone else, or before
         # the rules changed; the view's own data is not proof of permission.
-        channel = str(meta.get("channel", ""))
         if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
             await ack()
             await client.chat_postEphemeral(channel=channel, user=user, text=texts.tool_not_allowed(tool.name))
             return
-        arguments = forms.submitted_arguments(tool, (view.get("state") or {}).get("values") or {})
         try:
+            arguments = forms.submitted_arguments(tool, _state_values(view))
             tool.validate(arguments)
-        except ToolArgumentsError as exc:
-            await ack(response_action="errors", errors=_form_errors(tool, str(exc)))
+        except (ToolArgumentsError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            # An empty or unexpected state is a mistake to show in the form, never a 500.
+            reason = str(exc) if isinstance(exc, ToolArgumentsError) else "the form's answers could not be read"
+            await ack(response_action="errors", errors=_form_errors(tool, reason))
             return
         await ack()
         deps.dispatcher.spawn(
             run_for_person(deps, client, tool, arguments, team=team, channel=channel, user=user),
             name=f"{tool.slash_command} form",
         )
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _state_values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The view's `state.values`, keeping only blocks shaped as Slack sends them."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    return {
+        block: {action: element for action, element in actions.items() if isinstance(element, dict)}
+        for block, actions in values.items()
+        if isinstance(actions, dict)
+    }
 
 
 def _form_errors(tool: Tool, message: str) -> dict[str, str]:
@@ -144,13 +170,20 @@ def _form_errors(tool: Tool, message: str) -> dict[str, str]:
 
 
 def _command_handler(deps: SurfaceDeps, tool: Tool):
-    async def on_command(ack, command: dict[str, Any], client: AsyncWebClient, respond) -> None:
+    async def on_command(
+        ack, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, respond
+    ) -> None:
         await ack()
+        team = workspace(context)
+        if team is None:
+            return
         # The model and an approval can take minutes: the work is ours, not Bolt's listener's.
-        deps.dispatcher.spawn(_handle(command, client, respond), name=tool.slash_command)
+        deps.dispatcher.spawn(_handle({**command, "team_id": team}, client, respond), name=tool.slash_command)
 
     async def _handle(command: dict[str, Any], client: AsyncWebClient, respond) -> None:
         user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
+        if not valid_ids(user, channel):
+            return
         if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
             await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))
             return
@@ -159,7 +192,7 @@ def _command_handler(deps: SurfaceDeps, tool: Tool):
             await client.views_open(trigger_id=command["trigger_id"], view=forms.modal(tool, channel=channel))
             return
         try:
-            arguments = await parse_arguments(deps, tool, text)
+            arguments = await parse_arguments(deps, tool, text, channel=ChannelKey(team, channel))
         except ToolArgumentsError as exc:
             await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import abc
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 NAMESPACE = "assist-bot"
@@ -31,6 +33,25 @@ class ChannelKey:
     channel: str
 
 
+# What a Slack team, enterprise, channel or user id looks like (T0123ABC, C0123ABC, U0123ABC…).
+# Nothing else may reach a key: `*`, `?` or `[` in a key pattern would match other teams' keys.
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
+
+
+def is_slack_id(value: object) -> bool:
+    return isinstance(value, str) and _SLACK_ID.fullmatch(value) is not None
+
+
+class InvalidIdError(ValueError):
+    """A team or channel id that is not a Slack id reached the key builder."""
+
+
+def _id(value: str) -> str:
+    if not is_slack_id(value):
+        raise InvalidIdError(f"not a Slack id: {value[:40]!r}")
+    return value
+
+
 class Keys:
     """Builds every storage key, so the layout lives in one place.
 
@@ -41,27 +62,38 @@ class Keys:
     channel's, an approval's), so each such operation touches one slot; different
     threads spread over the cluster. The tag starts with the team id: two workspaces
     can never read each other's state, and `SCAN assist-bot:{T123:*` finds a team's.
+    Team and channel ids are checked to be Slack ids (InvalidIdError otherwise),
+    so no key and no pattern is ever built from anything else.
     """
 
     def __init__(self, namespace: str = NAMESPACE) -> None:
         self.namespace = namespace
 
     def _thread(self, thread: ThreadKey, kind: str) -> str:
-        return f"{self.namespace}:{{{thread.team}:{thread.channel}:{thread.thread_ts}}}:{kind}"
+        return f"{self.namespace}:{{{_id(thread.team)}:{_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
 
     def _channel(self, channel: ChannelKey, kind: str) -> str:
-        return f"{self.namespace}:{{{channel.team}:{channel.channel}}}:{kind}"
+        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
 
     def _threads_of(self, channel: ChannelKey, kind: str) -> str:
         """A SCAN pattern matching one kind of key of every thread in a channel."""
-        return f"{self.namespace}:{{{channel.team}:{channel.channel}:*}}:{kind}"
+        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:{kind}"
 
     def conversation(self, thread: ThreadKey) -> str:
+        """The thread's state on the model server: its conversation id, or (response_chain)
+        its last response id."""
         return self._thread(thread, "conv")
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
         return self._threads_of(channel, "conv")
+
+    def history(self, thread: ThreadKey) -> str:
+        """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
+        return self._thread(thread, "hist")
+
+    def channel_histories(self, channel: ChannelKey) -> str:
+        return self._threads_of(channel, "hist")
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
@@ -82,10 +114,10 @@ class Keys:
         return self._thread(thread, f"seen:{token}")
 
     def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{{{team}:{token}}}:seen"
+        return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
 
     def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{{{team}:{approval_id}}}:approval"
+        return f"{self.namespace}:{{{_id(team)}:{approval_id}}}:approval"
 
     def thread_files(self, thread: ThreadKey) -> str:
         return self._thread(thread, "tfiles")
@@ -111,12 +143,12 @@ class Keys:
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{{{team}:{slack_file_id}}}:kchannels"
+        return f"{self.namespace}:{{{_id(team)}:{slack_file_id}}}:kchannels"
 
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
         """Older versions kept one owner channel per file, as a string: still read, then moved
         into the set. Named as those versions named it (before hash tags), so it is found."""
-        return f"{self.namespace}:{team}:kfile:{slack_file_id}"
+        return f"{self.namespace}:{_id(team)}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
         # Not per team: the replicas serve every workspace.
@@ -157,16 +189,16 @@ class ReplyRef:
         return cls(thread.team, thread.channel, thread.thread_ts, ts)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnSnapshot:
-    """Everything a turn reads from the store, fetched in one round trip. A turn that
-    creates the thread's conversation sets `new_conversation_id`; end_turn saves it."""
+    """Everything a turn reads from the store, fetched in one round trip. What the turn
+    changes comes back as a StateChange event, which end_turn saves."""
 
     items: list[dict[str, Any]]
-    conversation_id: str | None
+    server_state: str | None  # the conversation id, or (response_chain) the last response id
     channel_settings: dict[str, str]
     thread_files: list[str]
-    new_conversation_id: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # ASSIST_BOT_STATE=local
     # A turn whose owner died before it ended: its reply, to close with a note. Its
     # messages are at the head of `items` (answered again), unless they were already
     # interrupted once before (then they are not tried a third time: `given_up`).
@@ -201,8 +233,8 @@ class Store(abc.ABC):
     # -- thread → conversation (saved by end_turn, read by begin_turn) -------------------
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        """Forget every thread's conversation in a channel (and that the bot was part
-        of those threads); returns how many conversations."""
+        """Forget every thread's conversation and history in a channel (and that the bot
+        was part of those threads); returns how many threads had a conversation."""
 
     # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
     @abc.abstractmethod
@@ -213,17 +245,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        """Take the queue, and read the conversation (extending its retention), the
-        channel settings and the thread's files."""
+        """Take the queue, and read the server state and the history (extending their
+        retention), the channel settings and the thread's files."""
 
     @abc.abstractmethod
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        """Atomically: save a conversation the turn created and let go of the turn's
-        messages and reply; then, if more is queued, keep the lock and return True;
-        otherwise release it and return False. False, and nothing let go, when another
-        holder has the lock (a lock that lapsed but nobody took is still ours)."""
+        """Atomically: save what the turn changed (a new server state; history items
+        appended after dropping the `history_drop` oldest) and let go of the turn's messages
+        and reply; then, if more is queued, keep the lock and return True; otherwise release
+        it and return False. False, and nothing let go, when another holder has the lock (a
+        lock that lapsed but nobody took is still ours)."""
 
     @abc.abstractmethod
     async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from assist_bot.store.base import (
@@ -129,20 +129,35 @@ class MemoryStore(Store):
             self._kv.set(inflight, [*old, *new], PENDING_TTL)
         if tries:
             self._kv.set(turn, {"tries": tries}, PENDING_TTL)
+        history = self._kv.get(self.keys.history(thread)) or []
+        if history:
+            self._kv.set(self.keys.history(thread), history, self.retention_seconds)
         return TurnSnapshot(
             items=[*old, *new],
-            conversation_id=self._get_conversation(thread),
+            server_state=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
+            history=[dict(item) for item in history],
             interrupted=ReplyRef.in_thread(thread, record["ts"]) if "ts" in record else None,
             given_up=given_up,
         )
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
-        if new_conversation:
-            self._set_conversation(thread, new_conversation)
+        if server_state:
+            self._set_conversation(thread, server_state)
+        if history or history_drop:
+            key = self.keys.history(thread)
+            kept = (self._kv.get(key) or [])[history_drop:] + [dict(item) for item in history]
+            self._kv.set(key, kept, self.retention_seconds)
         holder = self._kv.get(self.keys.lock(thread))
         if holder is not None and holder != owner:
             return False
@@ -180,7 +195,12 @@ class MemoryStore(Store):
         return True
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return any(self._kv.get(key) for key in keys)
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -189,7 +209,10 @@ class MemoryStore(Store):
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         # The same glob patterns the Redis twin SCANs with.
         doomed = self._matching(self.keys.channel_conversations(channel))
-        for key in doomed + self._matching(self.keys.channel_known(channel)):
+        markers = self._matching(self.keys.channel_known(channel)) + self._matching(
+            self.keys.channel_histories(channel)
+        )
+        for key in doomed + markers:
             self._kv.pop(key)
         return len(doomed)
 

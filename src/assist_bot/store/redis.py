@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -155,39 +155,51 @@ class RedisStore(Store):
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # The thread's keys in one script (one slot), the channel's settings (another slot
-        # on a cluster) alongside: one round trip of latency.
+        # on a cluster) alongside: one round trip of latency. The local history is one list
+        # read whole: the same round trip at any thread length.
         keys = [
             self.keys.pending(thread),
             self.keys.inflight(thread),
             self.keys.turn(thread),
             self.keys.conversation(thread),
             self.keys.thread_files(thread),
+            self.keys.history(thread),
         ]
         args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION]
-        (old, new, conversation, files, channel, ts, given_up), settings = await asyncio.gather(
+        (old, new, server_state, files, _, ts, given_up, past), settings = await asyncio.gather(
             self._begin_turn(keys=keys, args=args),
             self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
         )
         return TurnSnapshot(
             [decode(i) for i in [*old, *new]],
-            conversation or None,
+            server_state or None,
             settings,
             files,
+            [decode(i) for i in past],
             interrupted=ReplyRef.in_thread(thread, ts) if ts else None,
             given_up=int(given_up),
         )
 
     async def end_turn(
-        self, thread: ThreadKey, owner: str, lease: float, *, new_conversation: str | None = None
+        self,
+        thread: ThreadKey,
+        owner: str,
+        lease: float,
+        *,
+        server_state: str | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        history_drop: int = 0,
     ) -> bool:
         keys = [
             self.keys.lock(thread),
             self.keys.pending(thread),
             self.keys.conversation(thread),
+            self.keys.history(thread),
             self.keys.inflight(thread),
             self.keys.turn(thread),
         ]
-        args: list[str | int] = [owner, int(lease * 1000), new_conversation or "", self.retention_seconds]
+        args: list[str | int] = [owner, int(lease * 1000), server_state or "", self.retention_seconds, history_drop]
+        args += [encode(item) for item in history]
         return await self._end_turn(keys=keys, args=args) == 1
 
     async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
@@ -216,7 +228,12 @@ class RedisStore(Store):
         return taken == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
-        keys = (self.keys.known(thread), self.keys.conversation(thread), self.keys.thread_files(thread))
+        keys = (
+            self.keys.known(thread),
+            self.keys.conversation(thread),
+            self.keys.history(thread),
+            self.keys.thread_files(thread),
+        )
         return bool(await self._redis.exists(*keys))
 
     async def heartbeat(self, owner: str, ttl: float) -> int:
@@ -235,6 +252,7 @@ class RedisStore(Store):
         # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
         doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
         markers = [key async for key in self._redis.scan_iter(match=self.keys.channel_known(channel), count=500)]
+        markers += [key async for key in self._redis.scan_iter(match=self.keys.channel_histories(channel), count=500)]
         if doomed or markers:
             await self._redis.delete(*doomed, *markers)
         return len(doomed)

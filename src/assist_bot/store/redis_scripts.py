@@ -27,13 +27,15 @@ if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return {1, 1} e
 return {1, 0}
 """
 
-# A turn begins (its runner holds the lock). KEYS: pending, inflight, turn, conversation, files.
-# ARGV: retention (s), pending ttl (s), how often a message may be interrupted and tried again.
+# A turn begins (its runner holds the lock). KEYS: pending, inflight, turn, server state, files,
+# history. ARGV: retention (s), pending ttl (s), how often a message may be interrupted and tried
+# again. The server state and the local history are read and their retention extended.
 # The queue moves to `inflight`, where it stays until end_turn: if the owner dies meanwhile,
 # the next turn finds it there (`old`) with the dead turn's reply (`turn`), answers those
 # messages again and closes that reply with a note — unless they were interrupted too often
 # already (a message that kills the process must not kill every replica in turn).
-# Returns {old messages, new messages, conversation or '', files, reply channel, reply ts, given up}.
+# Returns {old messages, new messages, server state or '', files, reply channel, reply ts, given up,
+# history}.
 BEGIN_TURN = """
 local old = redis.call('lrange', KEYS[2], 0, -1)
 local new = redis.call('lrange', KEYS[1], 0, -1)
@@ -49,20 +51,28 @@ if tries > 0 then redis.call('hset', KEYS[3], 'tries', tries) redis.call('expire
 local conversation = redis.call('get', KEYS[4])
 if conversation then redis.call('expire', KEYS[4], ARGV[1]) end
 local files = redis.call('zrange', KEYS[5], 0, -1)
-return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up}
+local past = redis.call('lrange', KEYS[6], 0, -1)
+redis.call('expire', KEYS[6], ARGV[1])
+return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up, past}
 """
 
-# A turn ends. KEYS: lock, pending, conversation, inflight, turn. ARGV: owner, lease (ms), new
-# conversation id or '', retention (s). Saves a conversation the turn created (saving it here
-# spares a round trip) and, unless another holder took the lock, lets go of the turn's messages
-# and reply. A lock that lapsed (Redis was unreachable longer than the lease) but that nobody
-# took is still ours: the turn did answer, so its messages must not be answered again.
+# A turn ends. KEYS: lock, pending, server state, history, inflight, turn. ARGV: owner, lease (ms),
+# new server state or '', retention (s), how many of the oldest history items to drop, then history
+# items to append. Saves what the turn changed (saving it here spares a round trip) and, unless
+# another holder took the lock, lets go of the turn's messages and reply. A lock that lapsed (Redis
+# was unreachable longer than the lease) but that nobody took is still ours: the turn did answer,
+# so its messages must not be answered again.
 # 1: more is queued and we keep (or take back) the lock; 0: released; -1: another holder has it.
 END_TURN = """
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
+if tonumber(ARGV[5]) > 0 then redis.call('ltrim', KEYS[4], ARGV[5], -1) end
+if #ARGV > 5 then
+  redis.call('rpush', KEYS[4], unpack(ARGV, 6))
+  redis.call('expire', KEYS[4], ARGV[4])
+end
 local holder = redis.call('get', KEYS[1])
 if holder and holder ~= ARGV[1] then return -1 end
-redis.call('del', KEYS[4], KEYS[5])
+redis.call('del', KEYS[5], KEYS[6])
 if redis.call('llen', KEYS[2]) > 0 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 if holder then redis.call('del', KEYS[1]) end
 return 0
