@@ -12,7 +12,7 @@ import pytest
 
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, wait_for
+from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
 from tests.support.redis_server import restartable_redis
 
@@ -74,3 +74,19 @@ async def wait_for_gone(store, keys, seconds: float = 15) -> None:
     while await store._redis.exists(*keys):
         assert asyncio.get_running_loop().time() < deadline, f"{keys} never went"
         await asyncio.sleep(0.05)
+
+
+async def test_socket_mode_leaves_an_event_unacknowledged_while_redis_is_down(slack, openai_fake, caplog):
+    with restartable_redis() as redis:
+        async with running_bot(slack, openai_fake, REDIS_URL=redis.url, socket_mode=True):
+            await slack.wait_socket_connected()
+            redis.stop()
+            event = mention("C3", "U1", "over the socket, Redis away")
+            refused = await slack.push_socket_event(event_body(event))
+            await wait_for(lambda: "Failed to run listener function" in caplog.text)
+            redis.start()
+            again = await slack.push_socket_event(event_body(event), retry_attempt=1, retry_reason="timeout")
+            await slack.wait_ack(again)
+            assert refused not in slack.acks  # never acknowledged: Slack redelivers it
+            await wait_for(lambda: any("Redis away" in m.text for m in slack.bot_messages("C3")))
+    assert len(openai_fake.response_requests) == 1

@@ -438,6 +438,9 @@ def test_keys_used_together_share_a_cluster_slot_and_threads_spread():
         keys.known(THREAD),
         keys.conversation(THREAD),
         keys.thread_files(THREAD),
+        keys.history(THREAD),
+        keys.inflight(THREAD),
+        keys.turn(THREAD),
     ]
     assert len({key_slot(key.encode()) for key in together}) == 1
     threads = [ThreadKey("T1", "C1", f"{n}.1") for n in range(50)]
