@@ -86,9 +86,15 @@ async def replica(slack, openai_fake, redis_url: str, tmp_path: Path) -> AsyncIt
         log.close()
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def backend_url(request):
+    """A real redis-server, or a real three-node Redis Cluster."""
+    return request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+
+
 @pytest.fixture
-async def store(redis_url):
-    made = RedisStore.from_url(redis_url, retention_seconds=3600)
+async def store(backend_url):
+    made = RedisStore.from_url(backend_url, retention_seconds=3600)
     await made._redis.flushdb()
     yield made
     await made._redis.flushdb()
@@ -144,10 +150,10 @@ async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread
     assert input_texts(requests[1]) == ["[user-U1] a long story", "[user-U2] and one more thing"]
 
 
-async def test_a_replica_killed_mid_answer_is_taken_over_by_another(slack, openai_fake, store, redis_url, tmp_path):
+async def test_a_replica_killed_mid_answer_is_taken_over_by_another(slack, openai_fake, store, backend_url, tmp_path):
     async with (
-        replica(slack, openai_fake, redis_url, tmp_path) as one,
-        replica(slack, openai_fake, redis_url, tmp_path) as two,
+        replica(slack, openai_fake, backend_url, tmp_path) as one,
+        replica(slack, openai_fake, backend_url, tmp_path) as two,
     ):
         thread_ts = await half_answer_then_follow_up(slack, openai_fake, store, one, two)
         await one.kill()
@@ -155,10 +161,10 @@ async def test_a_replica_killed_mid_answer_is_taken_over_by_another(slack, opena
 
 
 async def test_a_replica_killed_mid_answer_recovers_its_threads_when_restarted(
-    slack, openai_fake, store, redis_url, tmp_path
+    slack, openai_fake, store, backend_url, tmp_path
 ):
-    async with replica(slack, openai_fake, redis_url, tmp_path) as one:
+    async with replica(slack, openai_fake, backend_url, tmp_path) as one:
         thread_ts = await half_answer_then_follow_up(slack, openai_fake, store, one, one)
         await one.kill()
-    async with replica(slack, openai_fake, redis_url, tmp_path):
+    async with replica(slack, openai_fake, backend_url, tmp_path):
         await assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts)
