@@ -138,8 +138,6 @@ class Dispatcher:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
         if queued.locked:  # otherwise the lock's holder answers it in its next turn
-            # Listed before the ack: if this process dies now, the sweeper finds the thread.
-            await self._store.watch_turn(message.thread, self._lease_seconds)
             self._start_drain(message.thread, holder)
         return True
 
@@ -163,7 +161,6 @@ class Dispatcher:
             holder = self._holder()
             if await self._store.take_over(thread, holder, self._lease_seconds):
                 log.warning("thread %s/%s: its turn's owner is gone; taking over", thread.channel, thread.thread_ts)
-                await self._store.watch_turn(thread, self._lease_seconds)
                 self._start_drain(thread, holder)
                 taken += 1
         return taken
@@ -197,6 +194,7 @@ class Dispatcher:
         turn costs three round trips (begin, the reply's record, end); end_turn keeps
         the lock atomically while messages wait, so none is stranded between our last
         look and release."""
+        answering = False
         try:
             async with self._lease(thread, holder):
                 while True:
@@ -205,7 +203,9 @@ class Dispatcher:
                         await self._close_interrupted(start)
                     change = StateChange()
                     if start.items:
+                        answering = True
                         change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
+                        answering = False
                     more = await self._end_turn(thread, holder, change)
                     if not more:
                         return
@@ -213,12 +213,19 @@ class Dispatcher:
                         await self._store.release_lock(thread, holder)
                         return
         except asyncio.CancelledError:
-            # Shutting down mid-turn: let another replica take the thread at once.
-            await asyncio.shield(self._release(thread, holder))
+            # Shutting down mid-turn: the reply was closed with a note (its messages count as
+            # answered); let another replica take the thread at once.
+            await asyncio.shield(self._let_go(thread, holder, answered=answering))
             raise
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
             await self._release(thread, holder)
+
+    async def _let_go(self, thread: ThreadKey, holder: str, *, answered: bool) -> None:
+        if answered:
+            with contextlib.suppress(Exception):  # unreachable store: the sweeper answers it again
+                await self._store.end_turn(thread, holder, self._lease_seconds)
+        await self._release(thread, holder)
 
     async def _release(self, thread: ThreadKey, holder: str) -> None:
         try:
@@ -260,6 +267,10 @@ class Dispatcher:
     @contextlib.asynccontextmanager
     async def _lease(self, thread: ThreadKey, holder: str) -> AsyncIterator[None]:
         async def keep() -> None:
+            # Listed for the sweeper at once (if this process dies now, it finds the thread),
+            # then again with each refresh of the lease.
+            with contextlib.suppress(Exception):
+                await self._store.watch_turn(thread, self._lease_seconds)
             while True:
                 await asyncio.sleep(self._lease_seconds / 2)
                 try:
