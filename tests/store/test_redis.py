@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from assist_bot.store import ThreadKey
+from assist_bot.store.base import ReplyRef
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
 from tests.store.test_contract import FakeClock
@@ -56,18 +57,25 @@ async def test_ping_is_false_when_the_server_is_gone():
         await store.close()
 
 
-async def test_a_burst_waits_for_a_connection(redis_url):
-    """More concurrent operations than pooled connections: they queue, none fails."""
-    store = RedisStore.from_url(redis_url, retention_seconds=60, max_connections=5)
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_a_burst_waits_for_a_connection(request, backend):
+    """More concurrent operations than pooled connections: they queue, none fails (a
+    cluster's client would refuse them past its connections per node)."""
+    url = request.getfixturevalue("redis_url" if backend == "redis" else "redis_cluster_url")
+    store = RedisStore.from_url(url, retention_seconds=60, max_connections=5)
     await store._redis.flushdb()
     try:
         results = await asyncio.gather(
             *(
                 store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
                 for n in range(300)
-            )
+            ),
+            *(
+                store.note_reply(ThreadKey("T1", "C1", f"{n}.0"), ReplyRef("T1", "C1", f"{n}.0", "1.1"))
+                for n in range(300)
+            ),
         )
-        assert all(r.accepted and r.locked for r in results)
+        assert all(r.accepted and r.locked for r in results[:300])
     finally:
         await store.close()
 

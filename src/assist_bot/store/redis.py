@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,13 +69,39 @@ def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
 
+class GatedCluster(RedisCluster):
+    """The cluster client, with callers waiting for a free connection under a burst (1000
+    threads at once) instead of failing: redis-py's cluster client raises past
+    `max_connections` per node, where the single-node client has a blocking pool. One
+    connection is left for the decisions' subscription."""
+
+    def __init__(self, *args: Any, gate: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Semaphore(max(1, gate))
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.gate:
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused by redis-py, as it should be
+        return _GatedPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py builds its own
+
+
+class _GatedPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        assert isinstance(self.cluster_client, GatedCluster)
+        async with self.cluster_client.gate:
+            return await super().execute(raise_on_error, allow_redirections)
+
+
 def connect(url: str, *, max_connections: int) -> Client:
     """A client for REDIS_URL: redis-py's cluster client for a `redis+cluster://` URL."""
     if is_cluster_url(url):
-        # Connections per node. The cluster client refuses a command past them (it has no
-        # blocking pool): the event is then not acknowledged, and Slack delivers it again.
-        return RedisCluster.from_url(
+        return GatedCluster.from_url(
             url.replace("+cluster", "", 1),
+            gate=max_connections - 1,
             decode_responses=True,
             max_connections=max_connections,
             socket_connect_timeout=CONNECT_TIMEOUT,
