@@ -171,8 +171,8 @@ class Dispatcher:
             await asyncio.sleep(self._lease_seconds / 2)
             try:
                 await self.sweep()
-            except Exception:  # the store is down, say: the next sweep tries again
-                log.warning("sweeping for interrupted turns failed", exc_info=True)
+            except Exception as exc:  # the store is down, say: the next sweep tries again
+                log.warning("sweeping for interrupted turns failed (%s)", type(exc).__name__)
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
         """Own a piece of background work (a slash command waiting for approval, say),

@@ -41,8 +41,12 @@ async def test_every_key_but_channel_settings_expires(replicas):
     await store.put_approval("T1", "ap1", {"tool": "x"})
     await store.add_thread_file(THREAD, "file-a")
     await store.heartbeat("a", 30)
+    await store.begin_turn(THREAD)  # m2's turn runs: its in-flight messages and reply are recorded
+    await store.note_reply(THREAD, ReplyRef.in_thread(THREAD, "100.2"))
+    await store.watch_turn(THREAD, 5)
+    await store.hold_sweeper("a", 5)
     keys = await store._redis.keys("assist-bot:*")
-    assert len(keys) >= 9
+    assert {store.keys.inflight(THREAD), store.keys.turn(THREAD), store.keys.turns(), store.keys.sweeper()} <= set(keys)
     for key in keys:
         assert await store._redis.ttl(key) > 0, key
 

@@ -236,7 +236,11 @@ class RedisStore(Store):
             await pipe.execute()
 
     async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
-        await self._redis.zadd(self.keys.turns(), {_member(thread): (self._now() + lease) * 1000})
+        key = self.keys.turns()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {_member(thread): (self._now() + lease) * 1000})
+            pipe.expire(key, PENDING_TTL)  # as long as the messages it points to
+            await pipe.execute()
 
     async def hold_sweeper(self, owner: str, lease: float) -> bool:
         return bool(await self._hold(keys=[self.keys.sweeper()], args=[owner, int(lease * 1000)]))
