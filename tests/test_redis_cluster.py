@@ -61,3 +61,25 @@ async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_threa
     convs = {r["conversation"] for r in openai_fake.response_requests}
     assert len(convs) == 1 and len(openai_fake.response_requests) == 3
     assert openai_fake.locked_rejections == 0
+
+
+async def test_decisions_on_any_node_wake_turns_waiting_on_another_replica(cluster):
+    """Approvals live in many slots (on every node); the decision is published from the
+    node of its key and reaches the other replica's one subscription, wherever it is."""
+    waiting_side = RedisStore.from_url(cluster, retention_seconds=60)
+    clicked_side = RedisStore.from_url(cluster, retention_seconds=60)
+    try:
+        ids = [f"ap{n}" for n in range(12)]
+        for approval in ids:
+            await waiting_side.put_approval("T1", approval, {"tool": "send_email"})
+        nodes = {waiting_side._redis.get_node_from_key(waiting_side.keys.approval("T1", a)).name for a in ids}
+        assert len(nodes) == 3  # the approvals are spread over the three nodes
+        waiting = [asyncio.create_task(waiting_side.wait_for_decision("T1", a)) for a in ids]
+        await asyncio.wait_for(waiting_side._decisions._subscribed.wait(), 10)
+        for n, approval in enumerate(ids):
+            assert await clicked_side.decide_approval("T1", approval, {"approved": True, "by": f"U{n}"})
+        decisions = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert [d["by"] for d in decisions] == [f"U{n}" for n in range(12)]
+    finally:
+        await waiting_side.close()
+        await clicked_side.close()
