@@ -90,3 +90,16 @@ async def test_socket_mode_leaves_an_event_unacknowledged_while_redis_is_down(sl
             assert refused not in slack.acks  # never acknowledged: Slack redelivers it
             await wait_for(lambda: any("Redis away" in m.text for m in slack.bot_messages("C3")))
     assert len(openai_fake.response_requests) == 1
+
+
+async def test_a_redis_that_does_not_answer_at_all_makes_healthz_503_not_hang(slack, openai_fake):
+    with restartable_redis() as redis:
+        async with running_bot(slack, openai_fake, REDIS_URL=redis.url) as bot:
+            assert await health(bot.health_url) == 200
+            redis.freeze()
+            try:
+                async with asyncio.timeout(10):  # PING_TIMEOUT (2 s) plus room for a busy machine
+                    assert await health(bot.health_url) == 503
+            finally:
+                redis.thaw()
+            await wait_health(bot.health_url, 200)

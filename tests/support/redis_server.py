@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -89,8 +90,18 @@ class RestartableRedis:
         )
         _wait_for_port(self.port, self._proc)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the port stays open but nothing answers, as behind a network partition."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=10)

@@ -63,6 +63,7 @@ CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 Client = aioredis.Redis | RedisCluster
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable Redis fails a command instead of hanging it
+PING_TIMEOUT = 2.0  # seconds the health check waits for Redis
 
 
 def is_cluster_url(url: str) -> bool:
@@ -156,9 +157,12 @@ class RedisStore(Store):
         return cls(connect(url, max_connections=max_connections), retention_seconds=retention_seconds, now=now)
 
     async def ping(self) -> bool:
+        # Bounded: a Redis that does not answer at all (a network partition, a stopped host)
+        # must make /healthz say 503, not hang it.
         try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
+            async with asyncio.timeout(PING_TIMEOUT):
+                return bool(await self._redis.ping())
+        except (RedisError, OSError):  # TimeoutError is an OSError
             return False
 
     async def close(self) -> None:
