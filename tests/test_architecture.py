@@ -63,6 +63,7 @@ def test_neutral_modules_import_neither_side():
             "settings",
             "texts",
             "errors",
+            "usage",
         )
     ]
     assert offending(neutral, SLACK) == [] and offending(neutral, OPENAI) == []

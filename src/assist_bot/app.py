@@ -22,11 +22,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
-from assist_bot.dispatch import Dispatcher
+from assist_bot.dispatch import Dispatcher, Limits
 from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
+from assist_bot.janitor import Janitor
 from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
@@ -37,6 +38,7 @@ from assist_bot.slack import (
     mentions,
     messages,
     oauth,
+    operating,
     replay,
     shortcuts,
     tool_commands,
@@ -45,12 +47,16 @@ from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
+from assist_bot.slack.notices import SlackNotices
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
 from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
 from assist_bot.store import open_store
+from assist_bot.store.base import QueueCaps, Store
+from assist_bot.store.ledger import Ledger, open_ledger
 from assist_bot.tools.loading import load_registry
+from assist_bot.usage import Budgets, Meter
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +101,15 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai)
+        self._janitor_task: asyncio.Task[None] | None = None
         self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
         self.knowledge = Knowledge(
-            client=self.openai, store=self.store, settings=settings, hosted_tools=self.backends.hosted_tools_for
+            client=self.openai,
+            store=self.store,
+            settings=settings,
+            hosted_tools=self.backends.hosted_tools_for,
+            meter=self.meter,
         )
         self.engine = Engine(
             client=self.openai,
@@ -137,7 +149,13 @@ class AssistBot:
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
             lock_lease=settings.lock_lease,
+            limits=Limits(
+                message_chars=settings.max_message_chars,
+                queue=QueueCaps(messages=settings.max_queued_messages, bytes=settings.max_queued_bytes),
+            ),
+            notices=SlackNotices(clients),
             names=self.people,
+            meter=self.meter,
         )
         # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
         self._identity: AuthorizeResult | None = None
@@ -153,19 +171,21 @@ class AssistBot:
             approvals=self.approvals,
             knowledge=self.knowledge,
             slack_files=self.slack_files,
+            ledger=self.ledger,
+            cleaner=self.janitor,
         )
         replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
-        commands.register(self.bolt, deps)
+        commands.register(self.bolt, deps, operating.SUBCOMMANDS)
+        # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
+        operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
         agent_view.register(self.bolt, deps)
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
-        if self.oauth:
-            oauth.register(self.bolt)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
 
@@ -233,6 +253,8 @@ class AssistBot:
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         # Turns whose replica died (or this one, before a restart) are taken over and answered.
         self._sweeper = asyncio.create_task(self.dispatcher.keep_sweeping(), name="sweeper")
+        if self.settings.cleanup_interval > 0:
+            self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
         self.transport = self._transport()
         await self.transport.start()
 
@@ -272,6 +294,9 @@ class AssistBot:
         for task in (self._heartbeat, self._sweeper):
             if task is not None:
                 task.cancel()
+        if self._janitor_task is not None:
+            self._janitor_task.cancel()
+            await asyncio.gather(self._janitor_task, return_exceptions=True)
         await self.dispatcher.shutdown(self.settings.shutdown_grace)
         await self.store.close()
         await self.engine.close()
@@ -311,6 +336,17 @@ class AssistBot:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         return False
+
+
+def _operations(
+    settings: Settings, store: Store, slack: SlackClients, client: openai.AsyncOpenAI
+) -> tuple[Ledger, Meter, Janitor]:
+    """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
+    meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
+    ledger = open_ledger(store)
+    budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
+    meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
+    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings)
 
 
 def _secret(value) -> str | None:

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("check", help="validate the settings and the assistants file, then exit")
     sub.add_parser("manifest", help="print the Slack app manifest, with a slash command per configured tool")
+    _add_cleanup(sub)
     args = parser.parse_args(argv)
     try:
         settings = _settings_for(getattr(args, "mode", "auto"))
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             return _manifest(settings)
         if args.command == "check":
             return _check(settings)
+        if args.command == "cleanup":
+            return _cleanup(settings, dry_run=args.dry_run)
         return _run(settings)
     except AssistBotError as exc:
         print(f"assist-bot: {exc}", file=sys.stderr)
@@ -65,6 +68,17 @@ def _check(settings: Settings) -> int:
     for line in asyncio.run(_backends(settings, assistants)):
         print(line)
     return 0
+
+
+def _add_cleanup(sub) -> None:
+    cleanup = sub.add_parser("cleanup", help="delete at OpenAI what outlived its retention, then exit")
+    cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+
+
+def _cleanup(settings: Settings, *, dry_run: bool) -> int:
+    from assist_bot.janitor import cleanup_once
+
+    return asyncio.run(cleanup_once(settings, dry_run=dry_run, say=print))
 
 
 async def _backends(settings: Settings, assistants) -> list[str]:

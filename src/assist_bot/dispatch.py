@@ -18,14 +18,17 @@ import itertools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent, UsageReport
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import ReplyRef, TurnSnapshot
+from assist_bot.store.base import NO_CAPS, QueueCaps, ReplyRef, TurnSnapshot
+from assist_bot.store.ledger import Owner
+from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,37 @@ LOCK_LEASE = 60.0
 # (so that its messages are not answered again) with these pauses: about two minutes, then
 # it gives up and the sweeper treats the turn as interrupted once the store is back.
 END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one thread may ask at once: ASSIST_BOT_MAX_MESSAGE_CHARS for one message,
+    ASSIST_BOT_MAX_QUEUED_MESSAGES / _BYTES for what waits for its next turn (0: no cap)."""
+
+    message_chars: int = 0
+    queue: QueueCaps = NO_CAPS
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a message was not taken: too long, or its thread's queue is full (of messages
+    or of bytes). `limit` is the cap it hit; `size` the message's length when too long."""
+
+    reason: Literal["too_long", "messages", "bytes"]
+    limit: int
+    size: int = 0
+
+
+class Notices(Protocol):
+    async def refused(self, message: Inbound, refusal: Refusal) -> None:
+        """Tell the message's author (only them) that it was not taken, and why."""
+
+
+class _LogNotices:
+    """Notices for a dispatcher built without a Slack side (tools and tests): the log only."""
+
+    async def refused(self, message: Inbound, refusal: Refusal) -> None:
+        log.info("message %s/%s not taken: %s", message.channel, message.ts, refusal.reason)
 
 
 class ReplySink(Protocol):
@@ -92,11 +126,17 @@ class Dispatcher:
         assistants: Assistants,
         max_concurrent_turns: int = 100,
         lock_lease: float = LOCK_LEASE,
+        limits: Limits = Limits(),
+        notices: Notices | None = None,
         names: Names | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self._store = store
         self._lease_seconds = lock_lease
+        self._limits = limits
+        self._notices = notices or _LogNotices()
         self._names = names
+        self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
         # fairly, so one busy user or workspace does not hold the others back.
@@ -121,25 +161,40 @@ class Dispatcher:
         """Queue a message for its thread and make sure a turn will answer it.
 
         Returns False for a message already taken (a retry, or the `message`
-        twin of an `app_mention`), which is then dropped. One store round trip:
-        claim, queue and try the lock together.
+        twin of an `app_mention`), which is then dropped, and for one over a cap,
+        whose author is told (once: its twin and retries are duplicates). One store
+        round trip: claim, queue (within the thread's caps) and try the lock together.
         """
         if not self._accepting:
+            return False
+        token = f"msg:{message.channel}:{message.ts}"
+        if self._limits.message_chars and len(message.text) > self._limits.message_chars:
+            if await self._store.claim(message.team, token):
+                self._refuse(message, Refusal("too_long", self._limits.message_chars, len(message.text)))
             return False
         holder = self._holder()
         queued = await self._store.enqueue(
             message.thread,
             message.to_dict(),
-            dedupe_token=f"msg:{message.channel}:{message.ts}",
+            dedupe_token=token,
             owner=holder,
             lease=self._lease_seconds,
+            caps=self._limits.queue,
         )
-        if not queued.accepted:
+        if queued.refused:
+            limit = self._limits.queue.messages if queued.refused == "messages" else self._limits.queue.bytes
+            self._refuse(message, Refusal(queued.refused, limit))
+        elif not queued.accepted:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
         if queued.locked:  # otherwise the lock's holder answers it in its next turn
             self._start_drain(message.thread, holder)
-        return True
+        return queued.accepted
+
+    def _refuse(self, message: Inbound, refusal: Refusal) -> None:
+        # Told in the background: the ack path makes no Slack call.
+        log.info("message %s/%s not taken: %s (cap %d)", message.channel, message.ts, refusal.reason, refusal.limit)
+        self.spawn(self._notices.refused(message, refusal), name=f"refusal {message.channel}/{message.ts}")
 
     def _holder(self) -> str:
         return f"{self._owner}:{next(self._fences)}"
@@ -292,15 +347,33 @@ class Dispatcher:
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
         """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""
         assistant = self._assistants.get(state.channel_settings.get("assistant"))
+        reports: list[UsageReport] = []  # what each response used, recorded once the reply has ended
+        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
+        try:
+            await self._answer(thread, messages, state, assistant, reports, changes)
+        finally:
+            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
+        return _last(changes)
+
+    async def _answer(
+        self,
+        thread: ThreadKey,
+        messages: list[Inbound],
+        state: TurnSnapshot,
+        assistant: Assistant,
+        reports: list[UsageReport],
+        changes: list[StateChange],
+    ) -> None:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         if sink.message_ts is not None:  # so that whoever takes over after a crash can close it
             try:
                 await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts))
             except Exception:  # only a crash's clean-up depends on it: the answer goes on
                 log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
+        if await self._over_budget(thread, messages[-1], sink):
+            return
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
-        changes: list[StateChange] = []  # what the store must keep, even of a failed turn
 
         async def approve(request: ApprovalRequest) -> Decision:
             async with slot.set_aside():  # a person may take minutes: free the slot meanwhile
@@ -309,7 +382,7 @@ class Dispatcher:
         try:
             messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink, changes)
+                end = await self._stream(thread, messages, assistant, approve, state, sink, changes, reports)
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -321,14 +394,13 @@ class Dispatcher:
         try:
             if isinstance(end, Done):
                 await sink.finish(end)
-                return _last(changes)
+                return
             log.warning("turn in %s/%s failed: %s %s", thread.channel, thread.thread_ts, end.kind, end.detail)
             await sink.fail(end.kind)
         except Exception:  # the reply could not end as it should: a note if we can, and the queue goes on
             log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
             with contextlib.suppress(Exception):
                 await sink.fail("unexpected")
-        return _last(changes)
 
     async def _stream(
         self,
@@ -339,6 +411,7 @@ class Dispatcher:
         state: TurnSnapshot,
         sink: ReplySink,
         changes: list[StateChange],
+        reports: list[UsageReport],
     ) -> Done | Failed:
         """Feed the engine's events to the reply; returns the final one (the engine ends
         every turn with Done or Failed; a runner that does not is a bug, told as such).
@@ -350,11 +423,54 @@ class Dispatcher:
             async for event in events:
                 if isinstance(event, StateChange):
                     changes.append(event)
+                elif isinstance(event, UsageReport):
+                    reports.append(event)  # for the ledger, not the reply
                 elif isinstance(event, (Done, Failed)):
                     return event
                 else:
                     sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
+
+    # -- usage and budgets --------------------------------------------------------------
+    async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
+        """Checked before any model call: a used-up budget ends the turn with a note."""
+        if self._meter is None:
+            return False
+        try:
+            scope = await self._meter.over_budget(team=thread.team, channel=thread.channel, user=last.user)
+        except Exception:  # the ledger is down: answer rather than refuse everyone
+            log.warning("budget check failed; answering anyway", exc_info=True)
+            return False
+        if scope is None:
+            return False
+        log.info("turn in %s/%s refused: %s budget used up", thread.channel, thread.thread_ts, scope)
+        await sink.fail(f"budget_{scope}")
+        return True
+
+    async def _record_usage(
+        self,
+        thread: ThreadKey,
+        user: str,
+        assistant: str,
+        reports: list[UsageReport],
+        state: TurnSnapshot,
+        change: StateChange,
+    ) -> None:
+        if self._meter is None:
+            return
+        # The thread's server state is a conversation (conv_…), or in response_chain mode a
+        # response id: only a conversation is something to delete later.
+        server_state = change.server_state or state.server_state or ""
+        try:
+            await self._meter.record(
+                thread=Owner(thread.team, thread.channel, thread.thread_ts),
+                user=user,
+                assistant=assistant,
+                reports=reports,
+                conversation=server_state if server_state.startswith("conv") else None,
+            )
+        except Exception:  # figures lost for one turn must not break the thread
+            log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)
 
     async def _named(self, messages: list[Inbound]) -> list[Inbound]:
         """Display names are looked up when the turn starts, never before Slack's ack."""

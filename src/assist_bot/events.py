@@ -69,6 +69,23 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageReport:
+    """What one response used (from its final `usage` and output items); the dispatcher
+    records it, the reply never shows it."""
+
+    model: str
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    code_interpreter: int = 0  # sessions (containers)
+    file_search: int = 0
+    web_search: int = 0
+    containers: tuple[str, ...] = ()
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True, slots=True)
 class StateChange:
     """What the store must keep of this turn for the thread's next one; the dispatcher
     hands the turn's last StateChange to end_turn (each one supersedes the earlier).
@@ -83,7 +100,7 @@ class StateChange:
     type: Literal["state_change"] = "state_change"
 
 
-TurnEvent = TextDelta | ToolActivity | FileOutput | StateChange | Done | Failed
+TurnEvent = TextDelta | ToolActivity | FileOutput | StateChange | UsageReport | Done | Failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,10 +41,12 @@ BOT_EVENTS = [
     "app_context_changed",
     "app_home_opened",
     "app_mention",
+    "app_uninstalled",  # remove the workspace's data (README "Clean-up")
     "file_deleted",
     "message.channels",
     "message.groups",
     "message.im",
+    "tokens_revoked",  # the bot token revoked: remove the workspace's data
 ]
 
 

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     tool_timeout: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_TOOL_TIMEOUT")
     tool_max_rounds: int = Field(default=8, ge=1, le=50, alias="ASSIST_BOT_TOOL_MAX_ROUNDS")
     approval_timeout: float = Field(default=600.0, gt=0, alias="ASSIST_BOT_APPROVAL_TIMEOUT")
+    # Calls of side-effect tools (each one a consent prompt) one answer may make; the rest are refused.
+    max_side_effect_calls: int = Field(default=3, ge=1, le=100, alias="ASSIST_BOT_MAX_SIDE_EFFECT_CALLS")
+
+    # --- Caps on what one thread may ask at once (the rest is refused, with a note to its author) ---
+    max_queued_messages: int = Field(default=20, ge=1, le=10_000, alias="ASSIST_BOT_MAX_QUEUED_MESSAGES")
+    max_queued_bytes: int = Field(default=200_000, ge=1_000, le=100_000_000, alias="ASSIST_BOT_MAX_QUEUED_BYTES")
+    max_message_chars: int = Field(default=16_000, ge=1, le=1_000_000, alias="ASSIST_BOT_MAX_MESSAGE_CHARS")
     # A tool's own settings (SMTP_*, OPEN_METEO_*) live with the tool: assist_bot/tools/builtin.
 
     # --- Files ---------------------------------------------------------------------
@@ -91,6 +98,13 @@ class Settings(BaseSettings):
     # Files downloaded and handed to OpenAI at once per process (each may hold ASSIST_BOT_MAX_FILE_MB in memory).
     max_concurrent_downloads: int = Field(default=4, ge=1, le=1000, alias="ASSIST_BOT_MAX_CONCURRENT_DOWNLOADS")
     vector_store_expiry_days: int = Field(default=365, ge=1, le=365, alias="ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS")
+
+    # --- Costs, budgets and clean-up (README "Costs and budgets", "Clean-up") --------------
+    prices: str = Field(default="", alias="ASSIST_BOT_PRICES")
+    token_budget_workspace: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_WORKSPACE")
+    token_budget_channel: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_CHANNEL")
+    token_budget_user: int = Field(default=0, ge=0, alias="ASSIST_BOT_TOKEN_BUDGET_USER")
+    cleanup_interval: float = Field(default=3600.0, ge=0, alias="ASSIST_BOT_CLEANUP_INTERVAL")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
 
@@ -121,6 +135,17 @@ class Settings(BaseSettings):
             # The bot token travels with every call: plain http only to this machine (a test double).
             raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_parse(cls, value: str) -> str:
+        from assist_bot.usage import parse_prices
+
+        try:
+            parse_prices(value)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            raise ValueError(str(exc).splitlines()[0]) from None
+        return value
 
     @field_validator("assistants_file")
     @classmethod
@@ -179,6 +204,12 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def model_prices(self) -> dict[str, tuple[float, float, float]]:
+        from assist_bot.usage import parse_prices
+
+        return parse_prices(self.prices)
 
     @property
     def retention_seconds(self) -> int:

@@ -26,6 +26,12 @@ FAILURES = {
     "length_limit": "⚠️ The answer stopped here: it reached this assistant's length limit. Ask me to continue.",
     "content_filter": "⚠️ The answer was stopped by the AI service's content filter.",
     "incomplete": "⚠️ The AI service stopped this answer before it was complete.",
+    "budget_workspace": "⛔ This workspace has used its monthly token budget, so I did not answer. "
+    "An admin can raise it; it starts afresh next month.",
+    "budget_channel": "⛔ This channel has used its monthly token budget, so I did not answer. "
+    "An admin can raise it; it starts afresh next month.",
+    "budget_user": "⛔ You have used your monthly token budget, so I did not answer. "
+    "An admin can raise it; it starts afresh next month.",
 }
 
 TOOL_ACTIVITY = {
@@ -53,6 +59,21 @@ def failure(kind: str) -> str:
 
 def tool_activity(kind: str, name: str = "") -> str:
     return TOOL_ACTIVITY.get(kind, "working…").format(name=name or kind)
+
+
+# --- a message over a cap: told to its author only (ephemeral) ----------------------------
+def message_refused(reason: str, limit: int, size: int = 0) -> str:
+    """Why a message was not taken (dispatch.Refusal's reason, cap and size)."""
+    if reason == "too_long":
+        return (
+            f"⚠️ I did not take your message: it is {size:,} characters long and I take at most {limit:,}. "
+            "Please shorten it, or share the text as a file."
+        )
+    waiting = f"{limit:,} messages" if reason == "messages" else f"{limit // 1000:,} KB of messages"
+    return (
+        f"⚠️ I did not take your message: {waiting} already wait for my next answer in this thread. "
+        "Please send it again once I have answered."
+    )
 
 
 # --- consent for side-effect tools -------------------------------------------------
@@ -103,6 +124,8 @@ ASSIST_HELP = """*assist-bot* — mention me in a channel or DM me; I answer in 
 `/assist tools` — tools you can use, with their slash commands
 `/assist files` — this channel's knowledge; `/assist forget <file>` removes one
 `/assist intake on|off` — take shared files in automatically, or only when addressed
+`/assist usage` — this month's tokens and estimated cost here (admins: the workspace too)
+`/assist forget` — (admins) delete everything of this channel: conversations, files, knowledge
 `/assist help` — this help"""
 
 
@@ -151,3 +174,50 @@ def added_to_code(name: str) -> str:
 
 def intake_failed(name: str, reason: str) -> str:
     return f"⚠️ I could not add *{name}*: {reason}"
+
+
+# --- usage, budgets and clean-up --------------------------------------------------------
+def usage_block(where: str, month: str, figures, cost: tuple[float, list[str]], budget: int) -> str:
+    """One scope's month (`figures`: usage.Figures) with its estimated cost (USD, and the models
+    without a price — escaped for Slack by the caller) and budget."""
+    if not figures.raw:
+        return f"*Usage of {where} in {month}:* nothing yet."
+    usd, unpriced = cost
+    lines = [
+        f"*Usage of {where} in {month}*",
+        f"Tokens: {figures.tokens:,} — input {figures.total('input'):,} (cached {figures.total('cached'):,}), "
+        f"output {figures.total('output'):,} (reasoning {figures.total('reasoning'):,})",
+        f"Answers: {figures.total('turns'):,} ({figures.total('responses'):,} model responses) · tools: "
+        f"code interpreter {figures.total('code_interpreter'):,}, file search {figures.total('file_search'):,}, "
+        f"web search {figures.total('web_search'):,}",
+        f"Stored: {_size(figures.total('stored_bytes'))} in {figures.total('stored_files'):,} file(s)",
+        f"Estimated cost: ${usd:,.4f}" + (f" (no price for {', '.join(unpriced)})" if unpriced else ""),
+    ]
+    if budget:
+        lines.append(f"Budget: {figures.tokens:,} of {budget:,} tokens ({figures.tokens * 100 // budget} %)")
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count} B"
+
+
+def usage_top(channels: list[tuple[str, int]], users: list[tuple[str, int]], assistants: list[tuple[str, int]]) -> str:
+    top_channels = ", ".join(f"<#{c}> {n:,}" for c, n in channels) or "none"
+    top_users = ", ".join(f"<@{u}> {n:,}" for u, n in users) or "none"
+    used = ", ".join(f"{a} {n:,}" for a, n in sorted(assistants, key=lambda a: -a[1]) if n) or "none"
+    return f"*Most tokens* — channels: {top_channels}\nusers: {top_users}\nassistants: {used}"
+
+
+def your_budget(used: int, budget: int) -> str:
+    return f"*Your tokens this month:* {used:,} of {budget:,} ({used * 100 // budget} %)"
+
+
+def channel_forgotten(deleted: int) -> str:
+    return (
+        f"Done: I deleted this channel's data — {deleted} item(s) at the AI service (conversations, files, "
+        "knowledge). The next message starts afresh."
+    )

@@ -14,7 +14,7 @@ from assist_bot import texts
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.stream import Round, translate
 from assist_bot.errors import TurnError
-from assist_bot.events import Failed, TextDelta, ToolActivity
+from assist_bot.events import Failed, TextDelta, ToolActivity, UsageReport
 
 PAYLOADS = Path(__file__).parent.parent / "fakes" / "openai_payloads"
 
@@ -92,7 +92,7 @@ async def test_a_refusal_is_shown_as_the_models_words():
     done = recorded_event("openapi-ResponseRefusalDoneEvent.json")
     completed = recorded_event("openapi-ResponseCompletedEvent.json")
     events, into = await run(_iterate([delta, done, completed]))
-    assert events == [TextDelta("refusal text so far")]
+    assert [e for e in events if not isinstance(e, UsageReport)] == [TextDelta("refusal text so far")]
     assert into.text == ["refusal text so far"]
 
 
@@ -134,3 +134,13 @@ async def test_code_interpreter_files_are_collected_for_upload():
     cited = [a["filename"] for a in into.annotations if a["type"] == "container_file_citation"]
     assert "y_eq_x_squared_plot.png" in cited
     assert "sandbox:/mnt/data/y_eq_x_squared_plot.png" in "".join(into.text)
+
+
+async def test_every_ending_response_reports_its_usage_for_the_ledger():
+    events, _ = await run(recorded_stream("pai-conversation.sse"))
+    (report,) = [e for e in events if isinstance(e, UsageReport)]
+    assert (report.input_tokens, report.output_tokens) == (21, 3) and report.model
+    # A failed response's tokens are billed too: reported before the failure.
+    failed = recorded_event("codex-response-failed-rate-limit.json")
+    events, _ = await run(_iterate([{**DELTA, "delta": "Half"}, failed]))
+    assert isinstance(events[-2], UsageReport) and isinstance(events[-1], Failed)

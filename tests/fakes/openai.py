@@ -87,6 +87,7 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
         # Files, vector stores and containers (see the "Files" section below).
         self.files: dict[str, dict] = {}  # id -> file object fields + "content": bytes
         self.upload_errors: list[tuple[int, str]] = []  # (status, message) refusing the next uploads
+        self.delete_errors: dict[str, int] = {}  # path → status refusing every DELETE of it
         self.vector_stores: dict[str, dict] = {}  # id -> {"meta": vector store, "files": {file_id: vs file}}
         self.containers: dict[str, dict] = {}  # id -> {"meta": container, "files": {cfile_id: fields + content}}
         self.vector_file_polls = vector_file_polls  # GETs of a vector store file before it leaves in_progress
@@ -194,6 +195,8 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
     async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if request.method == "DELETE" and request.path in self.delete_errors:
+            return _error(self.delete_errors[request.path], "The server had an error while processing your request.")
         try:
             return await handler(request)
         except _Reject as reject:

@@ -45,6 +45,8 @@ class Files(Resource):
             "status_details": None,
             "content": content,
         }
+        if fields.get("expires_after[seconds]"):  # the SDK sends expires_after as form fields
+            record["expires_at"] = record["created_at"] + int(fields["expires_after[seconds]"])
         self.files[record["id"]] = record
         return web.json_response(self._public(record))
 

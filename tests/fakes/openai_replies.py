@@ -67,6 +67,8 @@ class Text:
     # (to see what the user sees while hosted tools or reasoning run).
     hold: asyncio.Event | None = None
     cached_tokens: int = 0  # usage.input_tokens_details.cached_tokens of the completed response
+    # The completed response's `usage` as given (the Responses API shape), instead of one counted from words.
+    usage: dict | None = None
 
     @property
     def tool_calls(self) -> list[str]:

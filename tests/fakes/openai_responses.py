@@ -330,6 +330,8 @@ class Responses(Resource):
             status, error, incomplete = terminal(reply)
             cached = reply.cached_tokens if isinstance(reply, Text) else 0
             self._finish(obj, body, conv_id, status, error, incomplete, cached)
+            if isinstance(reply, Text) and reply.usage is not None:
+                obj["usage"] = reply.usage
             await out.emit(f"response.{status}", response=obj)
         await resp.write_eof()
         return resp

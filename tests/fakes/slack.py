@@ -458,6 +458,13 @@ class FakeSlack:
         return {"channel": msg.channel, "ts": msg.ts}
 
     def _m_chat_postEphemeral(self, a: dict) -> dict:
+        # Slack's own checks of the arguments every ephemeral message needs.
+        if not a.get("channel"):
+            return {"error": "channel_not_found"}
+        if not a.get("user"):
+            return {"error": "user_not_found"}
+        if not (a.get("text") or a.get("blocks") or a.get("attachments")):
+            return {"error": "no_text"}
         return {"message_ts": new_ts()}
 
     def _m_users_info(self, a: dict) -> dict:

@@ -14,7 +14,7 @@ import pytest
 from redis.cluster import key_slot
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
-from assist_bot.store.base import ReplyRef
+from assist_bot.store.base import QueueCaps, ReplyRef
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
 
@@ -228,6 +228,65 @@ async def test_end_turn_keeps_the_lock_only_while_messages_wait(store: Store):
     assert await store.end_turn(THREAD, "b", 5) is False  # not the owner
     assert await store.end_turn(THREAD, "a", 5) is False  # nothing left: released
     assert (await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)).locked
+
+
+# -- caps on what waits in a thread's queue ------------------------------------------------------
+async def test_a_full_queue_refuses_a_message_whole_and_once(store: Store):
+    caps = QueueCaps(messages=3)
+    for n in range(3):
+        queued = await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5, caps=caps)
+        assert queued.accepted and not queued.refused
+    full = await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert (full.accepted, full.locked, full.refused) == (False, False, "messages")
+    # Its redelivery is a duplicate (one notice per message), not a second refusal.
+    again = await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert (again.accepted, again.refused) == (False, "")
+    # Nothing of the refused message was stored: the turn takes exactly the three.
+    assert [item["n"] for item in (await store.begin_turn(THREAD)).items] == [0, 1, 2]
+    # The queue taken, the thread takes messages again.
+    assert (await store.enqueue(THREAD, {"n": 4}, dedupe_token="m4", owner="b", lease=5, caps=caps)).accepted
+    # Caps are per thread: another thread (here of another team) is not affected.
+    other = await store.enqueue(OTHER_TEAM_THREAD, {"n": 5}, dedupe_token="m3", owner="b", lease=5, caps=caps)
+    assert other.accepted and other.locked
+
+
+async def test_queued_bytes_are_capped_but_a_message_alone_is_always_taken(store: Store):
+    caps = QueueCaps(bytes=200)
+    big = {"text": "é" * 150}  # 300 bytes as stored (UTF-8), over the cap on its own
+    assert (await store.enqueue(THREAD, big, dedupe_token="m0", owner="a", lease=5, caps=caps)).accepted
+    refused = await store.enqueue(THREAD, {"text": "hi"}, dedupe_token="m1", owner="b", lease=5, caps=caps)
+    assert (refused.accepted, refused.refused) == (False, "bytes")
+    await store.begin_turn(THREAD)
+    await store.end_turn(THREAD, "a", 5)
+    fits = {"text": "a" * 80}  # 91 bytes as stored: two fit in 200, three do not
+    for n in range(2):
+        assert (await store.enqueue(THREAD, fits, dedupe_token=f"f{n}", owner="a", lease=5, caps=caps)).accepted
+    third = await store.enqueue(THREAD, fits, dedupe_token="f2", owner="a", lease=5, caps=caps)
+    assert third.refused == "bytes"
+    small = await store.enqueue(THREAD, {"text": "ok"}, dedupe_token="f3", owner="a", lease=5, caps=caps)
+    assert small.accepted  # 2 × 91 + 13 bytes: still under the cap
+    assert [item["text"] for item in (await store.begin_turn(THREAD)).items] == ["a" * 80, "a" * 80, "ok"]
+
+
+async def test_the_caps_hold_under_concurrency(store: Store):
+    caps = QueueCaps(messages=5)
+    results = await asyncio.gather(
+        *(store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner=f"r{n}", lease=5, caps=caps) for n in range(40))
+    )
+    assert sum(r.accepted for r in results) == 5
+    assert sum(r.refused == "messages" for r in results) == 35
+    assert sum(r.locked for r in results) == 1
+    assert len((await store.begin_turn(THREAD)).items) == 5
+
+
+async def test_a_refused_message_still_takes_a_free_lock_so_the_full_queue_is_drained(store: Store):
+    caps = QueueCaps(messages=2)
+    for n in range(2):
+        await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="dead", lease=5, caps=caps)
+    await store.release_lock(THREAD, "dead")  # its replica died (or its lease ran out) before a turn
+    late = await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5, caps=caps)
+    assert (late.accepted, late.locked, late.refused) == (False, True, "messages")
+    assert [item["n"] for item in (await store.begin_turn(THREAD)).items] == [0, 1]
 
 
 async def test_local_history_is_appended_trimmed_and_read_with_the_turn(store: Store):

@@ -17,13 +17,17 @@ from openai.types import FilePurpose
 from assist_bot.engine.openai_errors import to_turn_error
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
+from assist_bot.store.ledger import Owner, Resource
 from assist_bot.uploads import IntakeError, Upload
+from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
 VECTOR_STORE_SETTING = "vector_store_id"
 POLL_MS = 500
 INDEXING_TIMEOUT = 300.0
+# The Files API lets a file expire at most 30 days after its creation (anchor created_at).
+MAX_FILE_EXPIRY = 30 * 86400
 # A vector store file's `last_error.code`, in our words (its message is the service's, not shown).
 INDEXING_FAILURES = {
     "unsupported_file": "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)",
@@ -40,10 +44,12 @@ class Knowledge:
         store: Store,
         settings: Settings,
         hosted_tools: Callable[[str | None], bool] = lambda assistant: True,
+        meter: Meter | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._settings = settings
+        self._meter = meter  # records what is stored at OpenAI, by owner, for costs and clean-up
         self._hosted_tools = hosted_tools  # by assistant name: does its model server run hosted tools?
 
     async def _require_hosted(self, channel: ChannelKey, lacking: str) -> None:
@@ -74,6 +80,8 @@ class Knowledge:
             metadata={"team": channel.team, "channel": channel.channel},
         )
         await self._store.set_channel_setting(channel, VECTOR_STORE_SETTING, store.id)
+        if self._meter is not None:
+            await self._meter.record_made(Owner(channel.team, channel.channel), Resource("vector_store", store.id))
         log.info("vector store %s for %s/%s", store.id, channel.team, channel.channel)
         return store.id
 
@@ -117,6 +125,13 @@ class Knowledge:
                 "bytes": len(upload.content),
             },
         )
+        await self._stored(Owner(channel.team, channel.channel), upload, file.id)
+
+    async def _stored(self, owner: Owner, upload: Upload, file_id: str) -> None:
+        if self._meter is not None:
+            await self._meter.record_stored(
+                owner=owner, user=upload.uploader, resource=Resource("file", file_id), size=len(upload.content)
+            )
 
     async def _attach(self, file_id: str, vector_store: str, channel: ChannelKey, upload: Upload) -> Any:
         return await self._client.vector_stores.files.create_and_poll(
@@ -167,17 +182,30 @@ class Knowledge:
     # -- a thread's code interpreter, and images ---------------------------------------------
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
         await self._require_hosted(ChannelKey(thread.team, thread.channel), "code interpreter")
+        # No expires_after: a file expires counted from its upload (30 days at most), while the
+        # thread may use it longer; the janitor deletes it once the thread is unused that long.
         file_id = await self._upload(upload, purpose="assistants")
         await self._store.add_thread_file(thread, file_id)
+        await self._stored(Owner(thread.team, thread.channel, thread.thread_ts), upload, file_id)
 
-    async def add_image(self, upload: Upload, *, channel: ChannelKey) -> str:
+    async def add_image(self, upload: Upload, *, channel: ChannelKey, thread: ThreadKey | None = None) -> str:
         await self._require_hosted(channel, "file uploads for images")
-        return await self._upload(upload, purpose="vision")
+        # An image is read in its own turn: it may expire (the janitor removes it earlier when it can).
+        expiry = min(self._settings.retention_seconds, MAX_FILE_EXPIRY)
+        file_id = await self._upload(upload, purpose="vision", expires_after=max(expiry, 3600))
+        if thread is not None:
+            await self._stored(Owner(thread.team, thread.channel, thread.thread_ts), upload, file_id)
+        return file_id
 
-    async def _upload(self, upload: Upload, *, purpose: FilePurpose) -> str:
+    async def _upload(self, upload: Upload, *, purpose: FilePurpose, expires_after: int | None = None) -> str:
+        extra: dict[str, Any] = (
+            {"expires_after": {"anchor": "created_at", "seconds": expires_after}} if expires_after else {}
+        )
         try:
             file = await self._client.files.create(
-                file=(upload.name, upload.content, upload.mimetype or "application/octet-stream"), purpose=purpose
+                file=(upload.name, upload.content, upload.mimetype or "application/octet-stream"),
+                purpose=purpose,
+                **extra,
             )
         except openai.OpenAIError as exc:
             raise IntakeError(_api_reason(exc)) from exc

@@ -11,6 +11,7 @@ from assist_bot.engine.openai_errors import incomplete_kind, stream_failure_kind
 from assist_bot.engine.tooling import FunctionCall
 from assist_bot.errors import TurnError
 from assist_bot.events import Failed, TextDelta, ToolActivity, TurnEvent
+from assist_bot.usage import report_from_response
 
 # Output items that are work the user should see while it happens (hosted tools run on
 # OpenAI's side with no event of ours otherwise; reasoning can take a while before any text).
@@ -128,6 +129,8 @@ async def translate(events: AsyncIterator[dict[str, Any]], into: Round) -> Async
             if activity:
                 yield activity
         elif kind in _TERMINAL:
+            if event.get("response"):  # its tokens are billed whether it answered or not
+                yield report_from_response(event["response"])
             failed = terminal(event, into)
             if failed:
                 yield failed

@@ -32,6 +32,22 @@ def function_tool(tool: Tool) -> FunctionToolParam:
     )
 
 
+class SideEffectBudget:
+    """Calls of side-effect tools one answer may still make (ASSIST_BOT_MAX_SIDE_EFFECT_CALLS):
+    each is a consent prompt, and a model asked to send 40 emails must not post 40 of them.
+    One per turn, shared by its tool rounds, so asking again in the next round gains nothing."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionCall:
     call_id: str
@@ -46,10 +62,15 @@ async def run_calls(
     ctx: ToolContext[Any],
     approve: Approver,
     requesters: Sequence[str] = (),
+    budget: SideEffectBudget | None = None,
 ) -> list[dict[str, Any]]:
-    """`requesters`: everyone whose message is in the turn (an approval must hold for each)."""
+    """`requesters`: everyone whose message is in the turn (an approval must hold for each).
+    `budget`: the turn's side-effect calls left; the calls past it, in the model's order, are
+    refused with a reason the model can relay (None: no cap)."""
     who = tuple(dict.fromkeys(requesters)) or (ctx.user,)
-    outputs = await asyncio.gather(*(_run_one(call, tools=tools, ctx=ctx, approve=approve, who=who) for call in calls))
+    outputs = await asyncio.gather(
+        *(_run_one(call, tools=tools, ctx=ctx, approve=approve, who=who, budget=budget) for call in calls)
+    )
     return [
         {"type": "function_call_output", "call_id": call.call_id, "output": output}
         for call, output in zip(calls, outputs, strict=True)
@@ -57,7 +78,13 @@ async def run_calls(
 
 
 async def _run_one(
-    call: FunctionCall, *, tools: dict[str, Tool], ctx: ToolContext[Any], approve: Approver, who: tuple[str, ...]
+    call: FunctionCall,
+    *,
+    tools: dict[str, Tool],
+    ctx: ToolContext[Any],
+    approve: Approver,
+    who: tuple[str, ...],
+    budget: SideEffectBudget | None,
 ) -> str:
     tool = tools.get(call.name)
     if tool is None:
@@ -70,6 +97,13 @@ async def _run_one(
         shown = tool.as_run(call.arguments)
     except ToolArgumentsError as exc:
         return f"Error: invalid arguments: {exc}"
+    # Taken before the first await: gather starts the calls in order, so the first ones get it.
+    if budget is not None and not budget.take():
+        return (
+            f"{tool.name} was not run: one answer may make at most {budget.limit} calls that need a person's "
+            "approval. Do not retry in this answer; tell the user which actions were not run, so they can "
+            "ask for them again in a new message."
+        )
     decision = await approve(
         ApprovalRequest(
             tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=who

@@ -32,7 +32,7 @@ from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.state import TurnState, context_plan, open_turn
 from assist_bot.engine.stream import Round, Usage, translate
-from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, run_calls
+from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, SideEffectBudget, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
@@ -185,7 +185,7 @@ class Engine:
         request |= plan.fields | _identity(thread, last.user)
         usage = Usage()
         try:
-            tools = _ToolRun(functions, ctx, approve, speakers)
+            tools = _ToolRun(functions, ctx, approve, speakers, SideEffectBudget(self._settings.max_side_effect_calls))
             rounds = self._rounds(thread, backend, turn, request, user_input(messages), tools, usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
@@ -241,7 +241,12 @@ class Engine:
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
             items = await run_calls(
-                this.calls, tools=tools.functions, ctx=tools.ctx, approve=tools.approve, requesters=tools.requesters
+                this.calls,
+                tools=tools.functions,
+                ctx=tools.ctx,
+                approve=tools.approve,
+                requesters=tools.requesters,
+                budget=tools.budget,
             )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
@@ -333,6 +338,7 @@ class _ToolRun:
     ctx: ToolContext
     approve: Approver
     requesters: list[str]
+    budget: SideEffectBudget  # the turn's side-effect calls left, across its rounds
 
 
 class _Entered:

@@ -12,6 +12,7 @@ from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.files import FileIntake, SlackFiles
 from assist_bot.slack.people import People
 from assist_bot.store import ChannelKey, Store
+from assist_bot.store.ledger import Ledger
 from assist_bot.tools import Tool, ToolContext, ToolRegistry
 
 
@@ -33,6 +34,14 @@ class ChannelKnowledge(FileIntake, Protocol):
     async def forget_slack_file(self, team: str, slack_file_id: str) -> bool: ...
 
 
+class Cleaner(Protocol):
+    """Removes what the bot keeps at OpenAI and in the store (janitor.Janitor)."""
+
+    async def forget_channel(self, team: str, channel: str) -> int: ...
+
+    async def forget_team(self, team: str) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SurfaceDeps:
     settings: Settings
@@ -45,3 +54,5 @@ class SurfaceDeps:
     approvals: Approvals
     knowledge: ChannelKnowledge
     slack_files: SlackFiles
+    ledger: Ledger | None = None  # usage figures (/assist usage)
+    cleaner: Cleaner | None = None  # /assist forget (a channel), app_uninstalled, tokens_revoked

@@ -43,7 +43,7 @@ class FileIntake(Protocol):
 
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None: ...
 
-    async def add_image(self, upload: Upload, *, channel: ChannelKey) -> str: ...
+    async def add_image(self, upload: Upload, *, channel: ChannelKey, thread: ThreadKey | None = None) -> str: ...
 
 
 class _Pool:
@@ -194,7 +194,7 @@ async def take_files(
                     await intake.add_data_file(thread=thread, upload=upload)
                     outcome.notes[step.index] = texts.added_to_code(escape(upload.name))
                 else:
-                    outcome.images.append(await intake.add_image(upload, channel=channel))
+                    outcome.images.append(await intake.add_image(upload, channel=channel, thread=thread))
             outcome.taken += 1
         except IntakeError as exc:  # a download or an upload that failed, in words for users
             outcome.problem(step.index, texts.intake_failed(escape(step.name), exc.reason))

@@ -5,7 +5,8 @@
   exchanges the code (`oauth.v2.access`) and stores the installation;
 - every event is authorised with its workspace's bot token from the installation store (Bolt
   refreshes it first when token rotation is on), so its listener's `client` is that workspace's;
-- `app_uninstalled` / `tokens_revoked` delete that workspace's installation.
+- `app_uninstalled` / `tokens_revoked` delete that workspace's installation (slack/operating.py, with
+  the workspace's data).
 
 Installations and states live in Redis with REDIS_URL (any replica can finish an install another
 one started), in memory otherwise.
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -101,12 +101,6 @@ def _stores(settings: Settings, secret: str) -> tuple[HashInstallationStore, Sig
         return installations, RedisStateStore(installations.redis, secret=secret)
     log.warning("REDIS_URL is not set: installations are kept in memory and lost on restart")
     return MemoryInstallationStore(), MemoryStateStore(secret=secret)
-
-
-def register(app: AsyncApp) -> None:
-    """A workspace that uninstalls the app, or revokes its bot token, loses its installation."""
-    app.event("app_uninstalled")(app.default_app_uninstalled_event_listener())
-    app.event("tokens_revoked")(app.default_tokens_revoked_event_listener())
 
 
 def add_routes(web_app: web.Application, flow: AsyncOAuthFlow) -> None:

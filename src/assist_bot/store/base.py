@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 NAMESPACE = "assist-bot"
 
@@ -170,9 +170,25 @@ APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks
 
 
 @dataclass(frozen=True, slots=True)
+class QueueCaps:
+    """How much may wait in one thread's queue for its next turn (0: no cap). A message
+    that arrives at an empty queue is always taken: its own size is capped before the store."""
+
+    messages: int = 0
+    bytes: int = 0  # of the queued items as stored (UTF-8 JSON), the new one included
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
-    accepted: bool  # False: a duplicate delivery, dropped
+    accepted: bool  # False: not queued — a duplicate delivery, or refused (below)
     locked: bool  # True: we took the thread's lock, so the turn is ours to run
+    # "messages" / "bytes": the thread's queue is full, so the message was not queued (nothing
+    # of it stored but its dedupe token: a redelivery is not refused twice). The lock may still
+    # be taken: a queue whose turn died must be drained by someone.
+    refused: Literal["", "messages", "bytes"] = ""
+
+
+NO_CAPS = QueueCaps()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +255,17 @@ class Store(abc.ABC):
     # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
     @abc.abstractmethod
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
-        """Atomically: claim the token (else drop), queue the item, try to take the lock."""
+        """Atomically: claim the token (else drop), queue the item unless the thread's
+        queue is at its caps, try to take the lock."""
 
     @abc.abstractmethod
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:

@@ -6,20 +6,23 @@ import asyncio
 import fnmatch
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    QueueCaps,
     ReplyRef,
     Store,
     ThreadKey,
     TurnSnapshot,
+    encode,
 )
 
 
@@ -107,13 +110,35 @@ class MemoryStore(Store):
         self._kv.set(self.keys.conversation(thread), conversation_id, self.retention_seconds)
 
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         if not self._claim(self.keys.message_seen(thread, dedupe_token), SEEN_TTL):
             return Enqueued(accepted=False, locked=False)
-        self._push_pending(thread, item)
-        self._kv.set(self.keys.known(thread), True, self.retention_seconds)
-        return Enqueued(accepted=True, locked=self._acquire_lock(thread, owner, lease))
+        refused = self._queue_full(thread, item, caps)
+        if not refused:
+            self._push_pending(thread, item)
+            self._kv.set(self.keys.known(thread), True, self.retention_seconds)
+        # Tried even when refused, as on Redis: a full queue whose turn died gets drained.
+        locked = self._acquire_lock(thread, owner, lease)
+        return Enqueued(accepted=not refused, locked=locked, refused=refused)
+
+    def _queue_full(self, thread: ThreadKey, item: dict[str, Any], caps: QueueCaps) -> Literal["", "messages", "bytes"]:
+        """Which cap the item would break (measured as Redis stores items: UTF-8 JSON)."""
+        waiting = self._kv.get(self.keys.pending(thread)) or []
+        if not waiting:
+            return ""
+        if caps.messages and len(waiting) >= caps.messages:
+            return "messages"
+        if caps.bytes and sum(len(encode(queued).encode()) for queued in [*waiting, item]) > caps.bytes:
+            return "bytes"
+        return ""
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # As the Redis twin: the queue moves to `inflight` until end_turn; what a dead

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -19,12 +19,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
+    QueueCaps,
     ReplyRef,
     Store,
     ThreadKey,
@@ -126,6 +128,10 @@ def connect(url: str, *, max_connections: int) -> Client:
     return aioredis.Redis(connection_pool=pool)
 
 
+# The ENQUEUE script's `refused` code → Enqueued.refused.
+_REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2: "bytes"}
+
+
 class RedisStore(Store):
     def __init__(
         self,
@@ -170,7 +176,14 @@ class RedisStore(Store):
         await self._redis.aclose()
 
     async def enqueue(
-        self, thread: ThreadKey, item: dict[str, Any], *, dedupe_token: str, owner: str, lease: float
+        self,
+        thread: ThreadKey,
+        item: dict[str, Any],
+        *,
+        dedupe_token: str,
+        owner: str,
+        lease: float,
+        caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         keys = [
             self.keys.message_seen(thread, dedupe_token),
@@ -178,10 +191,9 @@ class RedisStore(Store):
             self.keys.lock(thread),
             self.keys.known(thread),
         ]
-        accepted, locked = await self._enqueue(
-            keys=keys, args=[SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
-        )
-        return Enqueued(accepted=bool(accepted), locked=bool(locked))
+        args: list[str | int] = [SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
+        accepted, locked, refused = await self._enqueue(keys=keys, args=[*args, caps.messages, caps.bytes])
+        return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # The thread's keys in one script (one slot), the channel's settings (another slot

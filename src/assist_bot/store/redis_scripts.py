@@ -15,16 +15,35 @@ DECIDE = (
 )
 
 # A message arrives. KEYS: seen, pending, lock, known.
-# ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms), retention (s).
-# Returns {accepted, locked}. `known` marks the thread as one the bot is part of at once,
-# so follow-ups without a mention reach it even while its first answer streams.
+# ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms), retention (s),
+# max queued messages, max queued bytes (0: no cap).
+# Returns {accepted, locked, refused}: refused 1 = too many messages wait, 2 = too many bytes.
+# `known` marks the thread as one the bot is part of at once, so follow-ups without a mention
+# reach it even while its first answer streams. A refused message leaves only its dedupe token
+# (a redelivery is not refused twice); the lock is still tried, so that a full queue whose turn
+# died is drained by the replica that sees it.
 ENQUEUE = """
-if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
-redis.call('rpush', KEYS[2], ARGV[2])
-redis.call('expire', KEYS[2], ARGV[3])
-redis.call('set', KEYS[4], '1', 'EX', ARGV[6])
-if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return {1, 1} end
-return {1, 0}
+if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0} end
+local refused = 0
+local waiting = redis.call('llen', KEYS[2])
+if waiting > 0 then
+  if tonumber(ARGV[7]) > 0 and waiting >= tonumber(ARGV[7]) then
+    refused = 1
+  elseif tonumber(ARGV[8]) > 0 then
+    local size = #ARGV[2]
+    for _, queued in ipairs(redis.call('lrange', KEYS[2], 0, -1)) do size = size + #queued end
+    if size > tonumber(ARGV[8]) then refused = 2 end
+  end
+end
+if refused == 0 then
+  redis.call('rpush', KEYS[2], ARGV[2])
+  redis.call('expire', KEYS[2], ARGV[3])
+  redis.call('set', KEYS[4], '1', 'EX', ARGV[6])
+end
+local locked = 0
+if redis.call('set', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then locked = 1 end
+if refused == 0 then return {1, locked, 0} end
+return {0, locked, refused}
 """
 
 # A turn begins (its runner holds the lock). KEYS: pending, inflight, turn, server state, files,

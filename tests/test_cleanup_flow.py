@@ -1,0 +1,155 @@
+"""Removing data on request, over the real wire: `/assist forget` for a whole channel
+(admins), `app_uninstalled` and `tokens_revoked` for a workspace; files made at OpenAI
+carry expires_after where the API allows it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from assist_bot import texts
+from assist_bot.store import ChannelKey, ThreadKey
+from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
+from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.thread_state import conversation_of
+
+pytestmark = pytest.mark.timeout(60)
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def answered(slack, channel, thread_ts) -> bool:
+    return any("You said" in m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts)
+
+
+async def ask(bot, slack, channel, *, team="T1"):
+    event = mention(channel, "U1", "hello", team=team)
+    assert await bot.send(event, team_id=team) == 200
+    await wait_for(lambda: answered(slack, channel, event["ts"]))
+    return event
+
+
+def openai_conversations(openai_fake, team, channel) -> list[str]:
+    return [
+        cid
+        for cid, conv in openai_fake.conversations.items()
+        if conv["metadata"].get("team") == team and conv["metadata"].get("channel") == channel
+    ]
+
+
+async def team_keys(bot, team) -> list[str]:
+    # Every layout a workspace's keys have: `{T1}:…` (ledger), `{T1:…}:…` (store), `T1:…` (installation).
+    patterns = (f"assist-bot:{{{team}}}:*", f"assist-bot:{{{team}:*", f"assist-bot:{team}:*")
+    return [key for pattern in patterns async for key in bot.bot.store._redis.scan_iter(match=pattern)]
+
+
+async def workspace_event(bot, event: dict, team: str) -> None:
+    status, _ = await post_signed(bot.events_url, event_body(event, team_id=team), signing_secret=SIGNING_SECRET)
+    assert status == 200
+
+
+async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack, openai_fake, redis_url):
+    async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
+        await bot.bot.store._redis.flushdb()
+        first = await ask(bot, slack, "C1", team="T1")
+        await ask(bot, slack, "C1", team="T2")
+        await wait_for(lambda: len(openai_fake.conversations) == 2)
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)  # both turns recorded
+
+        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T1")
+
+        await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        assert openai_conversations(openai_fake, "T2", "C1")  # the other workspace keeps its own
+        assert await team_keys(bot, "T1") == []
+        assert await team_keys(bot, "T2") != []
+        assert await conversation_of(bot.bot.store, ThreadKey("T1", "C1", first["ts"])) is None
+        assert await bot.bot.ledger.teams() == ["T2"]
+
+
+async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, openai_fake, redis_url):
+    async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", team="T1")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        # A user's token revoked: the bot still works there, nothing is removed.
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}, "event_ts": new_ts()}
+        await workspace_event(bot, revoked, "T1")
+        assert bot.bot.dispatcher.in_flight == 0 and openai_conversations(openai_fake, "T1", "C1")
+        # The bot token revoked: the workspace's data goes.
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": new_ts()}
+        await workspace_event(bot, revoked, "T1")
+        await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        assert await team_keys(bot, "T1") == []
+
+
+def answer(slack, url):
+    return next((r for r in slack.responses if url.endswith(r["key"])), None)
+
+
+async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, openai_fake, redis_url):
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
+        await bot.bot.store._redis.flushdb()
+        doc = slack.add_file(name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C1")
+        await bot.send(file_share_message("C1", "U1", "", [doc]))
+        await wait_for(lambda: len(openai_fake.vector_stores) == 1 and len(openai_fake.files) == 1)
+        thread = await ask(bot, slack, "C1")
+        await ask(bot, slack, "C2")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+
+        refused = await bot.command(slack, "/assist", "forget", user="U1", channel="C1")
+        assert (await wait_for(lambda: answer(slack, refused)))["text"] == texts.ADMINS_ONLY
+        assert len(openai_fake.vector_stores) == 1 and openai_conversations(openai_fake, "T1", "C1")
+
+        done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
+        reply = (await wait_for(lambda: answer(slack, done)))["text"]
+        assert reply == texts.channel_forgotten(3)  # the conversation, the document and the vector store
+        assert openai_fake.vector_stores == {} and openai_fake.files == {}
+        assert not openai_conversations(openai_fake, "T1", "C1")
+        assert openai_conversations(openai_fake, "T1", "C2")  # another channel keeps its own
+        channel = ChannelKey("T1", "C1")
+        assert "vector_store_id" not in await bot.bot.store.get_channel_settings(channel)
+        assert await bot.bot.store.knowledge_files(channel) == {}
+        assert await conversation_of(bot.bot.store, ThreadKey("T1", "C1", thread["ts"])) is None
+
+
+async def test_images_expire_at_openai_after_the_retention(slack, openai_fake):
+    async with running_bot(slack, openai_fake, ASSIST_BOT_RETENTION_DAYS=7) as bot:
+        image = slack.add_file(name="screen.png", content=PNG, mimetype="image/png", filetype="png", channel="D1")
+        await bot.send(file_share_message("D1", "U1", "what is this?", [image], channel_type="im"))
+        await wait_for(lambda: openai_fake.response_requests)
+    [record] = openai_fake.files.values()
+    assert record["expires_at"] == record["created_at"] + 7 * 86400
+    assert record["expires_at"] > time.time()
+
+
+async def test_with_oauth_an_uninstall_drops_the_installation_and_the_workspaces_data(slack, openai_fake, redis_url):
+    from assist_bot.slack.installations import RedisInstallationStore
+    from tests.support.oauth import install, oauth_env
+
+    async with running_bot(slack, openai_fake, **oauth_env(slack, redis_url)) as bot:
+        await bot.bot.store._redis.flushdb()
+        base = bot.events_url.removesuffix("/slack/events")
+        await install(base, slack, "T1")
+        await install(base, slack, "T2")
+        for team, user in (("T1", "UBOT"), ("T2", "UBOT2")):
+            event = mention("C1", "U1", "hello", team=team, bot_user_id=user)
+            await bot.send(event, team_id=team)
+            await wait_for(lambda: openai_conversations(openai_fake, team, "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+
+        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T2")
+
+        await wait_for(lambda: not openai_conversations(openai_fake, "T2", "C1"))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        installations = RedisInstallationStore.from_url(redis_url)
+        try:
+            assert await installations.async_find_bot(enterprise_id=None, team_id="T2") is None
+            assert await installations.async_find_bot(enterprise_id=None, team_id="T1") is not None
+        finally:
+            await installations.close()
+        assert openai_conversations(openai_fake, "T1", "C1")
+        assert await team_keys(bot, "T2") == []

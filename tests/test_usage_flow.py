@@ -1,0 +1,166 @@
+"""Usage and budgets over the real wire: the fake OpenAI's `usage` in response.completed is
+recorded per workspace, channel, user and assistant (Redis), `/assist usage` shows it with
+an estimated cost, and a used-up budget stops a turn before any model call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from assist_bot import texts
+from assist_bot.usage import month_of
+from tests.fakes.openai import Text
+from tests.fakes.slack import file_share_message, mention, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def usage(input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: int = 0) -> dict:
+    """A `usage` object as response.completed carries it."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def replies(slack, channel, thread_ts):
+    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
+
+
+async def until(check, seconds: float = 10):
+    """Poll an async check until it is truthy (bounded)."""
+    deadline = time.monotonic() + seconds
+    while not (value := await check()):
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def ask(bot, slack, channel, user, text, expected):
+    event = mention(channel, user, text)
+    assert await bot.send(event) == 200
+    await wait_for(lambda: any(expected in r for r in replies(slack, channel, event["ts"])))
+    return event
+
+
+async def recorded_tokens(bot, scope: str) -> int:
+    figures = await bot.bot.ledger.usage("T1", month_of(time.time()), [scope])
+    return figures[scope].get("tokens", 0)
+
+
+def answer(slack, url):
+    return next((r for r in slack.responses if url.endswith(r["key"])), None)
+
+
+async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(slack, openai_fake, redis_url):
+    openai_fake.enqueue(
+        Text.of("First answer", usage=usage(1200, 300, cached=200, reasoning=50)),
+        Text.of("Searched", tools=["web_search"], usage=usage(400, 100)),
+    )
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "question one", "First answer")
+        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1500))
+        await ask(bot, slack, "C2", "U2", "question two", "Searched")
+        await until(lambda: _equals(recorded_tokens(bot, "workspace"), 2000))
+
+        mine = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        text = (await wait_for(lambda: answer(slack, mine)))["text"]
+        assert "*Usage of <#C1>" in text
+        assert "Tokens: 1,500 — input 1,200 (cached 200), output 300 (reasoning 50)" in text
+        # gpt-5.4-mini: 1,000 fresh × $0.75 + 200 cached × $0.075 + 300 × $4.50, per 1M tokens.
+        assert "Estimated cost: $0.0021" in text
+        assert "the workspace" not in text and "Most tokens" not in text  # U1 is no admin
+
+        url = await bot.command(slack, "/assist", "usage", user="UADMIN", channel="C1")
+        admin = (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Usage of the workspace" in admin and "Tokens: 2,000" in admin
+        assert "web search 1" in admin
+        assert "channels: <#C1> 1,500, <#C2> 500" in admin
+        assert "users: <@U1> 1,500, <@U2> 500" in admin
+        assert "assistants: default 2,000" in admin
+        assert "no price for" not in admin
+        # A document shared here counts as stored bytes of the channel and of its uploader.
+        doc = slack.add_file(
+            name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
+        )
+        await bot.send(file_share_message("C1", "U1", "", [doc]))
+        await wait_for(lambda: any("notes.md" in m.text for m in slack.bot_messages("C1")))
+        again = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        assert "Stored: 80 B in 1 file(s)" in (await wait_for(lambda: answer(slack, again)))["text"]
+        figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["assistant:default", "user:U2"])
+    assert figures["user:U2"]["web_search"] == 1 and figures["user:U2"]["turns"] == 1
+    assert sum(v for k, v in figures["assistant:default"].items() if k.startswith("input@")) == 1600
+
+
+async def _equals(value, expected) -> bool:
+    return await value == expected
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, openai_fake, redis_url, backend):
+    openai_fake.enqueue(Text.of("one", usage=usage(800, 50)), Text.of("two", usage=usage(150, 50)))
+    settings = {"ASSIST_BOT_TOKEN_BUDGET_CHANNEL": 1000, "ASSIST_BOT_ADMINS": "UADMIN"}
+    url = redis_url if backend == "redis" else None
+    async with running_bot(slack, openai_fake, redis_url=url, **settings) as bot:
+        if url:
+            await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "first", "one")
+        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 850))
+        # 85 % used: the admin hears of it, by DM, once.
+        alert = await wait_for(lambda: [m for m in slack.bot_messages("UADMIN")])
+        assert "<#C1> has used 85 % of its monthly token budget (850 of 1,000 tokens)" in alert[0].text
+        await ask(bot, slack, "C1", "U2", "second", "two")
+        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1050))
+        requests = len(openai_fake.response_requests)
+        conversations = len(openai_fake.conversations)
+
+        refused = await ask(bot, slack, "C1", "U1", "third", texts.failure("budget_channel"))
+        assert len(openai_fake.response_requests) == requests  # no model call
+        assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
+        assert replies(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
+        assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer
+        # Another channel has its own budget.
+        await ask(bot, slack, "C2", "U1", "elsewhere", "You said")
+        assert len(slack.bot_messages("UADMIN")) == 1  # told once, though 105 % now
+
+
+async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_url):
+    openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "big question", "spent")
+        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
+        url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        mine = (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in mine
+        assert "the workspace" not in mine  # no ASSIST_BOT_ADMINS: only the workspace's admins see it
+        slack.users["UBOSS"] = {"is_admin": True}
+        url = await bot.command(slack, "/assist", "usage", user="UBOSS", channel="C1")
+        assert "*Usage of the workspace" in (await wait_for(lambda: answer(slack, url)))["text"]
+        await ask(bot, slack, "C1", "U2", "my turn", "You said")
+    assert len(openai_fake.response_requests) == 2
+
+
+async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, redis_url):
+    from assist_bot.assistants import Assistant, Assistants
+
+    odd = Assistants({"odd": Assistant(name="odd", model="in-house<!here>")}, "odd")
+    openai_fake.enqueue(Text.of("Hi", usage=usage(100, 10)))
+    async with running_bot(slack, openai_fake, assistants=odd, redis_url=redis_url) as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "hello", "Hi")
+        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
+        url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        text = (await wait_for(lambda: answer(slack, url)))["text"]
+    assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
+    assert "<!here>" not in text
