@@ -69,49 +69,49 @@ class Keys:
     def __init__(self, namespace: str = NAMESPACE) -> None:
         self.namespace = namespace
 
-    def _thread(self, thread: ThreadKey, kind: str) -> str:
+    def _thread(self, kind: str, thread: ThreadKey) -> str:
         return f"{self.namespace}:{{{_id(thread.team)}:{_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
 
-    def _channel(self, channel: ChannelKey, kind: str) -> str:
+    def _channel(self, kind: str, channel: ChannelKey) -> str:
         return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
 
-    def _threads_of(self, channel: ChannelKey, kind: str) -> str:
+    def _threads_of(self, kind: str, channel: ChannelKey) -> str:
         """A SCAN pattern matching one kind of key of every thread in a channel."""
         return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:{kind}"
 
     def conversation(self, thread: ThreadKey) -> str:
         """The thread's state on the model server: its conversation id, or (response_chain)
         its last response id."""
-        return self._thread(thread, "conv")
+        return self._thread("conv", thread)
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
-        return self._threads_of(channel, "conv")
+        return self._threads_of("conv", channel)
 
     def history(self, thread: ThreadKey) -> str:
         """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
-        return self._thread(thread, "hist")
+        return self._thread("hist", thread)
 
     def channel_histories(self, channel: ChannelKey) -> str:
-        return self._threads_of(channel, "hist")
+        return self._threads_of("hist", channel)
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
-        return self._threads_of(channel, "known")
+        return self._threads_of("known", channel)
 
     def known(self, thread: ThreadKey) -> str:
-        return self._thread(thread, "known")
+        return self._thread("known", thread)
 
     def lock(self, thread: ThreadKey) -> str:
-        return self._thread(thread, "lock")
+        return self._thread("lock", thread)
 
     def pending(self, thread: ThreadKey) -> str:
-        return self._thread(thread, "pending")
+        return self._thread("pending", thread)
 
     def message_seen(self, thread: ThreadKey, token: str) -> str:
         """A message's dedupe token, in its thread's slot: enqueue claims it in the same
         script that queues the message and takes the thread's lock."""
-        return self._thread(thread, f"seen:{token}")
+        return self._thread(f"seen:{token}", thread)
 
     def seen(self, team: str, token: str) -> str:
         return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
@@ -120,15 +120,15 @@ class Keys:
         return f"{self.namespace}:{{{_id(team)}:{approval_id}}}:approval"
 
     def thread_files(self, thread: ThreadKey) -> str:
-        return self._thread(thread, "tfiles")
+        return self._thread("tfiles", thread)
 
     def inflight(self, thread: ThreadKey) -> str:
         """The messages the running turn took: put back for the next turn if its owner dies."""
-        return self._thread(thread, "inflight")
+        return self._thread("inflight", thread)
 
     def turn(self, thread: ThreadKey) -> str:
         """The running turn's reply message (channel, ts), so that whoever takes over can close it."""
-        return self._thread(thread, "turn")
+        return self._thread("turn", thread)
 
     def turns(self) -> str:
         """Threads with a running turn, scored by when their lease ends: where the sweeper looks."""
@@ -139,7 +139,7 @@ class Keys:
         return f"{self.namespace}:sweeper"
 
     def knowledge(self, channel: ChannelKey) -> str:
-        return self._channel(channel, "knowledge")
+        return self._channel("knowledge", channel)
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
@@ -155,7 +155,7 @@ class Keys:
         return f"{self.namespace}:replicas"
 
     def channel(self, channel: ChannelKey) -> str:
-        return self._channel(channel, "channel")
+        return self._channel("channel", channel)
 
     def decisions(self) -> str:
         """The pub/sub channel announcing approval decisions (to every replica)."""
