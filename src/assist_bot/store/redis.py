@@ -196,9 +196,10 @@ class RedisStore(Store):
         return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        # The thread's keys in one script (one slot), the channel's settings (another slot
-        # on a cluster) alongside: one round trip of latency. The local history is one list
-        # read whole: the same round trip at any thread length.
+        # The thread's keys in one script (one slot): one round trip. The channel's settings
+        # are read in it too on a single Redis; on a cluster (another slot) beside it, at the
+        # same time. The local history is one list read whole: the same at any thread length.
+        channel = ChannelKey(thread.team, thread.channel)
         keys = [
             self.keys.pending(thread),
             self.keys.inflight(thread),
@@ -208,10 +209,15 @@ class RedisStore(Store):
             self.keys.history(thread),
         ]
         args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION]
-        (old, new, server_state, files, _, ts, given_up, past), settings = await asyncio.gather(
-            self._begin_turn(keys=keys, args=args),
-            self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
-        )
+        if isinstance(self._redis, RedisCluster):
+            begun, settings = await asyncio.gather(
+                self._begin_turn(keys=keys, args=args), self.get_channel_settings(channel)
+            )
+        else:
+            begun = await self._begin_turn(keys=[*keys, self.keys.channel(channel)], args=args)
+            pairs = begun[8]
+            settings = {_text(pairs[i]): _text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        old, new, server_state, files, _, ts, given_up, past = begun[:8]
         return TurnSnapshot(
             [decode(i) for i in [*old, *new]],
             server_state or None,

@@ -53,8 +53,10 @@ return {0, locked, refused}
 # the next turn finds it there (`old`) with the dead turn's reply (`turn`), answers those
 # messages again and closes that reply with a note — unless they were interrupted too often
 # already (a message that kills the process must not kill every replica in turn).
+# On a single Redis, KEYS[7] is the channel's settings, read here too (one round trip); a cluster
+# keeps them in another slot, so they are read beside the script and KEYS has six.
 # Returns {old messages, new messages, server state or '', files, reply channel, reply ts, given up,
-# history}.
+# history, channel settings (flat field/value list, or {})}.
 BEGIN_TURN = """
 local old = redis.call('lrange', KEYS[2], 0, -1)
 local new = redis.call('lrange', KEYS[1], 0, -1)
@@ -72,7 +74,9 @@ if conversation then redis.call('expire', KEYS[4], ARGV[1]) end
 local files = redis.call('zrange', KEYS[5], 0, -1)
 local past = redis.call('lrange', KEYS[6], 0, -1)
 redis.call('expire', KEYS[6], ARGV[1])
-return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up, past}
+local settings = {}
+if #KEYS > 6 then settings = redis.call('hgetall', KEYS[7]) end
+return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up, past, settings}
 """
 
 # A turn ends. KEYS: lock, pending, server state, history, inflight, turn. ARGV: owner, lease (ms),
