@@ -49,6 +49,7 @@ class BenchSlack(FakeSlack):
         *,
         update_per_minute: int = 50,
         users_info_per_minute: int = 100,
+        append_per_minute: int = 100,
         post_rate: float = 1.0,
         post_burst: float = 3.0,
         enforce: bool = True,
@@ -57,6 +58,7 @@ class BenchSlack(FakeSlack):
         super().__init__(**kwargs)
         self.update_per_minute = update_per_minute
         self.users_info_per_minute = users_info_per_minute
+        self.append_per_minute = append_per_minute
         self.post_rate, self.post_burst = post_rate, post_burst
         self.enforce = enforce
         self.channel_team: dict[str, str] = {}
@@ -110,6 +112,8 @@ class BenchSlack(FakeSlack):
             return self._window((method, team), self.update_per_minute, now)
         if method == "users.info":
             return self._window((method, team), self.users_info_per_minute, now)
+        if method == "chat.appendStream" and self.append_per_minute:  # Tier 4; start/stop: not limited here
+            return self._window((method, team), self.append_per_minute, now)
         if method == "chat.postMessage":
             return self._bucket(args.get("channel") or "", now)
         return None
@@ -155,6 +159,24 @@ class BenchSlack(FakeSlack):
             text = args.get("text") or ""
             thread.updates.append((now, text))
             self._seen(thread, text, now)
+        elif method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            # Native streaming: the message's text grows with each call; every call that adds
+            # text is a visible update.
+            if method == "chat.startStream":
+                thread = self.threads.get((args.get("channel"), args.get("thread_ts")))
+                if thread is not None:
+                    self.by_msg[(thread.channel, result["ts"])] = thread
+            ts = result.get("ts") if method == "chat.startStream" else args.get("ts")
+            thread = self.by_msg.get((args.get("channel"), ts))
+            msg = self._find(args.get("channel"), ts)
+            if thread is None or msg is None:
+                return
+            text = "".join(
+                m.text for m in self.messages if m.thread_ts == thread.thread_ts and m.user == self.bot_user_id
+            )
+            if not thread.updates or thread.updates[-1][1] != text:
+                thread.updates.append((now, text))
+            self._seen(thread, text, now)
 
     @staticmethod
     def _seen(thread: Thread, text: str, now: float) -> None:
@@ -167,6 +189,12 @@ class BenchSlack(FakeSlack):
     # ------------------------------------------------------------ O(1) lookups
     def _m_chat_postMessage(self, a: dict) -> dict:
         result = super()._m_chat_postMessage(a)
+        if "ts" in result:
+            self._index[(result["channel"], result["ts"])] = self.messages[-1]
+        return result
+
+    def _m_chat_startStream(self, a: dict) -> dict:
+        result = super()._m_chat_startStream(a)
         if "ts" in result:
             self._index[(result["channel"], result["ts"])] = self.messages[-1]
         return result

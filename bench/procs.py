@@ -157,6 +157,8 @@ def bot_env(
     bot_token: str,
     api_key: str,
     lag_file: Path | None,
+    stream_mode: str = "edit",
+    appends_per_minute: float = 100,
 ) -> dict[str, str]:
     if ":0/" in redis_url or redis_url.rstrip("/").endswith(":0"):
         raise ValueError(f"refusing REDIS_URL {redis_url!r}: port 0 would reach the default 6379")
@@ -174,6 +176,8 @@ def bot_env(
             "ASSIST_BOT_UPDATE_INTERVAL": str(interval),
             "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
             "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": str(updates_per_minute),
+            "ASSIST_BOT_STREAM_MODE": stream_mode,
+            "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": str(appends_per_minute),
             "ASSIST_BOT_LOG_LEVEL": "WARNING",
             "ASSIST_BOT_SHUTDOWN_GRACE": "3",
             "PYTHONUNBUFFERED": "1",

@@ -2,6 +2,8 @@
 
 Scenarios (each on fresh fakes, fresh bot process(es) and a flushed Redis):
 1. overhead    — a model that answers instantly; sequential turns; the bot's own latency;
+   streaming   — one workspace, 50 answers at once (~300 tokens over ~10 s each), edit mode
+                 and native streaming side by side: first visible text, gaps, 429s;
 2. concurrency — N simultaneous conversations (10 per workspace), ~300 streamed tokens each;
 3. scaling     — the largest N again on two bot processes sharing the Redis, events split
                  round-robin between them (as a load balancer would).
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -59,6 +61,7 @@ class Config:
     scale_n: int
     level_timeout: float
     profile: bool
+    stream_n: int = 50
 
 
 # ====================================================================== infrastructure
@@ -76,10 +79,14 @@ class Stage:
         mode: str,
         bots: int,
         profile: Path | None = None,
+        stream_mode: str = "edit",
+        append_limit: int = 100,
+        appends_per_minute: float = 100,
     ) -> None:
         self.procs, self.redis, self.cfg, self.name = procs, redis, cfg, name
+        self.stream_mode, self.appends_per_minute = stream_mode, appends_per_minute
         self.mode, self.n_bots, self.profile = mode, bots, profile
-        self.slack = BenchSlack(bot_token=BOT_TOKEN, update_per_minute=50)
+        self.slack = BenchSlack(bot_token=BOT_TOKEN, update_per_minute=50, append_per_minute=append_limit)
         self.bots: list[Bot] = []
         self.probes: list[subprocess.Popen] = []
         self.openai_proc: subprocess.Popen | None = None
@@ -142,6 +149,8 @@ class Stage:
                 bot_token=BOT_TOKEN,
                 api_key=API_KEY,
                 lag_file=lag,
+                stream_mode=self.stream_mode,
+                appends_per_minute=self.appends_per_minute,
             )
             self.bots.append(Bot(self.procs, env, name=f"{self.name}-bot{i}", profile=self.profile))
         for bot in self.bots:
@@ -557,6 +566,72 @@ async def concurrency(
     }
 
 
+# (label, ASSIST_BOT_STREAM_MODE, the fake's chat.appendStream limit per workspace per minute (0: none),
+#  ASSIST_BOT_SLACK_APPENDS_PER_MINUTE)
+STREAM_RUNS = [
+    ("edit", "edit", 100, 100),
+    ("native, appendStream at Tier 4 (100/min/workspace)", "native", 100, 100),
+    ("native, appendStream not limited per workspace", "native", 0, 100_000),
+]
+
+
+async def streaming(procs: Procs, redis: RedisServer, cfg: Config, run: tuple[str, str, int, float]) -> dict:
+    """One workspace, `cfg.stream_n` answers streaming at once (about 300 tokens over about
+    10 s each), in one mode: what a person sees of each answer."""
+    label, mode, append_limit, appends_per_minute = run
+    n = cfg.stream_n
+    scfg = replace(cfg, tokens=300, token_delay=10.0 / 300)
+    async with Stage(
+        procs,
+        redis,
+        scfg,
+        name=f"stream-{mode}-{append_limit}",
+        mode="stream",
+        bots=1,
+        stream_mode=mode,
+        append_limit=append_limit,
+        appends_per_minute=appends_per_minute,
+    ) as stage:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            await stage.warm_up(session)
+        await stage.measure()
+        convs = plan(stage.slack, n, per_ws=n, prefix=f"S{mode[0].upper()}{append_limit}", bots=1)
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
+            await asyncio.gather(*(deliver(session, stage, c) for c in convs), return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(c.thread.done.wait() for c in convs)), 10 + cfg.level_timeout)
+        except TimeoutError:
+            pass
+        t_end = max([c.thread.final_seen for c in convs if c.thread.final_seen] or [time.monotonic()])
+        await asyncio.sleep(1.0)
+        recs = {(r["channel"], r["thread_ts"]): r for r in await stage.openai_records()}
+        await stage.stop_probes()
+        slack_fig = slack_summary(stage.slack, convs)
+    first, gaps, updates = [], [], []
+    for c in convs:
+        th, rec = c.thread, recs.get((c.channel, c.ts))
+        if rec and rec["t_first"] and th.first_edit:
+            first.append(th.first_edit - rec["t_first"])
+        if th.first_edit and th.final_seen:
+            seen = sorted({t for t, text in th.updates if th.first_edit <= t <= th.final_seen})
+            gaps.append(max((b - a for a, b in zip(seen, seen[1:], strict=False)), default=0.0))
+            updates.append(len(seen))
+    return {
+        "mode": label,
+        "answers": n,
+        "completed": sum(1 for c in convs if c.thread.final_seen),
+        "wall_s": round(t_end - t0, 2),
+        "first_token_to_first_visible_ms": summary(first),
+        "max_gap_between_visible_updates_ms": summary(gaps),
+        "answers_with_a_gap_over_2s": sum(1 for g in gaps if g > 2.0),
+        "visible_updates_per_answer": summary(updates, scale=1),
+        "slack": slack_fig,
+    }
+
+
 # ====================================================================== reporting
 def machine() -> dict:
     cpu = next(
@@ -603,6 +678,50 @@ def print_report(res: dict) -> None:
         print(
             f"cpu per turn {o['cpu_s_per_turn'] * 1000:.1f} ms; first edits skipped by pacing: "
             f"{o['measured']['first_edit_skipped_by_pacing']}; timeouts: {o['timeouts']}"
+        )
+    if streams := res.get("streaming"):
+        print(f"\n## Streaming in one busy workspace ({streams[0]['answers']} answers at once, ~300 tokens over ~10 s)")
+        rows = []
+        for r in streams:
+            f, g, u = (
+                r["first_token_to_first_visible_ms"],
+                r["max_gap_between_visible_updates_ms"],
+                r["visible_updates_per_answer"],
+            )
+            rows.append(
+                [
+                    r["mode"],
+                    f"{r['completed']}/{r['answers']}",
+                    r["wall_s"],
+                    f.get("p50"),
+                    f.get("p95"),
+                    f.get("max"),
+                    g.get("p50"),
+                    g.get("max"),
+                    r["answers_with_a_gap_over_2s"],
+                    u.get("p50"),
+                    r["slack"]["429_total"],
+                    ", ".join(f"{k}={v}" for k, v in sorted(r["slack"]["calls"].items())),
+                ]
+            )
+        print(
+            table(
+                [
+                    "mode",
+                    "done",
+                    "wall s",
+                    "1st visible p50 ms",
+                    "p95 ms",
+                    "max ms",
+                    "max gap p50 ms",
+                    "max gap max ms",
+                    "gap > 2 s",
+                    "updates/answer p50",
+                    "429s",
+                    "Slack calls",
+                ],
+                rows,
+            )
         )
     runs = res.get("concurrency", []) + res.get("scaling", [])
     if runs:
@@ -715,7 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=1.0, help="ASSIST_BOT_UPDATE_INTERVAL")
     p.add_argument("--updates-per-minute", type=float, default=50, help="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
     p.add_argument("--scale-n", type=int, default=None, help="size of the 1-vs-2 process run (default: largest)")
-    p.add_argument("--skip", default="", help="comma-separated: overhead,concurrency,scaling,state")
+    p.add_argument("--skip", default="", help="comma-separated: overhead,streaming,concurrency,scaling,state")
+    p.add_argument("--stream-n", type=int, default=50, help="answers at once in the streaming scenario")
     p.add_argument(
         "--profile", action="store_true", help="also run the largest level once under cProfile (written next to --out)"
     )
@@ -737,6 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         scale_n=a.scale_n or max(levels),
         level_timeout=30 if a.quick else a.level_timeout,
         profile=a.profile,
+        stream_n=a.stream_n,
     )
     skip = set(filter(None, a.skip.split(",")))
     out = Path(a.out)
@@ -759,6 +880,12 @@ def main(argv: list[str] | None = None) -> int:
             if "overhead" not in skip:
                 print(f"overhead: {cfg.overhead_turns} sequential turns…", flush=True)
                 res["overhead"] = await overhead(procs, redis, cfg)
+            if "streaming" not in skip:
+                res["streaming"] = []
+                for run in STREAM_RUNS:
+                    print(f"streaming: {cfg.stream_n} answers in one workspace, {run[0]}…", flush=True)
+                    res["streaming"].append(await streaming(procs, redis, cfg, run))
+                    _save(out, res)
             if "concurrency" not in skip:
                 res["concurrency"] = []
                 for n in cfg.levels:

@@ -40,7 +40,7 @@ async def final_reply(slack, channel, thread_ts, expected, count=1):
 async def test_mention_streams_placeholder_edits_and_final_text(slack, openai_fake):
     chunks = [f"word{n} " for n in range(12)]
     openai_fake.enqueue(Text(chunks, delay=0.08))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         event = mention("C1", "U1", "tell me a story")
         assert await bot.send(event) == 200
         reply = await final_reply(slack, "C1", event["ts"], "word11")
@@ -52,6 +52,9 @@ async def test_mention_streams_placeholder_edits_and_final_text(slack, openai_fa
     request = openai_fake.response_requests[0]
     assert request["stream"] is True and request["model"] == "gpt-5.4-mini" and request["instructions"]
     assert input_texts(request) == ["[user-U1] tell me a story"]
+    # The final edit carries the feedback buttons under the answer.
+    assert reply.blocks[-1]["type"] == "context_actions"
+    assert reply.blocks[-1]["elements"][0]["type"] == "feedback_buttons"
 
 
 async def test_speaker_name_is_in_the_input(slack, openai_fake):
@@ -262,25 +265,27 @@ async def test_twenty_threads_at_once_get_their_own_replies(slack, openai_fake):
     assert len(openai_fake.conversations) == 20
 
 
-async def test_a_long_answer_continues_in_further_messages(slack, openai_fake):
-    code = "\n".join(f"line_{n} = {n}" for n in range(600))
+@pytest.mark.parametrize(("mode", "limit"), [("edit", 4000), ("native", 12_000)])
+async def test_a_long_answer_continues_in_further_messages(slack, openai_fake, mode, limit):
+    code = "\n".join(f"line_{n} = {n}" for n in range(600 if mode == "edit" else 2000))
     openai_fake.enqueue(Text.of("Here you go:\n```python\n" + code + "\n```\nDone.", parts=8))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode) as bot:
         event = mention("C1", "U1", "long code")
         await bot.send(event)
         await wait_for(lambda: any("Done." in r.text for r in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
     replies = replies_in(slack, "C1", event["ts"])
     assert len(replies) >= 3
     for reply in replies:
-        assert len(reply.text) <= 4000
+        assert len(reply.text) <= limit
         assert sum(1 for line in reply.text.splitlines() if line.startswith("```")) % 2 == 0
     lines = [line for r in replies for line in r.text.splitlines() if line.startswith("line_")]
-    assert lines == code.splitlines()
+    assert lines == code.splitlines()  # every line, once, in order
 
 
 async def test_tool_activity_is_shown_while_it_happens(slack, openai_fake):
     openai_fake.enqueue(Text(["Found ", "it."], delay=0.3, tools=["file_search"]))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         event = mention("C1", "U1", "search the handbook")
         await bot.send(event)
         reply = await final_reply(slack, "C1", event["ts"], "Found it.")
@@ -311,13 +316,20 @@ async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text
 
 
-async def test_turns_past_the_concurrency_cap_wait_with_their_placeholder_shown(slack, openai_fake):
+@pytest.mark.parametrize("mode", ["edit", "native"])
+async def test_turns_past_the_concurrency_cap_wait_with_their_placeholder_shown(slack, openai_fake, mode):
     gate = asyncio.Event()
     openai_fake.default = lambda body: Text(["held ", "answer"], gate=gate)
-    async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_CONCURRENT_TURNS=2) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_CONCURRENT_TURNS=2, ASSIST_BOT_STREAM_MODE=mode) as bot:
         events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
         await asyncio.gather(*(bot.send(e) for e in events))
-        await wait_for(lambda: len(slack.calls_to("chat.postMessage")) == 4 and len(openai_fake.response_requests) == 2)
+
+        def waiting_shown(e):  # edit: the placeholder message; native: the thread's status
+            if mode == "edit":
+                return any(c.args.get("channel") == e["channel"] for c in slack.calls_to("chat.postMessage"))
+            return any(s["status"] == texts.THINKING_STATUS for s in slack.statuses(e["channel"], e["ts"]))
+
+        await wait_for(lambda: all(waiting_shown(e) for e in events) and len(openai_fake.response_requests) == 2)
         await asyncio.sleep(0.2)  # room for a wrong third request to show up
         assert len(openai_fake.response_requests) == 2
         gate.set()

@@ -50,7 +50,10 @@ async def share(
 
 
 async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, openai_fake):
-    async with running_bot(slack, openai_fake, ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS=30) as bot:
+    # The sources footnote in the message text is the edit path's; native streaming puts it in the stop's blocks.
+    async with running_bot(
+        slack, openai_fake, ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS=30, ASSIST_BOT_STREAM_MODE="edit"
+    ) as bot:
         event, file = await share(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )

@@ -29,6 +29,11 @@ from tests.support.waits import RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
+# Footnotes, sandbox links and tool activity in the message text are the edit path's; native
+# streaming puts sources in the stop's blocks and tool steps in task_update chunks
+# (tests/slack/test_streaming.py).
+EDIT = {"ASSIST_BOT_STREAM_MODE": "edit"}
+
 
 async def answer(slack, bot, text: str, *, expected: str, user: str = "U1"):
     """Mention the bot; wait for its reply in the thread to contain `expected`."""
@@ -123,7 +128,7 @@ async def test_web_search_sources_become_footnotes(slack, openai_fake):
     text = f"The tallest mountain in Alberta is **Mount Columbia** (3,747 m / 12,294 ft). ([britannica.com]({url}))"
     citation = {"type": "url_citation", "start_index": 77, "end_index": 162, "title": "Mount Columbia | Britannica"}
     openai_fake.enqueue(Text.of(text, 4, tools=["web_search"], annotations=[{**citation, "url": url}]))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, **EDIT) as bot:
         reply = await answer(slack, bot, "tallest mountain in Alberta?", expected="Sources")
     assert reply.text.endswith(f"*Sources*\n[1] <{url}|Mount Columbia | Britannica>")
     assert "*Mount Columbia*" in reply.text
@@ -140,7 +145,7 @@ async def test_a_sandbox_link_points_at_the_file_uploaded_into_the_thread(slack,
         return Text.of(text, 3, container_id=container, annotations=[note])
 
     openai_fake.enqueue(draw)
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, **EDIT) as bot:
         reply = await answer(slack, bot, "plot y = x^2", expected="|Download the chart>")
         (upload,) = slack.uploads
     assert upload.content == chart
@@ -161,7 +166,7 @@ async def test_a_sandbox_link_points_at_the_file_uploaded_into_the_thread(slack,
 async def test_reasoning_and_hosted_tools_show_while_they_run(slack, openai_fake, tool, status):
     hold = asyncio.Event()
     openai_fake.enqueue(Text(["All done."], tools=[tool], hold=hold))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, **EDIT) as bot:
         event = mention("C1", "U1", "work hard")
         await bot.send(event)
         await wait_for(
@@ -189,7 +194,7 @@ async def test_usage_is_logged_per_turn_without_content(slack, openai_fake, capl
 # -- recorded real streams, replayed byte for byte ------------------------------------------
 async def test_a_recorded_web_search_answer_gets_its_footnote(slack, openai_fake):
     openai_fake.enqueue(Recorded("pai-web-search-url-citation.sse"))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, **EDIT) as bot:
         reply = await answer(slack, bot, "tallest mountain in Alberta?", expected="Sources")
     url = "https://www.britannica.com/place/Mount-Columbia?utm_source=openai"
     assert reply.text.startswith("The tallest mountain in Alberta is *Mount Columbia* (3,747 m / 12,294 ft).")
@@ -204,7 +209,7 @@ async def test_a_recorded_code_interpreter_answer_links_the_chart_it_drew(slack,
     )
     openai_fake.add_container_file(container, "cfile_68dd937c234081919ee5238a16b4fd87.png", b"\x89PNG inline")
     openai_fake.enqueue(Recorded("pai-code-interpreter-image.sse"))
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, **EDIT) as bot:
         reply = await answer(slack, bot, "plot y = x^2", expected="|Download the chart>")
     (plot,) = [u for u in slack.uploads if u.filename == "y_eq_x_squared_plot.png"]
     assert plot.content == chart

@@ -50,7 +50,11 @@ def meteo_env(meteo, monkeypatch):
 async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(slack, openai_fake, meteo_env):
     meteo = meteo_env
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})]), answer_with_outputs)
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(
+        slack,
+        openai_fake,
+        ASSIST_BOT_STREAM_MODE="edit",  # tool activity as text is the edit path's (native: task_update chunks)
+    ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))

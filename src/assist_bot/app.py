@@ -33,6 +33,7 @@ from assist_bot.slack import (
     agent_view,
     approvals,
     commands,
+    feedback,
     home,
     housekeeping,
     mentions,
@@ -133,6 +134,7 @@ class AssistBot:
             max_concurrent=settings.max_concurrent_downloads,
         )
         self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
+        self.append_pacer = Pacer(per_minute=settings.slack_appends_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -145,10 +147,13 @@ class AssistBot:
                 interval=settings.update_interval,
                 pacer=self.pacer,
                 approvals=self.approvals,
+                mode=settings.stream_mode,
+                append_pacer=self.append_pacer,
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
             lock_lease=settings.lock_lease,
+            admins=settings.admin_ids,
             limits=Limits(
                 message_chars=settings.max_message_chars,
                 queue=QueueCaps(messages=settings.max_queued_messages, bytes=settings.max_queued_bytes),
@@ -179,7 +184,8 @@ class AssistBot:
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
         approvals.register(self.bolt, self.approvals)
-        commands.register(self.bolt, deps, operating.SUBCOMMANDS)
+        commands.register(self.bolt, deps, {**operating.SUBCOMMANDS, "feedback": feedback.command})
+        feedback.register(self.bolt, deps)
         # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
         operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
@@ -260,7 +266,9 @@ class AssistBot:
 
     async def _beat(self) -> None:
         # Replicas share each workspace's Slack edit budget: each paces to its part.
-        self.pacer.share(await self.store.heartbeat(self._replica_id, HEARTBEAT_TTL))
+        replicas = await self.store.heartbeat(self._replica_id, HEARTBEAT_TTL)
+        self.pacer.share(replicas)
+        self.append_pacer.share(replicas)
 
     async def _keep_beating(self) -> None:
         while True:

@@ -17,9 +17,9 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
@@ -126,6 +126,7 @@ class Dispatcher:
         assistants: Assistants,
         max_concurrent_turns: int = 100,
         lock_lease: float = LOCK_LEASE,
+        admins: frozenset[str] = frozenset(),
         limits: Limits = Limits(),
         notices: Notices | None = None,
         names: Names | None = None,
@@ -136,6 +137,11 @@ class Dispatcher:
         self._limits = limits
         self._notices = notices or _LogNotices()
         self._names = names
+        self._admins = admins
+        # Turns running on this replica, by thread: the task streaming the answer and who asked.
+        self._running: dict[ThreadKey, tuple[asyncio.Task[Done | Failed], frozenset[str]]] = {}
+        self._unnoted: dict[ThreadKey, ReplySink] = {}  # replies whose message is not recorded yet
+        self._stopped_by: dict[ThreadKey, str] = {}
         self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
@@ -167,6 +173,8 @@ class Dispatcher:
         """
         if not self._accepting:
             return False
+        if is_stop(message.text):
+            return await self._stop(message)
         token = f"msg:{message.channel}:{message.ts}"
         if self._limits.message_chars and len(message.text) > self._limits.message_chars:
             if await self._store.claim(message.team, token):
@@ -228,6 +236,23 @@ class Dispatcher:
                 await self.sweep()
             except Exception as exc:  # the store is down, say: the next sweep tries again
                 log.warning("sweeping for interrupted turns failed (%s)", type(exc).__name__)
+
+    async def _stop(self, message: Inbound) -> bool:
+        """`stop` in a thread whose answer is streaming here: the asker (or an admin) cancels it.
+        A stop is never queued as a question; a repeat (the mention's `message` twin) is dropped."""
+        if not await self._store.claim(message.team, f"stop:{message.channel}:{message.ts}"):
+            return False
+        running = self._running.get(message.thread)
+        if running is None:
+            log.info("stop in %s/%s: nothing is running here", message.channel, message.thread_ts)
+            return False
+        task, askers = running
+        if message.user not in askers and message.user not in self._admins:
+            log.info("stop in %s/%s by %s refused: not the asker", message.channel, message.thread_ts, message.user)
+            return False
+        self._stopped_by[message.thread] = message.user
+        task.cancel()
+        return True
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
         """Own a piece of background work (a slash command waiting for approval, say),
@@ -352,6 +377,7 @@ class Dispatcher:
         try:
             await self._answer(thread, messages, state, assistant, reports, changes)
         finally:
+            self._unnoted.pop(thread, None)
             await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
         return _last(changes)
 
@@ -365,11 +391,10 @@ class Dispatcher:
         changes: list[StateChange],
     ) -> None:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
-        if sink.message_ts is not None:  # so that whoever takes over after a crash can close it
-            try:
-                await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts))
-            except Exception:  # only a crash's clean-up depends on it: the answer goes on
-                log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
+        if getattr(sink, "message_ts", None) is not None:  # a placeholder: recorded at once
+            await self._note_reply(thread, sink)
+        else:  # a native stream has a message once its first text went out: recorded then
+            self._unnoted[thread] = sink
         if await self._over_budget(thread, messages[-1], sink):
             return
         # The turn's place in line: the person whose message waited longest.
@@ -382,7 +407,9 @@ class Dispatcher:
         try:
             messages = await self._named(messages)
             async with slot:
-                end = await self._stream(thread, messages, assistant, approve, state, sink, changes, reports)
+                end = await self._stoppable(
+                    thread, messages, self._stream(thread, messages, assistant, approve, state, sink, changes, reports)
+                )
         except asyncio.CancelledError:
             # Shutting down: close the reply with a note before letting go.
             await asyncio.shield(sink.fail("interrupted"))
@@ -401,6 +428,24 @@ class Dispatcher:
             log.exception("turn in %s/%s: the reply could not be ended", thread.channel, thread.thread_ts)
             with contextlib.suppress(Exception):
                 await sink.fail("unexpected")
+
+    async def _stoppable(
+        self, thread: ThreadKey, messages: list[Inbound], answer: Coroutine[Any, Any, Done | Failed]
+    ) -> Done | Failed:
+        """Run the answer as a task of its own, so that `stop` can cancel it (and its tool loop)
+        alone; a stopped answer ends as a failure that says who stopped it."""
+        streaming = asyncio.create_task(answer, name=f"turn {thread.thread_ts}")
+        self._running[thread] = (streaming, frozenset(m.user for m in messages))
+        try:
+            return await streaming
+        except asyncio.CancelledError:
+            by = self._stopped_by.pop(thread, None)
+            current = asyncio.current_task()
+            if by is None or (current is not None and current.cancelling()):
+                raise
+            return Failed(f"stopped:{by}", "stopped in the thread")
+        finally:
+            self._running.pop(thread, None)
 
     async def _stream(
         self,
@@ -429,7 +474,17 @@ class Dispatcher:
                     return event
                 else:
                     sink.feed(event)
+                    if thread in self._unnoted and getattr(sink, "message_ts", None) is not None:
+                        del self._unnoted[thread]  # in the background: the stream never waits
+                        self.spawn(self._note_reply(thread, sink), name=f"reply record {thread.thread_ts}")
         return Failed("unexpected", "the engine ended without a final event")
+
+    async def _note_reply(self, thread: ThreadKey, sink: ReplySink) -> None:
+        """Record the reply's message, so that whoever takes over after a crash can close it."""
+        try:
+            await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts or ""))
+        except Exception:  # only a crash's clean-up depends on it: the answer goes on
+            log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
 
     # -- usage and budgets --------------------------------------------------------------
     async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
@@ -498,6 +553,13 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+STOP_WORDS = frozenset({"stop", "stop!", "stop.", "⏹", "⏹️"})
+
+
+def is_stop(text: str) -> bool:
+    return text.strip().lower() in STOP_WORDS
 
 
 def _last(changes: list[StateChange]) -> StateChange:

@@ -70,8 +70,12 @@ class Settings(BaseSettings):
 
     # --- Behaviour ------------------------------------------------------------
     update_interval: float = Field(default=1.0, gt=0, le=60, alias="ASSIST_BOT_UPDATE_INTERVAL")
+    # native: Slack's chat.startStream/appendStream/stopStream; edit: chat.update (also the fallback).
+    stream_mode: Literal["native", "edit"] = Field(default="native", alias="ASSIST_BOT_STREAM_MODE")
     response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
     slack_updates_per_minute: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
+    # chat.appendStream is Tier 4 ("100+ per minute" per workspace): progress appends share it.
+    slack_appends_per_minute: float = Field(default=100.0, gt=0, alias="ASSIST_BOT_SLACK_APPENDS_PER_MINUTE")
     max_concurrent_turns: int = Field(default=100, ge=1, le=100_000, alias="ASSIST_BOT_MAX_CONCURRENT_TURNS")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")

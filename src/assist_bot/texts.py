@@ -54,6 +54,8 @@ EMPTY_ANSWER = "_(no answer)_"
 
 
 def failure(kind: str) -> str:
+    if kind.startswith("stopped:"):  # "stopped:<user id>"
+        return f"⏹️ Stopped by <@{kind.partition(':')[2]}>."
     return FAILURES.get(kind, FAILURES["unexpected"])
 
 
@@ -126,6 +128,7 @@ ASSIST_HELP = """*assist-bot* — mention me in a channel or DM me; I answer in 
 `/assist intake on|off` — take shared files in automatically, or only when addressed
 `/assist usage` — this month's tokens and estimated cost here (admins: the workspace too)
 `/assist forget` — (admins) delete everything of this channel: conversations, files, knowledge
+`/assist feedback` — 👍/👎 counts for answers here (admins: per assistant)
 `/assist help` — this help"""
 
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -61,6 +61,11 @@ class Msg:
     user: str | None = None  # the bot user for bot messages; the author for seeded ones
     deleted: bool = False
     metadata: dict | None = None
+    # Native streaming (chat.startStream/appendStream/stopStream): every chunk received, in order.
+    streaming: bool = False
+    started: float = 0.0  # time.monotonic() of chat.startStream
+    chunks: list[dict] = field(default_factory=list)
+    recipient: tuple[str, str] | None = None  # (recipient_team_id, recipient_user_id)
 
 
 @dataclass
@@ -124,12 +129,17 @@ class FakeSlack:
         users: dict[str, dict] | None = None,
         channels: dict[str, dict] | None = None,
         max_text_len: int = 40_000,
+        stream_lifetime: float = 300.0,
     ):
         self.bot_token, self.app_token, self.team_id = bot_token, app_token, team_id
         self.bot_user_id, self.bot_id, self.app_id = bot_user_id, bot_id, app_id
         self.users: dict[str, dict] = dict(users or {})  # user id -> overrides (name, real_name, display_name, ...)
         self.channels: dict[str, dict] = dict(channels or {})  # channel id -> overrides for conversations.info
         self.max_text_len = max_text_len
+        # Slack ends a stream after an undocumented time (reported around five minutes); appends after
+        # that fail with message_not_in_streaming_state. expire_streams() ends every open stream now.
+        self.stream_lifetime = stream_lifetime
+        self.streaming_enabled = True  # False: the workspace has no chat.*Stream (unknown_method)
         self.calls: list[Call] = []
         self.responses: list[dict] = []  # messages posted to response_urls
         self.messages: list[Msg] = []  # bot-posted and seeded messages, deleted ones included
@@ -143,6 +153,7 @@ class FakeSlack:
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._holds: dict[str, deque[asyncio.Event]] = defaultdict(deque)
         self._limits: dict[str, int] = {}
+        self._drops: dict[str, int] = defaultdict(int)
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
@@ -230,6 +241,10 @@ class FakeSlack:
         retry_after = 1 if status == 429 and retry_after is None else retry_after
         self._failures[method].append(_Failure(error, status, retry_after, times))
 
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Close the connection instead of answering the next `times` calls to `method`."""
+        self._drops[method] += times
+
     def hold_next(self, method: str) -> asyncio.Event:
         """The next call to `method` is recorded, then left unanswered until the returned event is set
         (a slow answer, without sleeping)."""
@@ -240,6 +255,19 @@ class FakeSlack:
     def rate_limit(self, method: str, per_minute: int) -> None:
         """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
         self._limits[method] = per_minute
+
+    def expire_streams(self) -> None:
+        """End every open stream now, as Slack does when one outlives its lifetime."""
+        for msg in self.messages:
+            msg.streaming = False
+
+    def statuses(self, channel: str, thread_ts: str) -> list[dict]:
+        """Every assistant.threads.setStatus call for a thread, in order."""
+        return [
+            c.args
+            for c in self.calls_to("assistant.threads.setStatus")
+            if c.args.get("channel_id") == channel and c.args.get("thread_ts") == thread_ts and c.error is None
+        ]
 
     def response_url(self) -> str:
         """A fresh response_url for a slash command or interaction payload (as hooks.slack.com gives)."""
@@ -292,6 +320,13 @@ class FakeSlack:
         if method != "apps.connections.open" and self.team_of_token(token) is None:
             return self._error(call, "invalid_auth")
         self._token_now = token
+        if self._drops.get(method):
+            # A connection that dies mid-call: the client gets no answer at all.
+            self._drops[method] -= 1
+            call.error = "connection_dropped"
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
         if holds := self._holds.get(method):
             await holds.popleft().wait()  # see hold_next
         if (wait := self._over_limit(method)) is not None:
@@ -304,9 +339,12 @@ class FakeSlack:
                 queue.popleft()
             return self._error(call, failure.error, status=failure.status, retry_after=failure.retry_after)
         handler: Callable[[dict], dict] | None = getattr(self, "_m_" + method.replace(".", "_"), None)
-        result = handler(args) if handler else {}  # unknown methods succeed, they are still recorded
+        if handler is None:
+            # As Slack answers a method it does not have: a misspelt method fails the test that calls it.
+            return self._error(call, "unknown_method")
+        result = handler(args)
         if "error" in result:
-            return self._error(call, result["error"])
+            return self._error(call, result["error"], retry_after=result.get("retry_after"))
         return web.json_response({"ok": True, **result})
 
     def _error(self, call: Call, error: str, *, status: int = 200, retry_after: int | None = None) -> web.Response:
@@ -467,6 +505,118 @@ class FakeSlack:
             return {"error": "no_text"}
         return {"message_ts": new_ts()}
 
+    # -- native streaming: chat.startStream / chat.appendStream / chat.stopStream ------------------
+    # Markdown in (`markdown_text`, or `chunks` of type markdown_text / task_update / plan_update); in
+    # channels Slack requires the recipient; a stream past its lifetime answers
+    # message_not_in_streaming_state; an unknown method where the workspace has no streaming.
+    def _stream_text(self, msg: Msg, a: dict) -> str | None:
+        """Apply markdown_text and chunks to a streaming message; an error name when they are invalid."""
+        text = a.get("markdown_text") or ""
+        chunks = a.get("chunks") or []
+        if isinstance(chunks, str):
+            chunks = json.loads(chunks)
+        if len(text) > 12_000 or any(len(c.get("text") or "") > 12_000 for c in chunks):
+            return "msg_too_long"
+        for chunk in chunks:
+            if chunk.get("type") not in ("markdown_text", "task_update", "plan_update", "blocks"):
+                return "invalid_chunks"
+            if chunk["type"] == "task_update" and chunk.get("status") not in (
+                "pending",
+                "in_progress",
+                "complete",
+                "error",
+            ):
+                return "invalid_chunks"
+        if text:
+            chunks = [{"type": "markdown_text", "text": text}, *chunks]
+        msg.chunks.extend(chunks)
+        added = "".join(c.get("text", "") for c in chunks if c["type"] == "markdown_text")
+        if added:
+            msg.text += added
+            msg.history.append(msg.text)
+        return None
+
+    def _open_stream(self, a: dict) -> Msg | dict:
+        msg = self._find(a.get("channel"), a.get("ts"))
+        if msg is None:
+            return {"error": "message_not_found"}
+        if msg.streaming and time.monotonic() - msg.started > self.stream_lifetime:
+            msg.streaming = False
+        if not msg.streaming:
+            return {"error": "message_not_in_streaming_state"}
+        return msg
+
+    def _m_chat_startStream(self, a: dict) -> dict:
+        if not self.streaming_enabled:
+            return {"error": "unknown_method"}
+        channel, thread_ts = a.get("channel"), a.get("thread_ts")
+        if not channel or not thread_ts:
+            return {"error": "invalid_arguments"}
+        if not channel.startswith("D"):
+            if not a.get("recipient_user_id"):
+                return {"error": "missing_recipient_user_id"}
+            if not a.get("recipient_team_id"):
+                return {"error": "missing_recipient_team_id"}
+        msg = Msg(new_ts(), channel, thread_ts, "", [], user=self.bot_user_id, streaming=True)
+        msg.started = time.monotonic()
+        if a.get("recipient_user_id"):
+            msg.recipient = (a.get("recipient_team_id") or "", a["recipient_user_id"])
+        if error := self._stream_text(msg, a):
+            return {"error": error}
+        self.messages.append(msg)
+        return {"channel": channel, "ts": msg.ts}
+
+    def _m_chat_appendStream(self, a: dict) -> dict:
+        if not self.streaming_enabled:
+            return {"error": "unknown_method"}
+        if not a.get("markdown_text") and not a.get("chunks"):
+            return {"error": "invalid_arguments"}
+        msg = self._open_stream(a)
+        if isinstance(msg, dict):
+            return msg
+        if error := self._stream_text(msg, a):
+            return {"error": error}
+        return {"channel": msg.channel, "ts": msg.ts}
+
+    def _m_chat_stopStream(self, a: dict) -> dict:
+        if not self.streaming_enabled:
+            return {"error": "unknown_method"}
+        msg = self._open_stream(a)
+        if isinstance(msg, dict):
+            return msg
+        if error := self._stream_text(msg, a):
+            return {"error": error}
+        if a.get("blocks"):
+            msg.blocks = a["blocks"]
+        msg.streaming = False
+        return {"channel": msg.channel, "ts": msg.ts, "message": self._message_json(msg)}
+
+    def _m_assistant_threads_setStatus(self, a: dict) -> dict:
+        if not a.get("channel_id") or not a.get("thread_ts") or "status" not in a:
+            return {"error": "invalid_arguments"}
+        loading = a.get("loading_messages")
+        if isinstance(loading, str):
+            loading = json.loads(loading)
+        if loading is not None and (not isinstance(loading, list) or len(loading) > 10):
+            return {"error": "invalid_arguments"}
+        return {}
+
+    def _m_reactions_add(self, a: dict) -> dict:
+        if not a.get("channel") or not a.get("timestamp") or not a.get("name"):
+            return {"error": "invalid_arguments"}
+        return {}
+
+    def _m_reactions_remove(self, a: dict) -> dict:
+        return self._m_reactions_add(a)
+
+    def _m_views_open(self, a: dict) -> dict:
+        view = a.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not a.get("trigger_id") or not isinstance(view, dict) or "type" not in view:
+            return {"error": "invalid_arguments"}
+        return {"view": {"id": f"V{uuid.uuid4().hex[:10].upper()}", **view}}
+
     def _m_users_info(self, a: dict) -> dict:
         uid = a.get("user") or ""
         o, is_bot = self.users.get(uid, {}), uid == self.bot_user_id
@@ -504,9 +654,9 @@ class FakeSlack:
             "is_archived": False,
         }
         chan.update(self.channels.get(cid, {}))
-        for field in ("topic", "purpose"):  # Slack's shape: {"value", "creator", "last_set"}
-            value = chan.get(field)
-            chan[field] = value if isinstance(value, dict) else {"value": value or "", "creator": "", "last_set": 0}
+        for part in ("topic", "purpose"):  # Slack's shape: {"value", "creator", "last_set"}
+            value = chan.get(part)
+            chan[part] = value if isinstance(value, dict) else {"value": value or "", "creator": "", "last_set": 0}
         return {"channel": chan}
 
     def _readable(self, channel: str) -> str | None:

@@ -197,7 +197,7 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
     from tests.fakes.slack import mention
 
     name = "<!here> <https://evil.example|https://corp.example>.md"
-    async with running_bot(slack, openai_fake) as bot:
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         shared = await send_files(bot, "C1", [doc])
         await wait_for(lambda: notes(slack, "C1", shared["ts"]))

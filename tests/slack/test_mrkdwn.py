@@ -1,11 +1,13 @@
-from assist_bot.slack.mrkdwn import split, to_mrkdwn
+import pytest
+
+from assist_bot.slack.mrkdwn import neutralise_markdown, safe_cut, split, to_mrkdwn
 
 
 def test_markdown_becomes_slack_mrkdwn():
     out = to_mrkdwn("# Title\n**bold** and [docs](https://example.com)\n\n- one\n- two")
     assert "*Title*" in out
     assert "*bold*" in out and "**" not in out
-    assert "<https://example.com|docs>" in out
+    assert "docs (https://example.com)" in out  # the link's real target shows
     assert "• one" in out
 
 
@@ -48,3 +50,47 @@ def test_a_single_huge_line_is_wrapped():
 
 def test_unclosed_fence_while_streaming_is_closed_for_display():
     assert split("```\ncode so far", 100) == ["```\ncode so far\n```"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<!subteam^S123|@team>",
+        "<@U123>",
+        "<#C123>",
+        "<https://evil|https://corp>",
+    ],
+)
+def test_model_text_cannot_ping_or_disguise_a_link_in_mrkdwn(hostile):
+    out = to_mrkdwn(f"Hello {hostile} there")
+    assert "<" not in out and hostile.replace("<", "&lt;").replace(">", "&gt;") in out
+
+
+def test_markdown_links_show_their_target_and_ampersands_are_escaped():
+    out = to_mrkdwn("[https://corp.example](https://evil.example/?a=1&b=2) and [same](same)")
+    assert out == "https://corp.example (https://evil.example/?a=1&amp;b=2) and same"
+    assert "|" not in out and "<" not in out
+
+
+def test_quotes_still_render_as_quotes():
+    assert to_mrkdwn("> wise words").startswith(">")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["<!channel>", "<!here>", "<@U123>", "<https://evil|https://corp>", "[https://corp](https://evil)", "[a][ref]"],
+)
+def test_streamed_markdown_is_neutralised_but_reads_the_same(hostile):
+    out = neutralise_markdown(f"see {hostile}")
+    assert out.replace("\u200b", "") == f"see {hostile}"
+    assert "<!" not in out and "<@" not in out and "<h" not in out and "](" not in out and "][" not in out
+
+
+def test_a_sequence_split_between_two_appends_is_held_back():
+    text = "ping <"
+    assert safe_cut(text) == len(text) - 1
+    assert safe_cut("[corp]") == len("[corp]") - 1
+    assert safe_cut("plain") == 5

@@ -9,11 +9,13 @@ import pytest
 from assist_bot.slack.pacing import Pacer
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
+from tests.slack.fake_clock import FakeClock
 from tests.support.bot import running_bot
 
 
 def test_optional_edits_leave_a_token_per_open_reply_and_budgets_are_per_workspace():
-    pacer = Pacer(per_minute=60)  # burst 12
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)  # burst 12; no refill while the clock stands
     for _ in range(4):
         pacer.opened("T1")
     assert pacer.can_take("T1") is True
@@ -27,18 +29,25 @@ def test_optional_edits_leave_a_token_per_open_reply_and_budgets_are_per_workspa
 
 
 async def test_a_required_edit_waits_for_a_token():
-    pacer = Pacer(per_minute=600)  # burst 120, refill 8 per second
+    clock = FakeClock()
+    pacer = Pacer(per_minute=600, clock=clock, sleep=clock.sleep)  # burst 120, refill 8 per second
     while pacer.try_take("T1"):
-        pass
+        pass  # one token stays (the minimum reserve)
+    start = clock()
     for _ in range(60):
         await asyncio.wait_for(pacer.take("T1"), timeout=5)
+    # The reserved token goes at once; the other 59 arrive at 8 per second.
+    assert clock() - start == pytest.approx(59 / 8, abs=0.01)
+    assert pacer.try_take("T2") is True  # another workspace's budget is untouched
 
 
 @pytest.mark.timeout(60)
 async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
     slack.rate_limit("chat.update", 20)  # a strict sliding window of 20 per minute
     openai_fake.default = lambda body: Text([f"tok{n} " for n in range(15)], delay=0.05)
-    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=20) as bot:
+    async with running_bot(
+        slack, openai_fake, ASSIST_BOT_SLACK_UPDATES_PER_MINUTE=20, ASSIST_BOT_STREAM_MODE="edit"
+    ) as bot:
         events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
         await asyncio.gather(*(bot.send(e) for e in events))
         await wait_for(
@@ -46,3 +55,20 @@ async def test_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
         )
     assert slack.rate_limited.get("chat.update", 0) == 0
     assert len(slack.calls_to("chat.update")) <= 20
+
+
+@pytest.mark.timeout(60)
+async def test_native_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_fake):
+    slack.rate_limit("chat.appendStream", 20)  # a strict sliding window of 20 per minute
+    openai_fake.default = lambda body: Text([f"tok{n} " for n in range(15)], delay=0.05)
+    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_APPENDS_PER_MINUTE=20) as bot:
+        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(4)]
+        await asyncio.gather(*(bot.send(e) for e in events))
+        await wait_for(
+            lambda: all(any("tok14" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=45
+        )
+    assert slack.rate_limited.get("chat.appendStream", 0) == 0
+    assert 0 < len(slack.calls_to("chat.appendStream")) <= 20
+    for e in events:
+        (reply,) = slack.bot_messages(e["channel"])
+        assert reply.text == "".join(f"tok{n} " for n in range(15))

@@ -507,3 +507,18 @@ def test_keys_used_together_share_a_cluster_slot_and_threads_spread():
     legacy, holders = keys.knowledge_owner("T1", "F1"), keys.knowledge_holders("T1", "F1")
     assert legacy == "assist-bot:T1:kfile:F1"  # the name older versions wrote, still read
     assert holders.startswith("assist-bot:{T1:F1}")
+
+
+async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: Store):
+    base = {"team": "T1", "channel": "C1", "thread_ts": "1.1", "response": "resp_1", "assistant": "default"}
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "bad"})
+    await store.put_feedback("T1", {**base, "user": "U1", "value": "good"})  # changed their mind
+    await store.put_feedback("T1", {**base, "user": "U2", "value": "bad"})
+    await store.put_feedback("T1", {**base, "response": "resp_2", "user": "U1", "value": "good"})
+    records = await store.feedback("T1")
+    assert sorted((r["response"], r["user"], r["value"]) for r in records) == [
+        ("resp_1", "U1", "good"),
+        ("resp_1", "U2", "bad"),
+        ("resp_2", "U1", "good"),
+    ]
+    assert await store.feedback("T2") == []

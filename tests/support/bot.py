@@ -38,6 +38,7 @@ def bot_settings(
         "ASSIST_BOT_ASSISTANTS": None,
         # Pacing has its own tests; elsewhere the fake Slack imposes no limits.
         "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": 100_000,
+        "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": 100_000,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)

@@ -16,20 +16,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 
 @dataclass
 class _Bucket:
     tokens: float
-    stamp: float = field(default_factory=time.monotonic)
+    stamp: float
 
 
 class Pacer:
     """Token buckets per key (workspace) that never exceed `per_minute` calls in
-    any 60-second window: a burst of `per_minute / 5`, refilled at the rest."""
+    any 60-second window: a burst of `per_minute / 5`, refilled at the rest.
 
-    def __init__(self, *, per_minute: float) -> None:
+    `clock` and `sleep` are injectable so tests can assert how long a call waited
+    without waiting for real."""
+
+    def __init__(
+        self,
+        *,
+        per_minute: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
         self._budget = per_minute
         self._buckets: dict[str, _Bucket] = {}
         self._open: dict[str, int] = {}
@@ -63,7 +75,7 @@ class Pacer:
 
     def _refill(self, key: str) -> _Bucket:
         bucket = self._buckets.get(key)
-        now = time.monotonic()
+        now = self._clock()
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(self._capacity, now)
         bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.stamp) * self._rate)
@@ -85,4 +97,4 @@ class Pacer:
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
                 return
-            await asyncio.sleep((1 - bucket.tokens) / self._rate)
+            await self._sleep((1 - bucket.tokens) / self._rate)

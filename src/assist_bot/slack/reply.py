@@ -1,10 +1,15 @@
-"""Streaming a reply into Slack by editing messages.
+"""Replies: Slack's native stream by default, edited messages as the fallback.
 
-A placeholder is posted at once; then a flusher task edits it with what the
-model has written so far, at most once per message per `interval` seconds.
-`feed()` never awaits, so the model's stream never waits on Slack: deltas that
-arrive during an edit are coalesced into the next one. A reply longer than one
-message continues in further messages in the same thread.
+`SlackReplies.open()` picks the way for each reply: `ASSIST_BOT_STREAM_MODE=native` streams
+with chat.startStream/appendStream/stopStream (slack/streaming.py) unless the workspace refused
+streaming before; `edit` (and the fallback) posts a placeholder and edits it (`EditReply`).
+
+The edit path: a flusher task edits the placeholder with what the model has written so far, at
+most once per message per `interval` seconds. `feed()` never awaits, so the model's stream never
+waits on Slack: deltas that arrive during an edit coalesce into the next one. A reply longer than
+one message continues in further messages in the same thread. Every Slack call goes through
+`SlackCalls`, so no failure escapes: the reply always ends with its final text or a note, and
+the pacing token it reserved is always returned.
 """
 
 from __future__ import annotations
@@ -12,67 +17,128 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any, Literal
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import escape, recovery
+from assist_bot.slack import feedback, recovery
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.calls import RateGate, SlackCalls, without_retries
 from assist_bot.slack.clients import SlackClients
+from assist_bot.slack.file_outputs import upload
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import close_unfinished, footnotes, for_display
+from assist_bot.slack.status import ThreadStatus
 from assist_bot.store.base import ReplyRef
 
 log = logging.getLogger(__name__)
 
+StreamMode = Literal["native", "edit"]
+SECTION_LIMIT = 3000  # a section block's text
+
 
 class SlackReplies:
-    """Opens one SlackReply per turn (the `Replies` protocol of the dispatcher)."""
+    """Opens one reply per turn (the `Replies` protocol of the dispatcher)."""
 
     def __init__(
-        self, clients: SlackClients, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int = MESSAGE_LIMIT
+        self,
+        clients: SlackClients,
+        *,
+        interval: float,
+        pacer: Pacer,
+        approvals: Approvals,
+        mode: StreamMode = "native",
+        gate: RateGate | None = None,
+        append_pacer: Pacer | None = None,
+        limit: int = MESSAGE_LIMIT,
     ) -> None:
+        self._append_pacer = append_pacer or Pacer(per_minute=100)
         self._clients = clients
         self._interval = interval
         self._pacer = pacer
         self._approvals = approvals
+        self._mode = mode
+        self._calls = SlackCalls(gate or RateGate())
         self._limit = limit
+        self._edit_only: set[str] = set()  # workspaces that refused native streaming
 
-    async def open(self, first: Inbound) -> SlackReply:
-        reply = SlackReply(
-            await self._clients.for_team(first.team),  # the reply speaks with its workspace's own token
+    async def open(self, first: Inbound) -> Any:
+        # The reply speaks with its workspace's own token, and handles failures itself.
+        client = without_retries(await self._clients.for_team(first.team))
+        status = ThreadStatus(client, self._calls, team=first.team, channel=first.channel, thread_ts=first.thread_ts)
+        reply: Any
+        if self._mode == "native" and first.team not in self._edit_only:
+            from assist_bot.slack.streaming import StreamReply  # streaming builds on this module
+
+            reply = StreamReply(
+                client,
+                self._calls,
+                first,
+                status=status,
+                interval=self._interval,
+                approvals=self._approvals,
+                pacer=self._append_pacer,
+                fallback=self._fall_back,
+            )
+        else:
+            reply = self.edit_reply(client, first, status)
+        await reply.start()
+        return reply
+
+    def edit_reply(self, client: AsyncWebClient, first: Inbound, status: ThreadStatus) -> EditReply:
+        return EditReply(
+            client,
+            self._calls,
             first,
+            status=status,
             interval=self._interval,
             pacer=self._pacer,
             approvals=self._approvals,
             limit=self._limit,
         )
-        await reply.start()
-        return reply
+
+    def _fall_back(self, client: AsyncWebClient, first: Inbound, status: ThreadStatus, refused: bool) -> EditReply:
+        """Continue a reply with edits. When Slack refused streaming as such (not merely this
+        call), every later reply in that workspace uses edits too."""
+        if refused:
+            log.warning("native streaming refused in %s: replying with edits there", first.team)
+            self._edit_only.add(first.team)
+        return self.edit_reply(client, first, status)
 
     async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
         await recovery.close_interrupted(await self._clients.for_team(reply.team), reply, again=again)
 
 
-class SlackReply:
+class EditReply:
     def __init__(
-        self, client: AsyncWebClient, first: Inbound, *, interval: float, pacer: Pacer, approvals: Approvals, limit: int
+        self,
+        client: AsyncWebClient,
+        calls: SlackCalls,
+        first: Inbound,
+        *,
+        status: ThreadStatus,
+        interval: float,
+        pacer: Pacer,
+        approvals: Approvals,
+        limit: int,
     ) -> None:
         self._client = client
+        self._calls = calls
         self._pacer = pacer
         self._approvals = approvals
+        self._status = status
         self._team = first.team
         self._channel = first.channel
         self._thread_ts = first.thread_ts
-        self._is_dm = first.is_dm
+        self._thread = (first.channel, first.thread_ts)
         self._interval = interval
         self._limit = limit
         self._markdown = ""
-        self._status = ""
+        self._activity = ""
         self._shown: list[tuple[str, str]] = []  # (ts, text) of each message we posted
         self._dirty = asyncio.Event()
         self._render_lock = asyncio.Lock()
@@ -80,13 +146,17 @@ class SlackReply:
         self._uploads: list[asyncio.Task[None]] = []
         self._footer = ""
         self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
+        self._opened = False
+        self.already_shown = ""  # answer text a native stream showed before edits took over
 
-    async def start(self) -> None:
+    async def start(self, *, placeholder: bool = True) -> None:
         self._pacer.opened(self._team)
-        await self._set_status(texts.THINKING_STATUS)
-        ts = await self._post(texts.THINKING)
-        if ts:
-            self._shown.append((ts, texts.THINKING))
+        self._opened = True
+        self._status.thinking()
+        if placeholder:
+            ts = await self._post(texts.THINKING)
+            if ts:
+                self._shown.append((ts, texts.THINKING))
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"reply {self._thread_ts}")
 
     # -- the sink protocol ------------------------------------------------------
@@ -97,7 +167,8 @@ class SlackReply:
     def feed(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             self._markdown += event.text
-            self._status = ""
+            self._activity = ""
+            self._status.hide()
         elif isinstance(event, FileOutput):
             # Uploading must not hold up the stream: it runs alongside, and finish() waits for it.
             self._uploads.append(asyncio.create_task(self._upload(event)))
@@ -105,31 +176,44 @@ class SlackReply:
         elif isinstance(event, ToolActivity) and event.active:
             # Kept until text arrives: a quick tool would otherwise flash by unseen
             # between two edits.
-            self._status = texts.tool_activity(event.kind, event.name)
+            self._activity = texts.tool_activity(event.kind, event.name)
+            self._status.show(self._activity)
         self._dirty.set()
 
     async def finish(self, done: Done) -> None:
-        await self._stop_flusher()
-        # The completed text is authoritative (deltas could, in theory, be lost).
-        self._markdown = done.text or self._markdown
-        self._footer = footnotes(done.citations)
-        await self._wait_uploads()  # first: the final text links to the uploaded files
-        await self._render(final_note=None if self._markdown.strip() else texts.EMPTY_ANSWER)
-        self._pacer.closed(self._team)
-        await self._set_status("")
+        try:
+            await self._stop_flusher()
+            # The completed text is authoritative (deltas could, in theory, be lost).
+            text = done.text or self._markdown
+            if self.already_shown and text.startswith(self.already_shown):
+                text = text[len(self.already_shown) :]
+            self._markdown = text
+            self._footer = footnotes(done.citations)
+            await self._wait_uploads()  # first: the final text links to the uploaded files
+            note = None if self._markdown.strip() else texts.EMPTY_ANSWER
+            await self._render(final_note=note, final_blocks=[feedback.block(done.response_id)])
+        finally:
+            await self._close()
 
     async def fail(self, kind: str) -> None:
-        await self._stop_flusher()
-        await self._wait_uploads()
-        self._markdown = close_unfinished(self._markdown)  # the answer stopped mid-way
-        await self._render(final_note=texts.failure(kind))
-        self._pacer.closed(self._team)
-        await self._set_status("")
+        try:
+            await self._stop_flusher()
+            await self._wait_uploads()
+            self._markdown = close_unfinished(self._markdown)  # the answer stopped mid-way
+            await self._render(final_note=texts.failure(kind))
+        finally:
+            await self._close()
 
     async def ask(self, request: ApprovalRequest) -> Decision:
-        self._status = texts.WAITING_FOR_APPROVAL
+        self._activity = texts.WAITING_FOR_APPROVAL
         self._dirty.set()
         return await self._approvals.ask(request, team=self._team, channel=self._channel, thread_ts=self._thread_ts)
+
+    async def _close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._pacer.closed(self._team)
+        await self._status.clear()
 
     # -- rendering ----------------------------------------------------------------
     async def _flush_loop(self) -> None:
@@ -141,105 +225,104 @@ class SlackReply:
                 await asyncio.sleep(self._interval)
                 continue
             self._dirty.clear()
-            await self._render(final_note=None, streaming=True)
+            try:
+                await self._render(final_note=None, streaming=True)
+            except Exception:  # a progress edit must never take the reply down with it
+                log.exception("progress edit in %s failed", self._channel)
             # At most one edit per message per interval; deltas meanwhile coalesce.
             await asyncio.sleep(self._interval)
 
     async def _stop_flusher(self) -> None:
         if self._flusher is None:
             return
-        self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # Never cancel a post in flight: Slack may have taken it, and we would post it again.
+        async with self._render_lock:
+            self._flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._flusher
         self._flusher = None
 
     def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:
-        body = to_mrkdwn(for_display(self._markdown, links=self._links, streaming=streaming))
+        shown = for_display(self._markdown, links=self._links, streaming=streaming)
+        body = to_mrkdwn(shown, trusted=set(self._links.values()))
         if self._footer:
             body = f"{body}\n\n{self._footer}"
-        if streaming and self._status:
-            body = f"{body}\n\n_{self._status}_" if body else f"_{self._status}_"
+        if streaming and self._activity:
+            body = f"{body}\n\n_{self._activity}_" if body else f"_{self._activity}_"
         elif streaming and not body:
             body = texts.THINKING
         if final_note:
             body = f"{body}\n\n{final_note}" if body.strip() else final_note
         return split(body, self._limit)
 
-    async def _render(self, *, final_note: str | None, streaming: bool = False) -> None:
+    async def _render(
+        self, *, final_note: str | None, streaming: bool = False, final_blocks: list[dict[str, Any]] | None = None
+    ) -> None:
         async with self._render_lock:
-            for index, chunk in enumerate(self._compose(final_note=final_note, streaming=streaming)):
+            chunks = self._compose(final_note=final_note, streaming=streaming)
+            for index, chunk in enumerate(chunks):
+                blocks = with_blocks(chunk, final_blocks) if final_blocks and index == len(chunks) - 1 else None
                 if index < len(self._shown):
                     ts, shown = self._shown[index]
-                    if chunk == shown:
+                    if chunk == shown and blocks is None:
                         continue
-                    if streaming and not self._pacer.try_take(self._team):
-                        self._dirty.set()  # the workspace's edit budget is spent: try again later
+                    if streaming:
+                        if not self._pacer.try_take(self._team):
+                            self._dirty.set()  # the workspace's edit budget is spent: try again later
+                            continue
+                        if await self._update(ts, chunk, must=False):
+                            self._shown[index] = (ts, chunk)
                         continue
-                    if not streaming:
-                        await self._pacer.take(self._team)
-                    if await self._update(ts, chunk):
+                    await self._pacer.take(self._team)
+                    if await self._update(ts, chunk, blocks=blocks, must=True):
                         self._shown[index] = (ts, chunk)
-                else:
-                    posted = await self._post(chunk)
-                    if posted:
-                        self._shown.append((posted, chunk))
+                        continue
+                # No message yet, or the final edit could not be made: a new message carries it.
+                posted = await self._post(chunk, blocks=blocks, must=not streaming)
+                if posted and index < len(self._shown):
+                    self._shown[index] = (posted, chunk)
+                elif posted:
+                    self._shown.append((posted, chunk))
 
     async def _upload(self, output: FileOutput) -> None:
-        try:
-            uploaded = await self._client.files_upload_v2(
-                channel=self._channel,
-                thread_ts=self._thread_ts,
-                filename=output.name,
-                title=escape.escape(output.name),
-                content=output.content,
-            )
-        except SlackApiError as exc:
-            log.warning("uploading %s failed: %s", output.name, exc.response.get("error"))
-            await self._post(texts.upload_failed(escape.escape(output.name)))
-            return
-        if output.sandbox_path:  # the answer links to it: point the link at the file in Slack
-            await self._link_upload(output.sandbox_path, (uploaded.get("file") or {}).get("id", ""))
-
-    async def _link_upload(self, sandbox_path: str, file_id: str) -> None:
-        # files.completeUploadExternal answers with id and title only; files.info has the permalink.
-        try:
-            info = await self._client.files_info(file=file_id)
-            self._links[sandbox_path] = info["file"]["permalink"]
-        except (SlackApiError, KeyError) as exc:
-            log.warning("no permalink for uploaded file %s: %s", file_id, exc)
+        self._links.update(await upload(self._client, self._calls, output, team=self._team, thread=self._thread))
 
     async def _wait_uploads(self) -> None:
         if self._uploads:
             await asyncio.gather(*self._uploads, return_exceptions=True)
             self._uploads.clear()
 
-    # -- Slack calls: a failed edit is logged, never fatal to the turn --------------
-    async def _post(self, text: str) -> str | None:
-        try:
-            response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=text, unfurl_links=False, unfurl_media=False
-            )
-            return response.get("ts")
-        except SlackApiError as exc:
-            log.warning("chat.postMessage in %s failed: %s", self._channel, exc.response.get("error"))
-            return None
+    # -- Slack calls: contained; a final one is retried, then replaced by a new message ------
+    async def _post(self, text: str, *, blocks: list[dict[str, Any]] | None = None, must: bool = False) -> str | None:
+        outcome = await self._calls.run(
+            self._team,
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+            must=must,
+        )
+        return (outcome.response or {}).get("ts") if outcome.ok else None
 
-    async def _update(self, ts: str, text: str) -> bool:
-        try:
-            await self._client.chat_update(channel=self._channel, ts=ts, text=text)
-            return True
-        except SlackApiError as exc:
-            log.warning("chat.update in %s failed: %s", self._channel, exc.response.get("error"))
-            return False
+    async def _update(
+        self, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None, must: bool = False
+    ) -> bool:
+        outcome = await self._calls.run(
+            self._team,
+            "chat.update",
+            lambda: self._client.chat_update(channel=self._channel, ts=ts, text=text, blocks=blocks),
+            must=must,
+        )
+        return outcome.ok
 
-    async def _set_status(self, status: str) -> None:
-        # Slack shows an assistant status only in assistant (DM) threads.
-        if not self._is_dm:
-            return
-        try:
-            await self._client.api_call(
-                "assistant.threads.setStatus",
-                json={"channel_id": self._channel, "thread_ts": self._thread_ts, "status": status},
-            )
-        except SlackApiError as exc:
-            log.debug("assistant.threads.setStatus failed: %s", exc.response.get("error"))
+
+def with_blocks(text: str, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The message's text as section blocks, then `extra` (feedback buttons): once a message has
+    blocks, Slack shows them instead of `text`."""
+    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split(text, SECTION_LIMIT)]
+    return [*sections, *extra]

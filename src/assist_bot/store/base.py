@@ -161,6 +161,9 @@ class Keys:
         """The pub/sub channel announcing approval decisions (to every replica)."""
         return f"{self.namespace}:decisions"
 
+    def feedback(self, team: str) -> str:
+        return f"{self.namespace}:{team}:feedback"
+
 
 # How long each kind of data lives when nothing refreshes it (seconds).
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
@@ -228,6 +231,11 @@ def encode(item: dict[str, Any]) -> str:
 
 def decode(raw: str | bytes) -> dict[str, Any]:
     return json.loads(raw)
+
+
+def feedback_field(record: dict[str, Any]) -> str:
+    """One person's feedback on one answer: a later click replaces an earlier one."""
+    return f"{record['channel']}:{record['response']}:{record['user']}"
 
 
 class Store(abc.ABC):
@@ -383,3 +391,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
         """Set one setting; None removes it."""
+
+    # -- feedback on answers (👍/👎) ------------------------------------------------------
+    @abc.abstractmethod
+    async def put_feedback(self, team: str, record: dict[str, Any]) -> None:
+        """Store one person's feedback on one answer (`channel`, `response`, `user` identify it;
+        a second click by the same person on the same answer replaces the first)."""
+
+    @abc.abstractmethod
+    async def feedback(self, team: str) -> list[dict[str, Any]]:
+        """Every feedback record of the workspace (kept for the retention period)."""

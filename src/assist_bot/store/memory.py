@@ -23,6 +23,7 @@ from assist_bot.store.base import (
     ThreadKey,
     TurnSnapshot,
     encode,
+    feedback_field,
 )
 
 
@@ -361,3 +362,12 @@ class MemoryStore(Store):
         else:
             settings[name] = value
         self._kv.set(key, settings, None)
+
+    async def put_feedback(self, team: str, record: dict[str, Any]) -> None:
+        key = self.keys.feedback(team)
+        records = dict(self._kv.get(key) or {})
+        records[feedback_field(record)] = dict(record)
+        self._kv.set(key, records, self.retention_seconds)
+
+    async def feedback(self, team: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in (self._kv.get(self.keys.feedback(team)) or {}).values()]

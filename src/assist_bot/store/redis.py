@@ -33,6 +33,7 @@ from assist_bot.store.base import (
     TurnSnapshot,
     decode,
     encode,
+    feedback_field,
 )
 from assist_bot.store.redis_decisions import DecisionListener
 
@@ -402,3 +403,14 @@ class RedisStore(Store):
             await self._redis.hdel(key, name)
         else:
             await self._redis.hset(key, name, value)
+
+    async def put_feedback(self, team: str, record: dict[str, Any]) -> None:
+        key = self.keys.feedback(team)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, feedback_field(record), encode(record))
+            pipe.expire(key, self.retention_seconds)
+            await pipe.execute()
+
+    async def feedback(self, team: str) -> list[dict[str, Any]]:
+        raw = await self._redis.hgetall(self.keys.feedback(team))
+        return [decode(value) for value in raw.values()]

@@ -1,0 +1,114 @@
+"""👍/👎 on answers (stored, thanked privately, counted by /assist feedback) and the thread status
+(loading messages while waiting, refreshed before Slack drops it, cleared at the end)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from assist_bot import texts
+from assist_bot.slack import feedback
+from assist_bot.slack.calls import RateGate, SlackCalls
+from assist_bot.slack.status import ThreadStatus
+from tests.fakes.openai import Text
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def feedback_click(slack, *, user: str, channel: str, message_ts: str, thread_ts: str, value: str) -> dict:
+    """A click on Slack's feedback_buttons element, as a block_actions payload."""
+    return {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": user, "username": f"user-{user}", "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": f"trig-{uuid.uuid4().hex}",
+        "response_url": slack.response_url(),
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "thread_ts": thread_ts},
+        "channel": {"id": channel, "name": f"chan-{channel}"},
+        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": ""},
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": feedback.ACTION,
+                "block_id": "fb",
+                "value": value,
+                "action_ts": "1.1",
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("mode", ["native", "edit"])
+async def test_feedback_is_stored_thanked_privately_and_counted(slack, openai_fake, mode):
+    openai_fake.default = lambda body: Text(["An ", "answer."])
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode, ASSIST_BOT_ADMINS="UADMIN") as bot:
+        event = mention("C1", "U1", "question")
+        await bot.send(event)
+        await wait_for(lambda: any(m.blocks for m in slack.bot_messages("C1")))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        answer = next(m for m in slack.bot_messages("C1") if m.blocks)
+        buttons = answer.blocks[-1]["elements"][0]
+        good, bad = buttons["positive_button"]["value"], buttons["negative_button"]["value"]
+        [response_id] = [rid for rid, obj in openai_fake.responses.items() if obj.get("status") == "completed"]
+        assert good == f"good:{response_id}" and bad == f"bad:{response_id}"
+        for user, value in (("U1", bad), ("U1", good), ("U2", bad)):  # U1 changes their mind
+            click = feedback_click(
+                slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=value
+            )
+            assert await bot._form({"payload": click}) == 200
+        await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 3)
+        records = await bot.bot.store.feedback("T1")
+        assert sorted((r["user"], r["value"]) for r in records) == [("U1", "good"), ("U2", "bad")]
+        assert all(
+            r["channel"] == "C1"
+            and r["thread_ts"] == event["ts"]
+            and r["response"] == response_id
+            and r["assistant"] == "default"
+            for r in records
+        )
+        thanks = slack.calls_to("chat.postEphemeral")
+        assert [c.args["user"] for c in thanks] == ["U1", "U1", "U2"]  # each to the clicker alone
+        assert thanks[1].args["text"] == feedback.THANKS["good"]
+        await bot.command(slack, "/assist", "feedback", user="U1")
+        await bot.command(slack, "/assist", "feedback", user="UADMIN", channel="C1")
+        await wait_for(lambda: len(slack.responses) == 2)
+    by_user = sorted(slack.responses, key=lambda r: "Per assistant" in r["text"])
+    assert "👍 1 · 👎 1" in by_user[0]["text"] and "Per assistant" not in by_user[0]["text"]
+    assert "*default*: 👍 1 · 👎 1" in by_user[1]["text"]
+    assert all(r["response_type"] == "ephemeral" for r in slack.responses)
+
+
+async def test_status_is_refreshed_before_slack_drops_it_and_cleared(slack):
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    status = ThreadStatus(client, SlackCalls(RateGate()), team="T1", channel="C1", thread_ts="1.000100", refresh=0.1)
+    status.thinking()
+    await wait_for(lambda: len(slack.statuses("C1", "1.000100")) >= 3)  # re-sent, unchanged
+    status.show(texts.tool_activity("web_search"))
+    await wait_for(lambda: slack.statuses("C1", "1.000100")[-1]["status"] == texts.tool_activity("web_search"))
+    await status.clear()
+    sent = slack.statuses("C1", "1.000100")
+    assert sent[0]["status"] == texts.THINKING_STATUS and len(sent[0]["loading_messages"]) <= 10
+    assert sent[-1]["status"] == ""
+    count = len(sent)
+    await asyncio.sleep(0.3)
+    assert len(slack.statuses("C1", "1.000100")) == count  # nothing after the clear
+
+
+async def test_the_status_shows_in_channels_while_waiting_for_the_first_token(slack, openai_fake):
+    gate = asyncio.Event()
+    openai_fake.enqueue(Text(["late ", "answer"], gate=gate))
+    async with running_bot(slack, openai_fake) as bot:
+        event = mention("C7", "U1", "question")
+        await bot.send(event)
+        await wait_for(lambda: slack.statuses("C7", event["ts"]))
+        assert slack.statuses("C7", event["ts"])[0]["status"] == texts.THINKING_STATUS
+        gate.set()
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+    assert slack.statuses("C7", event["ts"])[-1]["status"] == ""

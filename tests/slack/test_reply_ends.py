@@ -1,0 +1,75 @@
+"""Every reply ends, whatever Slack does meanwhile: a dropped connection, an error, a 429.
+The final text (or a note) always reaches the thread and the pacing budget is returned."""
+
+from __future__ import annotations
+
+import pytest
+
+from assist_bot import texts
+from tests.fakes.openai import Hang, Text
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def replies_in(slack, channel, thread_ts):
+    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
+
+
+async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_message(slack, openai_fake):
+    openai_fake.enqueue(Text([f"w{n} " for n in range(10)], delay=0.02))
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
+        slack.drop_next("chat.update", times=1000)  # every edit dies on the way
+        event = mention("C1", "U1", "hello")
+        await bot.send(event)
+        await wait_for(lambda: any("w9" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        assert bot.bot.pacer._open == {}  # the token reserved for the final edit was returned
+        statuses = slack.statuses("C1", event["ts"])
+        assert statuses and statuses[-1]["status"] == ""
+    final = replies_in(slack, "C1", event["ts"])[-1]
+    assert final.text == "".join(f"w{n} " for n in range(10)).strip()
+    assert final.blocks[-1]["type"] == "context_actions"
+
+
+async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, openai_fake):
+    openai_fake.enqueue(Hang(after_chunks=["partial"]))
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit", ASSIST_BOT_RESPONSE_TIMEOUT=1.0) as bot:
+        slack.fail_next("chat.update", error="internal_error", times=1000)
+        event = mention("C1", "U1", "slow")
+        await bot.send(event)
+        await wait_for(lambda: any(texts.failure("timeout") in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        assert bot.bot.pacer._open == {}
+
+
+async def test_a_rate_limited_final_edit_is_waited_out_not_dropped(slack, openai_fake):
+    openai_fake.enqueue(Text(["final ", "answer"]))
+    async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
+        slack.fail_next("chat.update", status=429, retry_after=1, times=2)
+        event = mention("C1", "U1", "hello")
+        await bot.send(event)
+        await wait_for(lambda: any(m.text == "final answer" for m in replies_in(slack, "C1", event["ts"])))
+    updates = slack.calls_to("chat.update")
+    limited = [c for c in updates if c.error == "ratelimited"]
+    assert len(limited) == 2
+    # Each call after a 429 waited for its Retry-After (1 s): none went out inside the wait.
+    for before, after in zip(updates, updates[1:], strict=False):
+        if before.error == "ratelimited":
+            assert after.at - before.at >= 0.95
+    (reply,) = replies_in(slack, "C1", event["ts"])
+    assert reply.text == "final answer"
+
+
+async def test_a_stream_whose_stop_fails_still_delivers_everything(slack, openai_fake):
+    openai_fake.enqueue(Text(["all ", "of ", "it"], delay=0.02))
+    async with running_bot(slack, openai_fake) as bot:
+        slack.drop_next("chat.stopStream", times=1000)
+        event = mention("C1", "U1", "hello")
+        await bot.send(event)
+        await wait_for(lambda: any(m.blocks for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+    replies = replies_in(slack, "C1", event["ts"])
+    assert replies[0].text == "all of it"
+    assert replies[-1].blocks[-1]["type"] == "context_actions"
