@@ -140,7 +140,7 @@ class Dispatcher:
         self._admins = admins
         # Turns running on this replica, by thread: the task streaming the answer and who asked.
         self._running: dict[ThreadKey, tuple[asyncio.Task[Done | Failed], frozenset[str]]] = {}
-        self._unnoted: dict[ThreadKey, ReplySink] = {}  # replies whose message is not recorded yet
+        self._unnoted: dict[ThreadKey, asyncio.Task[None]] = {}  # records waiting for their reply's message
         self._stopped_by: dict[ThreadKey, str] = {}
         self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
@@ -377,7 +377,9 @@ class Dispatcher:
         try:
             await self._answer(thread, messages, state, assistant, reports, changes)
         finally:
-            self._unnoted.pop(thread, None)
+            if (waiting := self._unnoted.pop(thread, None)) is not None:
+                waiting.cancel()  # and done before end_turn, which clears what it may have written
+                await asyncio.gather(waiting, return_exceptions=True)
             await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
         return _last(changes)
 
@@ -393,8 +395,10 @@ class Dispatcher:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
         if getattr(sink, "message_ts", None) is not None:  # a placeholder: recorded at once
             await self._note_reply(thread, sink)
-        else:  # a native stream has a message once its first text went out: recorded then
-            self._unnoted[thread] = sink
+        elif (shown := getattr(sink, "message_shown", None)) is not None:
+            # A native stream has a message once its first text went out: recorded then, in
+            # the background (the stream never waits); dropped if the turn ends first.
+            self._unnoted[thread] = asyncio.create_task(self._note_reply(thread, sink, when=shown))
         if await self._over_budget(thread, messages[-1], sink):
             return
         # The turn's place in line: the person whose message waited longest.
@@ -474,13 +478,12 @@ class Dispatcher:
                     return event
                 else:
                     sink.feed(event)
-                    if thread in self._unnoted and getattr(sink, "message_ts", None) is not None:
-                        del self._unnoted[thread]  # in the background: the stream never waits
-                        self.spawn(self._note_reply(thread, sink), name=f"reply record {thread.thread_ts}")
         return Failed("unexpected", "the engine ended without a final event")
 
-    async def _note_reply(self, thread: ThreadKey, sink: ReplySink) -> None:
+    async def _note_reply(self, thread: ThreadKey, sink: ReplySink, *, when: asyncio.Event | None = None) -> None:
         """Record the reply's message, so that whoever takes over after a crash can close it."""
+        if when is not None:
+            await when.wait()
         try:
             await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts or ""))
         except Exception:  # only a crash's clean-up depends on it: the answer goes on

@@ -78,6 +78,7 @@ class StreamReply:
         self._accepted = ""  # text Slack took, in every message of this reply
         self._ts: str | None = None  # the message streaming now
         self._first_ts: str | None = None  # the reply's first message (recorded for crash recovery)
+        self.message_shown = asyncio.Event()  # set once it exists
         self._stream_text = ""  # what that message holds
         self._tasks: dict[str, dict[str, str]] = {}  # task id → its latest chunk, not yet sent
         self._open_tasks: dict[tuple[str, str], str] = {}  # (kind, name) → id of a running task
@@ -273,6 +274,8 @@ class StreamReply:
         if outcome.ok:
             self._ts = str((outcome.response or {}).get("ts") or "") or None
             self._first_ts = self._first_ts or self._ts
+            if self._first_ts:
+                self.message_shown.set()
             self._stream_text = ""
         return outcome
 

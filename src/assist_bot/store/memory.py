@@ -164,7 +164,7 @@ class MemoryStore(Store):
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
             history=[dict(item) for item in history],
-            interrupted=ReplyRef.in_thread(thread, record["ts"]) if "ts" in record else None,
+            interrupted=ReplyRef.in_thread(thread, record["ts"]) if "ts" in record and (old or given_up) else None,
             given_up=given_up,
         )
 

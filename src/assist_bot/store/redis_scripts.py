@@ -76,6 +76,8 @@ local past = redis.call('lrange', KEYS[6], 0, -1)
 redis.call('expire', KEYS[6], ARGV[1])
 local settings = {}
 if #KEYS > 6 then settings = redis.call('hgetall', KEYS[7]) end
+local dead = #old > 0 or given_up > 0  -- a reply record without its messages is not a dead turn's
+if not dead then reply = {} end
 return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up, past, settings}
 """
 
