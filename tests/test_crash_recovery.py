@@ -43,7 +43,7 @@ class Replica:
 
 
 @asynccontextmanager
-async def replica(slack, openai_fake, redis_url: str, tmp_path: Path) -> AsyncIterator[Replica]:
+async def replica(slack, openai_fake, redis_url: str, tmp_path: Path, **extra: str) -> AsyncIterator[Replica]:
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -60,6 +60,7 @@ async def replica(slack, openai_fake, redis_url: str, tmp_path: Path) -> AsyncIt
         "ASSIST_BOT_SHUTDOWN_GRACE": "1",
         "ASSIST_BOT_LOCK_LEASE": "2",
         "ASSIST_BOT_LOG_LEVEL": "DEBUG",
+        **extra,
     }
     log = (tmp_path / f"bot-{port}.log").open("wb")  # read when a test fails
     proc = await asyncio.create_subprocess_exec(
@@ -167,4 +168,17 @@ async def test_a_replica_killed_mid_answer_recovers_its_threads_when_restarted(
         thread_ts = await half_answer_then_follow_up(slack, openai_fake, store, one, one)
         await one.kill()
     async with replica(slack, openai_fake, backend_url, tmp_path):
+        await assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts)
+
+
+async def test_a_reply_streamed_by_edits_is_closed_and_answered_again_too(
+    slack, openai_fake, store, backend_url, tmp_path
+):
+    """The same with ASSIST_BOT_STREAM_MODE=edit: the placeholder is recorded at once."""
+    async with (
+        replica(slack, openai_fake, backend_url, tmp_path, ASSIST_BOT_STREAM_MODE="edit") as one,
+        replica(slack, openai_fake, backend_url, tmp_path, ASSIST_BOT_STREAM_MODE="edit") as two,
+    ):
+        thread_ts = await half_answer_then_follow_up(slack, openai_fake, store, one, two)
+        await one.kill()
         await assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts)
