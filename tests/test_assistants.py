@@ -55,3 +55,43 @@ def test_bad_files_say_what_is_wrong(tmp_path, text, reason):
         Assistants.load(path, model="m")
     assert reason in str(info.value)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["base_url", "azure_endpoint"])
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://llm.example.com/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://127.0.0.1:4000", True),
+        ("http://llm.example.com/v1", False),
+        ("http://10.1.2.3:4000/v1", False),
+    ],
+)
+def test_a_backend_that_sends_a_key_must_use_https_unless_loopback(tmp_path, field, url, ok):
+    path = tmp_path / "assistants.toml"
+    backend = f"{{ {field} = '{url}', api_key_env = 'LLM_KEY' }}"
+    path.write_text(f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {backend}\n")
+    if ok:
+        assert getattr(Assistants.load(path, model="m").default.backend, field) == url
+        return
+    with pytest.raises(AssistantsFileError) as info:
+        Assistants.load(path, model="m")
+    assert "assistants.y.backend" in str(info.value)
+    assert f"{field} must use https" in str(info.value) and "api_key_env" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [("http://ollama.internal:11434/v1", True), ("ollama.internal:11434", False), ("ftp://llm.example.com", False)],
+)
+def test_a_backend_without_a_key_may_be_plain_http_on_the_network(tmp_path, url, ok):
+    """No key travels (the OpenAI key never goes to another server), so nothing secret is exposed."""
+    path = tmp_path / "assistants.toml"
+    path.write_text(f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {{ base_url = '{url}' }}\n")
+    if ok:
+        assert Assistants.load(path, model="m").default.backend.base_url == url
+        return
+    with pytest.raises(AssistantsFileError) as info:
+        Assistants.load(path, model="m")
+    assert "base_url must be a URL" in str(info.value)

@@ -15,7 +15,7 @@ from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
 from tests.support.modes import every_state_mode
-from tests.support.waits import RecordedWaits
+from tests.support.waits import ControlledDeadlines, RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -209,13 +209,18 @@ async def test_openai_failure_gives_a_clear_message_then_the_thread_works(slack,
 
 async def test_a_timeout_ends_the_reply_with_a_note_and_the_next_message_works(slack, openai_fake):
     openai_fake.enqueue(Hang(after_chunks=["partial answer"]))
-    async with running_bot(slack, openai_fake, ASSIST_BOT_RESPONSE_TIMEOUT=1.0) as bot:
+    deadlines = ControlledDeadlines()  # the test says when the time is up: nothing sleeps it out
+    async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_RESPONSE_TIMEOUT=90) as bot:
         first = mention("C1", "U1", "slow one")
         await bot.send(first)
+        await wait_for(lambda: any("partial answer" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        assert deadlines.asked == [90]  # the response runs under ASSIST_BOT_RESPONSE_TIMEOUT
+        deadlines.expire()
         reply = await final_reply(slack, "C1", first["ts"], texts.failure("timeout"))
         assert reply.text.startswith("partial answer")
         await bot.send(message("C1", "U1", "again", thread_ts=first["ts"]))
         await final_reply(slack, "C1", first["ts"], "again", count=2)
+        assert deadlines.asked == [90, 90]
 
 
 async def test_conversation_locked_is_retried(slack, openai_fake):
@@ -308,10 +313,12 @@ async def test_healthz_reports_whether_the_store_answers(slack, openai_fake):
 
 async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake):
     openai_fake.enqueue(Hang(after_chunks=["I was saying"]))
-    async with running_bot(slack, openai_fake, ASSIST_BOT_SHUTDOWN_GRACE=0.5) as bot:
+    deadlines = ControlledDeadlines(at_once=7)  # the grace is over at once: nothing waits it out
+    async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_SHUTDOWN_GRACE=7) as bot:
         event = mention("C1", "U1", "long running")
         await bot.send(event)
         await wait_for(lambda: any("I was saying" in r.text for r in replies_in(slack, "C1", event["ts"])))
+    assert deadlines.asked[-1] == 7  # shutdown gave the turn ASSIST_BOT_SHUTDOWN_GRACE
     reply = replies_in(slack, "C1", event["ts"])[0]
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text
 

@@ -20,7 +20,9 @@ from assist_bot.store.ledger import Owner, Resource, open_ledger
 from assist_bot.store.redis import RedisStore
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.processes import child_env
 from tests.support.thread_state import conversation_of, files_of, save_conversation
+from tests.support.waits import Ticks
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,7 +164,12 @@ async def run_cleanup(openai_fake, redis_url, *args: str) -> tuple[int, str]:
         "ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS": "90",
     }
     proc = await asyncio.create_subprocess_exec(
-        str(script), "cleanup", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        str(script),
+        "cleanup",
+        *args,
+        env=child_env(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     return proc.returncode or 0, out.decode()
@@ -228,12 +235,19 @@ async def wait_for_async(check, expected, seconds: float = 10) -> None:
 
 
 async def test_the_running_bot_sweeps_every_cleanup_interval(slack, openai_fake, redis_url):
-    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_CLEANUP_INTERVAL=0.05) as bot:
+    ticks = Ticks()  # the interval is over when the test says: nothing waits it out
+    async with running_bot(
+        slack, openai_fake, redis_url=redis_url, timers={"sleep": ticks}, ASSIST_BOT_CLEANUP_INTERVAL=3600
+    ) as bot:
+        await wait_for(lambda: ticks.waits == [3600])  # one round per ASSIST_BOT_CLEANUP_INTERVAL
         await bot.bot.store._redis.flushdb()
         old = (await bot.bot.openai.conversations.create()).id
         live = (await bot.bot.openai.conversations.create()).id
         ledger = bot.bot.ledger
         await ledger.add_resource(OLD_THREAD, Resource("conversation", old), now=time.time() - 31 * DAY)
         await ledger.add_resource(LIVE_THREAD, Resource("conversation", live), now=time.time())
+        assert old in openai_fake.conversations  # nothing is swept before the interval is over
+        ticks.tick()
         await wait_for(lambda: old not in openai_fake.conversations)
         assert live in openai_fake.conversations
+        await wait_for(lambda: ticks.waits == [3600, 3600])  # and it waits for the next round

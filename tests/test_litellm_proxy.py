@@ -18,6 +18,7 @@ from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.chat_completions import FakeChatCompletions
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.processes import child_env
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -88,7 +89,7 @@ async def litellm_proxy(tmp_path):
             "127.0.0.1",
             "--port",
             str(port),
-            env=env,
+            env=child_env(env),
             cwd=tmp_path,
             stdout=(tmp_path / "litellm.log").open("wb"),
             stderr=asyncio.subprocess.STDOUT,

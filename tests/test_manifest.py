@@ -13,6 +13,7 @@ import yaml
 
 from tests.fakes.slack import event_body, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.processes import child_env
 
 MANIFEST_FILE = Path(__file__).parents[1] / "manifest.yml"
 MANIFEST = yaml.safe_load(MANIFEST_FILE.read_text())
@@ -23,7 +24,7 @@ BASE_ENV = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KE
 def generated_manifest(cwd, **env) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "assist_bot", "manifest"],
-        env={**BASE_ENV, **env},
+        env=child_env({**BASE_ENV, **env}),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from tests.fakes.slack import event_body, mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
 from tests.support.oauth import STATE_SECRET, install
+from tests.support.processes import child_env
 from tests.support.redis_server import free_port
 from tests.test_process import wait_healthy
 
@@ -46,7 +47,7 @@ async def test_the_console_script_installs_a_workspace_and_answers_it_with_its_t
     }
     script = Path(sys.executable).parent / "assist-bot"
     proc = await asyncio.create_subprocess_exec(
-        str(script), "run", "--mode", "http", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        str(script), "run", "--mode", "http", env=child_env(env), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
     )
     try:
         base = f"http://127.0.0.1:{port}"

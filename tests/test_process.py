@@ -19,6 +19,7 @@ from assist_bot import texts
 from tests.fakes.openai import Hang
 from tests.fakes.slack import event_body, mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
+from tests.support.processes import child_env
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -63,7 +64,7 @@ async def test_sigterm_closes_in_flight_replies_and_exits(slack, openai_fake, tm
         "run",
         "--mode",
         "http",
-        env=env,
+        env=child_env(env),
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -106,7 +107,7 @@ async def test_a_refused_bot_token_stops_start_up_with_one_line(slack, openai_fa
         "-m",
         "assist_bot",
         "run",
-        env=env,
+        env=child_env(env),
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -155,7 +156,12 @@ def user_env(slack, openai_fake, **extra: str) -> dict[str, str]:
 async def started(argv: list[str], env: dict[str, str], cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """Start a command in its own process group (as a Procfile runner does); kill it if the test fails."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True
+        *argv,
+        env=child_env(env),
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         yield proc

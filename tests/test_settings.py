@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from assist_bot.errors import SettingsError
 from assist_bot.settings import DEFAULT_MODEL, Settings, load_settings
+from tests.support.processes import child_env
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1", "SLACK_APP_TOKEN": "xapp-1"}
 
@@ -79,7 +80,12 @@ def test_bad_settings_name_the_variable(monkeypatch, env, expected):
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-secret-value"}
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", "check"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "assist_bot", "check"],
+        env=child_env(env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"
@@ -186,7 +192,12 @@ def test_cli_refuses_a_blank_signing_secret_in_http_mode(tmp_path, argv):
     if argv == ["check"]:
         env.pop("SLACK_APP_TOKEN")  # `check` judges the mode the settings choose: HTTP here
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "assist_bot", *argv],
+        env=child_env(env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode != 0
     assert "SLACK_SIGNING_SECRET is required in HTTP mode" in proc.stdout + proc.stderr
@@ -218,3 +229,29 @@ def test_slack_api_url_must_be_https_unless_loopback(monkeypatch, url, ok):
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert str(info.value).startswith("SLACK_API_URL is invalid: must")
+
+
+# -- OPENAI_BASE_URL carries the API key: the same rule (issue 11) ------------------------------
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://litellm.example.com/v1", True),
+        ("http://127.0.0.1:4000/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://api.openai.com/v1", False),
+        ("http://192.168.1.20:4000/v1", False),
+        ("http://localhost.evil.example/v1", False),
+        ("api.openai.com/v1", False),
+    ],
+)
+def test_openai_base_url_must_be_https_unless_loopback(monkeypatch, url, ok):
+    for key, value in {**BASE, "OPENAI_BASE_URL": url}.items():
+        monkeypatch.setenv(key, value)
+    if ok:
+        assert load_settings().openai_base_url == url
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("OPENAI_BASE_URL is invalid: must")
+    assert "sk-1" not in str(info.value)

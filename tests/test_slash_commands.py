@@ -12,6 +12,7 @@ from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -164,7 +165,9 @@ async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake
 
 
 async def test_email_command_still_asks_for_approval(slack, openai_fake, smtp_env):
-    async with running_bot(slack, openai_fake, ASSIST_BOT_SHUTDOWN_GRACE=0.2) as bot:
+    # The approval still waits when the bot stops: its grace is over at once.
+    timers = {"deadline": ControlledDeadlines(at_once=7)}
+    async with running_bot(slack, openai_fake, timers=timers, ASSIST_BOT_SHUTDOWN_GRACE=7) as bot:
         await bot.command(slack, "/email", 'to=ana@example.com subject=Hi body="See you at 5"', channel="C8")
         ask = await wait_for(lambda: next((m for m in slack.bot_messages("C8") if m.blocks), None))
     assert "send_email" in ask.text and "See you at 5" in json.dumps(ask.blocks)

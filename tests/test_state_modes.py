@@ -17,6 +17,7 @@ from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.processes import child_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -178,7 +179,7 @@ async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp
         "ASSIST_BOT_STATE": "auto",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assist_bot", "check", env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "assist_bot", "check", env=child_env(env), cwd=tmp_path, stdout=asyncio.subprocess.PIPE
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, out
@@ -220,7 +221,7 @@ async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
         "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assist_bot", "check", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "assist_bot", "check", env=child_env(env), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2

@@ -19,6 +19,7 @@ from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
 from tests.support.modes import every_state_mode
+from tests.support.waits import ControlledDeadlines, RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,15 +87,18 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
         ),
         answer_with_outputs,
     )
+    deadlines = ControlledDeadlines(at_once=45)  # sleepy's own time-out is over at once
     async with running_bot(
         slack,
         openai_fake,
         assistants=acme_assistants("wait_for_partner", "partner", "broken", "sleepy"),
+        timers={"deadline": deadlines},
         ASSIST_BOT_TOOL_MODULES=ACME,
     ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert deadlines.asked.count(45) == 1  # the tool ran under its own time-out
     outputs = sorted(function_outputs(openai_fake.response_requests[1]).values())
     assert "met partner (x)" in outputs and "partner here" in outputs  # ran side by side
     assert any(o.startswith("Error:") and "broken on purpose: test" in o for o in outputs)
@@ -235,10 +239,12 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
 
 async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
-    async with running_bot(slack, openai_fake, ASSIST_BOT_APPROVAL_TIMEOUT=0.5) as bot:
+    waits = RecordedWaits()  # the time-out is over as soon as it is asked for: nothing sleeps it out
+    async with running_bot(slack, openai_fake, timers={"sleep": waits}, ASSIST_BOT_APPROVAL_TIMEOUT=450) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
         await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+    assert waits.waits == [450]  # waited exactly ASSIST_BOT_APPROVAL_TIMEOUT
     assert smtp[1].envelopes == []
     assert "nobody approved it in time" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert any(texts.approval_timed_out("send_email") == m.text for m in slack.bot_messages("C1"))

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import openai
@@ -88,8 +89,18 @@ def openai_client(settings: Settings) -> openai.AsyncOpenAI:
 
 
 class AssistBot:
-    def __init__(self, settings: Settings, *, assistants: Assistants | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        assistants: Assistants | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
+    ) -> None:
+        """`sleep` and `deadline` are the clock of every time-out the bot waits out (an
+        approval's, a response's) and of its back-offs: tests pass ones they control."""
         self.settings = settings
+        self._deadline = deadline
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
         self.store = open_store(
             redis_url=settings.redis_url,
@@ -102,7 +113,7 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
-        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai)
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai, sleep)
         self._janitor_task: asyncio.Task[None] | None = None
         self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
         self.knowledge = Knowledge(
@@ -119,6 +130,8 @@ class AssistBot:
             tools=self.tools,
             knowledge=self.knowledge,
             backends=self.backends,
+            sleep=sleep,
+            deadline=deadline,
         )
         self.approvals = Approvals(
             clients=clients,
@@ -126,6 +139,7 @@ class AssistBot:
             admins=settings.admin_ids,
             timeout=settings.approval_timeout,
             tools=self.tools,
+            sleep=sleep,
         )
         self.slack_files = SlackFiles(
             client=self.slack,
@@ -183,7 +197,7 @@ class AssistBot:
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
         housekeeping.register(self.bolt, deps)
-        approvals.register(self.bolt, self.approvals)
+        approvals.register(self.bolt, deps)
         commands.register(self.bolt, deps, {**operating.SUBCOMMANDS, "feedback": feedback.command})
         feedback.register(self.bolt, deps)
         # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
@@ -305,7 +319,7 @@ class AssistBot:
         if self._janitor_task is not None:
             self._janitor_task.cancel()
             await asyncio.gather(self._janitor_task, return_exceptions=True)
-        await self.dispatcher.shutdown(self.settings.shutdown_grace)
+        await self.dispatcher.shutdown(self.settings.shutdown_grace, deadline=self._deadline)
         await self.store.close()
         await self.engine.close()
         await self.backends.close()
@@ -347,14 +361,18 @@ class AssistBot:
 
 
 def _operations(
-    settings: Settings, store: Store, slack: SlackClients, client: openai.AsyncOpenAI
+    settings: Settings,
+    store: Store,
+    slack: SlackClients,
+    client: openai.AsyncOpenAI,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> tuple[Ledger, Meter, Janitor]:
     """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
     meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
     ledger = open_ledger(store)
     budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
     meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
-    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings)
+    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings, sleep=sleep)
 
 
 def _secret(value) -> str | None:

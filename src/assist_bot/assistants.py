@@ -19,10 +19,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assist_bot.errors import AssistantsFileError
+from assist_bot.settings import https_unless_loopback
 
 SUPPORTED_VERSIONS = {1}
 ContextMode = Literal["truncate", "compact", "off"]
@@ -52,6 +54,24 @@ class Backend(BaseModel):
     # The budget of a local history (and its compaction threshold, unless the assistant sets
     # compact_threshold); the assistant's `context` decides what happens past it.
     history_tokens: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _https_when_a_key_travels(self) -> Backend:
+        """With api_key_env the key goes with every call: https, or http only to this machine.
+        Without one no secret travels, so a model server on the local network may be plain http."""
+        for field in ("base_url", "azure_endpoint"):
+            url = getattr(self, field)
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{field} must be a URL such as https://llm.example.com/v1")
+            if self.api_key_env:
+                try:
+                    https_unless_loopback(url, example="https://llm.example.com/v1")
+                except ValueError as exc:
+                    raise ValueError(f"{field} {exc}: api_key_env sends a key with every call") from None
+        return self
 
 
 class SuggestedPrompt(BaseModel):

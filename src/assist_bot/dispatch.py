@@ -545,13 +545,17 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def shutdown(self, grace: float) -> None:
-        """Stop taking messages; let running turns finish for `grace` seconds,
-        then cancel them (their replies end with a note)."""
+    async def shutdown(self, grace: float, *, deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout) -> None:
+        """Stop taking messages; let running turns finish for `grace` seconds (timed by
+        `deadline`, which tests control), then cancel them (their replies end with a note)."""
         self._accepting = False
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        running = set(self._tasks)
+        with contextlib.suppress(TimeoutError):
+            async with deadline(grace):
+                await asyncio.wait(running)  # cancelling the wait leaves the turns running
+        pending = {task for task in running if not task.done()}
         for task in pending:
             task.cancel()
         if pending:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,6 +48,7 @@ class Janitor:
         ledger: Ledger,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._store = store
@@ -56,6 +57,7 @@ class Janitor:
         self._channel_keep = settings.vector_store_expiry_days * 86400
         self._interval = settings.cleanup_interval
         self._clock = clock
+        self._sleep = sleep  # the interval's clock (tests pass one they control)
         self._holder = uuid.uuid4().hex
 
     # -- sweeps ----------------------------------------------------------------------------
@@ -93,7 +95,7 @@ class Janitor:
     async def run_forever(self) -> None:
         """Sweep every ASSIST_BOT_CLEANUP_INTERVAL seconds (an owned task of the app)."""
         while True:
-            await asyncio.sleep(self._interval)
+            await self._sleep(self._interval)
             try:
                 removals = await self.sweep_with_lease()
             except Exception:  # a failed sweep is retried at the next interval

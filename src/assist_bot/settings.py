@@ -132,13 +132,15 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url")
     @classmethod
     def _api_url_is_https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an https URL such as https://slack.com/api/")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            # The bot token travels with every call: plain http only to this machine (a test double).
-            raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
+        # The bot token travels with every call.
+        value = https_unless_loopback(value, example="https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _openai_url_is_https(cls, value: str | None) -> str | None:
+        # The API key travels with every call.
+        return None if value is None else https_unless_loopback(value, example="https://api.openai.com/v1")
 
     @field_validator("prices")
     @classmethod
@@ -218,6 +220,17 @@ class Settings(BaseSettings):
     @property
     def retention_seconds(self) -> int:
         return int(self.retention_days * 86400)
+
+
+def https_unless_loopback(value: str, *, example: str) -> str:
+    """A URL that a secret is sent to: https, or plain http only to this machine (a local
+    model server, a test double), where nothing crosses a network."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an https URL such as {example}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("must use https (http is allowed only for a loopback host such as 127.0.0.1)")
+    return value
 
 
 def _is_loopback(host: str) -> bool:

@@ -76,6 +76,26 @@ async def test_a_click_on_another_replica_wakes_the_waiting_turn_at_once(slack, 
     assert timer.asked == [TIMEOUT]  # the time-out was running, and never had to fire
 
 
+async def test_a_click_before_the_prompt_post_returns_counts(slack, stores):
+    """The prompt can be clicked before chat.postMessage has answered (Slack shows it at
+    once): the approval is stored before the prompt goes out, so the click is not refused
+    as expired, and the prompt still ends showing who decided."""
+    timer = FakeTimer()
+    waiting_side, clicked_side = approvals(slack, stores[0], timer), approvals(slack, stores[1], FakeTimer())
+    posting = slack.hold_next("chat.postMessage")  # the prompt is out, its answer not yet back
+    asking = asyncio.create_task(waiting_side.ask(REQUEST, team="T1", channel="C1", thread_ts="1.1"))
+    call = await wait_for(lambda: next(iter(slack.calls_to("chat.postMessage")), None), 5)
+    clicked = call.args["blocks"][-1]["elements"][0]["value"]
+    note = await clicked_side.answer(team="T1", approval_id=clicked, user="UADMIN", approved=True)
+    assert note is None  # today: texts.APPROVAL_EXPIRED
+    posting.set()
+    assert await asyncio.wait_for(asking, 5) == Decision(approved=True, by="UADMIN")
+    [settled] = slack.bot_messages("C1")  # the prompt, updated once the decision and its ts met
+    assert settled.text == texts.approval_outcome("send_email", approved=True, by="UADMIN")
+    assert not any(b.get("type") == "actions" for b in settled.blocks)  # nobody can click twice
+    assert len(slack.calls_to("chat.update")) == 1
+
+
 async def test_no_click_within_the_time_out_counts_as_declined(slack, stores):
     timer = FakeTimer()
     waiting_side = approvals(slack, stores[0], timer)

@@ -464,6 +464,19 @@ async def test_waiting_for_a_decided_or_unknown_approval_returns_at_once(store: 
     assert await asyncio.wait_for(store.wait_for_decision("T2", "ap1"), 5) is None  # another team's
 
 
+async def test_updating_an_approval_keeps_a_decision_already_made(store: Store):
+    """The prompt's ts is stored after the prompt is posted; a click may have come first."""
+    await store.put_approval("T1", "ap1", {"tool": "send_email", "ts": None})
+    assert await store.decide_approval("T1", "ap1", {"approved": True, "by": "U2"})
+    await store.put_approval("T1", "ap1", {"tool": "send_email", "ts": "1.2"})
+    assert await store.get_approval("T1", "ap1") == {
+        "tool": "send_email",
+        "ts": "1.2",
+        "decision": {"approved": True, "by": "U2"},
+    }
+    assert await store.decide_approval("T1", "ap1", {"approved": False}) is False
+
+
 async def test_an_approval_outlives_its_time_out(store: Store):
     await store.put_approval("T1", "ap1", {"tool": "send_email"})
     assert 23 * 3600 < await ttl(store, store.keys.approval("T1", "ap1")) <= 24 * 3600

@@ -40,10 +40,10 @@ def broken(reason: str) -> str:
     raise RuntimeError(f"broken on purpose: {reason}")
 
 
-@tool(timeout=0.3)
+@tool(timeout=45)  # tests end it through the bot's deadline (tests/support/waits.py)
 async def sleepy() -> str:
     """Never finishes in time."""
-    await asyncio.sleep(30)
+    await asyncio.sleep(3600)
     return "too late"
 
 

@@ -39,6 +39,9 @@ def bot_settings(
         # Pacing has its own tests; elsewhere the fake Slack imposes no limits.
         "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": 100_000,
         "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": 100_000,
+        # The periodic clean-up has its own tests (they turn it on); elsewhere it would share
+        # a test's `sleep` (see running_bot) and sweep at each of its waits.
+        "ASSIST_BOT_CLEANUP_INTERVAL": 0,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)
@@ -164,9 +167,15 @@ async def wait_pending(store, thread, count: int, seconds: float = 10) -> None:
 
 @asynccontextmanager
 async def running_bot(
-    slack: FakeSlack, openai: FakeOpenAI, *, assistants: Assistants | None = None, **kwargs: Any
+    slack: FakeSlack,
+    openai: FakeOpenAI,
+    *,
+    assistants: Assistants | None = None,
+    timers: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[RunningBot]:
-    bot = AssistBot(bot_settings(slack, openai, **kwargs), assistants=assistants)
+    """`timers`: the bot's `sleep` and/or `deadline` (see AssistBot), for tests that check a time-out."""
+    bot = AssistBot(bot_settings(slack, openai, **kwargs), assistants=assistants, **(timers or {}))
     await bot.start()
     try:
         yield RunningBot(bot)

@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from assist_bot.tools import ToolContext, ToolFailure, ToolResult, ToolSettings, make_tool, tool
 from assist_bot.tools.loading import prepare
+from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -137,17 +138,19 @@ async def test_a_tool_without_settings_gets_none(make_ctx):
 
 
 async def test_timeout_from_settings(make_ctx, make_settings):
-    started = time.monotonic()
-    ready = prepare(make_tool(slow), make_settings(ASSIST_BOT_TOOL_TIMEOUT="0.05"))
+    ready = prepare(make_tool(slow), make_settings(ASSIST_BOT_TOOL_TIMEOUT="7"))
     assert ready is not None
-    result = await ready.invoke("{}", make_ctx())
-    assert result == ToolResult(False, "Error: slow did not finish within 0.05 seconds")
-    assert time.monotonic() - started < 1
+    deadlines = ControlledDeadlines(at_once=7)  # over as soon as it starts: nothing waits it out
+    result = await ready.invoke("{}", make_ctx(), deadline=deadlines)
+    assert result == ToolResult(False, "Error: slow did not finish within 7 seconds")
+    assert deadlines.asked == [7]
 
 
 async def test_tool_timeout_overrides_settings_and_covers_sync_tools(make_ctx):
-    result = await make_tool(slow_sync, timeout=0.05).invoke("{}", make_ctx())
-    assert result == ToolResult(False, "Error: slow_sync did not finish within 0.05 seconds")
+    deadlines = ControlledDeadlines(at_once=3)
+    result = await make_tool(slow_sync, timeout=3).invoke("{}", make_ctx(), deadline=deadlines)
+    assert result == ToolResult(False, "Error: slow_sync did not finish within 3 seconds")
+    assert deadlines.asked == [3]
 
 
 async def test_a_tools_own_timeout_error_is_a_failure(make_ctx):

@@ -15,6 +15,7 @@ from assist_bot.events import ApprovalRequest, Decision
 from assist_bot.tools import Tool, ToolArgumentsError, ToolContext
 
 Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
+Deadline = Callable[[float], asyncio.Timeout]
 
 # Tools OpenAI runs itself; an assistant lists them by these names. (file_search and
 # code_interpreter come from the channel's knowledge and the thread's files: knowledge.py.)
@@ -63,35 +64,40 @@ async def run_calls(
     approve: Approver,
     requesters: Sequence[str] = (),
     budget: SideEffectBudget | None = None,
+    deadline: Deadline = asyncio.timeout,
 ) -> list[dict[str, Any]]:
     """`requesters`: everyone whose message is in the turn (an approval must hold for each).
     `budget`: the turn's side-effect calls left; the calls past it, in the model's order, are
-    refused with a reason the model can relay (None: no cap)."""
+    refused with a reason the model can relay (None: no cap).
+    `deadline`: what bounds each run (tests pass one they control)."""
     who = tuple(dict.fromkeys(requesters)) or (ctx.user,)
-    outputs = await asyncio.gather(
-        *(_run_one(call, tools=tools, ctx=ctx, approve=approve, who=who, budget=budget) for call in calls)
-    )
+    run = _Run(tools=tools, ctx=ctx, approve=approve, who=who, budget=budget, deadline=deadline)
+    outputs = await asyncio.gather(*(_run_one(call, run) for call in calls))
     return [
         {"type": "function_call_output", "call_id": call.call_id, "output": output}
         for call, output in zip(calls, outputs, strict=True)
     ]
 
 
-async def _run_one(
-    call: FunctionCall,
-    *,
-    tools: dict[str, Tool],
-    ctx: ToolContext[Any],
-    approve: Approver,
-    who: tuple[str, ...],
-    budget: SideEffectBudget | None,
-) -> str:
-    tool = tools.get(call.name)
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every call of one round shares."""
+
+    tools: dict[str, Tool]
+    ctx: ToolContext[Any]
+    approve: Approver
+    who: tuple[str, ...]
+    budget: SideEffectBudget | None
+    deadline: Deadline
+
+
+async def _run_one(call: FunctionCall, run: _Run) -> str:
+    tool, ctx, budget = run.tools.get(call.name), run.ctx, run.budget
     if tool is None:
         # Not offered this turn (unknown, or the asking user may not use it).
         return f"Error: the tool {call.name} is not available to this user here."
     if not tool.side_effects:
-        return (await tool.invoke(call.arguments, ctx)).output
+        return (await tool.invoke(call.arguments, ctx, deadline=run.deadline)).output
     try:
         # Ask people only about calls that can run, showing exactly what would run.
         shown = tool.as_run(call.arguments)
@@ -104,9 +110,9 @@ async def _run_one(
             "approval. Do not retry in this answer; tell the user which actions were not run, so they can "
             "ask for them again in a new message."
         )
-    decision = await approve(
+    decision = await run.approve(
         ApprovalRequest(
-            tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=who
+            tool=tool.name, description=tool.description, arguments=shown, requester=ctx.user, requesters=run.who
         )
     )
     if not decision.approved:
@@ -114,4 +120,4 @@ async def _run_one(
             return f"{tool.name} was not run: it could not be shown to people for approval. Do not retry."
         why = "nobody approved it in time" if decision.timed_out else f"<@{decision.by}> declined it"
         return f"The user declined to run {tool.name} ({why}). It was not run. Do not retry unless asked."
-    return (await tool.invoke(call.arguments, ctx)).output
+    return (await tool.invoke(call.arguments, ctx, deadline=run.deadline)).output

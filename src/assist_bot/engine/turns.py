@@ -78,6 +78,8 @@ class Engine:
         http: aiohttp.ClientSession | None = None,
         locked_backoff: Sequence[float] = LOCKED_BACKOFF,
         retry_backoff: float = RETRY_BACKOFF,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
     ) -> None:
         self._client = client
         self._backends = backends
@@ -88,8 +90,10 @@ class Engine:
         self._http = http
         self._locked_backoff = tuple(locked_backoff)
         self._retry_backoff = retry_backoff
-        # Every wait between attempts goes through here, so tests can see it without waiting.
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        # Every wait between attempts, and the response time-out, go through these, so tests
+        # can see them without waiting them out.
+        self.sleep = sleep
+        self.deadline = deadline
 
     async def close(self) -> None:
         if self._http is not None:
@@ -247,6 +251,7 @@ class Engine:
                 approve=tools.approve,
                 requesters=tools.requesters,
                 budget=tools.budget,
+                deadline=self.deadline,
             )
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
@@ -282,7 +287,7 @@ class Engine:
         """One response, bounded by ASSIST_BOT_RESPONSE_TIMEOUT (approvals and tool
         runs between responses are bounded by their own time-outs)."""
         try:
-            async with asyncio.timeout(self._settings.response_timeout):
+            async with self.deadline(self._settings.response_timeout):
                 async with await self._create_or_renew(thread, backend, turn, request) as response:
                     for change in turn.changes():  # a conversation made on the way
                         yield change

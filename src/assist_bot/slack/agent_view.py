@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistant
 from assist_bot.inbound import Inbound
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import AgentViewDeps
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey, ThreadKey
 
@@ -46,7 +46,7 @@ async def _is_messages_tab(event: dict[str, Any]) -> bool:
     return event.get("tab") == "messages"
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: AgentViewDeps) -> None:
     @app.event("app_home_opened", matchers=[_is_messages_tab])
     async def on_messages_tab(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         team, dm = workspace(context), event.get("channel")
@@ -62,7 +62,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     app.assistant(_legacy_assistant(deps))
 
 
-def _legacy_assistant(deps: SurfaceDeps) -> AsyncAssistant:
+def _legacy_assistant(deps: AgentViewDeps) -> AsyncAssistant:
     """assistant_view apps: a thread starts (prompts for it) or its context changes."""
     assistant = AsyncAssistant(logger=logging.getLogger("assist_bot.bolt"))
 
@@ -88,13 +88,13 @@ def _legacy_assistant(deps: SurfaceDeps) -> AsyncAssistant:
 
 
 # -- suggested prompts ----------------------------------------------------------------
-async def _assistant_of(deps: SurfaceDeps, team: str, channel: str) -> Assistant:
+async def _assistant_of(deps: AgentViewDeps, team: str, channel: str) -> Assistant:
     settings = await deps.store.get_channel_settings(ChannelKey(team, channel))
     return deps.assistants.get(settings.get("assistant"))
 
 
 async def _offer_prompts(
-    deps: SurfaceDeps, client: AsyncWebClient, team: str, dm: str, *, thread_ts: str | None = None
+    deps: AgentViewDeps, client: AsyncWebClient, team: str, dm: str, *, thread_ts: str | None = None
 ) -> None:
     """Under agent_view the prompts sit atop the Messages tab (no thread); legacy: atop the thread."""
     assistant = await _assistant_of(deps, team, dm)
@@ -121,14 +121,14 @@ def viewed_channel(context: dict[str, Any]) -> str | None:
     return None
 
 
-async def view_changed(deps: SurfaceDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
+async def view_changed(deps: AgentViewDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
     """On the ack path: note the channel now in view (a store write); describe it afterwards."""
     viewed = viewed if viewed != dm else None  # looking at the bot's own DM: nothing to add
     await deps.store.set_channel_setting(ChannelKey(team, dm), VIEWING_CHANNEL_SETTING, viewed)
     deps.dispatcher.spawn(remember_view(deps, client, team, dm, viewed), name=f"context {dm}")
 
 
-async def remember_view(deps: SurfaceDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
+async def remember_view(deps: AgentViewDeps, client: AsyncWebClient, team: str, dm: str, viewed: str | None) -> None:
     """Describe the channel in view for the model — unless the person has moved on meanwhile
     (lookups can finish out of order), and never while prepare_dm would pair it with another channel."""
     key = ChannelKey(team, dm)
@@ -143,7 +143,7 @@ async def remember_view(deps: SurfaceDeps, client: AsyncWebClient, team: str, dm
 
 
 async def describe_channel(
-    deps: SurfaceDeps, client: AsyncWebClient, team: str, channel: str, *, messages: int
+    deps: AgentViewDeps, client: AsyncWebClient, team: str, channel: str, *, messages: int
 ) -> str | None:
     """Name and topic (and, when allowed, recent messages) of a channel the bot can see."""
     try:
@@ -164,7 +164,9 @@ async def describe_channel(
     return "\n".join(lines)
 
 
-async def _recent_messages(deps: SurfaceDeps, client: AsyncWebClient, team: str, channel: str, limit: int) -> list[str]:
+async def _recent_messages(
+    deps: AgentViewDeps, client: AsyncWebClient, team: str, channel: str, limit: int
+) -> list[str]:
     try:
         history = await client.conversations_history(channel=channel, limit=limit)
     except SlackApiError as exc:
@@ -176,7 +178,7 @@ async def _recent_messages(deps: SurfaceDeps, client: AsyncWebClient, team: str,
 
 
 # -- DM messages ---------------------------------------------------------------------------
-async def prepare_dm(deps: SurfaceDeps, client: AsyncWebClient, event: dict[str, Any], inbound: Inbound) -> Inbound:
+async def prepare_dm(deps: AgentViewDeps, client: AsyncWebClient, event: dict[str, Any], inbound: Inbound) -> Inbound:
     """A DM question: carry what its person is looking at; title a new conversation."""
     settings = await deps.store.get_channel_settings(inbound.channel_key)
     if not event.get("thread_ts") or not await deps.store.thread_known(inbound.thread):

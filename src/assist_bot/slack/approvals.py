@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -27,6 +27,9 @@ from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import Store
 from assist_bot.tools import Caller, ToolRegistry
+
+if TYPE_CHECKING:
+    from assist_bot.slack.deps import ApprovalDeps  # deps.py names Approvals: import only for the type
 
 log = logging.getLogger(__name__)
 
@@ -65,34 +68,45 @@ class Approvals:
         if not await self._attach_long_values(client, request.tool, shown, channel=channel, thread_ts=thread_ts):
             # Never ask about what the approver cannot see in full.
             return Decision(approved=False)
-        posted = await client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            text=text,
-            blocks=_question_blocks(approval_id, text, request.tool, shown),
-        )
         record = {
             "requester": request.requester,
             "requesters": requesters,
             "tool": request.tool,
             "channel": channel,
-            "ts": posted["ts"],
+            "ts": None,  # known once the prompt is posted
             "arguments": shown,
         }
+        # Stored before the prompt goes out: a click that comes at once must find it.
         await self._store.put_approval(team, approval_id, record)
+        try:
+            posted = await client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=text,
+                blocks=_question_blocks(approval_id, text, request.tool, shown),
+            )
+        except BaseException:
+            # No prompt, so nobody can answer: close the approval rather than leave it open.
+            await self._store.decide_approval(team, approval_id, {"approved": False, "settled": True})
+            raise
+        record["ts"] = posted["ts"]
+        await self._store.put_approval(team, approval_id, record)  # keeps a decision already made
         return await self._wait(team, approval_id, record)
 
     async def _wait(self, team: str, approval_id: str, record: dict[str, Any]) -> Decision:
         decided = await self._decision_within_timeout(team, approval_id)
-        if decided is not None:
-            return _decision(decided)
-        if await self._store.decide_approval(team, approval_id, {"approved": False, "timed_out": True}):
-            await self._settle(team, record, texts.approval_timed_out(record["tool"]))
-            return Decision(approved=False, timed_out=True)
-        current = await self._store.get_approval(team, approval_id)  # decided at the last moment
-        if current and "decision" in current:
-            return _decision(current["decision"])
-        return Decision(approved=False, timed_out=True)
+        if decided is None:
+            if await self._store.decide_approval(team, approval_id, {"approved": False, "timed_out": True}):
+                await self._settle(team, record, texts.approval_timed_out(record["tool"]))
+                return Decision(approved=False, timed_out=True)
+            current = await self._store.get_approval(team, approval_id)  # decided at the last moment
+            if not current or "decision" not in current:
+                return Decision(approved=False, timed_out=True)
+            decided = current["decision"]
+        if not decided.get("settled", True):
+            # Clicked before the prompt's ts was stored: the clicker could not update the prompt.
+            await self._settle(team, record, _outcome(record["tool"], decided))
+        return _decision(decided)
 
     async def _decision_within_timeout(self, team: str, approval_id: str) -> dict[str, Any] | None:
         """The decision, or None when the time-out came first (or the approval is gone)."""
@@ -118,9 +132,13 @@ class Approvals:
         refusal = self._refusal(team, record, user)
         if refusal:
             return refusal
-        if not await self._store.decide_approval(team, approval_id, {"approved": approved, "by": user}):
+        # Without the prompt's ts (posted a moment ago, not yet stored) the asking side settles it.
+        settled = record.get("ts") is not None
+        decision = {"approved": approved, "by": user, "settled": settled}
+        if not await self._store.decide_approval(team, approval_id, decision):
             return texts.APPROVAL_ALREADY_ANSWERED
-        await self._settle(team, record, texts.approval_outcome(record["tool"], approved=approved, by=user))
+        if settled:
+            await self._settle(team, record, _outcome(record["tool"], decision))
         return None
 
     def _refusal(self, team: str, record: dict[str, Any], user: str) -> str | None:
@@ -171,6 +189,10 @@ class Approvals:
             )
         except SlackApiError as exc:
             log.warning("could not update the approval message: %s", exc.response.get("error"))
+
+
+def _outcome(tool: str, decision: dict[str, Any]) -> str:
+    return texts.approval_outcome(tool, approved=bool(decision.get("approved")), by=decision.get("by", ""))
 
 
 def _decision(raw: dict[str, Any]) -> Decision:
@@ -237,7 +259,9 @@ def _settled_blocks(outcome: str, tool: str, arguments: dict[str, Any]) -> list[
     return [{"type": "section", "text": {"type": "mrkdwn", "text": outcome}}, *_arguments_blocks(tool, arguments)]
 
 
-def register(app: AsyncApp, approvals: Approvals) -> None:
+def register(app: AsyncApp, deps: ApprovalDeps) -> None:
+    approvals = deps.approvals
+
     async def on_click(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         action = body["actions"][0]

@@ -13,38 +13,38 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot import texts
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import CommandDeps
 from assist_bot.slack.files import INTAKE_SETTING
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey
 
 COMMAND = "/assist"
 
-Handler = Callable[[SurfaceDeps, dict[str, Any], list[str]], Awaitable[str]]
+Handler = Callable[[CommandDeps, dict[str, Any], list[str]], Awaitable[str]]
 
 
 WORKSPACE_ADMINS_ONLY = "Only the workspace's admins and owners can change that here."
 
 
-async def _refusal(deps: SurfaceDeps, command: dict[str, Any]) -> str | None:
+async def _refusal(deps: CommandDeps, command: dict[str, Any]) -> str | None:
     """Why this person may not change the channel's setup, or None when they may."""
     if await may_change(deps, command):
         return None
     return texts.ADMINS_ONLY if deps.settings.admin_ids else WORKSPACE_ADMINS_ONLY
 
 
-async def may_change(deps: SurfaceDeps, command: dict[str, Any]) -> bool:
+async def may_change(deps: CommandDeps, command: dict[str, Any]) -> bool:
     admins = deps.settings.admin_ids
     if admins:
         return command["user_id"] in admins
     return await deps.people.is_workspace_admin(command["team_id"], command["user_id"])
 
 
-async def _help(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _help(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     return texts.ASSIST_HELP
 
 
-async def _assistants(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _assistants(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     current = await _current_assistant(deps, command)
     lines = [
         f"• *{name}*{' (in use here)' if name == current else ''} — {deps.assistants.get(name).model}"
@@ -54,7 +54,7 @@ async def _assistants(deps: SurfaceDeps, command: dict[str, Any], args: list[str
     return "*Assistants*\n" + "\n".join(lines)
 
 
-async def _use(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _use(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     if not args:
         return "Usage: `/assist use <assistant>` — see `/assist assistants`."
     name = args[0]
@@ -66,14 +66,14 @@ async def _use(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> s
     return f"This channel now uses the *{name}* assistant."
 
 
-async def _reset(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _reset(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     if refused := await _refusal(deps, command):
         return refused
     forgotten = await deps.store.delete_channel_conversations(_channel(command))
     return f"Done: I forgot {forgotten} conversation(s) in this channel. The next message starts afresh."
 
 
-async def _status(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _status(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     name = await _current_assistant(deps, command)
     assistant = deps.assistants.get(name)
     tools = ", ".join(assistant.tools) or "none"
@@ -84,7 +84,7 @@ async def _status(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -
     )
 
 
-async def _tools(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _tools(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     assistant = deps.assistants.get(await _current_assistant(deps, command))
     usable = deps.tools.for_turn(
         deps.tools.names(),
@@ -103,7 +103,7 @@ async def _tools(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
     return "*Tools*\n" + "\n".join(lines)
 
 
-async def _files(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _files(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     files = await deps.knowledge.files(_channel(command))
     if not files:
         return "This channel's knowledge is empty. Share a document here to add it."
@@ -115,7 +115,7 @@ async def _files(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) ->
     return f"*Knowledge of <#{command['channel_id']}>* ({len(files)} file(s))\n" + "\n".join(lines)
 
 
-async def _forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _forget(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     if not args:
         return "Usage: `/assist forget <file name>` — see `/assist files`."
     if refused := await _refusal(deps, command):
@@ -127,7 +127,7 @@ async def _forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -
     )
 
 
-async def _intake(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def _intake(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     if not args or args[0].lower() not in ("on", "off"):
         current = (await deps.store.get_channel_settings(_channel(command))).get(INTAKE_SETTING, "on")
         return f"Automatic intake of shared files is *{current}* here. Usage: `/assist intake on|off`."
@@ -157,12 +157,12 @@ def _channel(command: dict[str, Any]) -> ChannelKey:
     return ChannelKey(command["team_id"], command["channel_id"])
 
 
-async def _current_assistant(deps: SurfaceDeps, command: dict[str, Any]) -> str:
+async def _current_assistant(deps: CommandDeps, command: dict[str, Any]) -> str:
     settings = await deps.store.get_channel_settings(_channel(command))
     return deps.assistants.get(settings.get("assistant")).name
 
 
-def register(app: AsyncApp, deps: SurfaceDeps, subcommands: dict[str, Handler] | None = None) -> None:
+def register(app: AsyncApp, deps: CommandDeps, subcommands: dict[str, Handler] | None = None) -> None:
     table = {**SUBCOMMANDS, **(subcommands or {})}
 
     @app.command(COMMAND)

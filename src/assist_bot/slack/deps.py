@@ -44,6 +44,10 @@ class Cleaner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SurfaceDeps:
+    """Everything any surface may use, built once by the app. Each surface's `register`
+    takes the narrow view below that names only what it uses (the type checker holds it
+    to that)."""
+
     settings: Settings
     dispatcher: Dispatcher
     people: People
@@ -56,3 +60,99 @@ class SurfaceDeps:
     slack_files: SlackFiles
     ledger: Ledger | None = None  # usage figures (/assist usage)
     cleaner: Cleaner | None = None  # /assist forget (a channel), app_uninstalled, tokens_revoked
+
+
+# -- One read-only member each, combined below into what each surface uses. ----------------
+class _Settings(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+
+class _Dispatcher(Protocol):
+    @property
+    def dispatcher(self) -> Dispatcher: ...
+
+
+class _People(Protocol):
+    @property
+    def people(self) -> People: ...
+
+
+class _Store(Protocol):
+    @property
+    def store(self) -> Store: ...
+
+
+class _Assistants(Protocol):
+    @property
+    def assistants(self) -> Assistants: ...
+
+
+class _Tools(Protocol):
+    @property
+    def tools(self) -> ToolRegistry: ...
+
+
+class _ToolBackend(Protocol):
+    @property
+    def tool_backend(self) -> ToolBackend: ...
+
+
+class _Approvals(Protocol):
+    @property
+    def approvals(self) -> Approvals: ...
+
+
+class _Knowledge(Protocol):
+    @property
+    def knowledge(self) -> ChannelKnowledge: ...
+
+
+class _SlackFiles(Protocol):
+    @property
+    def slack_files(self) -> SlackFiles: ...
+
+
+class _Ledger(Protocol):
+    @property
+    def ledger(self) -> Ledger | None: ...
+
+
+class _Cleaner(Protocol):
+    @property
+    def cleaner(self) -> Cleaner | None: ...
+
+
+class MentionDeps(_Dispatcher, Protocol): ...
+
+
+class AgentViewDeps(_Dispatcher, _Store, _Assistants, _People, Protocol): ...
+
+
+class MessageDeps(AgentViewDeps, _Knowledge, _SlackFiles, Protocol): ...  # a DM goes through the agent view
+
+
+class HousekeepingDeps(_Knowledge, Protocol): ...
+
+
+class ApprovalDeps(_Approvals, Protocol): ...
+
+
+class CommandDeps(
+    _Settings, _Dispatcher, _Store, _Assistants, _People, _Tools, _Knowledge, _Ledger, _Cleaner, Protocol
+): ...  # /assist and its subcommands, those of operating.py and feedback.py included
+
+
+class OperatingDeps(_Dispatcher, _Cleaner, Protocol): ...
+
+
+class FeedbackDeps(_Store, _Assistants, Protocol): ...
+
+
+class ToolCommandDeps(_Settings, _Dispatcher, _Tools, _ToolBackend, _Approvals, Protocol): ...
+
+
+class ShortcutDeps(_Dispatcher, _People, Protocol): ...
+
+
+class HomeDeps(_Settings, _Dispatcher, _Assistants, _Tools, Protocol): ...

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
 from slack_sdk.web.async_client import AsyncWebClient
 
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import CommandDeps, FeedbackDeps
 from assist_bot.store import ChannelKey
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def block(response_id: str) -> dict[str, Any]:
     ).to_dict()
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: FeedbackDeps) -> None:
     @app.action(ACTION)
     async def on_feedback(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -66,7 +66,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             log.info("could not thank for feedback: %s", exc.response.get("error"))
 
 
-async def _record(body: dict[str, Any], deps: SurfaceDeps) -> dict[str, Any] | None:
+async def _record(body: dict[str, Any], deps: FeedbackDeps) -> dict[str, Any] | None:
     action = (body.get("actions") or [{}])[0]
     value, _, response = str(action.get("value") or "").partition(":")
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
@@ -91,7 +91,7 @@ async def _record(body: dict[str, Any], deps: SurfaceDeps) -> dict[str, Any] | N
     }
 
 
-async def command(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def command(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     """`/assist feedback`: 👍/👎 counts here; admins also see each assistant across channels."""
     team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
     records = await deps.store.feedback(team)

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import HomeDeps
 from assist_bot.tools import Caller
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def _is_home_tab(event: dict[str, Any]) -> bool:
     return event.get("tab") == "home"
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: HomeDeps) -> None:
     @app.event("app_home_opened", matchers=[_is_home_tab])
     async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
         user = event["user"]
@@ -46,7 +46,7 @@ async def _publish(client: AsyncWebClient, user: str, view: dict[str, Any]) -> N
         log.warning("views.publish for %s failed: %s", user, exc.response.get("error"))
 
 
-def home_view(deps: SurfaceDeps, *, user: str) -> dict[str, Any]:
+def home_view(deps: HomeDeps, *, user: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "assist-bot"}},
         _section(HOW_TO_START),
@@ -64,7 +64,7 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
-def _assistant_lines(deps: SurfaceDeps) -> list[str]:
+def _assistant_lines(deps: HomeDeps) -> list[str]:
     lines = []
     for name in deps.assistants.names():
         assistant = deps.assistants.get(name)
@@ -75,7 +75,7 @@ def _assistant_lines(deps: SurfaceDeps) -> list[str]:
     return lines
 
 
-def _tool_lines(deps: SurfaceDeps, user: str) -> list[str]:
+def _tool_lines(deps: HomeDeps, user: str) -> list[str]:
     """Tools this person may use: everywhere, or (allow_channels) in some channels only."""
     admins = deps.settings.admin_ids
     lines = []

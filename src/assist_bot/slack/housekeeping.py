@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import HousekeepingDeps
 from assist_bot.slack.normalize import valid_ids, workspace
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 ACKNOWLEDGED_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: HousekeepingDeps) -> None:
     async def acknowledge() -> None:
         return None
 

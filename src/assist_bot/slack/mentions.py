@@ -7,11 +7,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import MentionDeps
 from assist_bot.slack.normalize import is_from_person, to_inbound
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: MentionDeps) -> None:
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if not is_from_person(event, context.bot_user_id):

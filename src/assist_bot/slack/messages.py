@@ -16,13 +16,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.inbound import Inbound
 from assist_bot.slack import agent_view
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import MessageDeps
 from assist_bot.slack.files import INTAKE_SETTING, handle_file_share, inbound_with_images
 from assist_bot.slack.normalize import is_from_person, to_inbound
 from assist_bot.store import ChannelKey, ThreadKey
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: MessageDeps) -> None:
     @app.event("message")
     async def on_message(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         if not is_from_person(event, context.bot_user_id):
@@ -41,7 +41,7 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
         await deps.dispatcher.submit(inbound)
 
 
-async def _should_answer(inbound: Inbound, event: dict[str, Any], deps: SurfaceDeps) -> bool:
+async def _should_answer(inbound: Inbound, event: dict[str, Any], deps: MessageDeps) -> bool:
     """Every DM gets a reply (in a thread under the user's message); in channels, only
     follow-ups in threads the bot is part of."""
     if event.get("channel_type") == "im":
@@ -50,7 +50,7 @@ async def _should_answer(inbound: Inbound, event: dict[str, Any], deps: SurfaceD
 
 
 async def _on_file_share(
-    inbound: Inbound, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, deps: SurfaceDeps
+    inbound: Inbound, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, deps: MessageDeps
 ) -> None:
     """Files are taken in whether or not the bot is mentioned (unless the channel
     turned intake off); the message's text is answered when it was for the bot."""

@@ -15,7 +15,7 @@ from assist_bot import texts
 from assist_bot.slack.clients import SlackClients
 from assist_bot.slack.commands import SUBCOMMANDS as BASE_SUBCOMMANDS
 from assist_bot.slack.commands import Handler, may_change
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import CommandDeps, OperatingDeps
 from assist_bot.slack.escape import escape
 from assist_bot.usage import Figures, Notify, month_of
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 TOP = 5  # channels and users an admin sees
 
 
-async def usage(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def usage(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     """This month's figures for the channel (and the caller's own budget); admins also get the
     workspace, its top channels and users, and each assistant's tokens."""
     if deps.ledger is None:
@@ -59,7 +59,7 @@ def _cost(figures: Figures, prices: dict[str, tuple[float, float, float]]) -> tu
     return usd, [escape(model) for model in unpriced]  # model names come from the AI service's answers
 
 
-async def forget(deps: SurfaceDeps, command: dict[str, Any], args: list[str]) -> str:
+async def forget(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     """`/assist forget <file>` removes one file (commands.py); alone, everything of this channel (admins)."""
     if args:
         return await BASE_SUBCOMMANDS["forget"](deps, command, args)
@@ -89,7 +89,7 @@ def admin_notifier(clients: SlackClients, admins: frozenset[str]) -> Notify:
     return notify
 
 
-def register(app: AsyncApp, deps: SurfaceDeps, *, installations: bool = False) -> None:
+def register(app: AsyncApp, deps: OperatingDeps, *, installations: bool = False) -> None:
     """`installations`: OAuth mode, where the workspace's installation goes too (Bolt's built-in
     listeners; Bolt runs one listener per event, so they are called from ours)."""
     uninstalled = app.default_app_uninstalled_event_listener() if installations else None

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from assist_bot.inbound import Inbound
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import ShortcutDeps
 from assist_bot.slack.normalize import workspace
 from assist_bot.slack.people import People
 
@@ -62,7 +62,7 @@ class Target:
         )
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: ShortcutDeps) -> None:
     @app.message_shortcut(SUMMARIZE_CALLBACK)
     async def on_summarize(ack, shortcut: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
@@ -129,7 +129,7 @@ async def _open(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -
         log.warning("views.open failed: %s", exc.response.get("error"))
 
 
-async def answer(deps: SurfaceDeps, client: AsyncWebClient, target: Target, question: str) -> None:
+async def answer(deps: ShortcutDeps, client: AsyncWebClient, target: Target, question: str) -> None:
     """Read the thread, then ask in it like a message there would (one turn, queued per thread)."""
     try:
         text = await read_thread(client, deps.people, target.team, target.channel, target.thread_ts)

@@ -23,7 +23,7 @@ from assist_bot import texts
 from assist_bot.errors import TurnError
 from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
-from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.deps import ToolCommandDeps
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey
 from assist_bot.tools import Caller, Tool, ToolArgumentsError
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 _PAIRS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
 
 
-async def parse_arguments(deps: SurfaceDeps, tool: Tool, text: str, *, channel: ChannelKey) -> dict[str, Any]:
+async def parse_arguments(deps: ToolCommandDeps, tool: Tool, text: str, *, channel: ChannelKey) -> dict[str, Any]:
     """Text in any of the three forms → validated arguments, or ToolArgumentsError."""
     text = text.strip()
     if text.startswith("{"):
@@ -68,7 +68,7 @@ def readable(tool: Tool, user: str, output: str) -> str:
 
 
 async def run_for_person(
-    deps: SurfaceDeps,
+    deps: ToolCommandDeps,
     client: AsyncWebClient,
     tool: Tool,
     arguments: dict[str, Any],
@@ -102,7 +102,7 @@ async def run_for_person(
         )
 
 
-def register(app: AsyncApp, deps: SurfaceDeps) -> None:
+def register(app: AsyncApp, deps: ToolCommandDeps) -> None:
     for tool in deps.tools.all():
         app.command(tool.slash_command)(_command_handler(deps, tool))
 
@@ -169,7 +169,7 @@ def _form_errors(tool: Tool, message: str) -> dict[str, str]:
     return errors
 
 
-def _command_handler(deps: SurfaceDeps, tool: Tool):
+def _command_handler(deps: ToolCommandDeps, tool: Tool):
     async def on_command(
         ack, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient, respond
     ) -> None:

@@ -348,7 +348,8 @@ class Store(abc.ABC):
     # The click may reach any replica; the turn waiting for it may run on another.
     @abc.abstractmethod
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
-        """Store a pending approval (`record` must not contain "decision")."""
+        """Store a pending approval, or update its record (`record` must not contain
+        "decision"; a decision already made is kept)."""
 
     @abc.abstractmethod
     async def get_approval(self, team: str, approval_id: str) -> dict[str, Any] | None: ...

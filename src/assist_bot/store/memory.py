@@ -287,7 +287,9 @@ class MemoryStore(Store):
         return len(self._kv.get(self.keys.pending(thread)) or [])
 
     async def put_approval(self, team: str, approval_id: str, record: dict[str, Any]) -> None:
-        self._kv.set(self.keys.approval(team, approval_id), dict(record), APPROVAL_TTL)
+        key = self.keys.approval(team, approval_id)
+        decided = (self._kv.get(key) or {}).get("decision")  # an update keeps a decision already made
+        self._kv.set(key, {**record, "decision": decided} if decided else dict(record), APPROVAL_TTL)
 
     async def get_approval(self, team: str, approval_id: str) -> dict[str, Any] | None:
         record = self._kv.get(self.keys.approval(team, approval_id))

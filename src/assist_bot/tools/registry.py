@@ -148,8 +148,15 @@ class Tool:
         in the signature's order), as JSON values: what a consent prompt must show."""
         return cast(dict[str, Any], pydantic_core.to_jsonable_python(self.validate(arguments)))
 
-    async def invoke(self, arguments: str | dict[str, Any], ctx: ToolContext[Any]) -> ToolResult:
-        """Run the tool for the model; every failure comes back as text, never raised."""
+    async def invoke(
+        self,
+        arguments: str | dict[str, Any],
+        ctx: ToolContext[Any],
+        *,
+        deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
+    ) -> ToolResult:
+        """Run the tool for the model; every failure comes back as text, never raised.
+        `deadline` bounds the run (tests pass one they control)."""
         try:
             kwargs = self.validate(arguments)
         except ToolArgumentsError as exc:
@@ -158,13 +165,13 @@ class Tool:
             # Each tool sees its own settings, whoever built the context.
             kwargs[self.signature.context_param] = dataclasses.replace(ctx, settings=self.config)
         seconds = self.timeout or DEFAULT_TIMEOUT
-        deadline = asyncio.timeout(seconds)
+        bound = deadline(seconds)
         try:
-            async with deadline:
+            async with bound:
                 result = await self._call(kwargs)
         except TimeoutError as exc:
             # A TimeoutError raised by the tool itself is a failure, not our deadline.
-            if deadline.expired():
+            if bound.expired():
                 return ToolResult(False, f"Error: {self.name} did not finish within {seconds:g} seconds")
             return self._failed(exc)
         except Exception as exc:  # noqa: BLE001 - the model hears about it; the turn goes on
