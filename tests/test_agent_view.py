@@ -109,7 +109,7 @@ async def test_the_channel_being_viewed_reaches_the_model_with_name_and_topic_on
         await bot.send(question)
         await wait_for(lambda: openai_fake.response_requests)
     texts = input_texts(openai_fake.response_requests[0])
-    assert texts[-1] == "[user-U1] what is this channel for?"
+    assert texts[-1] == "[user-U1 (U1)] what is this channel for?"
     assert "#launch" in texts[0] and "Ship v2 on Friday" in texts[0] and "Release coordination" in texts[0]
     # Its messages stay out unless the assistant allows them.
     assert "1234" not in " ".join(texts)
@@ -152,7 +152,7 @@ async def test_leaving_the_channel_or_a_channel_the_bot_cannot_see_means_no_cont
         await wait_viewing(bot, None)
         await bot.send(message("D1", "U1", "hello", channel_type="im"))
         await wait_for(lambda: openai_fake.response_requests)
-    assert input_texts(openai_fake.response_requests[0]) == ["[user-U1] hello"]
+    assert input_texts(openai_fake.response_requests[0]) == ["[user-U1 (U1)] hello"]
 
 
 async def test_legacy_assistant_threads_get_prompts_and_context_the_same_way(slack, openai_fake):

@@ -47,7 +47,7 @@ async def test_an_assistant_on_an_azure_resource_with_an_api_version(slack, azur
     assert len(responses) == 2
     assert all(c.api_version == "2025-04-01-preview" and c.api_key_header for c in responses)
     assert {c.model for c in responses} == {DEPLOYMENT}
-    assert "[user-U1] hello Azure" in azure.inner.seen_texts(1)  # the chain carried the first turn
+    assert "[user-U1 (U1)] hello Azure" in azure.inner.seen_texts(1)  # the chain carried the first turn
     assert azure.inner.response_requests[1]["previous_response_id"]
 
 
@@ -60,5 +60,5 @@ async def test_the_bot_on_an_azure_v1_base_url(slack, azure):
         await conversation(bot, slack)
     responses = [c for c in azure.calls if c.path == "/openai/v1/responses"]
     assert len(responses) == 2 and {c.model for c in responses} == {DEPLOYMENT}
-    assert "[user-U1] hello Azure" in azure.inner.seen_texts(1)  # the bot's own history carried it
+    assert "[user-U1 (U1)] hello Azure" in azure.inner.seen_texts(1)  # the bot's own history carried it
     assert azure.inner.response_requests[1]["store"] is False

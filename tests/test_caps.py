@@ -69,7 +69,7 @@ async def test_two_hundred_long_messages_in_one_thread_become_a_capped_turn(slac
         await wait_for(lambda: any("still there?" in m.text for m in replies_in(slack, "C1", first["ts"])))
     assert len(input_texts(batched)) == 20
     assert len(json.dumps(batched)) < 100_000  # was 800 KB
-    taken = {text.split()[1] for text in input_texts(batched)}
+    taken = {text.split()[2] for text in input_texts(batched)}  # "[user-U2 (U2)] <text>"
     for call in notices(slack):
         assert (call.args["channel"], call.args["user"], call.args["thread_ts"]) == ("C1", "U2", first["ts"])
         assert "20 messages already wait for my next answer" in call.args["text"]
@@ -93,7 +93,11 @@ async def test_queued_bytes_are_capped_over_socket_mode(slack, openai_fake):
         [note] = await wait_for(lambda: notices(slack))
         first["gate"].set()
         [_, batched] = await openai_fake.wait_requests(2)
-    assert input_texts(batched) == [f"[user-U2] {long[0]}", f"[user-U2] {long[1]}", "[user-U2] short one"]
+    assert input_texts(batched) == [
+        f"[user-U2 (U2)] {long[0]}",
+        f"[user-U2 (U2)] {long[1]}",
+        "[user-U2 (U2)] short one",
+    ]
     assert "10 KB of messages already wait for my next answer" in note.args["text"]
     assert (note.args["user"], note.args["thread_ts"]) == ("U2", first["ts"])
 
@@ -126,8 +130,8 @@ async def test_a_message_over_the_size_cap_is_refused_once_and_nothing_is_stored
     assert "16,001 characters long and I take at most 16,000" in note.args["text"]
     assert notices(slack)[1].args["thread_ts"] == ok["ts"]  # a reply in a thread is told in the thread
     assert [len(input_texts(r)[0]) for r in openai_fake.response_requests] == [
-        len("[user-U1] ") + 16_000,
-        len("[user-U1] short"),
+        len("[user-U1 (U1)] ") + 16_000,
+        len("[user-U1 (U1)] short"),
     ]
     assert not [m for m in slack.bot_messages("C1") if m.thread_ts == top["ts"]]  # no placeholder, no reply
 

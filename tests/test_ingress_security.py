@@ -372,7 +372,7 @@ async def test_acks_do_not_wait_for_users_info_and_one_person_costs_one_lookup(s
         await wait_for(lambda: len(openai_fake.response_requests) == 10)
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
     assert len(slack.calls_to("users.info")) == 1
-    assert all("[Ana]" in json.dumps(r["input"]) for r in openai_fake.response_requests)
+    assert all("[Ana (U1)]" in json.dumps(r["input"]) for r in openai_fake.response_requests)
 
 
 async def test_the_first_ack_of_a_process_makes_no_slack_call_either(slack, openai_fake):

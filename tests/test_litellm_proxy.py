@@ -126,9 +126,9 @@ async def test_a_thread_with_a_function_tool_through_a_real_litellm_proxy(slack,
         await wait_for(lambda: any("Tool said: partner here" in m.text for m in slack.bot_messages("C1")), 60)
         await bot.send(message("C1", "U1", "what did it say?", thread_ts=first["ts"]))
         await wait_for(
-            lambda: any("You said: [user-U1] what did it say?" in m.text for m in slack.bot_messages("C1")), 60
+            lambda: any("You said: [user-U1 (U1)] what did it say?" in m.text for m in slack.bot_messages("C1")), 60
         )
     upstream = litellm_proxy.upstream
     last = upstream.seen_texts(len(upstream.requests) - 1)
-    assert "[user-U1] please use the tool" in last  # the model behind the proxy sees the first turn
+    assert "[user-U1 (U1)] please use the tool" in last  # the model behind the proxy sees the first turn
     assert "partner here" in last and "Tool said: partner here" in last  # its tool output and answer too

@@ -68,7 +68,10 @@ async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack
         )
         await asyncio.sleep(0.3)
     assert len(openai_fake.response_requests) == 2
-    assert input_texts(openai_fake.response_requests[1]) == ["[user-U2] queued on one", "[user-U3] queued on two"]
+    assert input_texts(openai_fake.response_requests[1]) == [
+        "[user-U2 (U2)] queued on one",
+        "[user-U3 (U3)] queued on two",
+    ]
     assert openai_fake.locked_rejections == 0
 
 

@@ -80,7 +80,7 @@ async def test_summarize_reads_the_thread_and_answers_in_it_over_socket_mode(sla
         await wait_for(lambda: "Summarize" in reply[0].text)
     [request] = openai_fake.response_requests
     context, question = input_texts(request)
-    assert question == f"[user-U1] {shortcuts.SUMMARIZE_QUESTION}"
+    assert question == f"[user-U1 (U1)] {shortcuts.SUMMARIZE_QUESTION}"
     assert "<#C1>" in context
     lines = context.splitlines()
     assert lines[1:] == [
@@ -125,7 +125,7 @@ async def test_ask_opens_a_form_and_answers_the_question_in_the_thread(slack, op
         assert status == 200
         await wait_for(lambda: slack.thread_replies("C1", thread["ts"]))
     [request] = openai_fake.response_requests
-    assert input_texts(request)[1] == "[user-U1] Who disagreed?"
+    assert input_texts(request)[1] == "[user-U1 (U1)] Who disagreed?"
     assert "[user-U3] reply 0" in input_texts(request)[0]
 
 

@@ -42,9 +42,9 @@ async def local_server():
 
 @pytest.mark.parametrize("state_mode", ["local"])
 async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake, redis_url):
-    # About 35 tokens a turn: a budget of 80 holds two turns, so the third drops the first.
+    # About 40 tokens a turn: a budget of 90 holds two turns, so the third drops the first.
     small = Assistants(
-        {"small": Assistant(name="small", model="m", backend=Backend(history_tokens=80))},
+        {"small": Assistant(name="small", model="m", backend=Backend(history_tokens=90))},
         "small",
     )
     async with running_bot(slack, openai_fake, assistants=small, REDIS_URL=redis_url) as bot:
@@ -56,7 +56,7 @@ async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake
             await answered(slack, "C1", first["ts"], word)
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
         kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
-    assert "[user-U1] turn 2 about pears" in openai_fake.seen_texts(2)
+    assert "[user-U1 (U1)] turn 2 about pears" in openai_fake.seen_texts(2)
     assert not any("apples" in text for text in openai_fake.seen_texts(2))
     assert all(request["store"] is False for request in openai_fake.response_requests)
     assert [item.get("role") for item in kept] == ["user", "assistant", "user", "assistant"]
@@ -77,7 +77,7 @@ async def test_with_context_off_a_local_history_drops_nothing_until_the_model_re
         openai_fake.context_window = 20  # words: the thread has outgrown the model
         await bot.send(message("C1", "U1", "turn 4 about figs", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], texts.failure("context_window"))
-    assert "[user-U1] turn one about apples" in openai_fake.seen_texts(2)
+    assert "[user-U1 (U1)] turn one about apples" in openai_fake.seen_texts(2)
     assert not any("truncation" in r or "context_management" in r for r in openai_fake.response_requests)
     assert openai_fake.truncations == openai_fake.compactions == 0
 
@@ -93,7 +93,7 @@ async def test_a_failed_turn_keeps_what_people_said(slack, openai_fake):
         await bot.send(message("C1", "U1", "try again", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], "try again")
     assert len(openai_fake.response_requests) == 3
-    assert "[user-U1] the question that failed" in openai_fake.seen_texts(2)
+    assert "[user-U1 (U1)] the question that failed" in openai_fake.seen_texts(2)
 
 
 @pytest.mark.parametrize("state_mode", ["response_chain"])
@@ -112,7 +112,7 @@ async def test_a_lost_response_chain_starts_afresh_instead_of_failing(slack, ope
     lost, retried, chained = openai_fake.response_requests[1:]
     assert lost["previous_response_id"] and "previous_response_id" not in retried
     assert chained["previous_response_id"] not in (None, lost["previous_response_id"])
-    assert "[user-U1] still there?" in openai_fake.seen_texts(3)  # the new chain holds
+    assert "[user-U1 (U1)] still there?" in openai_fake.seen_texts(3)  # the new chain holds
 
 
 async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another(
@@ -150,7 +150,7 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
     assert "input_image" not in str(about_the_picture["input"])  # the text is answered, the picture left out
     assert first["model"] == "qwen3:8b" and first["store"] is False and "conversation" not in first
     assert "tools" not in first  # no hosted tools where the server has none
-    assert "[user-U1] hello on-prem" in local_server.seen_texts(1)
+    assert "[user-U1 (U1)] hello on-prem" in local_server.seen_texts(1)
     note = next(m.text for m in slack.bot_messages("C2") if "handbook.pdf" in m.text)
     assert "this model server has no file search" in note
     note = next(m.text for m in slack.bot_messages("C2") if "shot.png" in m.text)
@@ -274,4 +274,4 @@ async def test_a_server_that_compacts_keeps_the_whole_thread_in_a_short_history(
     assert all(r["context_management"] == [{"type": "compaction", "compact_threshold": 80}] for r in requests)
     assert kept[0]["type"] == "compaction" and len(kept) <= 3  # the history restarts from the compaction
     assert requests[-1]["input"][0]["type"] == "compaction" and len(requests[-1]["input"]) <= 3
-    assert "[user-U1] turn one about apples" in openai_fake.seen_texts(len(requests) - 1)
+    assert "[user-U1 (U1)] turn one about apples" in openai_fake.seen_texts(len(requests) - 1)

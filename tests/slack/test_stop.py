@@ -35,7 +35,7 @@ async def test_the_asker_stops_an_answer_and_the_thread_goes_on(slack, openai_fa
         await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
         assert len(openai_fake.response_requests) == 1  # the stop was not asked as a question
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1] a short one then" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
     assert "Once upon" in thread_text(slack, "C1", event["ts"])  # what was said stays
 
 

@@ -100,10 +100,10 @@ async def test_a_workspace_that_refuses_streaming_gets_edits_from_then_on(slack,
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "first question")
         await bot.send(first)
-        await answered(bot, slack, first, "You said: [user-U1] first question")
+        await answered(bot, slack, first, "You said: [user-U1 (U1)] first question")
         second = mention("C2", "U1", "second question")
         await bot.send(second)
-        await answered(bot, slack, second, "You said: [user-U1] second question")
+        await answered(bot, slack, second, "You said: [user-U1 (U1)] second question")
     assert len(slack.calls_to("chat.startStream")) == 1  # asked once; the workspace uses edits since
     for event in (first, second):
         (reply,) = replies_in(slack, event["channel"], event["ts"])

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,18 @@ LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 RETRY_BACKOFF = 1.0
 
 
+_NOT_IN_NAMES = re.compile(r"[\[\]<>\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def speaker(message: Inbound) -> str:
+    """Who speaks, as the model reads it: the display name (which anyone can set to
+    anything, so brackets, line breaks and control characters go) and the Slack user id,
+    which nobody can choose — two people called "Ana", or one who calls themself
+    "Ana] [Bob", stay apart."""
+    name = " ".join(_NOT_IN_NAMES.sub(" ", message.user_name).split())[:64]
+    return f"{name} ({message.user})" if name and name != message.user else message.user
+
+
 def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
     """One user item per Slack message, each saying who speaks, so that threads
     with several people make sense to the model; what the person had in view comes first."""
@@ -57,7 +70,7 @@ def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
             "role": "user",
             "content": [
                 *([{"type": "input_text", "text": m.context}] if m.context else []),
-                {"type": "input_text", "text": f"[{m.user_name or m.user}] {m.text}"},
+                {"type": "input_text", "text": f"[{speaker(m)}] {m.text}"},
                 *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
             ],
         }
