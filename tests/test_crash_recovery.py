@@ -148,7 +148,7 @@ async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread
     assert "and one more thing" in answer.text
     requests = openai_fake.response_requests
     assert len(requests) == 2  # the interrupted one, and one answer to both messages
-    assert input_texts(requests[1]) == ["[user-U1] a long story", "[user-U2] and one more thing"]
+    assert input_texts(requests[1]) == ["[user-U1 (U1)] a long story", "[user-U2 (U2)] and one more thing"]
 
 
 async def test_a_replica_killed_mid_answer_is_taken_over_by_another(slack, openai_fake, store, backend_url, tmp_path):

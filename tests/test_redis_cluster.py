@@ -53,7 +53,10 @@ async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_threa
             )
         )
     assert len(openai_fake.response_requests) == 2
-    assert input_texts(openai_fake.response_requests[1]) == ["[user-U2] queued on one", "[user-U3] queued on two"]
+    assert input_texts(openai_fake.response_requests[1]) == [
+        "[user-U2 (U2)] queued on one",
+        "[user-U3 (U3)] queued on two",
+    ]
     async with running_bot(slack, openai_fake, REDIS_URL=cluster) as again:
         # A new process on the cluster knows the thread (no mention needed) and its conversation.
         await again.send(message("C1", "U1", "after a restart", thread_ts=first["ts"]))
