@@ -72,7 +72,7 @@ async def test_every_request_has_a_per_thread_cache_key_and_a_hashed_per_user_sa
         first = mention("C1", "U1", "hello")
         await bot.send(first)
         await wait_for(lambda: len(openai_fake.response_requests) == 1, message="first request")
-        # (any(): with native streaming the reply exists only once its stream started)
+        # With native streaming the reply exists only once its first text arrives.
         await wait_for(
             lambda: any("hello" in m.text for m in slack.thread_replies("C1", first["ts"])), message="first answer"
         )

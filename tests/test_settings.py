@@ -80,7 +80,7 @@ def test_bad_settings_name_the_variable(monkeypatch, env, expected):
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-secret-value"}
     proc = subprocess.run(
-        [sys.executable, "-m", "assist_bot", "check"],
+        [sys.executable, "-m", "assist_bot", "run"],
         env=child_env(env),
         cwd=tmp_path,
         capture_output=True,
@@ -90,6 +90,38 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "assist-bot: OPENAI_API_KEY is not set: set it to an OpenAI API key (sk-…)"
     assert "Traceback" not in proc.stderr and "xoxb-secret-value" not in proc.stderr
+
+
+def test_operating_settings(monkeypatch):
+    for key, value in {**BASE, "ASSIST_BOT_METRICS_PORT": "9090", "ASSIST_BOT_LOG_FORMAT": "json"}.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    assert (settings.metrics_port, settings.log_format, settings.log_content) == (9090, "json", False)
+    monkeypatch.setenv("ASSIST_BOT_LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError, match="ASSIST_BOT_LOG_FORMAT is invalid"):
+        load_settings()
+    monkeypatch.setenv("ASSIST_BOT_LOG_FORMAT", "text")
+    monkeypatch.setenv("PORT", "9090")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with pytest.raises(SettingsError, match="ASSIST_BOT_METRICS_PORT must differ from PORT"):
+        load_settings()
+
+
+def test_chat_needs_no_slack_token(monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-1")
+    assert load_settings(chat=True).openai_api_key.get_secret_value() == "sk-1"
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN is not set"):
+        load_settings()
+
+
+def test_chat_ignores_slack_settings_it_does_not_use(monkeypatch):
+    for key, value in {"SLACK_CLIENT_ID": "1.2", "SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-1"}.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(chat=True).openai_api_key.get_secret_value() == "sk-1"
 
 
 # -- paste-ready files ------------------------------------------------------------------

@@ -161,7 +161,7 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
     assert "sk-test" not in caplog.text and "sk-local" not in caplog.text
 
 
-async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp_path):
+async def test_check_prints_each_assistants_state(slack, openai_fake, local_server, tmp_path):
     assistants_file = tmp_path / "assistants.toml"
     assistants_file.write_text(
         'version = 1\ndefault = "cloud"\n[assistants.cloud]\n[assistants.onprem]\nmodel = "qwen3"\n'
@@ -171,6 +171,7 @@ async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp
     env = {
         "PATH": os.environ.get("PATH", ""),
         "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": slack.api_url,  # check asks Slack too
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": openai_fake.base_url,
@@ -183,12 +184,15 @@ async def test_check_prints_each_assistants_state(openai_fake, local_server, tmp
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, out
-    lines = out.decode().splitlines()
-    assert f"assistant onprem: {local_server.base_url}, state local (auto: asked the server), hosted tools off" in lines
-    assert f"assistant cloud: {openai_fake.base_url}, state conversation (auto: asked the server), hosted tools on" in (
+    lines = [" ".join(line.split(None, 1)) for line in out.decode().splitlines()]  # "ok      x" -> "ok x"
+    assert f"ok assistant onprem: {local_server.base_url}, state local (auto: asked the server), hosted tools off" in (
         lines
     )
-    assert f"assistant chained: {openai_fake.base_url}, state response_chain, hosted tools off" in lines
+    assert (
+        f"ok assistant cloud: {openai_fake.base_url}, state conversation (auto: asked the server), hosted tools on"
+        in lines
+    )
+    assert f"ok assistant chained: {openai_fake.base_url}, state response_chain, hosted tools off" in lines
     assert openai_fake.conversations == {}  # the probe leaves nothing behind
 
 
@@ -218,15 +222,23 @@ async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "OPENAI_API_KEY": "sk-secret-value",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
         "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assist_bot", "check", env=child_env(env), cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "assist_bot",
+        "check",
+        env=child_env(env),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2
-    assert err.decode().strip().endswith("is unreachable (OPENAI_BASE_URL or base_url)")
-    assert "Traceback" not in err.decode() and "sk-secret-value" not in err.decode()
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert "failed  openai: OpenAI is unreachable — fix: check OPENAI_BASE_URL" in out.decode()
+    assert "Traceback" not in out.decode() + err.decode() and "sk-secret-value" not in out.decode() + err.decode()
 
 
 async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(

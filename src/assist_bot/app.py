@@ -28,7 +28,11 @@ from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
+from assist_bot.instrument import SlackCallCounter, openai_http_client
 from assist_bot.janitor import Janitor
+from assist_bot.metrics import Metrics, MetricsListener
+from assist_bot.models import warn_retiring_models
+from assist_bot.observe import TurnObserver
 from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
@@ -37,6 +41,7 @@ from assist_bot.slack import (
     feedback,
     home,
     housekeeping,
+    log_ids,
     mentions,
     messages,
     oauth,
@@ -46,6 +51,7 @@ from assist_bot.slack import (
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.calls import RateGate
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
@@ -65,13 +71,16 @@ log = logging.getLogger(__name__)
 HEARTBEAT_TTL = 30.0  # seconds a replica counts as alive after its last beat
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
     # Retries by design: 429s wait for Retry-After, 5xx and dropped connections retry.
     # Many workspaces (OAuth): no token here; each workspace's client copies this one with its own.
+    # The counter comes first: it sees every attempt and never retries.
+    counter = [SlackCallCounter(metrics, api_url=settings.slack_api_url)] if metrics else []
     return AsyncWebClient(
         token=_secret(settings.slack_bot_token),
         base_url=settings.slack_api_url,
         retry_handlers=[
+            *counter,
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -79,12 +88,13 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def openai_client(settings: Settings) -> openai.AsyncOpenAI:
+def openai_client(settings: Settings, metrics: Metrics | None = None) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
         max_retries=settings.openai_max_retries,
         timeout=settings.response_timeout,
+        http_client=openai_http_client(metrics) if metrics else None,
     )
 
 
@@ -107,8 +117,9 @@ class AssistBot:
             retention_seconds=settings.retention_seconds,
             redis_max_connections=settings.redis_max_connections,
         )
-        self.slack = slack_client(settings)
-        self.openai = openai_client(settings)
+        self.metrics = Metrics()
+        self.slack = slack_client(settings, self.metrics)
+        self.openai = openai_client(settings, self.metrics)
         self.tools = load_registry(settings)
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
@@ -152,17 +163,22 @@ class AssistBot:
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._model_notice: asyncio.Task[None] | None = None
+        observer = TurnObserver(self.metrics)  # metrics and log ids of each turn
         self.people = People(clients)
         self.dispatcher = Dispatcher(
             store=self.store,
-            engine=self.engine,
-            replies=SlackReplies(
-                clients,
-                interval=settings.update_interval,
-                pacer=self.pacer,
-                approvals=self.approvals,
-                mode=settings.stream_mode,
-                append_pacer=self.append_pacer,
+            engine=observer.runner(self.engine),
+            replies=observer.replies(
+                SlackReplies(
+                    clients,
+                    interval=settings.update_interval,
+                    pacer=self.pacer,
+                    approvals=self.approvals,
+                    mode=settings.stream_mode,
+                    append_pacer=self.append_pacer,
+                    gate=RateGate(self.store),  # Slack's 429s and each channel's pace, shared by replicas
+                )
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
@@ -193,6 +209,7 @@ class AssistBot:
             ledger=self.ledger,
             cleaner=self.janitor,
         )
+        log_ids.register(self.bolt)
         replay.register(self.bolt, self.store)
         mentions.register(self.bolt, deps)
         messages.register(self.bolt, deps)
@@ -208,6 +225,11 @@ class AssistBot:
         home.register(self.bolt, deps)
         # Built in start(): the Socket Mode client needs the running event loop.
         self.transport: SocketModeTransport | HttpTransport | None = None
+        self.metrics_listener = (
+            MetricsListener(self.metrics, host=settings.host, port=settings.metrics_port, healthy=self.store.ping)
+            if settings.metrics_port is not None
+            else None
+        )
 
     def _bolt_app(self) -> AsyncApp:
         settings = self.settings
@@ -256,6 +278,7 @@ class AssistBot:
                 max_connections=settings.http_max_connections,
             ),
             oauth_flow=self.bolt.oauth_flow,
+            metrics=self.metrics,
         )
 
     async def start(self) -> None:
@@ -273,6 +296,10 @@ class AssistBot:
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
         # Turns whose replica died (or this one, before a restart) are taken over and answered.
         self._sweeper = asyncio.create_task(self.dispatcher.keep_sweeping(), name="sweeper")
+        on_openai = {n for n in self.assistants.names() if self.backends.of_channel(n)[1].client is self.openai}
+        self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants, only=on_openai))
+        if self.metrics_listener is not None:
+            await self.metrics_listener.start()
         if self.settings.cleanup_interval > 0:
             self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
         self.transport = self._transport()
@@ -313,7 +340,9 @@ class AssistBot:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""
         if self.transport is not None:
             await self.transport.stop()
-        for task in (self._heartbeat, self._sweeper):
+        if self.metrics_listener is not None:
+            await self.metrics_listener.stop()
+        for task in (self._heartbeat, self._sweeper, self._model_notice):
             if task is not None:
                 task.cancel()
         if self._janitor_task is not None:

@@ -1,4 +1,4 @@
-"""`assist-bot run | check`: the console script (also `python -m assist_bot`)."""
+"""`assist-bot run | check | chat | cleanup | manifest`: the console script (also `python -m assist_bot`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from assist_bot.logs import setup_logging
 from assist_bot.settings import Settings, load_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assist-bot", description="An OpenAI-powered assistant for Slack.")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the bot (the default)")
@@ -22,23 +22,36 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="auto: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (default)",
     )
-    sub.add_parser("check", help="validate the settings and the assistants file, then exit")
+    sub.add_parser("check", help="ask Slack, OpenAI, Redis and SMTP whether the settings work; one line each")
+    chat = sub.add_parser("chat", help="talk to an assistant in the terminal (no Slack needed)")
+    chat.add_argument("--assistant", help="the assistant to talk to (default: the assistants file's default)")
     sub.add_parser("manifest", help="print the Slack app manifest, with a slash command per configured tool")
-    _add_cleanup(sub)
-    args = parser.parse_args(argv)
+    cleanup = sub.add_parser("cleanup", help="delete at OpenAI what outlived its retention, then exit")
+    cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check()
     try:
+        if args.command == "chat":
+            return _chat(args.assistant)
         settings = _settings_for(getattr(args, "mode", "auto"))
-        setup_logging(settings.log_level)
+        _setup_logging(settings)
         if args.command == "manifest":
             return _manifest(settings)
-        if args.command == "check":
-            return _check(settings)
         if args.command == "cleanup":
             return _cleanup(settings, dry_run=args.dry_run)
         return _run(settings)
     except AssistBotError as exc:
         print(f"assist-bot: {exc}", file=sys.stderr)
         return 2
+
+
+def _setup_logging(settings: Settings) -> None:
+    setup_logging(settings.log_level, log_format=settings.log_format, content=settings.log_content)
 
 
 def _settings_for(mode: str) -> Settings:
@@ -58,21 +71,27 @@ def _manifest(settings: Settings) -> int:
     return 0
 
 
-def _check(settings: Settings) -> int:
-    from assist_bot.assistants import Assistants
+def _check() -> int:
+    """One line per service; exit code 0 only when none failed."""
+    from assist_bot.checks import failed, print_checks
 
-    assistants = Assistants.load(settings.assistants_file, model=settings.model)
-    mode = "Socket Mode" if settings.socket_mode else f"HTTP on port {settings.port}"
-    store = "Redis" if settings.redis_url else "in-process memory"
-    print(f"ok: {mode}, {store} store, assistants: {', '.join(assistants.names())} (default {assistants.default_name})")
-    for line in asyncio.run(_backends(settings, assistants)):
-        print(line)
-    return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(failed("settings", str(exc), "see the Settings table in README.md").render())
+        return 1
+    # The lines are the output; the SDKs' request logs would only bury them.
+    setup_logging("WARNING" if settings.log_level != "DEBUG" else "DEBUG", log_format=settings.log_format)
+    return asyncio.run(print_checks(settings, print))
 
 
-def _add_cleanup(sub) -> None:
-    cleanup = sub.add_parser("cleanup", help="delete at OpenAI what outlived its retention, then exit")
-    cleanup.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+def _chat(assistant: str | None) -> int:
+    from assist_bot.chat import chat
+
+    settings = load_settings(chat=True)
+    # The conversation is the output: only errors (or everything at DEBUG) go to stderr.
+    setup_logging("DEBUG" if settings.log_level == "DEBUG" else "ERROR", log_format=settings.log_format)
+    return asyncio.run(chat(settings, assistant=assistant))
 
 
 def _cleanup(settings: Settings, *, dry_run: bool) -> int:
@@ -81,40 +100,13 @@ def _cleanup(settings: Settings, *, dry_run: bool) -> int:
     return asyncio.run(cleanup_once(settings, dry_run=dry_run, say=print))
 
 
-async def _backends(settings: Settings, assistants) -> list[str]:
-    """Each assistant's model server and how its threads keep state (`auto` asks the server)."""
-    from assist_bot.app import openai_client
-    from assist_bot.engine.backends import Backends
-
-    client = openai_client(settings)
-    backends = Backends(settings=settings, assistants=assistants, default_client=client)
-    try:
-        resolved = await backends.resolve()
-    finally:
-        await backends.close()
-        await client.close()
-    lines = []
-    for name, backend in resolved.items():
-        probed = (assistants.get(name).backend.state or settings.state) == "auto"
-        lines.append(
-            f"assistant {name}: {backend.where}, state {backend.state}{' (auto: asked the server)' if probed else ''}, "
-            f"hosted tools {'on' if backend.hosted_tools else 'off'}"
-        )
-    return lines
-
-
 def _run(settings: Settings) -> int:
-    asyncio.run(_serve(settings))
-    logging.getLogger(__name__).info("stopped")
-    return 0
-
-
-async def _serve(settings: Settings) -> None:
-    # The whole app is built inside the running loop: aiohttp sessions and the Socket Mode
-    # client refuse to be created outside one.
     from assist_bot.app import AssistBot
 
-    await AssistBot(settings).run_until_signalled()
+    bot = AssistBot(settings)
+    asyncio.run(bot.run_until_signalled())
+    logging.getLogger(__name__).info("stopped")
+    return 0
 
 
 if __name__ == "__main__":

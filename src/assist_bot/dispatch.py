@@ -85,10 +85,6 @@ class ReplySink(Protocol):
     async def ask(self, request: ApprovalRequest) -> Decision:
         """Ask the requester to approve a side-effect tool call; wait for the answer."""
 
-    @property
-    def message_ts(self) -> str | None:
-        """The reply's first message, once posted (recorded so a crash can be cleaned up)."""
-
 
 class Replies(Protocol):
     async def open(self, first: Inbound) -> ReplySink:
@@ -485,7 +481,8 @@ class Dispatcher:
         if when is not None:
             await when.wait()
         try:
-            await self._store.note_reply(thread, ReplyRef.in_thread(thread, sink.message_ts or ""))
+            # `message_ts`: the reply's first message, when the sink has one (Slack's do)
+            await self._store.note_reply(thread, ReplyRef.in_thread(thread, getattr(sink, "message_ts", None) or ""))
         except Exception:  # only a crash's clean-up depends on it: the answer goes on
             log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
 

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     cleanup_interval: float = Field(default=3600.0, ge=0, alias="ASSIST_BOT_CLEANUP_INTERVAL")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="ASSIST_BOT_LOG_LEVEL")
+    # --- Operating: metrics and logs -----------------------------------------------------
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="ASSIST_BOT_METRICS_PORT")
+    log_format: Literal["text", "json"] = Field(default="text", alias="ASSIST_BOT_LOG_FORMAT")
+    log_content: bool = Field(default=False, alias="ASSIST_BOT_LOG_CONTENT")
 
     @field_validator("slack_bot_token", "openai_api_key", "slack_client_secret", "slack_state_secret")
     @classmethod
@@ -190,6 +194,12 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port and self.metrics_port == self.port and self.slack_app_token is None:
+            raise ValueError("ASSIST_BOT_METRICS_PORT must differ from PORT (HTTP mode serves /metrics on PORT too)")
+        return self
+
     @property
     def oauth(self) -> bool:
         """Installed in many workspaces (each with its own token) rather than one (SLACK_BOT_TOKEN)."""
@@ -242,6 +252,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class ChatSettings(Settings):
+    """`assist-bot chat` talks to no Slack: it needs only the OpenAI key, whatever Slack
+    settings the environment holds (or lacks)."""
+
+    # Same names as Settings' rules: these replace them.
+    @model_validator(mode="after")
+    def _one_workspace_or_oauth(self) -> ChatSettings:
+        return self
+
+    @model_validator(mode="after")
+    def _http_mode_needs_signing_secret(self) -> ChatSettings:
+        return self
+
+
 _HINTS = {
     "SLACK_BOT_TOKEN": "set it to the app's Bot User OAuth Token (xoxb-…)",
     "OPENAI_API_KEY": "set it to an OpenAI API key (sk-…)",
@@ -250,10 +274,10 @@ _HINTS = {
 }
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(*, chat: bool = False, **overrides: object) -> Settings:
     """Build Settings from the environment; raise SettingsError with one readable line."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return (ChatSettings if chat else Settings)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
 
@@ -285,4 +309,4 @@ def secret_from_environment(name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-__all__ = ["Settings", "load_settings", "secret_from_environment", "DEFAULT_MODEL"]
+__all__ = ["ChatSettings", "Settings", "load_settings", "secret_from_environment", "DEFAULT_MODEL"]

@@ -28,6 +28,7 @@ from .openai_conversations import Conversations, _conv_id
 from .openai_files import Files
 from .openai_history import History
 from .openai_http import _error, _Reject
+from .openai_models import ModelRoutes
 from .openai_replies import (
     CONTEXT_WINDOW_MESSAGE,
     QUOTA_MESSAGE,
@@ -110,6 +111,7 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
         self._busy: set[str] = set()  # conversations with a response in flight
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.model_routes = ModelRoutes()  # GET /v1/models[/{id}]: edit .models to retire one
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -125,6 +127,7 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
         self._container_routes(r)
         if self.has_conversations:
             self._conversation_routes(r)
+        self.model_routes.add_to(r)
         r.add_post("/v1/responses", self._create_response)
         # handler_cancellation: a client closing a stream cancels its handler at once, which frees the
         # conversation lock as the real service does; a short shutdown_timeout keeps stop() quick.

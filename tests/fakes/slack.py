@@ -48,6 +48,7 @@ class Call:
     token: str | None
     at: float  # time.monotonic() when the request arrived
     error: str | None = None  # the error the fake answered with; None when it answered ok
+    retry_after: int | None = None  # the Retry-After it announced with that error
 
 
 @dataclass
@@ -116,6 +117,13 @@ async def _read_args(request: web.Request) -> dict:
     return args
 
 
+# What a bot token installed from manifest.yml is granted (a copy, so a test can take one away).
+GRANTED_SCOPES = (
+    "app_mentions:read,assistant:write,channels:history,channels:read,chat:write,commands,files:read,"
+    "files:write,groups:history,groups:read,im:history,reactions:write,users:read"
+).split(",")
+
+
 class FakeSlack:
     def __init__(
         self,
@@ -152,7 +160,9 @@ class FakeSlack:
         self.port: int | None = None
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._holds: dict[str, deque[asyncio.Event]] = defaultdict(deque)
-        self._limits: dict[str, int] = {}
+        self._limits: dict[str, tuple[int, float]] = {}  # method -> (calls, per window seconds)
+        self._channel_limits: dict[str, tuple[float, int]] = {}  # method -> (per second, burst)
+        self._channel_buckets: dict[tuple[str, str], tuple[float, float]] = {}  # (method, channel) -> (tokens, at)
         self._drops: dict[str, int] = defaultdict(int)
         self._windows: dict[str, deque[float]] = defaultdict(deque)
         self._sockets: list[web.WebSocketResponse] = []
@@ -179,6 +189,8 @@ class FakeSlack:
         self.oauth_codes: dict[str, str] = {}  # code Slack's authorize page handed the browser -> team id
         self.token_expires_in: int | None = None  # set: token rotation is on (expires_in + refresh_token)
         self._token_now: str | None = None  # the token of the call a handler is answering
+        # Scopes the bot token was granted: Slack names them in every Web API answer's x-oauth-scopes header.
+        self.granted_scopes: list[str] = list(GRANTED_SCOPES)
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -252,9 +264,15 @@ class FakeSlack:
         self._holds[method].append(gate)
         return gate
 
-    def rate_limit(self, method: str, per_minute: int) -> None:
-        """Sliding one-minute window; calls beyond it get HTTP 429 + Retry-After like Slack's tiers."""
-        self._limits[method] = per_minute
+    def rate_limit(self, method: str, per_minute: int, *, window: float = 60.0) -> None:
+        """Sliding window of `per_minute` calls per `window` seconds (a minute unless told); calls
+        beyond it get HTTP 429 + Retry-After (when the window has room again) like Slack's tiers."""
+        self._limits[method] = (per_minute, window)
+
+    def rate_limit_per_channel(self, method: str, *, per_second: float = 1.0, burst: int = 4) -> None:
+        """Slack's special limit of chat.postMessage: about `per_second` calls per channel, with
+        bursts of `burst` (a token bucket per channel); beyond it HTTP 429 + Retry-After."""
+        self._channel_limits[method] = (per_second, burst)
 
     def expire_streams(self) -> None:
         """End every open stream now, as Slack does when one outlives its lifetime."""
@@ -329,7 +347,7 @@ class FakeSlack:
             return web.Response(status=500)
         if holds := self._holds.get(method):
             await holds.popleft().wait()  # see hold_next
-        if (wait := self._over_limit(method)) is not None:
+        if (wait := self._over_limit(method)) is not None or (wait := self._over_channel_limit(method, args)):
             self.rate_limited[method] += 1
             return self._error(call, "ratelimited", status=429, retry_after=wait)
         if queue := self._failures.get(method):
@@ -345,23 +363,36 @@ class FakeSlack:
         result = handler(args)
         if "error" in result:
             return self._error(call, result["error"], retry_after=result.get("retry_after"))
-        return web.json_response({"ok": True, **result})
+        return web.json_response({"ok": True, **result}, headers={"x-oauth-scopes": ",".join(self.granted_scopes)})
 
     def _error(self, call: Call, error: str, *, status: int = 200, retry_after: int | None = None) -> web.Response:
-        call.error = error
+        call.error, call.retry_after = error, retry_after
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
 
     def _over_limit(self, method: str) -> int | None:
-        per_minute = self._limits.get(method)
+        per_minute, seconds = self._limits.get(method, (0, 60.0))
         if not per_minute:
             return None
         now, window = time.monotonic(), self._windows[method]
-        while window and now - window[0] >= 60:
+        while window and now - window[0] >= seconds:
             window.popleft()
         if len(window) >= per_minute:
-            return max(1, math.ceil(60 - (now - window[0])))
+            return max(1, math.ceil(seconds - (now - window[0])))
         window.append(now)
+        return None
+
+    def _over_channel_limit(self, method: str, args: dict) -> int | None:
+        if method not in self._channel_limits:
+            return None
+        rate, burst = self._channel_limits[method]
+        key, now = (method, str(args.get("channel"))), time.monotonic()
+        tokens, at = self._channel_buckets.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        if tokens < 1:
+            self._channel_buckets[key] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / rate))
+        self._channel_buckets[key] = (tokens - 1, now)
         return None
 
     def _find(self, channel: str | None, ts: str | None) -> Msg | None:

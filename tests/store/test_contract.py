@@ -535,3 +535,40 @@ async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: 
         ("resp_2", "U1", "good"),
     ]
     assert await store.feedback("T2") == []
+
+
+# -- Slack's rate limits, shared by every replica ------------------------------------------
+async def test_a_slack_pause_is_per_team_and_method_only_grows_and_ends_with_its_wait(store: Store):
+    assert await store.slack_method_pause("T1", "chat.update") == 0
+    await store.pause_slack_method("T1", "chat.update", 2)
+    assert 1.5 < await store.slack_method_pause("T1", "chat.update") <= 2
+    await store.pause_slack_method("T1", "chat.update", 0.5)  # a shorter wait does not cut it short
+    assert 1.5 < await store.slack_method_pause("T1", "chat.update") <= 2
+    await store.pause_slack_method("T1", "chat.update", 5)  # a longer one extends it
+    assert 4.5 < await store.slack_method_pause("T1", "chat.update") <= 5
+    assert await store.slack_method_pause("T1", "chat.postMessage") == 0
+    assert await store.slack_method_pause("T2", "chat.update") == 0
+    assert 4.5 < await ttl(store, store.keys.slack_pause("T1", "chat.update")) <= 5  # nothing outlives it
+    await age(store, store.keys.slack_pause("T1", "chat.update"), 5)
+    assert await store.slack_method_pause("T1", "chat.update") == 0
+
+
+async def test_posts_per_channel_get_a_burst_then_queue_one_interval_apart(store: Store):
+    channel = ChannelKey("T1", "C1")
+    waits = [await store.reserve_post(channel, interval=1.0, burst=3) for _ in range(6)]
+    assert waits[:3] == [0, 0, 0]
+    # Each later poster is told to wait one more interval (a few ms of real time may have passed on Redis).
+    for expected, wait in zip((1.0, 2.0, 3.0), waits[3:], strict=True):
+        assert expected - 0.25 < wait <= expected
+    assert await store.reserve_post(ChannelKey("T1", "C2"), interval=1.0, burst=3) == 0  # per channel
+    assert await store.reserve_post(ChannelKey("T2", "C1"), interval=1.0, burst=3) == 0  # and per team
+    # The key lives only until the six slots are past (after that, an empty key means the same).
+    assert 5.5 < await ttl(store, store.keys.post_pace(channel)) <= 6
+
+
+async def test_a_quiet_channel_gets_its_burst_back(store: Store):
+    channel = ChannelKey("T1", "C1")
+    for _ in range(3):
+        assert await store.reserve_post(channel, interval=1.0, burst=3) == 0
+    await age(store, store.keys.post_pace(channel), 3)  # the slots are past: the key is gone
+    assert [await store.reserve_post(channel, interval=1.0, burst=3) for _ in range(3)] == [0, 0, 0]

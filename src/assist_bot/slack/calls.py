@@ -3,10 +3,12 @@
 Every failure of a call — an API error, a dropped connection, a time-out — comes back as an
 `Outcome` instead of an exception, so a reply can always decide what to do next and always end.
 
-A 429 pauses that method for that workspace (`RateGate`): every later call of it waits until
-`Retry-After` has passed, instead of each call retrying on its own inside the announced wait.
-Calls that must go through (the final text) wait and try again; the others give up and let
-their content coalesce into a later call.
+A 429 pauses that method for that workspace (`RateGate`) on every replica sharing the store:
+every later call of it, here or elsewhere, waits until `Retry-After` has passed, instead of
+each call retrying on its own inside the announced wait. New messages are paced per channel
+ahead of time (slack/pacing.py `PostPacer`), so a burst of answers in one channel draws no
+429 at all. Calls that must go through (the final text) wait out every 429, however many;
+the others give up and let their content coalesce into a later call.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.slack.pacing import PostPacer
+from assist_bot.store import Store
+
 log = logging.getLogger(__name__)
 
-# How long a call that must go through keeps trying while Slack only asks it to wait, and how
-# many times it retries a failure that is not a 429 (a dropped connection, a 5xx, a time-out).
-MUST_DEADLINE = 300.0
+# How many times a call that must go through retries a failure that is not a 429 (a dropped
+# connection, a 5xx, a time-out). A 429 is no failure: Slack only asks to wait, so it waits.
 MUST_RETRIES = 3
 RETRY_BACKOFF = 0.2
+# A store that does not answer must not hold up a reply: the pause is then this replica's own.
+STORE_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,28 +48,60 @@ class Outcome:
 
 
 class RateGate:
-    """When each (workspace, method) may be called again after a 429."""
+    """When a call of a method may go out in a workspace: not while Slack has paused the method
+    there (429 + Retry-After, recorded in the store so every replica honours it), and for a new
+    message (chat.postMessage) not before its channel's next slot."""
 
     def __init__(
         self,
+        store: Store | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        posts: PostPacer | None = None,
     ) -> None:
+        self._store = store
         self._clock = clock
         self._sleep = sleep
+        self._posts = posts or (PostPacer(store, sleep=sleep) if store is not None else None)
+        # This replica's own pauses: read without a round trip, and enough when the store is down.
         self._until: dict[tuple[str, str], float] = {}
+        self._store_failing = False
 
-    def pause(self, team: str, method: str, seconds: float) -> None:
+    async def pause(self, team: str, method: str, seconds: float) -> None:
         key = (team, method)
         self._until[key] = max(self._until.get(key, 0.0), self._clock() + max(seconds, 0.0))
+        if self._store is not None:
+            await self._shared(self._store.pause_slack_method(team, method, seconds), None)
 
-    def wait_time(self, team: str, method: str) -> float:
-        return max(0.0, self._until.get((team, method), 0.0) - self._clock())
+    async def wait_time(self, team: str, method: str) -> float:
+        local = max(0.0, self._until.get((team, method), 0.0) - self._clock())
+        if self._store is None:
+            return local
+        shared = await self._shared(self._store.slack_method_pause(team, method), 0.0)
+        return max(local, shared or 0.0)
 
-    async def wait(self, team: str, method: str) -> None:
-        while (left := self.wait_time(team, method)) > 0:
+    async def wait(self, team: str, method: str, *, channel: str | None = None) -> None:
+        """Until the call may go: the channel's slot first (taken once per call), then any pause
+        of the method — read again after each wait, since another replica may have extended it."""
+        if channel is not None and method in PostPacer.METHODS and self._posts is not None:
+            await self._posts.take(team, channel)
+        while (left := await self.wait_time(team, method)) > 0:
             await self._sleep(left)
+
+    async def _shared(self, operation: Awaitable[Any], fallback: Any) -> Any:
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                result = await operation
+        except Exception as exc:  # the store is down or slow: pace by this replica's own pauses
+            if not self._store_failing:
+                log.warning("Slack pauses are not shared right now (store: %s)", type(exc).__name__)
+            self._store_failing = True
+            return fallback
+        if self._store_failing:
+            log.info("Slack pauses are shared again")
+        self._store_failing = False
+        return result
 
 
 def _retry_after(exc: SlackApiError) -> float:
@@ -84,21 +122,26 @@ class SlackCalls:
         self.gate = gate
         self._sleep = sleep
 
-    async def run(self, team: str, method: str, call: Callable[[], Awaitable[Any]], *, must: bool = False) -> Outcome:
-        """One call of `method` (made by `call`). With `must`, a 429 is waited out (up to
-        MUST_DEADLINE) and other failures on the way are retried a few times."""
-        waited = retries = 0.0
+    async def run(
+        self,
+        team: str,
+        method: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        must: bool = False,
+        channel: str | None = None,
+    ) -> Outcome:
+        """One call of `method` (made by `call`; `channel`: where a new message goes, for its
+        pace). With `must`, every 429 is waited out and other failures on the way are retried
+        a few times."""
+        retries = 0
         while True:
-            before = self.gate.wait_time(team, method)
-            await self.gate.wait(team, method)
-            waited += before
+            await self.gate.wait(team, method, channel=channel)
             outcome = await self._once(team, method, call)
             if outcome.ok or not must:
                 return outcome
             if outcome.error == "ratelimited":
-                if waited > MUST_DEADLINE:
-                    return outcome
-                continue
+                continue  # Slack only asks to wait: the gate now holds the call until it may go
             if outcome.error not in ("connection", "internal_error", "fatal_error", "request_timeout"):
                 return outcome  # Slack said no for a reason waiting will not change
             retries += 1
@@ -116,7 +159,7 @@ class SlackCalls:
                 log.warning("%s in %s failed: HTTP %s", method, team, status)
                 return Outcome(error="connection")  # Slack's side failed: worth another try
             if status == 429 or error == "ratelimited":
-                self.gate.pause(team, method, _retry_after(exc))
+                await self.gate.pause(team, method, _retry_after(exc))
                 log.info("%s is rate limited in %s: pausing it", method, team)
                 return Outcome(error="ratelimited")
             log.warning("%s in %s failed: %s", method, team, error)
@@ -139,5 +182,6 @@ def without_retries(client: AsyncWebClient) -> AsyncWebClient:
         headers=client.headers,
         team_id=getattr(client, "team_id", None),
         logger=client.logger,
-        retry_handlers=[],
+        # Handlers that only watch (the metrics counter) stay; the ones that retry go.
+        retry_handlers=[h for h in client.retry_handlers or [] if getattr(h, "observes_only", False)],
     )

@@ -36,6 +36,7 @@ async def upload(
                 channel=channel, thread_ts=thread_ts, text=texts.upload_failed(escape.escape(output.name))
             ),
             must=True,
+            channel=channel,
         )
         return {}
     if not output.sandbox_path:

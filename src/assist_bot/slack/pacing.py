@@ -10,14 +10,22 @@ token bucket per workspace decides who may edit now:
   when the workspace is busy;
 - a final edit (`take`) waits for a token, and the reserve makes that wait short:
   final answers come before progress.
+
+New messages have a limit of their own, per channel (`PostPacer`): about one a second, with
+short bursts, kept in the store so that every replica posting in a channel shares it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from assist_bot.store.base import ChannelKey, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,3 +106,39 @@ class Pacer:
                 bucket.tokens -= 1
                 return
             await self._sleep((1 - bucket.tokens) / self._rate)
+
+
+class PostPacer:
+    """New messages at Slack's pace per channel — chat.postMessage allows about one a second
+    in a channel, with short bursts — on every replica: each post takes the channel's next
+    slot in the store (Store.reserve_post) and waits until it comes. A burst of answers in one
+    channel then goes out one a second instead of drawing 429s."""
+
+    METHODS = frozenset({"chat.postMessage"})
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 1.0,
+        burst: int = 3,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._burst = burst
+        self._sleep = sleep
+
+    async def take(self, team: str, channel: str) -> float:
+        """Wait for the channel's next slot; returns how long that was."""
+        try:
+            async with asyncio.timeout(5):
+                wait = await self._store.reserve_post(
+                    ChannelKey(team, channel), interval=self._interval, burst=self._burst
+                )
+        except Exception as exc:  # no store, no shared pace: Slack's 429s (RateGate) still hold posts back
+            log.warning("posts in %s are not paced right now (store: %s)", channel, type(exc).__name__)
+            return 0.0
+        if wait > 0:
+            await self._sleep(wait)
+        return wait

@@ -306,6 +306,7 @@ class EditReply:
                 unfurl_media=False,
             ),
             must=must,
+            channel=self._channel,
         )
         return (outcome.response or {}).get("ts") if outcome.ok else None
 

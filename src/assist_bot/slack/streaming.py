@@ -366,6 +366,7 @@ class StreamReply:
                     unfurl_links=False,
                 ),
                 must=True,
+                channel=self._channel,
             )
         self._pending = ""
 

@@ -15,6 +15,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+
+
+class MetricsSource(Protocol):
+    async def handle_metrics(self, request: web.Request) -> web.Response: ...
+
+
 SIGNATURE_MAX_AGE = 5 * 60  # Slack's advice: refuse requests signed more than five minutes ago
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; this is aiohttp's default, made explicit
 
@@ -176,12 +184,14 @@ class HttpTransport:
         healthy: Callable[[], Awaitable[bool]],
         limits: HttpLimits,
         oauth_flow: AsyncOAuthFlow | None = None,
+        metrics: MetricsSource | None = None,
     ) -> None:
         if not signing_secret.strip():
             raise ValueError("HTTP mode needs a signing secret")
         self._bolt = app
         self._secret = signing_secret
         self._oauth_flow = oauth_flow
+        self._metrics = metrics
         self._host = host
         self._port = port
         self._healthy = healthy
@@ -197,6 +207,8 @@ class HttpTransport:
         web_app.router.add_get(HEALTH_PATH, self._health)
         if self._oauth_flow is not None:
             oauth.add_routes(web_app, self._oauth_flow)
+        if self._metrics is not None:
+            web_app.router.add_get(METRICS_PATH, self._metrics.handle_metrics)
         return web_app
 
     async def _events(self, request: web.Request) -> web.Response:

@@ -164,6 +164,15 @@ class Keys:
     def feedback(self, team: str) -> str:
         return f"{self.namespace}:{team}:feedback"
 
+    def slack_pause(self, team: str, method: str) -> str:
+        """Exists while Slack asks the workspace to wait before calling `method` again (429 +
+        Retry-After); its TTL is what is left of the wait."""
+        return f"{self.namespace}:{_id(team)}:slackpause:{method}"
+
+    def post_pace(self, channel: ChannelKey) -> str:
+        """When the next message may be posted in the channel (see Store.reserve_post)."""
+        return self._channel("postpace", channel)
+
 
 # How long each kind of data lives when nothing refreshes it (seconds).
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
@@ -402,3 +411,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         """Every feedback record of the workspace (kept for the retention period)."""
+
+    # -- Slack's rate limits, shared by every replica (store/slack_limits.py) -------------------
+    @abc.abstractmethod
+    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+        """Slack answered 429: no replica calls `method` for the workspace for `seconds`
+        (a longer pause already recorded stays)."""
+
+    @abc.abstractmethod
+    async def slack_method_pause(self, team: str, method: str) -> float:
+        """Seconds left of the method's pause in the workspace (0: none)."""
+
+    @abc.abstractmethod
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        """Take the channel's next slot for a new message: `burst` at once, then one per
+        `interval` seconds. Returns how long to wait before posting (0: now); the slot is
+        taken either way, so concurrent posters, on any replica, queue up."""

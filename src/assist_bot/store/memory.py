@@ -25,6 +25,7 @@ from assist_bot.store.base import (
     encode,
     feedback_field,
 )
+from assist_bot.store.slack_limits import next_slot
 
 
 class _Expiring:
@@ -373,3 +374,17 @@ class MemoryStore(Store):
 
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         return [dict(r) for r in (self._kv.get(self.keys.feedback(team)) or {}).values()]
+
+    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+        key = self.keys.slack_pause(team, method)
+        if seconds > (self._kv.ttl(key) or 0.0):  # a longer pause already recorded stays
+            self._kv.set(key, True, seconds)
+
+    async def slack_method_pause(self, team: str, method: str) -> float:
+        return max(0.0, self._kv.ttl(self.keys.slack_pause(team, method)) or 0.0)
+
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        key, now = self.keys.post_pace(channel), self._clock()
+        tat, wait = next_slot(self._kv.get(key), now, interval=interval, burst=max(1, burst))
+        self._kv.set(key, tat, tat - now)
+        return wait

@@ -32,6 +32,7 @@ from assist_bot.store.base import (
 )
 from assist_bot.store.redis_client import PING_TIMEOUT, Client, connect
 from assist_bot.store.redis_decisions import DecisionListener
+from assist_bot.store.slack_limits import RedisSlackLimits
 
 
 def _text(value: object) -> str:
@@ -84,6 +85,7 @@ class RedisStore(Store):
         self._unwatch = client.register_script(scripts.UNWATCH)
         self._hold = client.register_script(scripts.HOLD)
         self._decisions = DecisionListener(client, self.keys.decisions())
+        self._slack_limits = RedisSlackLimits(client, self.keys)
 
     @classmethod
     def from_url(
@@ -342,3 +344,12 @@ class RedisStore(Store):
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.feedback(team))
         return [decode(value) for value in raw.values()]
+
+    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+        await self._slack_limits.pause(team, method, seconds)
+
+    async def slack_method_pause(self, team: str, method: str) -> float:
+        return await self._slack_limits.paused(team, method)
+
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        return await self._slack_limits.reserve_post(channel, interval=interval, burst=burst)

@@ -1,0 +1,76 @@
+"""Slack's rate limits, shared by every replica through the store.
+
+- A method Slack paused for a workspace (HTTP 429 + Retry-After): one key per team and
+  method, living exactly as long as the wait (PX), so every replica reads the pause with
+  one cheap PTTL before calling the method.
+- The pace of new messages per channel (chat.postMessage: about one a second, short bursts):
+  a GCRA — one number per channel, the time the next slot frees up — that each post moves
+  on by one interval. Reserving a slot ahead tells a poster exactly how long to wait, so
+  concurrent posters queue up instead of polling. On Redis the server's own clock is used,
+  so replicas with skewed clocks still agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from assist_bot.store.base import ChannelKey, Keys
+
+if TYPE_CHECKING:  # the memory twin uses next_slot without Redis
+    import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+
+def next_slot(tat: float | None, now: float, *, interval: float, burst: int) -> tuple[float, float]:
+    """GCRA over a theoretical arrival time `tat`: (the new tat, how long to wait first).
+    `burst` slots are free at once, then one per `interval`."""
+    tat = now if tat is None or tat < now else tat
+    wait = max(0.0, tat - (burst - 1) * interval - now)
+    return tat + interval, wait
+
+
+# KEYS[1]: the channel's pace key. ARGV: interval (ms), burst. Returns the wait (ms).
+# The same arithmetic as next_slot, on the server's clock; the key lives until its slot is past.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local wait = tat - (burst - 1) * interval - now
+if wait < 0 then wait = 0 end
+tat = tat + interval
+redis.call('SET', KEYS[1], tat, 'PX', tat - now)
+return wait
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+class RedisSlackLimits:
+    """The Redis side of Store.pause_slack_method / slack_method_pause / reserve_post."""
+
+    def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._reserve = client.register_script(_RESERVE)
+
+    async def pause(self, team: str, method: str, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        key, ms = self._keys.slack_pause(team, method), _ms(seconds)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, "1", px=ms, nx=True)  # a new pause…
+            pipe.pexpire(key, ms, gt=True)  # …or a longer one; a shorter one leaves it as it is
+            await pipe.execute()
+
+    async def paused(self, team: str, method: str) -> float:
+        left = await self._redis.pttl(self._keys.slack_pause(team, method))
+        return left / 1000 if left > 0 else 0.0
+
+    async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        wait = await self._reserve(keys=[self._keys.post_pace(channel)], args=[_ms(interval), max(1, burst)])
+        return int(wait) / 1000
