@@ -22,6 +22,7 @@ import platform
 import re
 import select
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -610,14 +611,16 @@ async def streaming(procs: Procs, redis: RedisServer, cfg: Config, run: tuple[st
         recs = {(r["channel"], r["thread_ts"]): r for r in await stage.openai_records()}
         await stage.stop_probes()
         slack_fig = slack_summary(stage.slack, convs)
-    first, gaps, updates = [], [], []
+    first, gaps, typical, updates = [], [], [], []
     for c in convs:
         th, rec = c.thread, recs.get((c.channel, c.ts))
         if rec and rec["t_first"] and th.first_edit:
             first.append(th.first_edit - rec["t_first"])
         if th.first_edit and th.final_seen:
             seen = sorted({t for t, text in th.updates if th.first_edit <= t <= th.final_seen})
-            gaps.append(max((b - a for a, b in zip(seen, seen[1:], strict=False)), default=0.0))
+            between = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+            gaps.append(max(between, default=0.0))
+            typical.append(statistics.median(between) if between else 0.0)  # "advanced every N s"
             updates.append(len(seen))
     return {
         "mode": label,
@@ -627,6 +630,9 @@ async def streaming(procs: Procs, redis: RedisServer, cfg: Config, run: tuple[st
         "first_token_to_first_visible_ms": summary(first),
         "max_gap_between_visible_updates_ms": summary(gaps),
         "answers_with_a_gap_over_2s": sum(1 for g in gaps if g > 2.0),
+        "median_gap_between_visible_updates_ms": summary(typical),
+        # Visible updates besides the first text and the completed answer: did it move meanwhile?
+        "answers_advancing_before_the_end": sum(1 for u in updates if u >= 3),
         "visible_updates_per_answer": summary(updates, scale=1),
         "slack": slack_fig,
     }
@@ -683,10 +689,11 @@ def print_report(res: dict) -> None:
         print(f"\n## Streaming in one busy workspace ({streams[0]['answers']} answers at once, ~300 tokens over ~10 s)")
         rows = []
         for r in streams:
-            f, g, u = (
+            f, g, u, t = (
                 r["first_token_to_first_visible_ms"],
                 r["max_gap_between_visible_updates_ms"],
                 r["visible_updates_per_answer"],
+                r.get("median_gap_between_visible_updates_ms", {}),
             )
             rows.append(
                 [
@@ -699,7 +706,11 @@ def print_report(res: dict) -> None:
                     g.get("p50"),
                     g.get("max"),
                     r["answers_with_a_gap_over_2s"],
+                    t.get("p50"),
+                    t.get("max"),
+                    r.get("answers_advancing_before_the_end"),
                     u.get("p50"),
+                    u.get("max"),
                     r["slack"]["429_total"],
                     ", ".join(f"{k}={v}" for k, v in sorted(r["slack"]["calls"].items())),
                 ]
@@ -716,7 +727,11 @@ def print_report(res: dict) -> None:
                     "max gap p50 ms",
                     "max gap max ms",
                     "gap > 2 s",
+                    "median gap p50 ms",
+                    "median gap max ms",
+                    "advancing before the end",
                     "updates/answer p50",
+                    "max",
                     "429s",
                     "Slack calls",
                 ],
@@ -837,6 +852,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated: overhead,streaming,concurrency,scaling,state")
     p.add_argument("--stream-n", type=int, default=50, help="answers at once in the streaming scenario")
     p.add_argument(
+        "--stream-only", default="", help="run only the streaming runs whose label contains this (e.g. 'Tier 4')"
+    )
+    p.add_argument(
         "--profile", action="store_true", help="also run the largest level once under cProfile (written next to --out)"
     )
     p.add_argument("--level-timeout", type=float, default=120, help="seconds past the ideal before giving up a level")
@@ -860,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         stream_n=a.stream_n,
     )
     skip = set(filter(None, a.skip.split(",")))
+    stream_only = a.stream_only
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="assist-bot-bench-"))
@@ -882,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["overhead"] = await overhead(procs, redis, cfg)
             if "streaming" not in skip:
                 res["streaming"] = []
-                for run in STREAM_RUNS:
+                for run in [r for r in STREAM_RUNS if stream_only in r[0]]:
                     print(f"streaming: {cfg.stream_n} answers in one workspace, {run[0]}…", flush=True)
                     res["streaming"].append(await streaming(procs, redis, cfg, run))
                     _save(out, res)

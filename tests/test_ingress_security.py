@@ -19,6 +19,7 @@ from assist_bot.store.base import InvalidIdError
 from tests.fakes.openai import Text
 from tests.fakes.slack import event_body, mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.waits import ControlledCallLater, ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -247,19 +248,36 @@ async def closed_by_server(reader: asyncio.StreamReader, seconds: float = 10) ->
 
 
 async def test_slow_headers_and_slow_bodies_are_cut_off(slack, openai_fake):
+    # The time-outs are the test's to fire, not waited out: the seconds asked for are checked,
+    # then the deadline comes at once; the server still does the closing and the 408, over a socket.
+    headers, bodies = ControlledCallLater(), ControlledDeadlines()
     async with running_bot(
-        slack, openai_fake, ASSIST_BOT_HTTP_HEADER_TIMEOUT=0.3, ASSIST_BOT_HTTP_BODY_TIMEOUT=0.3
+        slack,
+        openai_fake,
+        timers={"call_later": headers, "http_deadline": bodies},
+        ASSIST_BOT_HTTP_HEADER_TIMEOUT=7,
+        ASSIST_BOT_HTTP_BODY_TIMEOUT=9,
     ) as bot:
         port = bot.bot.transport.port
         reader, writer = await open_raw(port)
         writer.write(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slack-Sig")  # never finishes its headers
-        assert await closed_by_server(reader) == b""
+        await wait_for(lambda: headers.asked == [7])
+        headers.fire()
+        # Closed by the server: at EOF, or reset if it closed before reading the partial headers.
+        try:
+            assert await closed_by_server(reader) == b""
+        except ConnectionResetError:
+            pass
         writer.close()
         reader, writer = await open_raw(port)
         writer.write(b'POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 100\r\n\r\n{"a":')
+        await wait_for(lambda: 9 in bodies.asked)
+        assert bodies.asked[-1] == 9  # the latest deadline, the one expire() ends, is the body's
+        bodies.expire()
         answer = await closed_by_server(reader)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 408")
+        assert headers.asked == [7, 7]  # the second connection finished its headers in time
 
 
 async def test_connections_beyond_the_limit_are_refused_and_the_bot_recovers(slack, openai_fake):

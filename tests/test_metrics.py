@@ -50,6 +50,19 @@ async def wait_metric(url: str, name: str, at_least: float, **labels: str) -> di
     raise AssertionError(f"{name}{labels} never reached {at_least}: {value(latest, name, **labels)}")
 
 
+async def wait_slack_counted(url: str, slack) -> dict:
+    latest: dict = {}
+    for _ in range(250):
+        latest = await scrape(url)
+        if all(
+            value(latest, "assist_bot_slack_requests_total", method=m, status="200") == len(slack.calls_to(m))
+            for m in {call.method for call in slack.calls}
+        ):
+            return latest
+        await asyncio.sleep(0.04)
+    return latest  # the assertions below say which method is off
+
+
 async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
     openai_fake.enqueue(Text(["Hello ", "there, ", "friend"]))
     slack.fail_next("users.info", error="user_not_found")  # a Slack error the reply survives
@@ -60,7 +73,11 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
         event = mention("C1", "U1", "say hello")
         assert await bot.send(event) == 200
         await wait_for(lambda: any("friend" in m.text for m in slack.bot_messages("C1")))
-        after = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+        await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        # The reply's last calls (the stream's stop, the status) may land just after the turn is
+        # counted: scrape until the counters have caught up with what the fake Slack answered.
+        after = await wait_slack_counted(url, slack)
     assert value(after, "assist_bot_time_to_first_token_seconds_count") == 1
     assert value(after, "assist_bot_time_to_final_text_seconds_count") == 1
     assert value(after, "assist_bot_active_streams") == 0 and value(after, "assist_bot_queue_depth") == 0

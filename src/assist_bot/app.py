@@ -48,6 +48,7 @@ from assist_bot.slack import (
     operating,
     replay,
     shortcuts,
+    stop,
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
@@ -59,7 +60,7 @@ from assist_bot.slack.notices import SlackNotices
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
-from assist_bot.slack.transport import HttpLimits, HttpTransport, SocketModeTransport
+from assist_bot.slack.transport import CallLater, HttpLimits, HttpTransport, SocketModeTransport, loop_call_later
 from assist_bot.store import open_store
 from assist_bot.store.base import QueueCaps, Store
 from assist_bot.store.ledger import Ledger, open_ledger
@@ -106,11 +107,17 @@ class AssistBot:
         assistants: Assistants | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
+        call_later: CallLater = loop_call_later,
+        http_deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
     ) -> None:
-        """`sleep` and `deadline` are the clock of every time-out the bot waits out (an
-        approval's, a response's) and of its back-offs: tests pass ones they control."""
+        """`sleep` and `deadline` are the clock of every time-out a turn waits out (an
+        approval's, a response's) and of its back-offs; `call_later` and `http_deadline`
+        time slow HTTP clients (their own, so that one test's deadlines are not another's).
+        Tests pass ones they control."""
         self.settings = settings
         self._deadline = deadline
+        self._call_later = call_later
+        self._http_deadline = http_deadline
         self.assistants = assistants or Assistants.load(settings.assistants_file, model=settings.model)
         self.store = open_store(
             redis_url=settings.redis_url,
@@ -217,6 +224,7 @@ class AssistBot:
         approvals.register(self.bolt, deps)
         commands.register(self.bolt, deps, {**operating.SUBCOMMANDS, "feedback": feedback.command})
         feedback.register(self.bolt, deps)
+        stop.register(self.bolt, deps)
         # With OAuth, uninstalling also drops the workspace's installation (Bolt's built-in listeners).
         operating.register(self.bolt, deps, installations=self.oauth is not None)
         tool_commands.register(self.bolt, deps)
@@ -278,6 +286,8 @@ class AssistBot:
                 max_connections=settings.http_max_connections,
             ),
             oauth_flow=self.bolt.oauth_flow,
+            deadline=self._http_deadline,
+            call_later=self._call_later,
             metrics=self.metrics,
         )
 

@@ -25,6 +25,7 @@ from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent, UsageReport
 from assist_bot.inbound import Inbound
+from assist_bot.stopping import StopResult, request_stop, watching
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import NO_CAPS, QueueCaps, ReplyRef, TurnSnapshot
 from assist_bot.store.ledger import Owner
@@ -66,12 +67,18 @@ class Notices(Protocol):
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
         """Tell the message's author (only them) that it was not taken, and why."""
 
+    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
+        """Tell the author of a `stop` (only them) that only `askers` or an admin may stop the answer."""
+
 
 class _LogNotices:
     """Notices for a dispatcher built without a Slack side (tools and tests): the log only."""
 
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
         log.info("message %s/%s not taken: %s", message.channel, message.ts, refusal.reason)
+
+    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
+        log.info("stop %s/%s refused: not the asker", message.channel, message.ts)
 
 
 class ReplySink(Protocol):
@@ -134,10 +141,7 @@ class Dispatcher:
         self._notices = notices or _LogNotices()
         self._names = names
         self._admins = admins
-        # Turns running on this replica, by thread: the task streaming the answer and who asked.
-        self._running: dict[ThreadKey, tuple[asyncio.Task[Done | Failed], frozenset[str]]] = {}
         self._unnoted: dict[ThreadKey, asyncio.Task[None]] = {}  # records waiting for their reply's message
-        self._stopped_by: dict[ThreadKey, str] = {}
         self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
@@ -234,21 +238,19 @@ class Dispatcher:
                 log.warning("sweeping for interrupted turns failed (%s)", type(exc).__name__)
 
     async def _stop(self, message: Inbound) -> bool:
-        """`stop` in a thread whose answer is streaming here: the asker (or an admin) cancels it.
-        A stop is never queued as a question; a repeat (the mention's `message` twin) is dropped."""
+        """`stop` in a thread whose answer streams (on any replica): the asker (or an admin) cancels
+        it. A stop is never queued as a question; a repeat (the mention's `message` twin) is dropped."""
         if not await self._store.claim(message.team, f"stop:{message.channel}:{message.ts}"):
             return False
-        running = self._running.get(message.thread)
-        if running is None:
-            log.info("stop in %s/%s: nothing is running here", message.channel, message.thread_ts)
-            return False
-        task, askers = running
-        if message.user not in askers and message.user not in self._admins:
-            log.info("stop in %s/%s by %s refused: not the asker", message.channel, message.thread_ts, message.user)
-            return False
-        self._stopped_by[message.thread] = message.user
-        task.cancel()
-        return True
+        result = await self.stop(message.thread, user=message.user)
+        log.info("stop in %s/%s by %s: %s", message.channel, message.thread_ts, message.user, result.outcome)
+        if result.outcome == "refused":
+            self.spawn(self._notices.stop_refused(message, result.askers), name=f"stop refused {message.ts}")
+        return result.outcome == "stopped"
+
+    async def stop(self, thread: ThreadKey, *, user: str, turn: str | None = None) -> StopResult:
+        """Stop the answer streaming in `thread` (answer `turn` only, when given), wherever it runs."""
+        return await request_stop(self._store, thread, user=user, admins=self._admins, turn=turn)
 
     def spawn(self, work: Awaitable[None], *, name: str) -> None:
         """Own a piece of background work (a slash command waiting for approval, say),
@@ -435,17 +437,16 @@ class Dispatcher:
         """Run the answer as a task of its own, so that `stop` can cancel it (and its tool loop)
         alone; a stopped answer ends as a failure that says who stopped it."""
         streaming = asyncio.create_task(answer, name=f"turn {thread.thread_ts}")
-        self._running[thread] = (streaming, frozenset(m.user for m in messages))
-        try:
-            return await streaming
-        except asyncio.CancelledError:
-            by = self._stopped_by.pop(thread, None)
-            current = asyncio.current_task()
-            if by is None or (current is not None and current.cancelling()):
-                raise
-            return Failed(f"stopped:{by}", "stopped in the thread")
-        finally:
-            self._running.pop(thread, None)
+        askers = sorted({m.user for m in messages})
+        # The turn is named by the message its reply answers (the Stop button carries it).
+        async with watching(self._store, thread, turn=messages[-1].ts, askers=askers, answer=streaming) as watch:
+            try:
+                return await streaming
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if watch.by is None or (current is not None and current.cancelling()):
+                    raise
+                return Failed(f"stopped:{watch.by}", "stopped in the thread")
 
     async def _stream(
         self,

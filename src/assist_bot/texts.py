@@ -59,6 +59,15 @@ def failure(kind: str) -> str:
     return FAILURES.get(kind, FAILURES["unexpected"])
 
 
+STOP_FINISHED = "This answer has already finished."
+
+
+def stop_refused(askers: tuple[str, ...]) -> str:
+    """To someone who tried to stop an answer that is not theirs (the button, or `stop`)."""
+    who = ", ".join(f"<@{a}>" for a in askers) or "the person who asked"
+    return f"Only {who} or an admin can stop this answer."
+
+
 def tool_activity(kind: str, name: str = "") -> str:
     return TOOL_ACTIVITY.get(kind, "working…").format(name=name or kind)
 

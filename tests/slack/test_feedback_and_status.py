@@ -12,10 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.slack import feedback
 from assist_bot.slack.calls import RateGate, SlackCalls
-from assist_bot.slack.status import ThreadStatus
+from assist_bot.slack.status import REFRESH_SECONDS, ThreadStatus
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,18 +88,25 @@ async def test_feedback_is_stored_thanked_privately_and_counted(slack, openai_fa
 
 async def test_status_is_refreshed_before_slack_drops_it_and_cleared(slack):
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
-    status = ThreadStatus(client, SlackCalls(RateGate()), team="T1", channel="C1", thread_ts="1.000100", refresh=0.1)
+    refreshes = ControlledDeadlines()  # each refresh comes when the test says, not after 90 s
+    status = ThreadStatus(
+        client, SlackCalls(RateGate()), team="T1", channel="C1", thread_ts="1.000100", deadline=refreshes
+    )
     status.thinking()
-    await wait_for(lambda: len(slack.statuses("C1", "1.000100")) >= 3)  # re-sent, unchanged
+    for sent_so_far in (1, 2, 3):
+        await wait_for(lambda n=sent_so_far: len(slack.statuses("C1", "1.000100")) == len(refreshes.asked) == n)
+        assert refreshes.asked[-1] == REFRESH_SECONDS < 120  # before Slack drops it (two minutes)
+        if sent_so_far < 3:
+            refreshes.expire()
+    assert len({s["status"] for s in slack.statuses("C1", "1.000100")}) == 1  # re-sent, unchanged
     status.show(texts.tool_activity("web_search"))
     await wait_for(lambda: slack.statuses("C1", "1.000100")[-1]["status"] == texts.tool_activity("web_search"))
     await status.clear()
     sent = slack.statuses("C1", "1.000100")
     assert sent[0]["status"] == texts.THINKING_STATUS and len(sent[0]["loading_messages"]) <= 10
     assert sent[-1]["status"] == ""
-    count = len(sent)
-    await asyncio.sleep(0.3)
-    assert len(slack.statuses("C1", "1.000100")) == count  # nothing after the clear
+    # nothing after the clear: the task that refreshes it is gone
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "status 1.000100" and not t.done()]
 
 
 async def test_the_status_shows_in_channels_while_waiting_for_the_first_token(slack, openai_fake):

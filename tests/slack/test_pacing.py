@@ -72,3 +72,52 @@ async def test_native_streaming_in_a_busy_workspace_gets_no_429s(slack, openai_f
     for e in events:
         (reply,) = slack.bot_messages(e["channel"])
         assert reply.text == "".join(f"tok{n} " for n in range(15))
+
+
+def test_a_free_append_goes_to_the_answer_that_waited_longest_since_its_last_update():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)  # burst 12, then 0.8 tokens a second
+    while pacer.try_take("T1"):
+        pass  # the burst is spent: from now on a token frees up now and then
+    granted: list[str] = []
+    for _ in range(60):
+        clock.now += 0.25
+        # Every tick the answers ask in the same order: without a line, "a" (first to ask
+        # whenever a token is free) would take every one of them.
+        for reply in ("a", "b", "c", "d"):
+            if pacer.try_take("T1", reply):
+                granted.append(reply)
+    assert len(granted) >= 8
+    assert granted[:8] == ["a", "b", "c", "d", "a", "b", "c", "d"]  # round-robin
+    assert all(granted.count(r) in (len(granted) // 4, len(granted) // 4 + 1) for r in "abcd")
+    assert pacer.try_take("T2", "a") is True  # another workspace has its own line
+
+
+def test_an_answer_that_stops_asking_does_not_hold_the_line():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)
+    while pacer.try_take("T1"):
+        pass
+    assert pacer.try_take("T1", "gone") is False  # waits in line, then ends without a word
+    granted = []
+    for _ in range(40):
+        clock.now += 0.25
+        granted += [r for r in ("x", "y") if pacer.try_take("T1", r)]
+    assert granted and set(granted) == {"x", "y"}  # once stale, "gone" is skipped
+    pacer.forget("T1", "x")
+    pacer.forget("T1", "y")
+    assert pacer._line == {} and pacer._last == {}  # an ended answer leaves nothing behind
+
+
+def test_an_answer_whose_text_just_showed_waits_behind_the_others():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=60, clock=clock, sleep=clock.sleep)
+    while pacer.try_take("T1"):
+        pass
+    for reply in ("a", "b"):  # both start streaming (their first text shows), "a" first
+        pacer.shown("T1", reply)
+        clock.now += 0.1
+    assert [r for r in ("b", "a") if pacer.try_take("T1", r)] == []  # no free token yet: both wait
+    pacer.shown("T1", "a")  # "a" showed text another way (a required append): "b" has waited longer
+    clock.now += 2.0  # a token frees up
+    assert [r for r in ("a", "b") if pacer.try_take("T1", r)] == ["b"]

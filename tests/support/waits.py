@@ -4,6 +4,7 @@ so a test can check a back-off without waiting it out."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class RecordedWaits:
@@ -48,3 +49,23 @@ class Ticks:
 
     def tick(self) -> None:
         self._ticks.put_nowait(None)
+
+
+class ControlledCallLater:
+    """A stand-in for loop.call_later: records the seconds asked for and never runs the
+    callback by itself; `fire()` runs the latest one still pending, as if its time had come."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._pending: list[tuple[asyncio.Handle, Callable[[], object]]] = []
+
+    def __call__(self, seconds: float, callback: Callable[[], object]) -> asyncio.Handle:
+        self.asked.append(seconds)
+        handle = asyncio.Handle(callback, (), asyncio.get_running_loop())  # a handle the loop never runs
+        self._pending.append((handle, callback))
+        return handle
+
+    def fire(self) -> None:
+        handle, callback = next((h, c) for h, c in reversed(self._pending) if not h.cancelled())
+        handle.cancel()
+        callback()

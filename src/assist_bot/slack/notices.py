@@ -25,13 +25,19 @@ class SlackNotices:
         self._clients = clients
 
     async def refused(self, message: Inbound, refusal: Refusal) -> None:
+        await self._tell(message, texts.message_refused(refusal.reason, refusal.limit, refusal.size))
+
+    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
+        await self._tell(message, texts.stop_refused(askers))
+
+    async def _tell(self, message: Inbound, text: str) -> None:
         in_thread = message.thread_ts != message.ts
         try:
             client = await self._clients.for_team(message.team)
             await client.chat_postEphemeral(
                 channel=message.channel,
                 user=message.user,
-                text=texts.message_refused(refusal.reason, refusal.limit, refusal.size),
+                text=text,
                 thread_ts=message.thread_ts if in_thread else None,
             )
         except SlackApiError as exc:  # the refusal stands; only the note is lost

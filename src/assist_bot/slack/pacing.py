@@ -9,7 +9,10 @@ token bucket per workspace decides who may edit now:
   skipped and its text coalesces into a later edit — streaming just gets coarser
   when the workspace is busy;
 - a final edit (`take`) waits for a token, and the reserve makes that wait short:
-  final answers come before progress.
+  final answers come before progress;
+- fairly: when replies name themselves (`try_take(key, reply)`), a free token goes to the
+  reply that has waited longest since its last visible update (round-robin), so every open
+  answer advances as evenly as the budget allows instead of a few lucky ones taking it all.
 
 New messages have a limit of their own, per channel (`PostPacer`): about one a second, with
 short bursts, kept in the store so that every replica posting in a channel shares it.
@@ -20,12 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
 from assist_bot.store.base import ChannelKey, Store
 
 log = logging.getLogger(__name__)
+
+# A reply that has not asked again for this long no longer waits in line (it ended, or has
+# nothing to show): a token is never held for it.
+STALE = 5.0
 
 
 @dataclass
@@ -53,6 +60,10 @@ class Pacer:
         self._budget = per_minute
         self._buckets: dict[str, _Bucket] = {}
         self._open: dict[str, int] = {}
+        # Per key: each reply waiting for an optional token → (waiting since: its last visible
+        # update or its first ask, last asked); and when each reply last got one.
+        self._line: dict[str, dict[Hashable, tuple[float, float]]] = {}
+        self._last: dict[str, dict[Hashable, float]] = {}
         self.share(1)
 
     def share(self, replicas: int) -> None:
@@ -90,13 +101,48 @@ class Pacer:
         bucket.stamp = now
         return bucket
 
-    def try_take(self, key: str) -> bool:
-        """A token for an edit that may be skipped: only above the reserve."""
+    def try_take(self, key: str, reply: Hashable | None = None) -> bool:
+        """A token for an edit that may be skipped: only above the reserve. A `reply` that names
+        itself waits in line: it gets a token only while fewer replies have waited longer."""
         bucket = self._refill(key)
-        if bucket.tokens - 1 < self._reserve(key):
+        free = int(bucket.tokens - self._reserve(key))
+        if reply is not None and not self._in_turn(key, reply, free):
+            return False
+        if free < 1:
             return False
         bucket.tokens -= 1
         return True
+
+    def _in_turn(self, key: str, reply: Hashable, free: int) -> bool:
+        now = self._clock()
+        line = self._line.setdefault(key, {})
+        since = line[reply][0] if reply in line else self._last.get(key, {}).get(reply, now)
+        line[reply] = (since, now)
+        for stale in [r for r, (_, asked) in line.items() if now - asked > STALE]:
+            del line[stale]  # it ended, or has nothing more to show
+        ahead = sum(1 for s, _ in line.values() if s < since)
+        if free < 1 or ahead >= free:
+            return False
+        del line[reply]
+        self._last.setdefault(key, {})[reply] = now
+        return True
+
+    def shown(self, key: str, reply: Hashable) -> None:
+        """The reply's text changed visibly (its first text, a required append): it waits anew."""
+        now = self._clock()
+        self._last.setdefault(key, {})[reply] = now
+        line = self._line.get(key)
+        if line is not None and reply in line:
+            line[reply] = (now, line[reply][1])
+
+    def forget(self, key: str, reply: Hashable) -> None:
+        """The reply ended: it leaves the line."""
+        for table in (self._line, self._last):
+            entries = table.get(key)
+            if entries is not None:
+                entries.pop(reply, None)
+                if not entries:
+                    del table[key]
 
     async def take(self, key: str) -> None:
         """A token for an edit that must happen (the final one): wait for it."""

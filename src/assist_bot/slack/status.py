@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,11 +32,14 @@ class ThreadStatus:
         channel: str,
         thread_ts: str,
         refresh: float = REFRESH_SECONDS,
+        deadline: Callable[[float | None], asyncio.Timeout] = asyncio.timeout,
     ) -> None:
+        """`deadline` times the refresh: asyncio's own unless a test passes one it controls."""
         self._client = client
         self._calls = calls
         self._team, self._channel, self._thread_ts = team, channel, thread_ts
         self._refresh = refresh
+        self._deadline = deadline
         self._wanted: tuple[str, tuple[str, ...]] = ("", ())
         self._changed = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
@@ -81,7 +85,8 @@ class ThreadStatus:
             elif not wanted[0]:
                 sent = None  # hidden: the next status is sent afresh
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=self._refresh if wanted[0] else None)
+                async with self._deadline(self._refresh if wanted[0] else None):
+                    await self._changed.wait()
             except TimeoutError:
                 sent = None  # Slack is about to drop it: send it again
 

@@ -23,13 +23,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.models.messages.chunk import Chunk, MarkdownTextChunk, TaskUpdateChunk
+from slack_sdk.models.messages.chunk import BlocksChunk, Chunk, MarkdownTextChunk, TaskUpdateChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import feedback
+from assist_bot.slack import feedback, stop
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
 from assist_bot.slack.file_outputs import upload
@@ -49,6 +49,8 @@ REFUSED = frozenset(
     {"not_allowed", "unknown_method", "missing_scope", "not_allowed_token_type", "feature_not_enabled", "not_enabled"}
 )
 EXPIRED = "message_not_in_streaming_state"
+# A workspace whose streaming takes no `blocks` chunk yet: the answer streams without its Stop button.
+BLOCKS_REFUSED = frozenset({"invalid_chunks", "invalid_blocks"})
 _FENCE = "```"
 
 
@@ -89,6 +91,7 @@ class StreamReply:
         self._flusher: asyncio.Task[None] | None = None
         self._uploads: list[asyncio.Task[None]] = []
         self._links: dict[str, str] = {}  # sandbox path → permalink of the uploaded file
+        self._stop_button = False  # shown once, with the first chunk of a streaming answer
 
     async def start(self) -> None:
         # No placeholder message: the status shows until there is something to stream.
@@ -162,6 +165,7 @@ class StreamReply:
             if self._edit is not None:  # edits took over, before or during the end
                 await self._edit.finish(done)
         finally:
+            self._pacer.forget(self._team, self)
             await self._status.clear()
 
     async def fail(self, kind: str) -> None:
@@ -175,6 +179,7 @@ class StreamReply:
             if self._edit is not None:
                 await self._edit.fail(kind)
         finally:
+            self._pacer.forget(self._team, self)
             await self._status.clear()
 
     # -- streaming ----------------------------------------------------------------------
@@ -242,6 +247,7 @@ class StreamReply:
             chunks.insert(0, MarkdownTextChunk(text=self._markdown(shown)))
         outcome = await (self._append(chunks, final) if self._ts else self._start(chunks, final))
         if outcome.ok:
+            self._pacer.shown(self._team, self)  # the next optional append waits its turn from now
             self._accepted += text
             self._pending = self._pending[len(text) :]
             self._stream_text += shown
@@ -258,7 +264,18 @@ class StreamReply:
         return False
 
     async def _start(self, chunks: list[Chunk], must: bool) -> Outcome:
-        outcome = await self._calls.run(
+        button = not self._stop_button and not must  # an answer that arrives whole has nothing to stop
+        if button:  # the Stop button heads the answer's first message; its value names this answer
+            outcome = await self._start_call([BlocksChunk(blocks=[stop.block(self._first.ts)]), *chunks], must)
+            if outcome.ok or outcome.error in BLOCKS_REFUSED:
+                self._stop_button = True  # shown, or refused: either way never sent again
+            if outcome.error not in BLOCKS_REFUSED:
+                return self._started(outcome)
+            log.warning("Slack refused the Stop button in %s (%s): streaming without it", self._team, outcome.error)
+        return self._started(await self._start_call(chunks, must))
+
+    async def _start_call(self, chunks: list[Chunk], must: bool) -> Outcome:
+        return await self._calls.run(
             self._team,
             "chat.startStream",
             lambda: self._client.chat_startStream(
@@ -271,6 +288,8 @@ class StreamReply:
             ),
             must=must,
         )
+
+    def _started(self, outcome: Outcome) -> Outcome:
         if outcome.ok:
             self._ts = str((outcome.response or {}).get("ts") or "") or None
             self._first_ts = self._first_ts or self._ts
@@ -283,8 +302,9 @@ class StreamReply:
         ts = self._ts or ""
         if must:
             await self._pacer.take(self._team)
-        elif not self._pacer.try_take(self._team):
-            # The workspace's append budget is spent: the text coalesces into a later append.
+        elif not self._pacer.try_take(self._team, self):
+            # The workspace's append budget is spent, or another answer has waited longer for its
+            # next visible update: the text coalesces into a later append.
             self._dirty.set()
             return Outcome(error="paced")
         return await self._calls.run(

@@ -15,7 +15,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -125,20 +125,30 @@ class _Refuse(asyncio.Protocol):
         transport.close()
 
 
+Deadline = Callable[[float], asyncio.Timeout]
+# Runs a callback after some seconds, as loop.call_later does; the handle cancels it.
+CallLater = Callable[[float, Callable[[], Any]], asyncio.Handle]
+
+
+def loop_call_later(seconds: float, callback: Callable[[], Any]) -> asyncio.Handle:
+    return asyncio.get_running_loop().call_later(seconds, callback)
+
+
 class _HeaderDeadline(asyncio.Protocol):
     """Wraps aiohttp's protocol for one connection: closes it unless its request headers
     are complete within `timeout` seconds of connecting (a slowloris holds a socket open
     by never finishing them). Later requests on a kept-alive connection are bounded by
     aiohttp's keep-alive time-out, which is the same number."""
 
-    def __init__(self, inner: asyncio.Protocol, timeout: float) -> None:
+    def __init__(self, inner: asyncio.Protocol, timeout: float, call_later: CallLater) -> None:
         self._inner = inner
         self._timeout = timeout
-        self._timer: asyncio.TimerHandle | None = None
+        self._call_later = call_later
+        self._timer: asyncio.Handle | None = None
         self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._timer = asyncio.get_running_loop().call_later(self._timeout, transport.close)
+        self._timer = self._call_later(self._timeout, transport.close)
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -172,6 +182,9 @@ class HttpTransport:
     without signature headers gets 400, a bad signature 401, a signed body that does
     not parse 400 — none does work or leaves a traceback in the log. With OAuth (many
     workspaces), also `GET /slack/install` and `GET /slack/oauth_redirect`.
+
+    `deadline` bounds the body read and `call_later` the header deadline: asyncio's own
+    timers unless a test passes ones it controls.
     """
 
     def __init__(
@@ -184,6 +197,8 @@ class HttpTransport:
         healthy: Callable[[], Awaitable[bool]],
         limits: HttpLimits,
         oauth_flow: AsyncOAuthFlow | None = None,
+        deadline: Deadline = asyncio.timeout,
+        call_later: CallLater = loop_call_later,
         metrics: MetricsSource | None = None,
     ) -> None:
         if not signing_secret.strip():
@@ -196,6 +211,8 @@ class HttpTransport:
         self._port = port
         self._healthy = healthy
         self._limits = limits
+        self._deadline = deadline
+        self._call_later = call_later
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self._refusing = False
@@ -213,7 +230,8 @@ class HttpTransport:
 
     async def _events(self, request: web.Request) -> web.Response:
         try:
-            raw = await asyncio.wait_for(request.read(), self._limits.body_timeout)
+            async with self._deadline(self._limits.body_timeout):
+                raw = await request.read()
         except TimeoutError:
             return web.Response(status=408, text="request body too slow")
         timestamp = request.headers.get("X-Slack-Request-Timestamp")
@@ -256,7 +274,7 @@ class HttpTransport:
                 self._refusing = True
                 return _Refuse()
             self._refusing = False
-            return _HeaderDeadline(server(), self._limits.header_timeout)
+            return _HeaderDeadline(server(), self._limits.header_timeout, self._call_later)
 
         _warn_if_near_open_files_limit(self._limits.max_connections)
         loop = asyncio.get_running_loop()

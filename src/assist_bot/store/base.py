@@ -113,6 +113,10 @@ class Keys:
         script that queues the message and takes the thread's lock."""
         return self._thread(f"seen:{token}", thread)
 
+    def running(self, thread: ThreadKey) -> str:
+        """The answer streaming in a thread (who asked) and, once asked, who stopped it."""
+        return self._thread("running", thread)
+
     def seen(self, team: str, token: str) -> str:
         return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
 
@@ -178,6 +182,8 @@ class Keys:
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
 PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stale.
 RETRIES_AFTER_INTERRUPTION = 1  # a message whose turn was interrupted is answered again once
+# How long a running answer's record outlives a replica that died without clearing it.
+RUNNING_TTL = 3600
 APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
 
 
@@ -374,6 +380,29 @@ class Store(abc.ABC):
         """Wait, without polling, until the approval is decided: its decision (at once
         when it was decided already), or None for an unknown or expired approval. No
         time-out of its own: the caller bounds the wait (and may cancel it)."""
+
+    # -- Stop: the answer may stream on another replica than the one the stop reaches ---------
+    @abc.abstractmethod
+    async def put_running(self, thread: ThreadKey, turn: str, askers: list[str]) -> None:
+        """An answer (`turn`, the ts of the message it answers) streams in the thread; these may stop it."""
+
+    @abc.abstractmethod
+    async def get_running(self, thread: ThreadKey) -> dict[str, Any] | None:
+        """The answer streaming in the thread: {"turn", "askers"} (+ "stopped_by"), or None."""
+
+    @abc.abstractmethod
+    async def clear_running(self, thread: ThreadKey, turn: str) -> None:
+        """That answer ended (only its own record goes: a later turn's stays)."""
+
+    @abc.abstractmethod
+    async def request_stop(self, thread: ThreadKey, turn: str, by: str) -> bool:
+        """Stop that answer, once: True when it was still streaming and not stopped yet. Every
+        `wait_for_stop` of it, on any replica, wakes at once."""
+
+    @abc.abstractmethod
+    async def wait_for_stop(self, thread: ThreadKey, turn: str) -> str | None:
+        """Wait, without polling, until the answer is stopped: who stopped it; None once its record
+        is gone. No time-out: the turn cancels the wait when it ends."""
 
     # -- files: a thread's code-interpreter files, a channel's knowledge --------------------
     @abc.abstractmethod

@@ -13,6 +13,7 @@ from assist_bot.store.base import (
     NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
+    RUNNING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
@@ -84,6 +85,7 @@ class MemoryStore(Store):
         # Turns waiting for an approval's decision, woken by decide_approval (no polling).
         self._decided: dict[str, asyncio.Event] = {}
         self._turns: dict[ThreadKey, float] = {}  # threads with a running turn → when its lease ends
+        self._stops: dict[str, asyncio.Event] = {}  # running answers' keys → woken at a stop or their end
 
     def _tick(self) -> None:
         # Sweep now and then so that expired dedupe tokens do not pile up.
@@ -316,6 +318,44 @@ class MemoryStore(Store):
             if "decision" in record:
                 return dict(record["decision"])
             await self._decided.setdefault(key, asyncio.Event()).wait()
+
+    async def put_running(self, thread: ThreadKey, turn: str, askers: list[str]) -> None:
+        self._kv.set(self.keys.running(thread), {"turn": turn, "askers": list(askers)}, RUNNING_TTL)
+
+    async def get_running(self, thread: ThreadKey) -> dict[str, Any] | None:
+        record = self._kv.get(self.keys.running(thread))
+        return dict(record) if record is not None else None
+
+    async def clear_running(self, thread: ThreadKey, turn: str) -> None:
+        key = self.keys.running(thread)
+        record = self._kv.get(key)
+        if record is not None and record["turn"] == turn:
+            self._kv.pop(key)
+            self._wake_stop(key)
+
+    async def request_stop(self, thread: ThreadKey, turn: str, by: str) -> bool:
+        key = self.keys.running(thread)
+        record = self._kv.get(key)
+        if record is None or record["turn"] != turn or "stopped_by" in record:
+            return False
+        self._kv.set(key, {**record, "stopped_by": by}, RUNNING_TTL)
+        self._wake_stop(key)
+        return True
+
+    async def wait_for_stop(self, thread: ThreadKey, turn: str) -> str | None:
+        key = self.keys.running(thread)
+        while True:
+            record = self._kv.get(key)
+            if record is None or record["turn"] != turn:
+                return None
+            if "stopped_by" in record:
+                return str(record["stopped_by"])
+            await self._stops.setdefault(key, asyncio.Event()).wait()
+
+    def _wake_stop(self, key: str) -> None:
+        waiting = self._stops.pop(key, None)
+        if waiting is not None:
+            waiting.set()
 
     async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:
         key = self.keys.thread_files(thread)

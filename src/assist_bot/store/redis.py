@@ -17,6 +17,7 @@ from assist_bot.store.base import (
     NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
+    RUNNING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
@@ -84,6 +85,8 @@ class RedisStore(Store):
         self._take_over = client.register_script(scripts.TAKE_OVER)
         self._unwatch = client.register_script(scripts.UNWATCH)
         self._hold = client.register_script(scripts.HOLD)
+        self._stop = client.register_script(scripts.STOP)
+        self._clear_running = client.register_script(scripts.CLEAR_RUNNING)
         self._decisions = DecisionListener(client, self.keys.decisions())
         self._slack_limits = RedisSlackLimits(client, self.keys)
 
@@ -284,6 +287,43 @@ class RedisStore(Store):
             return decision is not None, None if decision is None else decode(decision)
 
         result: dict[str, Any] | None = await self._decisions.wait(key, read)
+        return result
+
+    # Stop: the same one subscription as approval decisions wakes the turn that was stopped.
+    async def put_running(self, thread: ThreadKey, turn: str, askers: list[str]) -> None:
+        key = self.keys.running(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={"turn": turn, "askers": encode({"askers": askers})})
+            pipe.expire(key, RUNNING_TTL)
+            await pipe.execute()
+
+    async def get_running(self, thread: ThreadKey) -> dict[str, Any] | None:
+        raw = await self._redis.hgetall(self.keys.running(thread))
+        if "turn" not in raw:
+            return None
+        record: dict[str, Any] = {"turn": raw["turn"], "askers": decode(raw["askers"])["askers"]}
+        if "stopped_by" in raw:
+            record["stopped_by"] = raw["stopped_by"]
+        return record
+
+    async def clear_running(self, thread: ThreadKey, turn: str) -> None:
+        await self._clear_running(keys=[self.keys.running(thread)], args=[turn, self._decisions.channel])
+
+    async def request_stop(self, thread: ThreadKey, turn: str, by: str) -> bool:
+        key = self.keys.running(thread)
+        return bool(await self._stop(keys=[key], args=[turn, by, self._decisions.channel]))
+
+    async def wait_for_stop(self, thread: ThreadKey, turn: str) -> str | None:
+        key = self.keys.running(thread)
+
+        async def read() -> tuple[bool, str | None]:
+            current, by = await self._redis.hmget(key, ["turn", "stopped_by"])
+            if current != turn:
+                return True, None  # ended (or replaced): nothing to wait for
+            return by is not None, None if by is None else _text(by)
+
+        result: str | None = await self._decisions.wait(key, read)
         return result
 
     async def add_thread_file(self, thread: ThreadKey, file_id: str) -> None:

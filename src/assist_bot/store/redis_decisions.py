@@ -41,7 +41,7 @@ class DecisionListener:
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def wait(self, key: str, read: Callable[[], Awaitable[tuple[bool, dict[str, Any] | None]]]) -> Any:
+    async def wait(self, key: str, read: Callable[[], Awaitable[tuple[bool, Any]]]) -> Any:
         """Wait until `read()` says done: (True, value) → value. `read` is called once the
         subscription stands, then again on each announcement for `key`."""
         woken = asyncio.Event()

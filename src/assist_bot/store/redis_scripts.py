@@ -14,6 +14,20 @@ DECIDE = (
     "redis.call('publish', ARGV[2], KEYS[1]) return 1"
 )
 
+# Stop a running answer once. KEYS: running. ARGV: turn, who stops, the channel to announce on.
+# Only the turn still recorded there (not a later one), and only the first stop.
+STOP = (
+    "if redis.call('hget', KEYS[1], 'turn') ~= ARGV[1] or redis.call('hexists', KEYS[1], 'stopped_by') == 1 "
+    "then return 0 end redis.call('hset', KEYS[1], 'stopped_by', ARGV[2]) "
+    "redis.call('publish', ARGV[3], KEYS[1]) return 1"
+)
+# An answer ended: its record goes (a later turn's stays), and whoever waits for its stop
+# hears so. KEYS: running. ARGV: turn, the channel to announce on.
+CLEAR_RUNNING = (
+    "if redis.call('hget', KEYS[1], 'turn') ~= ARGV[1] then return 0 end redis.call('del', KEYS[1]) "
+    "redis.call('publish', ARGV[2], KEYS[1]) return 1"
+)
+
 # A message arrives. KEYS: seen, pending, lock, known.
 # ARGV: seen ttl (s), item, pending ttl (s), owner, lease (ms), retention (s),
 # max queued messages, max queued bytes (0: no cap).
