@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from assist_bot.store.base import Keys, ThreadKey
 from bench.procs import Bot, Procs, RedisServer, bot_env, free_port
 from bench.redis_proxy import CountingProxy
 from tests.fakes.openai import FakeOpenAI, Text, input_texts
@@ -79,7 +80,7 @@ async def one_mode(procs: Procs, redis: RedisServer, mode: str, turns: int, prof
                     "request_input_items": len(openai.response_requests[-1].get("input") or []),
                 }
             )
-        history_bytes = redis.client.memory_usage(f"assist-bot:T1:hist:C1:{first['ts']}") or 0
+        history_bytes = redis.client.memory_usage(Keys().history(ThreadKey("T1", "C1", first["ts"]))) or 0
     finally:
         await asyncio.to_thread(bot.stop)
         await openai.stop()

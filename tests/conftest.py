@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.redis_cluster import redis_cluster
 from tests.support.redis_server import redis_server
 
 
 @pytest.fixture(scope="session")
 def redis_url():
     with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url():
+    """A `redis+cluster://` URL of a real three-node Redis Cluster (started once per session)."""
+    with redis_cluster() as url:
         yield url
 
 

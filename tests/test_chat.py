@@ -46,7 +46,7 @@ async def test_a_two_turn_conversation_where_the_second_turn_sees_the_first(open
 
         client = Redis.from_url(request.getfixturevalue("redis_url"))
         try:
-            keys = [key async for key in client.scan_iter(match="assist-bot:TTERMINALCHAT00:conv:*")]
+            keys = [key async for key in client.scan_iter(match="assist-bot:{TTERMINALCHAT00:*}:conv")]
         finally:
             await client.aclose()
         assert keys

@@ -40,7 +40,9 @@ def openai_conversations(openai_fake, team, channel) -> list[str]:
 
 
 async def team_keys(bot, team) -> list[str]:
-    return [key async for key in bot.bot.store._redis.scan_iter(match=f"assist-bot:{team}:*")]
+    # Every layout a workspace's keys have: `{T1}:…` (ledger), `{T1:…}:…` (store), `T1:…` (installation).
+    patterns = (f"assist-bot:{{{team}}}:*", f"assist-bot:{{{team}:*", f"assist-bot:{team}:*")
+    return [key for pattern in patterns async for key in bot.bot.store._redis.scan_iter(match=pattern)]
 
 
 async def workspace_event(bot, event: dict, team: str) -> None:

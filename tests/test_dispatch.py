@@ -79,6 +79,33 @@ async def test_shutdown_cancels_a_running_turn_closes_its_reply_and_frees_the_th
     assert d.in_flight == 0
     assert await thread_is_free(store)  # another replica may take the thread at once
     assert await d.submit(inbound("after shutdown")) is False
+    # The reply was closed with its note: the next holder neither answers it again nor closes it twice.
+    start = await store.begin_turn(THREAD)
+    assert start.interrupted is None and [i for i in start.items if "text" in i] == []
+
+
+async def test_a_replica_that_takes_over_closes_the_dead_turns_reply_and_answers_it_again(store):
+    """What the sweeper does when a turn's owner died (here: its lease ran out on the store's clock)."""
+    clock = [0.0]
+    store = MemoryStore(retention_seconds=60, clock=lambda: clock[0])
+    dead_runner, dead_replies = ScriptedRunner(), RecordingReplies()
+    dead = dispatcher(store, dead_runner, dead_replies, lock_lease=2)
+    await dead.submit(inbound("lost"))
+    await dead_runner.next_turn()  # hangs: then its process "dies" (its tasks are never resumed)
+    await dead.submit(inbound("waiting"))
+    clock[0] += 3  # the lease ran out
+    runner, replies = ScriptedRunner(), RecordingReplies()
+    survivor = dispatcher(store, runner, replies, lock_lease=2)
+    assert await survivor.sweep() == 1
+    assert await survivor.sweep() == 0  # taken once
+    turn = await runner.next_turn()
+    assert turn.texts == ["lost", "waiting"]
+    [(closed, again)] = replies.closed_interrupted
+    assert (closed.ts, again) == (dead_replies.sinks[0].message_ts, True)
+    turn.gate.set()
+    await ended(replies.sinks[0])
+    for task in list(dead._tasks):
+        task.cancel()
 
 
 async def test_shutdown_lets_the_running_turn_end_and_leaves_the_queue_to_another_replica(store):

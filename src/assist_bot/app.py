@@ -169,6 +169,7 @@ class AssistBot:
         self.append_pacer = Pacer(per_minute=settings.slack_appends_per_minute)
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._model_notice: asyncio.Task[None] | None = None
         observer = TurnObserver(self.metrics)  # metrics and log ids of each turn
         self.people = People(clients)
@@ -188,6 +189,7 @@ class AssistBot:
             ),
             assistants=self.assistants,
             max_concurrent_turns=settings.max_concurrent_turns,
+            lock_lease=settings.lock_lease,
             admins=settings.admin_ids,
             limits=Limits(
                 message_chars=settings.max_message_chars,
@@ -302,6 +304,8 @@ class AssistBot:
             raise
         await self._beat()
         self._heartbeat = asyncio.create_task(self._keep_beating(), name="replica heartbeat")
+        # Turns whose replica died (or this one, before a restart) are taken over and answered.
+        self._sweeper = asyncio.create_task(self.dispatcher.keep_sweeping(), name="sweeper")
         on_openai = {n for n in self.assistants.names() if self.backends.of_channel(n)[1].client is self.openai}
         self._model_notice = asyncio.create_task(warn_retiring_models(self.openai, self.assistants, only=on_openai))
         if self.metrics_listener is not None:
@@ -348,7 +352,7 @@ class AssistBot:
             await self.transport.stop()
         if self.metrics_listener is not None:
             await self.metrics_listener.stop()
-        for task in (self._heartbeat, self._model_notice):
+        for task in (self._heartbeat, self._sweeper, self._model_notice):
             if task is not None:
                 task.cancel()
         if self._janitor_task is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -26,15 +27,21 @@ from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChan
 from assist_bot.inbound import Inbound
 from assist_bot.stopping import StopResult, request_stop, watching
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import NO_CAPS, QueueCaps, TurnSnapshot
+from assist_bot.store.base import NO_CAPS, QueueCaps, ReplyRef, TurnSnapshot
 from assist_bot.store.ledger import Owner
 from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
 # Seconds a thread's lock outlives its holder: refreshed at half-time while a turn runs
-# (or waits for a slot), so a dead replica's threads are free again within a minute.
+# (or waits for a slot), so a dead replica's threads are taken over within a minute
+# (ASSIST_BOT_LOCK_LEASE). The sweeper looks for them every half lease.
 LOCK_LEASE = 60.0
+
+# While the store is unreachable, a turn that has answered keeps trying to record its end
+# (so that its messages are not answered again) with these pauses: about two minutes, then
+# it gives up and the sweeper treats the turn as interrupted once the store is back.
+END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,10 @@ class Replies(Protocol):
     async def open(self, first: Inbound) -> ReplySink:
         """Show at once that an answer is coming (placeholder, status)."""
 
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        """Close the reply of a turn whose process died, with a note (`again`: it is
+        being answered anew)."""
+
 
 class Names(Protocol):
     async def name(self, team: str, user: str) -> str:
@@ -117,6 +128,7 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
+        lock_lease: float = LOCK_LEASE,
         admins: frozenset[str] = frozenset(),
         limits: Limits = Limits(),
         notices: Notices | None = None,
@@ -124,10 +136,12 @@ class Dispatcher:
         meter: Meter | None = None,
     ) -> None:
         self._store = store
+        self._lease_seconds = lock_lease
         self._limits = limits
         self._notices = notices or _LogNotices()
         self._names = names
         self._admins = admins
+        self._unnoted: dict[ThreadKey, asyncio.Task[None]] = {}  # records waiting for their reply's message
         self._meter = meter  # usage and budgets (usage.py); None: neither
         # Admission control: past this many streaming turns, further turns wait (their
         # placeholder already shows) instead of slowing every stream in the process;
@@ -137,6 +151,9 @@ class Dispatcher:
         self._replies = replies
         self._assistants = assistants
         self._owner = uuid.uuid4().hex  # this replica, as a lock owner
+        # Each hold of a lock gets its own token (a fence): a turn that lost its lock to a
+        # takeover cannot end, refresh or release the new holder's, even on this replica.
+        self._fences = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
 
@@ -163,12 +180,13 @@ class Dispatcher:
             if await self._store.claim(message.team, token):
                 self._refuse(message, Refusal("too_long", self._limits.message_chars, len(message.text)))
             return False
+        holder = self._holder()
         queued = await self._store.enqueue(
             message.thread,
             message.to_dict(),
             dedupe_token=token,
-            owner=self._owner,
-            lease=LOCK_LEASE,
+            owner=holder,
+            lease=self._lease_seconds,
             caps=self._limits.queue,
         )
         if queued.refused:
@@ -178,15 +196,46 @@ class Dispatcher:
             log.debug("duplicate delivery of %s/%s ignored", message.channel, message.ts)
             return False
         if queued.locked:  # otherwise the lock's holder answers it in its next turn
-            task = asyncio.create_task(self._drain_thread(message.thread), name=f"thread {message.thread_ts}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start_drain(message.thread, holder)
         return queued.accepted
 
     def _refuse(self, message: Inbound, refusal: Refusal) -> None:
         # Told in the background: the ack path makes no Slack call.
         log.info("message %s/%s not taken: %s (cap %d)", message.channel, message.ts, refusal.reason, refusal.limit)
         self.spawn(self._notices.refused(message, refusal), name=f"refusal {message.channel}/{message.ts}")
+
+    def _holder(self) -> str:
+        return f"{self._owner}:{next(self._fences)}"
+
+    def _start_drain(self, thread: ThreadKey, holder: str) -> None:
+        task = asyncio.create_task(self._drain_thread(thread, holder), name=f"thread {thread.thread_ts}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- crash recovery ---------------------------------------------------------------
+    async def sweep(self) -> int:
+        """If this replica is the sweeper (one at a time, by a lease in the store): take
+        over the threads whose turn's owner is gone — their lease ran out — and answer
+        them. Returns how many were taken over."""
+        if not self._accepting or not await self._store.hold_sweeper(self._owner, self._lease_seconds):
+            return 0
+        taken = 0
+        for thread in await self._store.stalled_turns():
+            holder = self._holder()
+            if await self._store.take_over(thread, holder, self._lease_seconds):
+                log.warning("thread %s/%s: its turn's owner is gone; taking over", thread.channel, thread.thread_ts)
+                self._start_drain(thread, holder)
+                taken += 1
+        return taken
+
+    async def keep_sweeping(self) -> None:
+        """Sweep every half lease, for the life of the process (the caller owns the task)."""
+        while True:
+            await asyncio.sleep(self._lease_seconds / 2)
+            try:
+                await self.sweep()
+            except Exception as exc:  # the store is down, say: the next sweep tries again
+                log.warning("sweeping for interrupted turns failed (%s)", type(exc).__name__)
 
     async def _stop(self, message: Inbound) -> bool:
         """`stop` in a thread whose answer streams (on any replica): the asker (or an admin) cancels
@@ -218,46 +267,97 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     # -- turns --------------------------------------------------------------------------
-    async def _drain_thread(self, thread: ThreadKey) -> None:
+    async def _drain_thread(self, thread: ThreadKey, holder: str) -> None:
         """We hold the thread's lock: answer what is queued, turn after turn. Each
-        turn costs two round trips (begin, end); end_turn keeps the lock atomically
-        while messages wait, so none is stranded between our last look and release."""
+        turn costs three round trips (begin, the reply's record, end); end_turn keeps
+        the lock atomically while messages wait, so none is stranded between our last
+        look and release."""
+        answering = False
         try:
-            async with self._lease(thread):
+            async with self._lease(thread, holder):
                 while True:
                     start = await self._store.begin_turn(thread)
+                    if start.interrupted is not None or start.given_up:
+                        await self._close_interrupted(start)
                     change = StateChange()
                     if start.items:
+                        answering = True
                         change = await self._turn(thread, [Inbound.from_dict(item) for item in start.items], start)
-                    more = await self._store.end_turn(
-                        thread,
-                        self._owner,
-                        LOCK_LEASE,
-                        server_state=change.server_state or None,
-                        history=change.history,
-                        history_drop=change.history_drop,
-                    )
+                        answering = False
+                    more = await self._end_turn(thread, holder, change)
                     if not more:
                         return
                     if not self._accepting:
-                        await self._store.release_lock(thread, self._owner)
+                        await self._store.release_lock(thread, holder)
                         return
         except asyncio.CancelledError:
-            # Shutting down mid-turn: let another replica take the thread at once.
-            await asyncio.shield(self._store.release_lock(thread, self._owner))
+            # Shutting down mid-turn: the reply was closed with a note (its messages count as
+            # answered); let another replica take the thread at once.
+            await asyncio.shield(self._let_go(thread, holder, answered=answering))
             raise
         except Exception:  # the boundary of owned background work: log, never crash the loop
             log.exception("thread %s/%s: queue handling failed", thread.channel, thread.thread_ts)
-            await self._store.release_lock(thread, self._owner)
+            await self._release(thread, holder)
+
+    async def _let_go(self, thread: ThreadKey, holder: str, *, answered: bool) -> None:
+        if answered:
+            with contextlib.suppress(Exception):  # unreachable store: the sweeper answers it again
+                await self._store.end_turn(thread, holder, self._lease_seconds)
+        await self._release(thread, holder)
+
+    async def _release(self, thread: ThreadKey, holder: str) -> None:
+        try:
+            await self._store.release_lock(thread, holder)
+        except Exception:  # the store is unreachable: the lease runs out, the sweeper takes over
+            log.warning("thread %s/%s: could not release its lock", thread.channel, thread.thread_ts)
+
+    async def _end_turn(self, thread: ThreadKey, holder: str, change: StateChange) -> bool:
+        """end_turn, retried with back-off while the store is unreachable (bounded)."""
+        delays = iter(END_RETRIES)
+        while True:
+            try:
+                return await self._store.end_turn(
+                    thread,
+                    holder,
+                    self._lease_seconds,
+                    server_state=change.server_state or None,
+                    history=change.history,
+                    history_drop=change.history_drop,
+                )
+            except Exception:
+                delay = next(delays, None)
+                if delay is None or not self._accepting:
+                    raise
+                where = f"{thread.channel}/{thread.thread_ts}"
+                log.warning("thread %s: the store is unreachable; ending the turn again in %.1fs", where, delay)
+                await asyncio.sleep(delay)
+
+    async def _close_interrupted(self, start: TurnSnapshot) -> None:
+        """A turn of this thread died with its process: close its reply with a note."""
+        log.warning("closing a reply interrupted by a crash (%d message(s) given up)", start.given_up)
+        if start.interrupted is None:
+            return
+        try:
+            await self._replies.close_interrupted(start.interrupted, again=not start.given_up)
+        except Exception:  # a note we cannot write must not keep the thread from its answer
+            log.warning("could not close the interrupted reply %s", start.interrupted.ts, exc_info=True)
 
     @contextlib.asynccontextmanager
-    async def _lease(self, thread: ThreadKey) -> AsyncIterator[None]:
+    async def _lease(self, thread: ThreadKey, holder: str) -> AsyncIterator[None]:
         async def keep() -> None:
+            # Listed for the sweeper at once (if this process dies now, it finds the thread),
+            # then again with each refresh of the lease.
+            with contextlib.suppress(Exception):
+                await self._store.watch_turn(thread, self._lease_seconds)
             while True:
-                await asyncio.sleep(LOCK_LEASE / 2)
-                if not await self._store.refresh_lock(thread, self._owner, LOCK_LEASE):
-                    log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
-                    return
+                await asyncio.sleep(self._lease_seconds / 2)
+                try:
+                    if not await self._store.refresh_lock(thread, holder, self._lease_seconds):
+                        log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
+                        return
+                    await self._store.watch_turn(thread, self._lease_seconds)
+                except Exception:  # the store is unreachable: the turn goes on, we try again
+                    log.warning("could not refresh the lock of %s/%s", thread.channel, thread.thread_ts)
 
         keeper = asyncio.create_task(keep())
         try:
@@ -275,6 +375,9 @@ class Dispatcher:
         try:
             await self._answer(thread, messages, state, assistant, reports, changes)
         finally:
+            if (waiting := self._unnoted.pop(thread, None)) is not None:
+                waiting.cancel()  # and done before end_turn, which clears what it may have written
+                await asyncio.gather(waiting, return_exceptions=True)
             await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
         return _last(changes)
 
@@ -288,6 +391,12 @@ class Dispatcher:
         changes: list[StateChange],
     ) -> None:
         sink = await self._replies.open(messages[-1])  # at once, even when we must wait for a slot
+        if getattr(sink, "message_ts", None) is not None:  # a placeholder: recorded at once
+            await self._note_reply(thread, sink)
+        elif (shown := getattr(sink, "message_shown", None)) is not None:
+            # A native stream has a message once its first text went out: recorded then, in
+            # the background (the stream never waits); dropped if the turn ends first.
+            self._unnoted[thread] = asyncio.create_task(self._note_reply(thread, sink, when=shown))
         if await self._over_budget(thread, messages[-1], sink):
             return
         # The turn's place in line: the person whose message waited longest.
@@ -367,6 +476,16 @@ class Dispatcher:
                 else:
                     sink.feed(event)
         return Failed("unexpected", "the engine ended without a final event")
+
+    async def _note_reply(self, thread: ThreadKey, sink: ReplySink, *, when: asyncio.Event | None = None) -> None:
+        """Record the reply's message, so that whoever takes over after a crash can close it."""
+        if when is not None:
+            await when.wait()
+        try:
+            # `message_ts`: the reply's first message, when the sink has one (Slack's do)
+            await self._store.note_reply(thread, ReplyRef.in_thread(thread, getattr(sink, "message_ts", None) or ""))
+        except Exception:  # only a crash's clean-up depends on it: the answer goes on
+            log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
 
     # -- usage and budgets --------------------------------------------------------------
     async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:

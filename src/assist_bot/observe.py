@@ -24,7 +24,7 @@ from assist_bot.inbound import Inbound
 from assist_bot.logs import bind
 from assist_bot.metrics import Metrics
 from assist_bot.store import ThreadKey
-from assist_bot.store.base import TurnSnapshot
+from assist_bot.store.base import ReplyRef, TurnSnapshot
 
 log = logging.getLogger("assist_bot.turns")
 
@@ -104,6 +104,9 @@ class _ObservedReplies:
             self._observer.ended(turn, "unexpected")
             raise
         return _ObservedSink(self._observer, turn, sink)
+
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        await self._inner.close_interrupted(reply, again=again)
 
 
 class _ObservedSink:

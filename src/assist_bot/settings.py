@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     max_concurrent_turns: int = Field(default=100, ge=1, le=100_000, alias="ASSIST_BOT_MAX_CONCURRENT_TURNS")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
+    # Seconds a thread's lock outlives a replica that died mid-answer; the owner refreshes it at
+    # half-time, and every replica's sweeper looks for lapsed ones that often (one sweeps at a time).
+    lock_lease: float = Field(default=60.0, ge=1, le=3600, alias="ASSIST_BOT_LOCK_LEASE")
     # --- Tools (function tools, slash commands, consent) -------------------------
     tool_modules: str = Field(default="", alias="ASSIST_BOT_TOOL_MODULES")
     admins: str = Field(default="", alias="ASSIST_BOT_ADMINS")

@@ -16,6 +16,7 @@ from typing import TextIO
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
+from assist_bot.store.base import ReplyRef
 
 
 class Terminal:
@@ -75,6 +76,10 @@ class TerminalReplies:
         self.turn_over.clear()
         self._terminal.write(f"{self._name}> ")
         return TerminalSink(self._terminal, self._approval_timeout, name=self._name, on_end=self.turn_over.set)
+
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        # A chat that died mid-answer: its half answer is gone with its terminal; say so here.
+        self._terminal.write((texts.INTERRUPTED_AGAIN if again else texts.INTERRUPTED_GIVEN_UP) + "\n")
 
 
 class TerminalSink:

@@ -45,6 +45,10 @@ TOOL_ACTIVITY = {
     "mcp_list_tools": "looking up the tools of {name}…",
 }
 
+# Under a reply whose process died mid-answer (another replica, or the same one restarted, closes it).
+INTERRUPTED_AGAIN = "⚠️ Interrupted: the bot stopped in the middle of this answer. Answering again below."
+INTERRUPTED_GIVEN_UP = "⚠️ Interrupted: the bot stopped in the middle of this answer twice. Please ask again."
+
 WAITING_FOR_APPROVAL = "waiting for approval…"
 EMPTY_ANSWER = "_(no answer)_"
 

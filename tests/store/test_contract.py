@@ -1,5 +1,6 @@
-"""One contract, two twins: every test here runs against Redis (a real server) and memory,
-through the operations production calls (enqueue → begin_turn → end_turn, …).
+"""One contract, three backends: every test here runs against memory, Redis (a real server)
+and a real three-node Redis Cluster, through the operations production calls
+(enqueue → begin_turn → end_turn, …).
 
 Time: nothing sleeps. The memory twin runs on a clock the test moves; on Redis a key is
 "aged" by shortening the TTL Redis holds for it (`age`), and the TTL itself is asserted.
@@ -10,9 +11,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.cluster import key_slot
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
-from assist_bot.store.base import QueueCaps
+from assist_bot.store.base import QueueCaps, ReplyRef
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
 
@@ -29,13 +31,14 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request, redis_url) -> Store:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def store(request) -> Store:
     if request.param == "memory":
         made: Store = MemoryStore(retention_seconds=RETENTION, clock=FakeClock())
     else:
-        made = RedisStore.from_url(redis_url, retention_seconds=RETENTION)
-        await made._redis.flushdb()
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+        made = RedisStore.from_url(url, retention_seconds=RETENTION, now=FakeClock(1_700_000_000.0))
+        await made._redis.flushdb()  # on a cluster: on every primary
     yield made
     await made.close()
 
@@ -55,6 +58,7 @@ async def age(store: Store, key: str, seconds: float) -> None:
         store._kv._clock.now += seconds  # type: ignore[attr-defined]
         return
     assert isinstance(store, RedisStore)
+    store._now.now += seconds  # type: ignore[attr-defined]  # the clock of the turns' leases
     left = await store._redis.pttl(key)
     assert left > 0, key
     await store._redis.pexpire(key, max(1, left - int(seconds * 1000)))
@@ -177,16 +181,28 @@ async def test_a_turn_takes_the_whole_queue_in_order(store: Store):
     taken = (await store.begin_turn(THREAD)).items
     assert [item["n"] for item in taken] == [0, 1, 2]
     assert taken[1]["text"] == "message 1 — ünïcode"
+    assert await store.end_turn(THREAD, "a", 5) is False
     assert (await store.begin_turn(THREAD)).items == []
     assert (await store.begin_turn(OTHER_TEAM_THREAD)).items == []
 
 
-async def test_concurrent_turns_never_take_the_same_message(store: Store):
-    for n in range(50):
-        await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
-    snapshots = await asyncio.gather(*(store.begin_turn(THREAD) for _ in range(5)))
-    seen = [item["n"] for snapshot in snapshots for item in snapshot.items]
-    assert sorted(seen) == list(range(50))
+async def test_messages_arriving_during_turns_are_each_taken_once(store: Store):
+    taken: list[int] = []
+
+    async def arrive() -> None:
+        for n in range(50):
+            await store.enqueue(THREAD, {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
+
+    async def turns() -> None:
+        for _ in range(200):
+            taken.extend(item["n"] for item in (await store.begin_turn(THREAD)).items)
+            await store.end_turn(THREAD, "a", 5)
+            if len(taken) >= 50:
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.gather(arrive(), turns())
+    assert sorted(taken) == list(range(50))
 
 
 async def test_begin_turn_reads_everything_a_turn_needs(store: Store):
@@ -241,6 +257,7 @@ async def test_queued_bytes_are_capped_but_a_message_alone_is_always_taken(store
     refused = await store.enqueue(THREAD, {"text": "hi"}, dedupe_token="m1", owner="b", lease=5, caps=caps)
     assert (refused.accepted, refused.refused) == (False, "bytes")
     await store.begin_turn(THREAD)
+    await store.end_turn(THREAD, "a", 5)
     fits = {"text": "a" * 80}  # 91 bytes as stored: two fit in 200, three do not
     for n in range(2):
         assert (await store.enqueue(THREAD, fits, dedupe_token=f"f{n}", owner="a", lease=5, caps=caps)).accepted
@@ -304,6 +321,68 @@ async def test_a_thread_is_known_by_an_accepted_message_a_conversation_or_files(
     await store.add_thread_file(other, "file-a")
     assert await store.thread_known(other) is True
     assert await store.thread_known(OTHER_TEAM_THREAD) is False
+
+
+# -- crash recovery ----------------------------------------------------------------------------
+async def test_a_turn_whose_owner_died_is_answered_again_and_its_reply_closed(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    assert (await store.begin_turn(THREAD)).interrupted is None
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.2"))
+    await age(store, store.keys.lock(THREAD), 6)  # "a" died: its lease ran out
+    assert (await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)).locked
+    start = await store.begin_turn(THREAD)
+    assert start.items == [{"n": 1}, {"n": 2}]  # the interrupted message first, then the new
+    assert start.interrupted == ReplyRef("T1", "C1", THREAD.thread_ts, "100.2") and start.given_up == 0
+    assert await store.end_turn(THREAD, "b", 5) is False
+    await store.enqueue(THREAD, {"n": 3}, dedupe_token="m3", owner="b", lease=5)
+    again = await store.begin_turn(THREAD)
+    assert (again.items, again.interrupted) == ([{"n": 3}], None)  # a turn that ended is not repeated
+
+
+async def test_a_turn_that_ends_after_its_lease_lapsed_still_ends_if_nobody_took_over(store: Store):
+    """Redis was unreachable longer than the lease: the turn did answer, so its messages
+    must not be answered again, as long as no one else holds the thread."""
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    await store.begin_turn(THREAD)
+    await age(store, store.keys.lock(THREAD), 6)
+    assert await store.end_turn(THREAD, "a", 5) is False
+    assert await store.take_over(THREAD, "b", 5) is False  # nothing left to answer
+    await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="b", lease=5)
+    start = await store.begin_turn(THREAD)
+    assert (start.items, start.interrupted) == ([{"n": 2}], None)
+
+
+async def test_a_message_interrupted_twice_is_given_up(store: Store):
+    await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)
+    await store.begin_turn(THREAD)
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.2"))
+    await age(store, store.keys.lock(THREAD), 6)
+    assert await store.take_over(THREAD, "b", 5)
+    assert (await store.begin_turn(THREAD)).items == [{"n": 1}]
+    await store.note_reply(THREAD, ReplyRef("T1", "C1", THREAD.thread_ts, "100.3"))
+    await age(store, store.keys.lock(THREAD), 6)  # "b" died on it too
+    assert await store.take_over(THREAD, "c", 5)
+    start = await store.begin_turn(THREAD)
+    assert (start.items, start.interrupted, start.given_up) == ([], ReplyRef("T1", "C1", THREAD.thread_ts, "100.3"), 1)
+    assert await store.end_turn(THREAD, "c", 5) is False
+    assert await store.take_over(THREAD, "d", 5) is False  # nothing left
+
+
+async def test_the_sweeper_finds_a_thread_once_its_lease_ran_out_and_takes_it_over_once(store: Store):
+    assert (await store.enqueue(THREAD, {"n": 1}, dedupe_token="m1", owner="a", lease=5)).locked
+    await store.watch_turn(THREAD, 5)
+    await store.enqueue(THREAD, {"n": 2}, dedupe_token="m2", owner="a", lease=5)
+    assert await store.stalled_turns() == []
+    assert await store.take_over(THREAD, "b", 5) is False  # "a" holds it
+    await age(store, store.keys.lock(THREAD), 6)
+    assert await store.stalled_turns() == [THREAD]
+    results = await asyncio.gather(*(store.take_over(THREAD, f"s{n}", 5) for n in range(5)))
+    assert results.count(True) == 1
+    owner = f"s{results.index(True)}"
+    assert [i["n"] for i in (await store.begin_turn(THREAD)).items] == [1, 2]
+    assert await store.end_turn(THREAD, owner, 5) is False
+    assert await store.take_over(THREAD, "t", 5) is False  # nothing left: no longer listed
+    assert await store.stalled_turns() == []
 
 
 # -- files, settings --------------------------------------------------------------------------
@@ -414,9 +493,33 @@ def test_keys_are_namespaced_and_carry_the_team():
         keys.lock(THREAD),
         keys.pending(THREAD),
         keys.channel(ChannelKey("T1", "C1")),
+        keys.seen("T1", "x"),
+        keys.approval("T1", "ap1"),
     ):
-        assert key.startswith("assist-bot:T1:")
-    assert keys.seen("T1", "x").startswith("assist-bot:T1:")
+        assert key.startswith("assist-bot:{T1:")
+
+
+def test_keys_used_together_share_a_cluster_slot_and_threads_spread():
+    """Every multi-key operation of a thread (enqueue, begin_turn, end_turn, thread_known)
+    touches one slot; otherwise Redis Cluster refuses it (CROSSSLOT)."""
+    keys = Keys()
+    together = [
+        keys.message_seen(THREAD, "msg:C1:100.2"),
+        keys.pending(THREAD),
+        keys.lock(THREAD),
+        keys.known(THREAD),
+        keys.conversation(THREAD),
+        keys.thread_files(THREAD),
+        keys.history(THREAD),
+        keys.inflight(THREAD),
+        keys.turn(THREAD),
+    ]
+    assert len({key_slot(key.encode()) for key in together}) == 1
+    threads = [ThreadKey("T1", "C1", f"{n}.1") for n in range(50)]
+    assert len({key_slot(keys.lock(thread).encode()) for thread in threads}) > 40
+    legacy, holders = keys.knowledge_owner("T1", "F1"), keys.knowledge_holders("T1", "F1")
+    assert legacy == "assist-bot:T1:kfile:F1"  # the name older versions wrote, still read
+    assert holders.startswith("assist-bot:{T1:F1}")
 
 
 async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: Store):

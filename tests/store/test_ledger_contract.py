@@ -1,4 +1,5 @@
-"""One contract, two twins: the ledger (usage and resources at OpenAI) on Redis and in memory."""
+"""One contract, three backends: the ledger (usage and resources at OpenAI) in memory, on Redis and
+on a real three-node Redis Cluster."""
 
 from __future__ import annotations
 
@@ -41,12 +42,13 @@ async def age_lease(store, name: str, seconds: float) -> None:
 CHANNEL = Owner("T1", "C1")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def twins(request, redis_url):
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def twins(request):
     if request.param == "memory":
         store = MemoryStore(retention_seconds=60, clock=Clock())
     else:
-        store = RedisStore.from_url(redis_url, retention_seconds=60)
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+        store = RedisStore.from_url(url, retention_seconds=60)
         await store._redis.flushdb()
     yield store, open_ledger(store)
     await store.close()

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from assist_bot.store import ThreadKey
+from assist_bot.store.base import ReplyRef
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
 from tests.store.test_contract import FakeClock
@@ -40,8 +41,12 @@ async def test_every_key_but_channel_settings_expires(replicas):
     await store.put_approval("T1", "ap1", {"tool": "x"})
     await store.add_thread_file(THREAD, "file-a")
     await store.heartbeat("a", 30)
+    await store.begin_turn(THREAD)  # m2's turn runs: its in-flight messages and reply are recorded
+    await store.note_reply(THREAD, ReplyRef.in_thread(THREAD, "100.2"))
+    await store.watch_turn(THREAD, 5)
+    await store.hold_sweeper("a", 5)
     keys = await store._redis.keys("assist-bot:*")
-    assert len(keys) >= 9
+    assert {store.keys.inflight(THREAD), store.keys.turn(THREAD), store.keys.turns(), store.keys.sweeper()} <= set(keys)
     for key in keys:
         assert await store._redis.ttl(key) > 0, key
 
@@ -56,18 +61,25 @@ async def test_ping_is_false_when_the_server_is_gone():
         await store.close()
 
 
-async def test_a_burst_waits_for_a_connection(redis_url):
-    """More concurrent operations than pooled connections: they queue, none fails."""
-    store = RedisStore.from_url(redis_url, retention_seconds=60, max_connections=5)
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_a_burst_waits_for_a_connection(request, backend):
+    """More concurrent operations than pooled connections: they queue, none fails (a
+    cluster's client would refuse them past its connections per node)."""
+    url = request.getfixturevalue("redis_url" if backend == "redis" else "redis_cluster_url")
+    store = RedisStore.from_url(url, retention_seconds=60, max_connections=5)
     await store._redis.flushdb()
     try:
         results = await asyncio.gather(
             *(
                 store.enqueue(ThreadKey("T1", "C1", f"{n}.0"), {"n": n}, dedupe_token=f"m{n}", owner="a", lease=5)
                 for n in range(300)
-            )
+            ),
+            *(
+                store.note_reply(ThreadKey("T1", "C1", f"{n}.0"), ReplyRef("T1", "C1", f"{n}.0", "1.1"))
+                for n in range(300)
+            ),
         )
-        assert all(r.accepted and r.locked for r in results)
+        assert all(r.accepted and r.locked for r in results[:300])
     finally:
         await store.close()
 
@@ -127,3 +139,18 @@ async def test_a_decision_made_while_the_subscription_was_down_is_not_missed(rep
     assert await clicked_side.decide_approval("T1", "ap1", {"approved": True, "by": "U1"})
     assert await asyncio.wait_for(waiting, 10) == {"approved": True, "by": "U1"}
     assert waiting_side._decisions._subscribed.is_set()
+
+
+async def test_one_replica_sweeps_at_a_time_until_its_lease_runs_out(redis_url):
+    clock = FakeClock(1_700_000_000.0)
+    store = RedisStore.from_url(redis_url, retention_seconds=60, now=clock)
+    await store._redis.flushdb()
+    try:
+        assert await store.hold_sweeper("a", 5) is True
+        assert await store.hold_sweeper("b", 5) is False
+        assert await store.hold_sweeper("a", 5) is True  # kept, with a fresh lease
+        assert 4 < await store._redis.pttl(store.keys.sweeper()) / 1000 <= 5
+        await store._redis.delete(store.keys.sweeper())  # "a" is gone: its lease ran out
+        assert await store.hold_sweeper("b", 5) is True
+    finally:
+        await store.close()

@@ -14,7 +14,7 @@ from assist_bot.dispatch import Dispatcher
 from assist_bot.events import ApprovalRequest, Decision, Done, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import TurnSnapshot
+from assist_bot.store.base import ReplyRef, TurnSnapshot
 from tests.fakes.slack import wait_for
 
 Approve = Callable[[ApprovalRequest], Awaitable[Decision]]
@@ -91,6 +91,7 @@ class RecordingSink:
         self.asked: list[ApprovalRequest] = []
         self.decision: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self.ended = asyncio.Event()
+        self.message_ts: str | None = f"{first.ts}9"  # the reply's placeholder, as Slack would name it
 
     def feed(self, event: TurnEvent) -> None:
         self.fed.append(event)
@@ -113,6 +114,7 @@ class RecordingReplies:
         self.sinks: list[RecordingSink] = []
         self.opened: asyncio.Queue[RecordingSink] = asyncio.Queue()
         self.fail_next_open: Exception | None = None
+        self.closed_interrupted: list[tuple[ReplyRef, bool]] = []
 
     async def open(self, first: Inbound) -> RecordingSink:
         if self.fail_next_open is not None:
@@ -122,6 +124,9 @@ class RecordingReplies:
         self.sinks.append(sink)
         self.opened.put_nowait(sink)
         return sink
+
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        self.closed_interrupted.append((reply, again))
 
     async def next_sink(self) -> RecordingSink:
         return await asyncio.wait_for(self.opened.get(), BOUND)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -65,3 +66,57 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("redis-server did not start listening in time")
+
+
+class RestartableRedis:
+    """A redis-server of our own that a test stops and starts again on the same port, its data
+    kept (append-only file, fsync on every write), as after a crash or a network outage."""
+
+    def __init__(self, workdir: str) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self._binary, self._workdir = binary, workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self._workdir]
+            + ["--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port, self._proc)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port stays open but nothing answers, as behind a network partition."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        self._proc = None
+
+
+@contextmanager
+def restartable_redis() -> Iterator[RestartableRedis]:
+    with tempfile.TemporaryDirectory() as workdir:
+        server = RestartableRedis(workdir)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

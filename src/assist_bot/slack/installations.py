@@ -18,11 +18,13 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from assist_bot.store.base import NAMESPACE
+from assist_bot.store.redis_client import connect
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +141,17 @@ def _take_bot(installation: Installation, bot: Bot) -> None:
 
 
 class RedisInstallationStore(HashInstallationStore):
-    def __init__(self, client: aioredis.Redis, *, namespace: str = NAMESPACE) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, namespace: str = NAMESPACE) -> None:
         self._redis = client
         self._namespace = namespace
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 10) -> RedisInstallationStore:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
-        )
-        return cls(aioredis.Redis(connection_pool=pool))
+        # A redis+cluster:// URL gets the cluster client (each key here is used alone).
+        return cls(connect(url, max_connections=max_connections))
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> aioredis.Redis | RedisCluster:
         """The connection pool, shared with the OAuth state store."""
         return self._redis
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from assist_bot.store.base import NAMESPACE
@@ -70,7 +71,7 @@ class SignedStateStore(AsyncOAuthStateStore, abc.ABC):
 class RedisStateStore(SignedStateStore):
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RedisCluster,
         *,
         secret: str,
         expiration_seconds: int = DEFAULT_EXPIRATION,

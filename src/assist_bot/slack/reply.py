@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import feedback
+from assist_bot.slack import feedback, recovery
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import RateGate, SlackCalls, without_retries
 from assist_bot.slack.clients import SlackClients
@@ -33,6 +33,7 @@ from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import close_unfinished, footnotes, for_display
 from assist_bot.slack.status import ThreadStatus
+from assist_bot.store.base import ReplyRef
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class SlackReplies:
             self._edit_only.add(first.team)
         return self.edit_reply(client, first, status)
 
+    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
+        await recovery.close_interrupted(await self._clients.for_team(reply.team), reply, again=again)
+
 
 class EditReply:
     def __init__(
@@ -156,6 +160,10 @@ class EditReply:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"reply {self._thread_ts}")
 
     # -- the sink protocol ------------------------------------------------------
+    @property
+    def message_ts(self) -> str | None:
+        return self._shown[0][0] if self._shown else None
+
     def feed(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             self._markdown += event.text

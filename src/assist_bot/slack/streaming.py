@@ -79,6 +79,8 @@ class StreamReply:
         self._pending = ""  # text not yet accepted by Slack
         self._accepted = ""  # text Slack took, in every message of this reply
         self._ts: str | None = None  # the message streaming now
+        self._first_ts: str | None = None  # the reply's first message (recorded for crash recovery)
+        self.message_shown = asyncio.Event()  # set once it exists
         self._stream_text = ""  # what that message holds
         self._tasks: dict[str, dict[str, str]] = {}  # task id → its latest chunk, not yet sent
         self._open_tasks: dict[tuple[str, str], str] = {}  # (kind, name) → id of a running task
@@ -97,6 +99,11 @@ class StreamReply:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"stream {self._thread_ts}")
 
     # -- the sink protocol ------------------------------------------------------------
+    @property
+    def message_ts(self) -> str | None:
+        """The reply's first message, once its stream started (none before the first text)."""
+        return self._first_ts
+
     def feed(self, event: TurnEvent) -> None:
         if self._edit is not None:
             self._edit.feed(event)
@@ -285,6 +292,9 @@ class StreamReply:
     def _started(self, outcome: Outcome) -> Outcome:
         if outcome.ok:
             self._ts = str((outcome.response or {}).get("ts") or "") or None
+            self._first_ts = self._first_ts or self._ts
+            if self._first_ts:
+                self.message_shown.set()
             self._stream_text = ""
         return outcome
 

@@ -55,8 +55,13 @@ def _id(value: str) -> str:
 class Keys:
     """Builds every storage key, so the layout lives in one place.
 
-    Every key starts with the namespace and the team id: two workspaces can
-    never read each other's state, and `SCAN assist-bot:T123:*` finds a team's.
+    Every key starts with the namespace, then a Redis Cluster hash tag — the part in
+    braces, which alone decides the key's slot — naming the thing the key belongs to,
+    then the kind of data: `assist-bot:{T1:C1:1700000000.1}:conv`. Keys used together
+    in one MULTI block or Lua script share their tag (all of a thread's, all of a
+    channel's, an approval's), so each such operation touches one slot; different
+    threads spread over the cluster. The tag starts with the team id: two workspaces
+    can never read each other's state, and `SCAN assist-bot:{T123:*` finds a team's.
     Team and channel ids are checked to be Slack ids (InvalidIdError otherwise),
     so no key and no pattern is ever built from anything else.
     """
@@ -65,10 +70,14 @@ class Keys:
         self.namespace = namespace
 
     def _thread(self, kind: str, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{_id(thread.team)}:{kind}:{_id(thread.channel)}:{thread.thread_ts}"
+        return f"{self.namespace}:{{{_id(thread.team)}:{_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
 
     def _channel(self, kind: str, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{_id(channel.team)}:{kind}:{_id(channel.channel)}"
+        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
+
+    def _threads_of(self, kind: str, channel: ChannelKey) -> str:
+        """A SCAN pattern matching one kind of key of every thread in a channel."""
+        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:{kind}"
 
     def conversation(self, thread: ThreadKey) -> str:
         """The thread's state on the model server: its conversation id, or (response_chain)
@@ -77,18 +86,18 @@ class Keys:
 
     def channel_conversations(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's conversation key in a channel."""
-        return self._channel("conv", channel) + ":*"
+        return self._threads_of("conv", channel)
 
     def history(self, thread: ThreadKey) -> str:
         """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
         return self._thread("hist", thread)
 
     def channel_histories(self, channel: ChannelKey) -> str:
-        return self._channel("hist", channel) + ":*"
+        return self._threads_of("hist", channel)
 
     def channel_known(self, channel: ChannelKey) -> str:
         """A pattern matching every thread's `known` marker in a channel."""
-        return self._channel("known", channel) + ":*"
+        return self._threads_of("known", channel)
 
     def known(self, thread: ThreadKey) -> str:
         return self._thread("known", thread)
@@ -99,28 +108,50 @@ class Keys:
     def pending(self, thread: ThreadKey) -> str:
         return self._thread("pending", thread)
 
+    def message_seen(self, thread: ThreadKey, token: str) -> str:
+        """A message's dedupe token, in its thread's slot: enqueue claims it in the same
+        script that queues the message and takes the thread's lock."""
+        return self._thread(f"seen:{token}", thread)
+
     def running(self, thread: ThreadKey) -> str:
         """The answer streaming in a thread (who asked) and, once asked, who stopped it."""
         return self._thread("running", thread)
 
     def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{_id(team)}:seen:{token}"
+        return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
 
     def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{_id(team)}:approval:{approval_id}"
+        return f"{self.namespace}:{{{_id(team)}:{approval_id}}}:approval"
 
     def thread_files(self, thread: ThreadKey) -> str:
         return self._thread("tfiles", thread)
+
+    def inflight(self, thread: ThreadKey) -> str:
+        """The messages the running turn took: put back for the next turn if its owner dies."""
+        return self._thread("inflight", thread)
+
+    def turn(self, thread: ThreadKey) -> str:
+        """The running turn's reply message (channel, ts), so that whoever takes over can close it."""
+        return self._thread("turn", thread)
+
+    def turns(self) -> str:
+        """Threads with a running turn, scored by when their lease ends: where the sweeper looks."""
+        return f"{self.namespace}:turns"
+
+    def sweeper(self) -> str:
+        """The lease of the one replica that sweeps at a time."""
+        return f"{self.namespace}:sweeper"
 
     def knowledge(self, channel: ChannelKey) -> str:
         return self._channel("knowledge", channel)
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{_id(team)}:kchannels:{slack_file_id}"
+        return f"{self.namespace}:{{{_id(team)}:{slack_file_id}}}:kchannels"
 
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
-        """Older versions kept one owner channel per file, as a string: still read, then moved into the set."""
+        """Older versions kept one owner channel per file, as a string: still read, then moved
+        into the set. Named as those versions named it (before hash tags), so it is found."""
         return f"{self.namespace}:{_id(team)}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
@@ -129,6 +160,10 @@ class Keys:
 
     def channel(self, channel: ChannelKey) -> str:
         return self._channel("channel", channel)
+
+    def decisions(self) -> str:
+        """The pub/sub channel announcing approval decisions (to every replica)."""
+        return f"{self.namespace}:decisions"
 
     def feedback(self, team: str) -> str:
         return f"{self.namespace}:{team}:feedback"
@@ -146,6 +181,7 @@ class Keys:
 # How long each kind of data lives when nothing refreshes it (seconds).
 SEEN_TTL = 60 * 60  # Slack retries for minutes, not hours.
 PENDING_TTL = 24 * 60 * 60  # Messages nobody picked up (a replica died) go stale.
+RETRIES_AFTER_INTERRUPTION = 1  # a message whose turn was interrupted is answered again once
 # How long a running answer's record outlives a replica that died without clearing it.
 RUNNING_TTL = 3600
 APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
@@ -174,6 +210,20 @@ NO_CAPS = QueueCaps()
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """Where a turn's reply shows: its first message, in its thread (of its workspace)."""
+
+    team: str
+    channel: str
+    thread_ts: str
+    ts: str
+
+    @classmethod
+    def in_thread(cls, thread: ThreadKey, ts: str) -> ReplyRef:
+        return cls(thread.team, thread.channel, thread.thread_ts, ts)
+
+
+@dataclass(frozen=True, slots=True)
 class TurnSnapshot:
     """Everything a turn reads from the store, fetched in one round trip. What the turn
     changes comes back as a StateChange event, which end_turn saves."""
@@ -183,6 +233,11 @@ class TurnSnapshot:
     channel_settings: dict[str, str]
     thread_files: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)  # ASSIST_BOT_STATE=local
+    # A turn whose owner died before it ended: its reply, to close with a note. Its
+    # messages are at the head of `items` (answered again), unless they were already
+    # interrupted once before (then they are not tried a third time: `given_up`).
+    interrupted: ReplyRef | None = None
+    given_up: int = 0
 
 
 def encode(item: dict[str, Any]) -> str:
@@ -252,9 +307,14 @@ class Store(abc.ABC):
         history_drop: int = 0,
     ) -> bool:
         """Atomically: save what the turn changed (a new server state; history items
-        appended after dropping the `history_drop` oldest); then, if more is queued, keep
-        the lock and return True; otherwise release it and return False (also False
-        when the lock was lost)."""
+        appended after dropping the `history_drop` oldest) and let go of the turn's messages
+        and reply; then, if more is queued, keep the lock and return True; otherwise release
+        it and return False. False, and nothing let go, when another holder has the lock (a
+        lock that lapsed but nobody took is still ours)."""
+
+    @abc.abstractmethod
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        """Record the running turn's reply, so that a replica taking over can close it."""
 
     @abc.abstractmethod
     async def thread_known(self, thread: ThreadKey) -> bool:
@@ -265,6 +325,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def heartbeat(self, owner: str, ttl: float) -> int:
         """Say this replica is alive (for `ttl` seconds); returns how many replicas are."""
+
+    # -- crash recovery: running turns, watched by one sweeper at a time ------------------
+    @abc.abstractmethod
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        """List the thread among those with a running turn, until its lease ends (refreshed with it)."""
+
+    @abc.abstractmethod
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        """Take or keep the sweeper's lease: True while `owner` is the one replica sweeping."""
+
+    @abc.abstractmethod
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        """Threads whose listed lease has ended: their owner may be gone."""
+
+    @abc.abstractmethod
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        """Atomically: when the thread's lock is free and it has work (queued messages or
+        an interrupted turn), take the lock for `owner` and return True. A thread with
+        nothing left is no longer listed."""
 
     # -- dedupe -----------------------------------------------------------------
     @abc.abstractmethod

@@ -70,24 +70,33 @@ class UsageEntry:
 
 
 class LedgerKeys:
+    """A workspace's ledger keys share one Redis Cluster hash tag, `{<team>}`: a turn's usage
+    (every scope, the rankings, what it made at OpenAI) is recorded in one MULTI, in one slot."""
+
     def __init__(self, namespace: str = NAMESPACE) -> None:
         self.namespace = namespace
 
+    def _team(self, team: str) -> str:
+        return f"{self.namespace}:{{{team}}}"
+
     def usage(self, team: str, month: str, scope: str) -> str:
-        return f"{self.namespace}:{team}:usage:{month}:{scope}"
+        return f"{self._team(team)}:usage:{month}:{scope}"
 
     def top(self, team: str, month: str, kind: str) -> str:
-        return f"{self.namespace}:{team}:usagetop:{month}:{kind}"
+        return f"{self._team(team)}:usagetop:{month}:{kind}"
 
     def last_use(self, team: str) -> str:
         """Sorted set: owner token → when its resources were last used."""
-        return f"{self.namespace}:{team}:lastuse"
+        return f"{self._team(team)}:lastuse"
 
     def owned(self, owner: Owner) -> str:
-        return f"{self.namespace}:{owner.team}:owned:{owner.token}"
+        return f"{self._team(owner.team)}:owned:{owner.token}"
 
-    def team_prefix(self, team: str) -> str:
-        return f"{self.namespace}:{team}:"
+    def team_patterns(self, team: str) -> tuple[str, ...]:
+        """SCAN patterns matching every key of a workspace: the ledger's (`{T1}:…`), the
+        store's (`{T1:…}:…`, hash-tagged by thread, channel, file or approval) and the
+        untagged ones (`T1:…`: the installation, and keys older versions wrote)."""
+        return (f"{self._team(team)}:*", f"{self.namespace}:{{{team}:*", f"{self.namespace}:{team}:*")
 
     def teams(self) -> str:
         # Not per team: the janitor walks every workspace that left something at OpenAI.

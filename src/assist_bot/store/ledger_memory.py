@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -97,16 +98,20 @@ class MemoryLedger(Ledger):
         return sorted(self._teams)
 
     async def drop_team(self, team: str) -> int:
-        prefix = self.keys.team_prefix(team)
+        patterns = self.keys.team_patterns(team)
+
+        def mine(key: str) -> bool:
+            return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
         count = 0
         for table in (self._hashes, self._tops, self._owned):
-            for key in [k for k in table if k.startswith(prefix)]:
+            for key in [k for k in table if mine(k)]:
                 del table[key]
                 count += 1
         count += 1 if self._last_use.pop(team, None) else 0
         self._teams.discard(team)
         if self._store is not None:  # the twin's keys follow the same layout
-            doomed = [key for key in self._store._kv.keys() if key.startswith(prefix)]
+            doomed = [key for key in self._store._kv.keys() if mine(key)]
             for key in doomed:
                 self._store._kv.pop(key)
             count += len(doomed)

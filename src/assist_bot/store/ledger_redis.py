@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from assist_bot.store.ledger import TOKENS, USAGE_TTL, Ledger, LedgerKeys, Owner, Resource, UsageEntry
 
@@ -25,7 +26,7 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisLedger(Ledger):
-    def __init__(self, client: aioredis.Redis, keys: LedgerKeys | None = None) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, keys: LedgerKeys | None = None) -> None:
         super().__init__(keys)
         self._redis = client
         self._release = client.register_script(_RELEASE)
@@ -34,24 +35,28 @@ class RedisLedger(Ledger):
     async def record(self, entry: UsageEntry, *, now: float) -> dict[str, int]:
         tokens_at: dict[str, int] = {}  # scope → index of its HINCRBY tokens reply
         async with self._redis.pipeline(transaction=True) as pipe:
+            queued = 0  # commands in the pipeline so far (the cluster's pipeline has no command_stack)
             for scope in entry.scopes:
                 key = self.keys.usage(entry.team, entry.month, scope)
                 for name, value in entry.counts.items():
                     if name != TOKENS and value:
                         pipe.hincrby(key, name, value)
-                tokens_at[scope] = len(pipe.command_stack)
+                        queued += 1
+                tokens_at[scope] = queued
                 pipe.hincrby(key, TOKENS, entry.counts.get(TOKENS, 0))
                 pipe.expire(key, USAGE_TTL)
+                queued += 2
             for kind, member in entry.ranked.items():
                 top = self.keys.top(entry.team, entry.month, kind)
                 pipe.zincrby(top, entry.counts.get(TOKENS, 0), member)
                 pipe.expire(top, USAGE_TTL)
             for owner, resource in entry.resources:
                 pipe.sadd(self.keys.owned(owner), resource.token)
-                pipe.sadd(self.keys.teams(), owner.team)
             for owner in {*entry.touched, *(owner for owner, _ in entry.resources)}:
                 pipe.zadd(self.keys.last_use(owner.team), {owner.token: now}, gt=True)
             replies = await pipe.execute()
+        if entry.resources:  # the list of workspaces is one key of its own (another slot): after
+            await self._redis.sadd(self.keys.teams(), *{owner.team for owner, _ in entry.resources})
         return {scope: int(replies[at]) for scope, at in tokens_at.items()}
 
     async def usage(self, team: str, month: str, scopes: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -75,8 +80,8 @@ class RedisLedger(Ledger):
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.sadd(self.keys.owned(owner), resource.token)
             pipe.zadd(self.keys.last_use(owner.team), {owner.token: now}, gt=True)
-            pipe.sadd(self.keys.teams(), owner.team)
             await pipe.execute()
+        await self._redis.sadd(self.keys.teams(), owner.team)  # another slot on a cluster
 
     async def resources(self, owner: Owner) -> list[Resource]:
         return sorted(Resource.parse(_text(t)) for t in await self._redis.smembers(self.keys.owned(owner)))
@@ -101,7 +106,11 @@ class RedisLedger(Ledger):
 
     async def drop_team(self, team: str) -> int:
         # SCAN, not KEYS: an uninstall must not block Redis for the other workspaces.
-        doomed = [key async for key in self._redis.scan_iter(match=self.keys.team_prefix(team) + "*", count=500)]
+        doomed = [
+            key
+            for pattern in self.keys.team_patterns(team)
+            async for key in self._redis.scan_iter(match=pattern, count=500)
+        ]
         for start in range(0, len(doomed), 500):
             await self._redis.delete(*doomed[start : start + 500])
         await self._redis.srem(self.keys.teams(), team)

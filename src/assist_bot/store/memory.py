@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -11,12 +12,14 @@ from assist_bot.store.base import (
     APPROVAL_TTL,
     NO_CAPS,
     PENDING_TTL,
+    RETRIES_AFTER_INTERRUPTION,
     RUNNING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
     QueueCaps,
+    ReplyRef,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -81,6 +84,7 @@ class MemoryStore(Store):
         self._ops = 0
         # Turns waiting for an approval's decision, woken by decide_approval (no polling).
         self._decided: dict[str, asyncio.Event] = {}
+        self._turns: dict[ThreadKey, float] = {}  # threads with a running turn → when its lease ends
         self._stops: dict[str, asyncio.Event] = {}  # running answers' keys → woken at a stop or their end
 
     def _tick(self) -> None:
@@ -119,7 +123,7 @@ class MemoryStore(Store):
         lease: float,
         caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
-        if not await self.claim(thread.team, dedupe_token):
+        if not self._claim(self.keys.message_seen(thread, dedupe_token), SEEN_TTL):
             return Enqueued(accepted=False, locked=False)
         refused = self._queue_full(thread, item, caps)
         if not refused:
@@ -141,15 +145,30 @@ class MemoryStore(Store):
         return ""
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
+        # As the Redis twin: the queue moves to `inflight` until end_turn; what a dead
+        # turn left there is answered again (up to RETRIES_AFTER_INTERRUPTION times).
+        inflight, turn = self.keys.inflight(thread), self.keys.turn(thread)
+        old, new = self._kv.pop(inflight) or [], self._take_pending(thread)
+        record = self._kv.pop(turn) or {}
+        tries = record.get("tries", 0) + 1 if old else 0
+        given_up = 0
+        if tries > RETRIES_AFTER_INTERRUPTION:
+            given_up, old, tries = len(old), [], 0
+        if old or new:
+            self._kv.set(inflight, [*old, *new], PENDING_TTL)
+        if tries:
+            self._kv.set(turn, {"tries": tries}, PENDING_TTL)
         history = self._kv.get(self.keys.history(thread)) or []
         if history:
             self._kv.set(self.keys.history(thread), history, self.retention_seconds)
         return TurnSnapshot(
-            items=self._take_pending(thread),
+            items=[*old, *new],
             server_state=self._get_conversation(thread),
             channel_settings=await self.get_channel_settings(ChannelKey(thread.team, thread.channel)),
             thread_files=self._thread_files(thread),
             history=[dict(item) for item in history],
+            interrupted=ReplyRef.in_thread(thread, record["ts"]) if "ts" in record and (old or given_up) else None,
+            given_up=given_up,
         )
 
     async def end_turn(
@@ -168,13 +187,41 @@ class MemoryStore(Store):
             key = self.keys.history(thread)
             kept = (self._kv.get(key) or [])[history_drop:] + [dict(item) for item in history]
             self._kv.set(key, kept, self.retention_seconds)
-        if self._kv.get(self.keys.lock(thread)) != owner:
+        holder = self._kv.get(self.keys.lock(thread))
+        if holder is not None and holder != owner:
             return False
+        self._kv.pop(self.keys.inflight(thread))
+        self._kv.pop(self.keys.turn(thread))
         if self._kv.get(self.keys.pending(thread)):
             self._kv.set(self.keys.lock(thread), owner, lease)
             return True
         self._kv.pop(self.keys.lock(thread))
         return False
+
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        key = self.keys.turn(thread)
+        record = self._kv.get(key) or {}
+        self._kv.set(key, {**record, "channel": reply.channel, "ts": reply.ts}, PENDING_TTL)
+
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        self._turns[thread] = self._clock() + lease
+
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        return True  # one process: its own sweeper
+
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        now = self._clock()
+        return [thread for thread, until in self._turns.items() if until <= now][:limit]
+
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        if self._kv.get(self.keys.lock(thread)) is not None:
+            return False
+        if not (self._kv.get(self.keys.pending(thread)) or self._kv.get(self.keys.inflight(thread))):
+            if self._turns.get(thread, 0) <= self._clock():
+                self._turns.pop(thread, None)
+            return False
+        self._kv.set(self.keys.lock(thread), owner, lease)
+        return True
 
     async def thread_known(self, thread: ThreadKey) -> bool:
         keys = (
@@ -189,19 +236,23 @@ class MemoryStore(Store):
         return 1  # an in-process store is one replica by definition
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        prefix = self.keys.channel_conversations(channel).removesuffix("*")
-        markers = (
-            self.keys.channel_known(channel).removesuffix("*"),
-            self.keys.channel_histories(channel).removesuffix("*"),
+        # The same glob patterns the Redis twin SCANs with.
+        doomed = self._matching(self.keys.channel_conversations(channel))
+        markers = self._matching(self.keys.channel_known(channel)) + self._matching(
+            self.keys.channel_histories(channel)
         )
-        doomed = [key for key in self._kv.keys() if key.startswith(prefix)]
-        for key in doomed + [key for key in self._kv.keys() if key.startswith(markers)]:
+        for key in doomed + markers:
             self._kv.pop(key)
         return len(doomed)
 
+    def _matching(self, pattern: str) -> list[str]:
+        return [key for key in self._kv.keys() if fnmatch.fnmatchcase(key, pattern)]
+
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
+        return self._claim(self.keys.seen(team, token), ttl)
+
+    def _claim(self, key: str, ttl: float) -> bool:
         self._tick()
-        key = self.keys.seen(team, token)
         if self._kv.get(key) is not None:
             return False
         self._kv.set(key, True, ttl)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from assist_bot.store import redis_scripts as scripts
@@ -14,12 +16,14 @@ from assist_bot.store.base import (
     APPROVAL_TTL,
     NO_CAPS,
     PENDING_TTL,
+    RETRIES_AFTER_INTERRUPTION,
     RUNNING_TTL,
     SEEN_TTL,
     ChannelKey,
     Enqueued,
     Keys,
     QueueCaps,
+    ReplyRef,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -27,6 +31,7 @@ from assist_bot.store.base import (
     encode,
     feedback_field,
 )
+from assist_bot.store.redis_client import PING_TIMEOUT, Client, connect
 from assist_bot.store.redis_decisions import DecisionListener
 from assist_bot.store.slack_limits import RedisSlackLimits
 
@@ -45,6 +50,15 @@ def _maybe_text(value: bytes | str | None) -> str | None:
     return None if value is None else _text(value)
 
 
+def _member(thread: ThreadKey) -> str:
+    return json.dumps([thread.team, thread.channel, thread.thread_ts])
+
+
+def _thread(member: str) -> ThreadKey:
+    team, channel, thread_ts = json.loads(member)
+    return ThreadKey(team, channel, thread_ts)
+
+
 # The ENQUEUE script's `refused` code → Enqueued.refused.
 _REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2: "bytes"}
 
@@ -52,7 +66,7 @@ _REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2
 class RedisStore(Store):
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         *,
         retention_seconds: int,
         keys: Keys | None = None,
@@ -67,27 +81,28 @@ class RedisStore(Store):
         self._decide = client.register_script(scripts.DECIDE)
         self._enqueue = client.register_script(scripts.ENQUEUE)
         self._end_turn = client.register_script(scripts.END_TURN)
+        self._begin_turn = client.register_script(scripts.BEGIN_TURN)
+        self._take_over = client.register_script(scripts.TAKE_OVER)
+        self._unwatch = client.register_script(scripts.UNWATCH)
+        self._hold = client.register_script(scripts.HOLD)
         self._stop = client.register_script(scripts.STOP)
         self._clear_running = client.register_script(scripts.CLEAR_RUNNING)
-        self._decisions = DecisionListener(client, f"{self.keys.namespace}:decisions")
+        self._decisions = DecisionListener(client, self.keys.decisions())
         self._slack_limits = RedisSlackLimits(client, self.keys)
 
     @classmethod
     def from_url(
         cls, url: str, *, retention_seconds: int, max_connections: int = 50, now: Callable[[], float] = time.time
     ) -> RedisStore:
-        # A blocking pool: under a burst (1000 threads at once) callers wait a moment for
-        # a connection; redis-py's default pool raises "Too many connections" past 100,
-        # which would drop messages.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, health_check_interval=30, max_connections=max_connections, timeout=20
-        )
-        return cls(aioredis.Redis(connection_pool=pool), retention_seconds=retention_seconds, now=now)
+        return cls(connect(url, max_connections=max_connections), retention_seconds=retention_seconds, now=now)
 
     async def ping(self) -> bool:
+        # Bounded: a Redis that does not answer at all (a network partition, a stopped host)
+        # must make /healthz say 503, not hang it.
         try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
+            async with asyncio.timeout(PING_TIMEOUT):
+                return bool(await self._redis.ping())
+        except (RedisError, OSError):  # TimeoutError is an OSError
             return False
 
     async def close(self) -> None:
@@ -105,7 +120,7 @@ class RedisStore(Store):
         caps: QueueCaps = NO_CAPS,
     ) -> Enqueued:
         keys = [
-            self.keys.seen(thread.team, dedupe_token),
+            self.keys.message_seen(thread, dedupe_token),
             self.keys.pending(thread),
             self.keys.lock(thread),
             self.keys.known(thread),
@@ -115,20 +130,37 @@ class RedisStore(Store):
         return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
-        # One round trip: MULTI … EXEC makes the take atomic (LRANGE + DEL) with the reads.
-        # (A Script inside a pipeline would cost an extra SCRIPT EXISTS round trip.)
-        # The local history is one list read whole: the same round trip at any thread length.
-        pending, history = self.keys.pending(thread), self.keys.history(thread)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(pending, 0, -1)
-            pipe.delete(pending)
-            pipe.getex(self.keys.conversation(thread), ex=self.retention_seconds)
-            pipe.hgetall(self.keys.channel(ChannelKey(thread.team, thread.channel)))
-            pipe.zrange(self.keys.thread_files(thread), 0, -1)
-            pipe.lrange(history, 0, -1)
-            pipe.expire(history, self.retention_seconds)
-            items, _, server_state, settings, files, past, _ = await pipe.execute()
-        return TurnSnapshot([decode(i) for i in items], server_state, settings, files, [decode(i) for i in past])
+        # The thread's keys in one script (one slot): one round trip. The channel's settings
+        # are read in it too on a single Redis; on a cluster (another slot) beside it, at the
+        # same time. The local history is one list read whole: the same at any thread length.
+        channel = ChannelKey(thread.team, thread.channel)
+        keys = [
+            self.keys.pending(thread),
+            self.keys.inflight(thread),
+            self.keys.turn(thread),
+            self.keys.conversation(thread),
+            self.keys.thread_files(thread),
+            self.keys.history(thread),
+        ]
+        args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION]
+        if isinstance(self._redis, RedisCluster):
+            begun, settings = await asyncio.gather(
+                self._begin_turn(keys=keys, args=args), self.get_channel_settings(channel)
+            )
+        else:
+            begun = await self._begin_turn(keys=[*keys, self.keys.channel(channel)], args=args)
+            pairs = begun[8]
+            settings = {_text(pairs[i]): _text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        old, new, server_state, files, _, ts, given_up, past = begun[:8]
+        return TurnSnapshot(
+            [decode(i) for i in [*old, *new]],
+            server_state or None,
+            settings,
+            files,
+            [decode(i) for i in past],
+            interrupted=ReplyRef.in_thread(thread, ts) if ts else None,
+            given_up=int(given_up),
+        )
 
     async def end_turn(
         self,
@@ -145,10 +177,41 @@ class RedisStore(Store):
             self.keys.pending(thread),
             self.keys.conversation(thread),
             self.keys.history(thread),
+            self.keys.inflight(thread),
+            self.keys.turn(thread),
         ]
         args: list[str | int] = [owner, int(lease * 1000), server_state or "", self.retention_seconds, history_drop]
         args += [encode(item) for item in history]
         return await self._end_turn(keys=keys, args=args) == 1
+
+    async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
+        key = self.keys.turn(thread)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"channel": reply.channel, "ts": reply.ts})
+            pipe.expire(key, PENDING_TTL)
+            await pipe.execute()
+
+    async def watch_turn(self, thread: ThreadKey, lease: float) -> None:
+        key = self.keys.turns()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {_member(thread): (self._now() + lease) * 1000})
+            pipe.expire(key, PENDING_TTL)  # as long as the messages it points to
+            await pipe.execute()
+
+    async def hold_sweeper(self, owner: str, lease: float) -> bool:
+        return bool(await self._hold(keys=[self.keys.sweeper()], args=[owner, int(lease * 1000)]))
+
+    async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
+        now = self._now() * 1000
+        members = await self._redis.zrangebyscore(self.keys.turns(), "-inf", now, start=0, num=limit)
+        return [_thread(_text(m)) for m in members]
+
+    async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
+        keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.inflight(thread)]
+        taken = await self._take_over(keys=keys, args=[owner, int(lease * 1000)])
+        if taken == -1:  # nothing left: stop listing it (a slot of its own: a second step)
+            await self._unwatch(keys=[self.keys.turns()], args=[_member(thread), int(self._now() * 1000)])
+        return taken == 1
 
     async def thread_known(self, thread: ThreadKey) -> bool:
         keys = (
@@ -270,11 +333,13 @@ class RedisStore(Store):
             pipe.expire(key, self.retention_seconds)
             await pipe.execute()
 
+    # The channel's index and the file's holders live in different slots (a channel's, a
+    # file's): no MULTI spans them on a cluster. The holders are written first and cleared
+    # last, so they are never fewer than the channels that hold the file — a crash in
+    # between leaves a holder whose index lacks the file, which a removal passes over.
     async def put_knowledge_file(self, channel: ChannelKey, slack_file_id: str, record: dict[str, Any]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
-            pipe.sadd(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
-            await pipe.execute()
+        await self._redis.sadd(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
+        await self._redis.hset(self.keys.knowledge(channel), slack_file_id, encode(record))
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.knowledge(channel))
@@ -285,10 +350,8 @@ class RedisStore(Store):
         legacy = self.keys.knowledge_owner(team, slack_file_id)
         owner = _maybe_text(await self._redis.get(legacy))
         if owner is not None:  # an index written by an older version: move its one owner into the set
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(holders, owner)
-                pipe.delete(legacy)
-                await pipe.execute()
+            await self._redis.sadd(holders, owner)  # first: a crash in between only repeats the move
+            await self._redis.delete(legacy)
         return sorted(_text(c) for c in await self._redis.smembers(holders))
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
@@ -296,8 +359,8 @@ class RedisStore(Store):
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hget(key, slack_file_id)
             pipe.hdel(key, slack_file_id)
-            pipe.srem(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
-            raw, _, _ = await pipe.execute()
+            raw, _ = await pipe.execute()
+        await self._redis.srem(self.keys.knowledge_holders(channel.team, slack_file_id), channel.channel)
         return decode(raw) if raw else None
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:

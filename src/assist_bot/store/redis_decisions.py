@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ RETRY = (0.5, 1.0, 2.0, 5.0)  # back-off while Redis is unreachable
 
 
 class DecisionListener:
-    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, channel: str) -> None:
+        # On a Redis Cluster, PUBLISH reaches the subscribers of every node: one
+        # subscription on any node hears every decision.
         self._client = client
         self.channel = channel
         self._waiters: dict[str, set[asyncio.Event]] = {}

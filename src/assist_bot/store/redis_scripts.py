@@ -60,10 +60,48 @@ if refused == 0 then return {1, locked, 0} end
 return {0, locked, refused}
 """
 
-# A turn ends. KEYS: lock, pending, server state, history. ARGV: owner, lease (ms), new server
-# state or '', retention (s), how many of the oldest history items to drop, then history items to
-# append. Saves what the turn changed (saving it here spares a round trip).
-# 1: more is queued and we keep the lock; 0: released; -1: the lock was no longer ours.
+# A turn begins (its runner holds the lock). KEYS: pending, inflight, turn, server state, files,
+# history. ARGV: retention (s), pending ttl (s), how often a message may be interrupted and tried
+# again. The server state and the local history are read and their retention extended.
+# The queue moves to `inflight`, where it stays until end_turn: if the owner dies meanwhile,
+# the next turn finds it there (`old`) with the dead turn's reply (`turn`), answers those
+# messages again and closes that reply with a note — unless they were interrupted too often
+# already (a message that kills the process must not kill every replica in turn).
+# On a single Redis, KEYS[7] is the channel's settings, read here too (one round trip); a cluster
+# keeps them in another slot, so they are read beside the script and KEYS has six.
+# Returns {old messages, new messages, server state or '', files, reply channel, reply ts, given up,
+# history, channel settings (flat field/value list, or {})}.
+BEGIN_TURN = """
+local old = redis.call('lrange', KEYS[2], 0, -1)
+local new = redis.call('lrange', KEYS[1], 0, -1)
+local reply = redis.call('hmget', KEYS[3], 'channel', 'ts', 'tries')
+local tries = 0
+if #old > 0 then tries = (tonumber(reply[3]) or 0) + 1 end
+local given_up = 0
+if tries > tonumber(ARGV[3]) then given_up = #old old = {} tries = 0 redis.call('del', KEYS[2]) end
+redis.call('del', KEYS[1], KEYS[3])
+for i = 1, #new do redis.call('rpush', KEYS[2], new[i]) end
+if #old + #new > 0 then redis.call('expire', KEYS[2], ARGV[2]) end
+if tries > 0 then redis.call('hset', KEYS[3], 'tries', tries) redis.call('expire', KEYS[3], ARGV[2]) end
+local conversation = redis.call('get', KEYS[4])
+if conversation then redis.call('expire', KEYS[4], ARGV[1]) end
+local files = redis.call('zrange', KEYS[5], 0, -1)
+local past = redis.call('lrange', KEYS[6], 0, -1)
+redis.call('expire', KEYS[6], ARGV[1])
+local settings = {}
+if #KEYS > 6 then settings = redis.call('hgetall', KEYS[7]) end
+local dead = #old > 0 or given_up > 0  -- a reply record without its messages is not a dead turn's
+if not dead then reply = {} end
+return {old, new, conversation or '', files, reply[1] or '', reply[2] or '', given_up, past, settings}
+"""
+
+# A turn ends. KEYS: lock, pending, server state, history, inflight, turn. ARGV: owner, lease (ms),
+# new server state or '', retention (s), how many of the oldest history items to drop, then history
+# items to append. Saves what the turn changed (saving it here spares a round trip) and, unless
+# another holder took the lock, lets go of the turn's messages and reply. A lock that lapsed (Redis
+# was unreachable longer than the lease) but that nobody took is still ours: the turn did answer,
+# so its messages must not be answered again.
+# 1: more is queued and we keep (or take back) the lock; 0: released; -1: another holder has it.
 END_TURN = """
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
 if tonumber(ARGV[5]) > 0 then redis.call('ltrim', KEYS[4], ARGV[5], -1) end
@@ -71,8 +109,33 @@ if #ARGV > 5 then
   redis.call('rpush', KEYS[4], unpack(ARGV, 6))
   redis.call('expire', KEYS[4], ARGV[4])
 end
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
-if redis.call('llen', KEYS[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-redis.call('del', KEYS[1])
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
+redis.call('del', KEYS[5], KEYS[6])
+if redis.call('llen', KEYS[2]) > 0 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if holder then redis.call('del', KEYS[1]) end
+return 0
+"""
+
+# Take over a thread whose owner is gone. KEYS: lock, pending, inflight. ARGV: owner, lease (ms).
+# 1: taken; 0: someone holds the lock (alive, or its lease has not run out); -1: nothing to do.
+TAKE_OVER = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+if redis.call('exists', KEYS[2]) == 0 and redis.call('exists', KEYS[3]) == 0 then return -1 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Stop listing a thread, unless its lease was renewed meanwhile. KEYS: turns. ARGV: member, now (ms).
+UNWATCH = """
+local score = redis.call('zscore', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('zrem', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# The sweeper's lease: keep it if ours, else take it if free. KEYS: sweeper. ARGV: owner, lease (ms).
+HOLD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """

@@ -19,6 +19,7 @@ from assist_bot.store.base import ChannelKey, Keys
 
 if TYPE_CHECKING:  # the memory twin uses next_slot without Redis
     import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 
 def next_slot(tat: float | None, now: float, *, interval: float, burst: int) -> tuple[float, float]:
@@ -52,7 +53,7 @@ def _ms(seconds: float) -> int:
 class RedisSlackLimits:
     """The Redis side of Store.pause_slack_method / slack_method_pause / reserve_post."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
         self._reserve = client.register_script(_RESERVE)
