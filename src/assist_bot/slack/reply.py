@@ -113,6 +113,17 @@ class SlackReplies:
         await recovery.close_interrupted(await self._clients.for_team(reply.team), reply, again=again)
 
 
+async def stop_between_calls(task: asyncio.Task[None] | None, lock: asyncio.Lock) -> None:
+    """Stop a reply's background sender between two Slack calls, never during one: Slack may
+    have taken a call in flight, and cancelling it would make us send it again."""
+    if task is None:
+        return
+    async with lock:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
 class EditReply:
     def __init__(
         self,
@@ -233,13 +244,7 @@ class EditReply:
             await asyncio.sleep(self._interval)
 
     async def _stop_flusher(self) -> None:
-        if self._flusher is None:
-            return
-        # Never cancel a post in flight: Slack may have taken it, and we would post it again.
-        async with self._render_lock:
-            self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._flusher
+        await stop_between_calls(self._flusher, self._render_lock)
         self._flusher = None
 
     def _compose(self, *, final_note: str | None, streaming: bool) -> list[str]:

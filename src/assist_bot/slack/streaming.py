@@ -17,7 +17,6 @@ What Slack may do mid-answer, and what the reply does then:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from assist_bot.slack.file_outputs import upload
 from assist_bot.slack.mrkdwn import MESSAGE_LIMIT, neutralise_markdown, safe_cut, split, to_mrkdwn
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import footnotes, link_sandbox
-from assist_bot.slack.reply import EditReply, with_blocks
+from assist_bot.slack.reply import EditReply, stop_between_calls, with_blocks
 from assist_bot.slack.status import ThreadStatus
 
 log = logging.getLogger(__name__)
@@ -194,13 +193,7 @@ class StreamReply:
             await asyncio.sleep(self._interval)  # appends coalesce meanwhile
 
     async def _stop_flusher(self) -> None:
-        if self._flusher is None:
-            return
-        # Never cancel a call in flight: Slack may have taken it, and we would send it again.
-        async with self._lock:
-            self._flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._flusher
+        await stop_between_calls(self._flusher, self._lock)
         self._flusher = None
 
     async def _flush(self, *, final: bool) -> bool:
