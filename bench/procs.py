@@ -158,7 +158,7 @@ def bot_env(
     api_key: str,
     lag_file: Path | None,
     stream_mode: str = "edit",
-    appends_per_minute: float = 100,
+    appends_per_minute: float | None = None,
 ) -> dict[str, str]:
     if ":0/" in redis_url or redis_url.rstrip("/").endswith(":0"):
         raise ValueError(f"refusing REDIS_URL {redis_url!r}: port 0 would reach the default 6379")
@@ -177,12 +177,13 @@ def bot_env(
             "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
             "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": str(updates_per_minute),
             "ASSIST_BOT_STREAM_MODE": stream_mode,
-            "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": str(appends_per_minute),
             "ASSIST_BOT_LOG_LEVEL": "WARNING",
             "ASSIST_BOT_SHUTDOWN_GRACE": "3",
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if appends_per_minute is not None:  # unset: the bot learns the limit from Slack's 429s
+        env["ASSIST_BOT_SLACK_APPENDS_PER_MINUTE"] = str(appends_per_minute)
     if lag_file is not None:
         env["PYTHONPATH"] = str(ROOT / "bench" / "inject")  # sitecustomize: loop-lag sampler, src untouched
         env["BENCH_LAG_FILE"] = str(lag_file)

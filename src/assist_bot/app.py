@@ -165,8 +165,9 @@ class AssistBot:
             max_bytes=settings.max_file_bytes,
             max_concurrent=settings.max_concurrent_downloads,
         )
-        self.pacer = Pacer(per_minute=settings.slack_updates_per_minute)
-        self.append_pacer = Pacer(per_minute=settings.slack_appends_per_minute)
+        # Floors: what Slack publishes for the method's tier (Tier 3 "50+", Tier 4 "100+" a minute).
+        self.pacer = Pacer(per_minute=settings.slack_updates_per_minute, floor=50, method="chat.update")
+        self.append_pacer = Pacer(per_minute=settings.slack_appends_per_minute, floor=100, method="chat.appendStream")
         self._replica_id = uuid.uuid4().hex
         self._heartbeat: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -74,8 +74,10 @@ class Settings(BaseSettings):
     stream_mode: Literal["native", "edit"] = Field(default="native", alias="ASSIST_BOT_STREAM_MODE")
     response_timeout: float = Field(default=120.0, gt=0, alias="ASSIST_BOT_RESPONSE_TIMEOUT")
     slack_updates_per_minute: float = Field(default=50.0, gt=0, alias="ASSIST_BOT_SLACK_UPDATES_PER_MINUTE")
-    # chat.appendStream is Tier 4 ("100+ per minute" per workspace): progress appends share it.
-    slack_appends_per_minute: float = Field(default=100.0, gt=0, alias="ASSIST_BOT_SLACK_APPENDS_PER_MINUTE")
+    # chat.appendStream is Tier 4 ("100+ per minute"), undocumented whether per workspace or per
+    # stream. Unset: each stream appends at its own pace and a 429 teaches the workspace's limit
+    # (slack/pacing.py); a number: a ceiling per workspace that progress appends share.
+    slack_appends_per_minute: float | None = Field(default=None, gt=0, alias="ASSIST_BOT_SLACK_APPENDS_PER_MINUTE")
     max_concurrent_turns: int = Field(default=100, ge=1, le=100_000, alias="ASSIST_BOT_MAX_CONCURRENT_TURNS")
     retention_days: float = Field(default=30.0, gt=0, alias="ASSIST_BOT_RETENTION_DAYS")
     shutdown_grace: float = Field(default=20.0, ge=0, alias="ASSIST_BOT_SHUTDOWN_GRACE")
@@ -123,7 +125,7 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
-    @field_validator("slack_app_token", "slack_signing_secret", mode="before")
+    @field_validator("slack_app_token", "slack_signing_secret", "slack_appends_per_minute", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `VAR=` (what docker-compose gives for an unset ${VAR}) means "not set", never "the empty secret".

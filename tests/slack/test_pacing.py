@@ -121,3 +121,95 @@ def test_an_answer_whose_text_just_showed_waits_behind_the_others():
     pacer.shown("T1", "a")  # "a" showed text another way (a required append): "b" has waited longer
     clock.now += 2.0  # a token frees up
     assert [r for r in ("a", "b") if pacer.try_take("T1", r)] == ["b"]
+
+
+def test_with_no_known_limit_every_append_goes_until_a_429_teaches_the_workspace_its_limit():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=None, clock=clock, sleep=clock.sleep)
+    for _ in range(100):  # 100 appends in 30 s, every one taken by Slack
+        assert pacer.try_take("T1", "a") is True
+        pacer.accepted("T1")
+        clock.now += 0.3
+    assert pacer.limit("T1") is None
+    pacer.limited("T1")  # the 101st drew a 429
+    assert pacer.limit("T1") == pytest.approx(80)  # a little under what Slack took in the last minute
+    assert pacer.try_take("T1") is False  # Slack just said "not now"
+    assert pacer.limit("T2") is None and pacer.try_take("T2") is True  # another workspace learned nothing
+    learned_at = clock.now
+    granted = 0
+    while clock.now - learned_at < 60:  # asking ten times a second for the next minute
+        clock.now += 0.1
+        granted += pacer.try_take("T1")
+    assert 40 <= granted <= 80
+    # It grows back while Slack stays quiet, and is forgotten after half an hour of quiet.
+    assert pacer.limit("T1") == pytest.approx(120)
+    clock.now = learned_at + 180
+    assert pacer.limit("T1") == pytest.approx(80 * 1.5**3)
+    clock.now = learned_at + 1800
+    assert pacer.limit("T1") is None
+
+
+def test_429s_of_appends_already_on_their_way_teach_once_and_a_429_at_the_new_pace_teaches_again():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=None, clock=clock, sleep=clock.sleep)
+    for _ in range(50):
+        pacer.try_take("T1")
+        pacer.accepted("T1")
+    for _ in range(5):  # five more on their way, then Slack answers each with a 429
+        pacer.try_take("T1")
+    for _ in range(5):
+        pacer.limited("T1")
+    assert pacer.limit("T1") == pytest.approx(40)  # not 40, 32, 25.6, …
+    clock.now += 30
+    assert pacer.try_take("T1") is True  # an append at the new pace…
+    pacer.limited("T1")  # …still too many for Slack: it backs off again
+    assert pacer.limit("T1") == pytest.approx(32)
+
+
+def test_a_configured_limit_is_a_ceiling_that_a_429_lowers():
+    clock = FakeClock()
+    pacer = Pacer(per_minute=100, clock=clock, sleep=clock.sleep)
+    for _ in range(30):
+        pacer.accepted("T1")
+    pacer.limited("T1")
+    assert pacer.limit("T1") == pytest.approx(24)
+    clock.now += 4 * 60  # 24 × 1.5⁴ = 121.5: back at the ceiling, never above it
+    assert pacer.limit("T1") == pytest.approx(100)
+    tier4 = Pacer(per_minute=None, floor=100, clock=clock, sleep=clock.sleep)
+    tier4.limited("T1")  # a 429 with nothing taken here in the last minute (another replica's calls)
+    assert tier4.limit("T1") == pytest.approx(100)  # never under what Slack publishes for the method
+    tier4.share(2)
+    for _ in range(10):
+        tier4.try_take("T2")
+        tier4.accepted("T2")
+    tier4.limited("T2")
+    assert tier4.limit("T2") == pytest.approx(50)  # two replicas: each one's part of that floor
+
+
+@pytest.mark.timeout(60)
+async def test_a_429_teaches_the_bot_the_workspace_s_append_limit_and_later_answers_stay_under_it(slack, openai_fake):
+    slack.rate_limit("chat.appendStream", 30, window=3.0)  # a limit Slack publishes nowhere
+    openai_fake.default = lambda body: Text([f"tok{n} " for n in range(60)], delay=0.05)
+
+    async def wave(bot, first: int) -> list[dict]:
+        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(first, first + 4)]
+        await asyncio.gather(*(bot.send(e) for e in events))
+        await wait_for(lambda: all(slack.bot_messages(e["channel"]) for e in events), seconds=30)
+        await wait_for(
+            lambda: all(any("tok59" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=30
+        )
+        return events
+
+    async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_APPENDS_PER_MINUTE=None) as bot:
+        first = await wave(bot, 0)
+        limited = slack.rate_limited.get("chat.appendStream", 0)
+        # Each answer had at most one append on its way when Slack said "too many": one lesson.
+        assert 1 <= limited <= 4
+        await asyncio.sleep(3.0)  # Slack's window empties (its Retry-After)
+        before = len(slack.calls_to("chat.appendStream"))
+        second = await wave(bot, 4)
+        assert len(slack.calls_to("chat.appendStream")) > before  # the second answers still stream…
+        assert slack.rate_limited.get("chat.appendStream", 0) == limited  # …at the learned pace
+    for e in first + second:
+        (reply,) = slack.bot_messages(e["channel"])
+        assert reply.text == "".join(f"tok{n} " for n in range(60))  # nothing lost, nothing twice

@@ -128,18 +128,32 @@ async def test_tool_steps_show_as_task_updates(slack, openai_fake):
 
 
 async def test_appends_wait_out_a_429_and_the_answer_arrives_whole(slack, openai_fake):
-    chunks = [f"tok{n} " for n in range(40)]
-    openai_fake.enqueue(Text(chunks, delay=0.02))
+    chunks = [f"tok{n} " for n in range(60)]
+    openai_fake.enqueue(Text(chunks, delay=0.05))
     async with running_bot(slack, openai_fake) as bot:
         slack.fail_next("chat.appendStream", status=429, retry_after=1)
         event = message("D1", "U1", "go", channel_type="im")
         await bot.send(event)
-        await answered(bot, slack, event, "tok39")
+        await answered(bot, slack, event, "tok59")
     assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)  # nothing dropped
     [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
-    # No call of that method went out before Retry-After had passed; then they resumed.
-    later = [c.at - limited.at for c in slack.calls if c.method.startswith("chat.") and c.at > limited.at]
+    # No append went out before Retry-After had passed; then they resumed.
+    later = [c.at - limited.at for c in slack.calls_to("chat.appendStream") if c.at > limited.at]
     assert later and min(later) >= 0.95
+
+
+async def test_a_paused_append_method_does_not_hold_up_the_end_of_the_answer(slack, openai_fake):
+    chunks = [f"tok{n} " for n in range(30)]
+    openai_fake.enqueue(Text(chunks, delay=0.05))
+    async with running_bot(slack, openai_fake) as bot:
+        slack.fail_next("chat.appendStream", status=429, retry_after=60)
+        event = message("D1", "U1", "go", channel_type="im")
+        await bot.send(event)
+        # Long before the minute's pause is over: the rest of the text rides on chat.stopStream.
+        await answered(bot, slack, event, "tok29")
+    assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)
+    [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
+    assert not [c for c in slack.calls_to("chat.appendStream") if c.at > limited.at]  # none during the pause
 
 
 async def test_model_text_cannot_ping_or_disguise_a_link_when_streamed(slack, openai_fake):

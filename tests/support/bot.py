@@ -36,9 +36,9 @@ def bot_settings(
         "ASSIST_BOT_OPENAI_MAX_RETRIES": 0,
         "ASSIST_BOT_SHUTDOWN_GRACE": 5,
         "ASSIST_BOT_ASSISTANTS": None,
-        # Pacing has its own tests; elsewhere the fake Slack imposes no limits.
+        # Pacing has its own tests; elsewhere the fake Slack imposes no limits. (Appends have no
+        # limit until Slack answers one with a 429: the default.)
         "ASSIST_BOT_SLACK_UPDATES_PER_MINUTE": 100_000,
-        "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": 100_000,
         # The periodic clean-up has its own tests (they turn it on); elsewhere it would share
         # a test's `sleep` (see running_bot) and sweep at each of its waits.
         "ASSIST_BOT_CLEANUP_INTERVAL": 0,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from assist_bot.slack.pacing import PostPacer
+from assist_bot.slack.pacing import Pacer, PostPacer
 from assist_bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,20 @@ class RateGate:
         shared = await self._shared(self._store.slack_method_pause(team, method), 0.0)
         return max(local, shared or 0.0)
 
-    async def wait(self, team: str, method: str, *, channel: str | None = None) -> None:
-        """Until the call may go: the channel's slot first (taken once per call), then any pause
-        of the method — read again after each wait, since another replica may have extended it."""
+    async def wait(self, team: str, method: str, *, channel: str | None = None, patient: bool = True) -> bool:
+        """Until the call may go: the channel's slot (taken once per call), then any pause of the
+        method — read again after each wait, since another replica may have extended it. A call
+        that is not `patient` does not wait out a pause: False, and it is not made."""
+        left = await self.wait_time(team, method)
+        if left > 0 and not patient:
+            return False
         if channel is not None and method in PostPacer.METHODS and self._posts is not None:
-            await self._posts.take(team, channel)
-        while (left := await self.wait_time(team, method)) > 0:
+            if await self._posts.take(team, channel) > 0:
+                left = await self.wait_time(team, method)  # time passed: read it again
+        while left > 0:
             await self._sleep(left)
+            left = await self.wait_time(team, method)
+        return True
 
     async def _shared(self, operation: Awaitable[Any], fallback: Any) -> Any:
         try:
@@ -116,10 +123,18 @@ def _retry_after(exc: SlackApiError) -> float:
 
 
 class SlackCalls:
-    """Runs reply calls through the gate; never raises for a failed call."""
+    """Runs reply calls through the gate; never raises for a failed call. A 429 also teaches
+    the method's pacer (`pacers`, by method) how much Slack takes in that workspace."""
 
-    def __init__(self, gate: RateGate, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        gate: RateGate,
+        *,
+        pacers: Mapping[str, Pacer] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.gate = gate
+        self._pacers = dict(pacers or {})
         self._sleep = sleep
 
     async def run(
@@ -133,10 +148,12 @@ class SlackCalls:
     ) -> Outcome:
         """One call of `method` (made by `call`; `channel`: where a new message goes, for its
         pace). With `must`, every 429 is waited out and other failures on the way are retried
-        a few times."""
+        a few times; without, a call of a paused method is not made ("ratelimited")."""
         retries = 0
         while True:
-            await self.gate.wait(team, method, channel=channel)
+            if not await self.gate.wait(team, method, channel=channel, patient=must):
+                # Paused by a 429: an optional call does not hold its reply up for the pause.
+                return Outcome(error="ratelimited")
             outcome = await self._once(team, method, call)
             if outcome.ok or not must:
                 return outcome
@@ -159,6 +176,8 @@ class SlackCalls:
                 log.warning("%s in %s failed: HTTP %s", method, team, status)
                 return Outcome(error="connection")  # Slack's side failed: worth another try
             if status == 429 or error == "ratelimited":
+                if (pacer := self._pacers.get(method)) is not None:
+                    pacer.limited(team)
                 await self.gate.pause(team, method, _retry_after(exc))
                 log.info("%s is rate limited in %s: pausing it", method, team)
                 return Outcome(error="ratelimited")
@@ -167,6 +186,8 @@ class SlackCalls:
         except (aiohttp.ClientError, TimeoutError, SlackClientError, OSError) as exc:
             log.warning("%s in %s failed on the way: %s", method, team, type(exc).__name__)
             return Outcome(error="connection")
+        if (pacer := self._pacers.get(method)) is not None:
+            pacer.accepted(team)
         data = getattr(response, "data", response)
         return Outcome(response=data if isinstance(data, dict) else {})
 

@@ -14,6 +14,13 @@ token bucket per workspace decides who may edit now:
   reply that has waited longest since its last visible update (round-robin), so every open
   answer advances as evenly as the budget allows instead of a few lucky ones taking it all.
 
+A limit Slack does not publish is learned instead (`Pacer(per_minute=None)`, the default for
+chat.appendStream, whose "Tier 4, 100+ per minute" does not say whether it counts per workspace or
+per stream): appends go out at each stream's own pace until Slack answers one with a 429; from
+then on that workspace gets a little less than what went through in the minute before, shared
+fairly as above, growing back while Slack stays quiet. A configured limit is a ceiling that a
+429 lowers the same way.
+
 New messages have a limit of their own, per channel (`PostPacer`): about one a second, with
 short bursts, kept in the store so that every replica posting in a channel shares it.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
@@ -34,6 +42,15 @@ log = logging.getLogger(__name__)
 # nothing to show): a token is never held for it.
 STALE = 5.0
 
+# What a 429 teaches. The calls Slack took in the last minute are counted; after a 429 the workspace's
+# limit becomes BACK_OFF times that count (never below the method's published floor: a 429 under
+# it means another replica's calls share the budget, not that Slack allows less), then grows by
+# GROWTH for every minute without another 429, and is forgotten after FORGET_AFTER s of quiet.
+WINDOW = 60.0
+BACK_OFF = 0.8
+GROWTH = 1.5
+FORGET_AFTER = 1800.0
+
 
 @dataclass
 class _Bucket:
@@ -41,9 +58,18 @@ class _Bucket:
     stamp: float
 
 
+@dataclass
+class _Learned:
+    per_minute: float
+    at: float  # when Slack last said "too many"
+    taken: int = 0  # calls let out since
+
+
 class Pacer:
-    """Token buckets per key (workspace) that never exceed `per_minute` calls in
-    any 60-second window: a burst of `per_minute / 5`, refilled at the rest.
+    """Token buckets per key (workspace) that never exceed the key's limit in any
+    60-second window: a burst of a fifth of it, refilled at the rest. The limit is
+    `per_minute` (split between replicas), or what a 429 taught (`limited`), or none
+    (`per_minute=None` and no 429 yet: every call may go).
 
     `clock` and `sleep` are injectable so tests can assert how long a call waited
     without waiting for real."""
@@ -51,14 +77,19 @@ class Pacer:
     def __init__(
         self,
         *,
-        per_minute: float,
+        per_minute: float | None,
+        floor: float = 10.0,
+        method: str = "",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._method = method or "this method"  # for the log
         self._clock = clock
         self._sleep = sleep
-        self._budget = per_minute
+        self._budget, self._floor_budget = per_minute, floor
         self._buckets: dict[str, _Bucket] = {}
+        self._sent: dict[str, deque[float]] = {}  # per key: when Slack took each call of the last minute
+        self._learned: dict[str, _Learned] = {}
         self._open: dict[str, int] = {}
         # Per key: each reply waiting for an optional token → (waiting since: its last visible
         # update or its first ask, last asked); and when each reply last got one.
@@ -68,11 +99,52 @@ class Pacer:
 
     def share(self, replicas: int) -> None:
         """Split the workspace budget between this many live replicas (each paces its own
-        edits; together they stay within Slack's limit)."""
-        self.per_minute = self._budget / max(1, replicas)
-        self._capacity = max(1.0, self.per_minute / 5)
-        # burst + refill over any 60 s ≤ per_minute, even against a strict sliding window
-        self._rate = max(self.per_minute - self._capacity, 1.0) / 60.0
+        edits; together they stay within Slack's limit), and the floor a 429 cannot push
+        it under. A learned limit is already this replica's own: it is not split again."""
+        self.per_minute = None if self._budget is None else self._budget / max(1, replicas)
+        self._floor = self._floor_budget / max(1, replicas)
+
+    def limit(self, key: str) -> float | None:
+        """Calls per minute allowed in this workspace now; None: no limit known."""
+        learned = self._learned.get(key)
+        if learned is None:
+            return self.per_minute
+        quiet = self._clock() - learned.at
+        if quiet >= FORGET_AFTER:
+            del self._learned[key]
+            return self.per_minute
+        grown = learned.per_minute * GROWTH ** int(quiet // WINDOW)
+        return grown if self.per_minute is None else min(grown, self.per_minute)
+
+    def limited(self, key: str) -> None:
+        """Slack answered a call in this workspace with a 429: from now on it gets a little less
+        than what Slack accepted in the last minute. Calls already on their way when it learned
+        do not teach it again; a call made at the new pace that still draws a 429 does."""
+        learned = self._learned.get(key)
+        if learned is not None and learned.taken == 0:
+            return
+        now = self._clock()
+        current = self.limit(key)
+        accepted = float(len(self._recent(key, now)))
+        observed = accepted if current is None else min(accepted, current)
+        self._learned[key] = _Learned(max(self._floor, BACK_OFF * observed), now)
+        self._buckets[key] = _Bucket(0.0, now)  # Slack just said "not now": the burst is spent
+        log.info("Slack limits %s in %s: pacing it at %.0f a minute", self._method, key, self._learned[key].per_minute)
+
+    def accepted(self, key: str) -> None:
+        """Slack took a call in this workspace (what a 429 learns from)."""
+        now = self._clock()
+        self._recent(key, now).append(now)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        sent = self._sent.setdefault(key, deque())
+        while sent and now - sent[0] > WINDOW:
+            sent.popleft()
+        return sent
+
+    def _count(self, key: str) -> None:
+        if (learned := self._learned.get(key)) is not None:
+            learned.taken += 1
 
     def opened(self, key: str) -> None:
         """A reply started streaming in this workspace: keep a token for its final edit."""
@@ -85,32 +157,49 @@ class Pacer:
         else:
             self._open.pop(key, None)
 
-    def _reserve(self, key: str) -> float:
-        return min(self._capacity - 1, max(1, self._open.get(key, 0)))
+    def _reserve(self, key: str, capacity: float) -> float:
+        return min(capacity - 1, max(1, self._open.get(key, 0)))
 
     def can_take(self, key: str) -> bool:
         """Would `try_take` succeed now? (Checked before rendering, which is not free.)"""
-        return self._refill(key).tokens - 1 >= self._reserve(key)
+        refilled = self._refill(key)
+        if refilled is None:
+            return True
+        bucket, capacity, _ = refilled
+        return bucket.tokens - 1 >= self._reserve(key, capacity)
 
-    def _refill(self, key: str) -> _Bucket:
+    def _refill(self, key: str) -> tuple[_Bucket, float, float] | None:
+        """The key's bucket brought up to now, with its burst and refill rate (per second);
+        None while no limit is known."""
+        limit = self.limit(key)
+        if limit is None:
+            return None
+        capacity = max(1.0, limit / 5)
+        # burst + refill over any 60 s ≤ the limit, even against a strict sliding window
+        rate = max(limit - capacity, 1.0) / WINDOW
         bucket = self._buckets.get(key)
         now = self._clock()
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._capacity, now)
-        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.stamp) * self._rate)
+            bucket = self._buckets[key] = _Bucket(capacity, now)
+        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.stamp) * rate)
         bucket.stamp = now
-        return bucket
+        return bucket, capacity, rate
 
     def try_take(self, key: str, reply: Hashable | None = None) -> bool:
         """A token for an edit that may be skipped: only above the reserve. A `reply` that names
         itself waits in line: it gets a token only while fewer replies have waited longer."""
-        bucket = self._refill(key)
-        free = int(bucket.tokens - self._reserve(key))
+        refilled = self._refill(key)
+        if refilled is None:
+            self._count(key)
+            return True
+        bucket, capacity, _ = refilled
+        free = int(bucket.tokens - self._reserve(key, capacity))
         if reply is not None and not self._in_turn(key, reply, free):
             return False
         if free < 1:
             return False
         bucket.tokens -= 1
+        self._count(key)
         return True
 
     def _in_turn(self, key: str, reply: Hashable, free: int) -> bool:
@@ -147,11 +236,16 @@ class Pacer:
     async def take(self, key: str) -> None:
         """A token for an edit that must happen (the final one): wait for it."""
         while True:
-            bucket = self._refill(key)
+            refilled = self._refill(key)
+            if refilled is None:
+                self._count(key)
+                return
+            bucket, _, rate = refilled
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
+                self._count(key)
                 return
-            await self._sleep((1 - bucket.tokens) / self._rate)
+            await self._sleep((1 - bucket.tokens) / rate)
 
 
 class PostPacer:

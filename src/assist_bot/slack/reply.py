@@ -56,13 +56,15 @@ class SlackReplies:
         append_pacer: Pacer | None = None,
         limit: int = MESSAGE_LIMIT,
     ) -> None:
-        self._append_pacer = append_pacer or Pacer(per_minute=100)
+        self._append_pacer = append_pacer or Pacer(per_minute=None, floor=100, method="chat.appendStream")
         self._clients = clients
         self._interval = interval
         self._pacer = pacer
         self._approvals = approvals
         self._mode = mode
-        self._calls = SlackCalls(gate or RateGate())
+        # A 429 of a paced method teaches its pacer the workspace's real limit.
+        pacers = {"chat.update": pacer, "chat.appendStream": self._append_pacer}
+        self._calls = SlackCalls(gate or RateGate(), pacers=pacers)
         self._limit = limit
         self._edit_only: set[str] = set()  # workspaces that refused native streaming
 
