@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from assist_bot.store.base import Keys, ThreadKey
+from assist_bot.store.base import ThreadKey
+from assist_bot.store.keys import Keys
 from bench.procs import Bot, Procs, RedisServer, bot_env, free_port
 from bench.redis_proxy import CountingProxy
 from tests.fakes.openai import FakeOpenAI, Text, input_texts

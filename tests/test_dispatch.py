@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from assist_bot.dispatch import LOCK_LEASE
+from assist_bot.crash_recovery import LOCK_LEASE
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.store import ThreadKey

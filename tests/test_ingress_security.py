@@ -15,7 +15,7 @@ import pytest
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack.commands import WORKSPACE_ADMINS_ONLY
 from assist_bot.store import ChannelKey, Keys, ThreadKey
-from assist_bot.store.base import InvalidIdError
+from assist_bot.store.keys import InvalidIdError
 from tests.fakes.openai import Text
 from tests.fakes.slack import event_body, mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending

@@ -23,7 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.assistants import Assistants
-from assist_bot.dispatch import Dispatcher, Limits
+from assist_bot.dispatch import Dispatcher
+from assist_bot.dispatch_ports import Limits
 from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine

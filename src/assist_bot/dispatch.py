@@ -1,7 +1,8 @@
 """Between the surfaces and the engine: dedupe → per-thread lock and queue → turn.
 
 Knows neither Slack nor OpenAI: it talks to a `Replies` factory (the Slack side)
-and a `TurnRunner` (the engine) through the protocols below, and to the store.
+and a `TurnRunner` (the engine) through its ports (dispatch_ports.py), and to the
+store. A turn whose replica died is taken over by crash_recovery.py's sweeper.
 
 Why a queue and a lock: one response at a time per thread (OpenAI refuses a
 second one on a busy conversation), and messages that arrive meanwhile must be
@@ -17,106 +18,37 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
+from assist_bot import crash_recovery
 from assist_bot.admission import Admission
 from assist_bot.assistants import Assistant, Assistants
-from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, TurnEvent, UsageReport
+from assist_bot.dispatch_ports import (
+    NO_LIMITS,
+    Limits,
+    LogNotices,
+    Names,
+    Notices,
+    Refusal,
+    Replies,
+    ReplySink,
+    TurnRunner,
+)
+from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, UsageReport
 from assist_bot.inbound import Inbound
 from assist_bot.stopping import StopResult, request_stop, watching
 from assist_bot.store import Store, ThreadKey
-from assist_bot.store.base import NO_CAPS, QueueCaps, ReplyRef, TurnSnapshot
+from assist_bot.store.base import ReplyRef, TurnSnapshot
 from assist_bot.store.ledger import Owner
 from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
-# Seconds a thread's lock outlives its holder: refreshed at half-time while a turn runs
-# (or waits for a slot), so a dead replica's threads are taken over within a minute
-# (ASSIST_BOT_LOCK_LEASE). The sweeper looks for them every half lease.
-LOCK_LEASE = 60.0
-
 # While the store is unreachable, a turn that has answered keeps trying to record its end
 # (so that its messages are not answered again) with these pauses: about two minutes, then
 # it gives up and the sweeper treats the turn as interrupted once the store is back.
 END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one thread may ask at once: ASSIST_BOT_MAX_MESSAGE_CHARS for one message,
-    ASSIST_BOT_MAX_QUEUED_MESSAGES / _BYTES for what waits for its next turn (0: no cap)."""
-
-    message_chars: int = 0
-    queue: QueueCaps = NO_CAPS
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a message was not taken: too long, or its thread's queue is full (of messages
-    or of bytes). `limit` is the cap it hit; `size` the message's length when too long."""
-
-    reason: Literal["too_long", "messages", "bytes"]
-    limit: int
-    size: int = 0
-
-
-class Notices(Protocol):
-    async def refused(self, message: Inbound, refusal: Refusal) -> None:
-        """Tell the message's author (only them) that it was not taken, and why."""
-
-    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
-        """Tell the author of a `stop` (only them) that only `askers` or an admin may stop the answer."""
-
-
-class _LogNotices:
-    """Notices for a dispatcher built without a Slack side (tools and tests): the log only."""
-
-    async def refused(self, message: Inbound, refusal: Refusal) -> None:
-        log.info("message %s/%s not taken: %s", message.channel, message.ts, refusal.reason)
-
-    async def stop_refused(self, message: Inbound, askers: tuple[str, ...]) -> None:
-        log.info("stop %s/%s refused: not the asker", message.channel, message.ts)
-
-
-class ReplySink(Protocol):
-    def feed(self, event: TurnEvent) -> None:
-        """Take an event without waiting: the model's stream never waits on Slack."""
-
-    async def finish(self, done: Done) -> None: ...
-
-    async def fail(self, kind: str) -> None: ...
-
-    async def ask(self, request: ApprovalRequest) -> Decision:
-        """Ask the requester to approve a side-effect tool call; wait for the answer."""
-
-
-class Replies(Protocol):
-    async def open(self, first: Inbound) -> ReplySink:
-        """Show at once that an answer is coming (placeholder, status)."""
-
-    async def close_interrupted(self, reply: ReplyRef, *, again: bool) -> None:
-        """Close the reply of a turn whose process died, with a note (`again`: it is
-        being answered anew)."""
-
-
-class Names(Protocol):
-    async def name(self, team: str, user: str) -> str:
-        """A person's display name (never raises: falls back to the id)."""
-
-
-class TurnRunner(Protocol):
-    def run(
-        self,
-        *,
-        thread: ThreadKey,
-        messages: Sequence[Inbound],
-        assistant: Assistant,
-        approve: Callable[[ApprovalRequest], Awaitable[Decision]],
-        state: TurnSnapshot,
-    ) -> AsyncGenerator[TurnEvent, None]: ...
 
 
 class Dispatcher:
@@ -128,9 +60,9 @@ class Dispatcher:
         replies: Replies,
         assistants: Assistants,
         max_concurrent_turns: int = 100,
-        lock_lease: float = LOCK_LEASE,
+        lock_lease: float = crash_recovery.LOCK_LEASE,
         admins: frozenset[str] = frozenset(),
-        limits: Limits = Limits(),
+        limits: Limits = NO_LIMITS,
         notices: Notices | None = None,
         names: Names | None = None,
         meter: Meter | None = None,
@@ -138,7 +70,7 @@ class Dispatcher:
         self._store = store
         self._lease_seconds = lock_lease
         self._limits = limits
-        self._notices = notices or _LogNotices()
+        self._notices = notices or LogNotices()
         self._names = names
         self._admins = admins
         self._unnoted: dict[ThreadKey, asyncio.Task[None]] = {}  # records waiting for their reply's message
@@ -212,30 +144,20 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- crash recovery ---------------------------------------------------------------
+    # -- crash recovery (crash_recovery.py) ---------------------------------------------
     async def sweep(self) -> int:
         """If this replica is the sweeper (one at a time, by a lease in the store): take
         over the threads whose turn's owner is gone — their lease ran out — and answer
         them. Returns how many were taken over."""
-        if not self._accepting or not await self._store.hold_sweeper(self._owner, self._lease_seconds):
+        if not self._accepting:
             return 0
-        taken = 0
-        for thread in await self._store.stalled_turns():
-            holder = self._holder()
-            if await self._store.take_over(thread, holder, self._lease_seconds):
-                log.warning("thread %s/%s: its turn's owner is gone; taking over", thread.channel, thread.thread_ts)
-                self._start_drain(thread, holder)
-                taken += 1
-        return taken
+        return await crash_recovery.sweep(
+            self._store, owner=self._owner, lease=self._lease_seconds, new_holder=self._holder, drain=self._start_drain
+        )
 
     async def keep_sweeping(self) -> None:
         """Sweep every half lease, for the life of the process (the caller owns the task)."""
-        while True:
-            await asyncio.sleep(self._lease_seconds / 2)
-            try:
-                await self.sweep()
-            except Exception as exc:  # the store is down, say: the next sweep tries again
-                log.warning("sweeping for interrupted turns failed (%s)", type(exc).__name__)
+        await crash_recovery.keep_sweeping(self.sweep, every=self._lease_seconds / 2)
 
     async def _stop(self, message: Inbound) -> bool:
         """`stop` in a thread whose answer streams (on any replica): the asker (or an admin) cancels
@@ -274,11 +196,11 @@ class Dispatcher:
         look and release."""
         answering = False
         try:
-            async with self._lease(thread, holder):
+            async with crash_recovery.leased(self._store, thread, holder, lease=self._lease_seconds):
                 while True:
                     start = await self._store.begin_turn(thread)
                     if start.interrupted is not None or start.given_up:
-                        await self._close_interrupted(start)
+                        await crash_recovery.close_interrupted(self._replies, start)
                     change = StateChange()
                     if start.items:
                         answering = True
@@ -331,41 +253,6 @@ class Dispatcher:
                 where = f"{thread.channel}/{thread.thread_ts}"
                 log.warning("thread %s: the store is unreachable; ending the turn again in %.1fs", where, delay)
                 await asyncio.sleep(delay)
-
-    async def _close_interrupted(self, start: TurnSnapshot) -> None:
-        """A turn of this thread died with its process: close its reply with a note."""
-        log.warning("closing a reply interrupted by a crash (%d message(s) given up)", start.given_up)
-        if start.interrupted is None:
-            return
-        try:
-            await self._replies.close_interrupted(start.interrupted, again=not start.given_up)
-        except Exception:  # a note we cannot write must not keep the thread from its answer
-            log.warning("could not close the interrupted reply %s", start.interrupted.ts, exc_info=True)
-
-    @contextlib.asynccontextmanager
-    async def _lease(self, thread: ThreadKey, holder: str) -> AsyncIterator[None]:
-        async def keep() -> None:
-            # Listed for the sweeper at once (if this process dies now, it finds the thread),
-            # then again with each refresh of the lease.
-            with contextlib.suppress(Exception):
-                await self._store.watch_turn(thread, self._lease_seconds)
-            while True:
-                await asyncio.sleep(self._lease_seconds / 2)
-                try:
-                    if not await self._store.refresh_lock(thread, holder, self._lease_seconds):
-                        log.warning("lost the lock of %s/%s", thread.channel, thread.thread_ts)
-                        return
-                    await self._store.watch_turn(thread, self._lease_seconds)
-                except Exception:  # the store is unreachable: the turn goes on, we try again
-                    log.warning("could not refresh the lock of %s/%s", thread.channel, thread.thread_ts)
-
-        keeper = asyncio.create_task(keep())
-        try:
-            yield
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
 
     async def _turn(self, thread: ThreadKey, messages: list[Inbound], state: TurnSnapshot) -> StateChange:
         """Run one turn into its reply; returns what the store must keep of it (saved by end_turn)."""

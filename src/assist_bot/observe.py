@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assist_bot.assistants import Assistant
-from assist_bot.dispatch import Replies, ReplySink, TurnRunner
+from assist_bot.dispatch_ports import Replies, ReplySink, TurnRunner
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
 from assist_bot.logs import bind

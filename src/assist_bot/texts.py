@@ -74,7 +74,7 @@ def tool_activity(kind: str, name: str = "") -> str:
 
 # --- a message over a cap: told to its author only (ephemeral) ----------------------------
 def message_refused(reason: str, limit: int, size: int = 0) -> str:
-    """Why a message was not taken (dispatch.Refusal's reason, cap and size)."""
+    """Why a message was not taken (dispatch_ports.Refusal's reason, cap and size)."""
     if reason == "too_long":
         return (
             f"⚠️ I did not take your message: it is {size:,} characters long and I take at most {limit:,}. "

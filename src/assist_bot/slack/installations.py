@@ -23,7 +23,7 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
-from assist_bot.store.base import NAMESPACE
+from assist_bot.store.keys import NAMESPACE
 from assist_bot.store.redis_client import connect
 
 log = logging.getLogger(__name__)

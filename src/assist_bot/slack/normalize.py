@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from assist_bot.inbound import Inbound
-from assist_bot.store.base import is_slack_id
+from assist_bot.store.keys import is_slack_id
 
 log = logging.getLogger(__name__)
 

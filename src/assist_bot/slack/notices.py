@@ -13,7 +13,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from assist_bot import texts
-from assist_bot.dispatch import Refusal
+from assist_bot.dispatch_ports import Refusal
 from assist_bot.inbound import Inbound
 from assist_bot.slack.clients import NotInstalled, SlackClients
 

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
-from assist_bot.store.base import NAMESPACE
+from assist_bot.store.keys import NAMESPACE
 
 log = logging.getLogger(__name__)
 

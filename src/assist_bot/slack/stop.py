@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.store import ThreadKey
-from assist_bot.store.base import is_slack_id
+from assist_bot.store.keys import is_slack_id
 
 log = logging.getLogger(__name__)
 

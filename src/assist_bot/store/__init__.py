@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from assist_bot.store.base import ChannelKey, Keys, Store, ThreadKey
+from assist_bot.store.base import ChannelKey, Store, ThreadKey
+from assist_bot.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

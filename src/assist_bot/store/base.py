@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import abc
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-NAMESPACE = "assist-bot"
+from assist_bot.store.keys import Keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,151 +30,6 @@ class ThreadKey:
 class ChannelKey:
     team: str
     channel: str
-
-
-# What a Slack team, enterprise, channel or user id looks like (T0123ABC, C0123ABC, U0123ABC…).
-# Nothing else may reach a key: `*`, `?` or `[` in a key pattern would match other teams' keys.
-_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
-
-
-def is_slack_id(value: object) -> bool:
-    return isinstance(value, str) and _SLACK_ID.fullmatch(value) is not None
-
-
-class InvalidIdError(ValueError):
-    """A team or channel id that is not a Slack id reached the key builder."""
-
-
-def _id(value: str) -> str:
-    if not is_slack_id(value):
-        raise InvalidIdError(f"not a Slack id: {value[:40]!r}")
-    return value
-
-
-class Keys:
-    """Builds every storage key, so the layout lives in one place.
-
-    Every key starts with the namespace, then a Redis Cluster hash tag — the part in
-    braces, which alone decides the key's slot — naming the thing the key belongs to,
-    then the kind of data: `assist-bot:{T1:C1:1700000000.1}:conv`. Keys used together
-    in one MULTI block or Lua script share their tag (all of a thread's, all of a
-    channel's, an approval's), so each such operation touches one slot; different
-    threads spread over the cluster. The tag starts with the team id: two workspaces
-    can never read each other's state, and `SCAN assist-bot:{T123:*` finds a team's.
-    Team and channel ids are checked to be Slack ids (InvalidIdError otherwise),
-    so no key and no pattern is ever built from anything else.
-    """
-
-    def __init__(self, namespace: str = NAMESPACE) -> None:
-        self.namespace = namespace
-
-    def _thread(self, kind: str, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{{{_id(thread.team)}:{_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
-
-    def _channel(self, kind: str, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
-
-    def _threads_of(self, kind: str, channel: ChannelKey) -> str:
-        """A SCAN pattern matching one kind of key of every thread in a channel."""
-        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:{kind}"
-
-    def conversation(self, thread: ThreadKey) -> str:
-        """The thread's state on the model server: its conversation id, or (response_chain)
-        its last response id."""
-        return self._thread("conv", thread)
-
-    def channel_conversations(self, channel: ChannelKey) -> str:
-        """A pattern matching every thread's conversation key in a channel."""
-        return self._threads_of("conv", channel)
-
-    def history(self, thread: ThreadKey) -> str:
-        """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
-        return self._thread("hist", thread)
-
-    def channel_histories(self, channel: ChannelKey) -> str:
-        return self._threads_of("hist", channel)
-
-    def channel_known(self, channel: ChannelKey) -> str:
-        """A pattern matching every thread's `known` marker in a channel."""
-        return self._threads_of("known", channel)
-
-    def known(self, thread: ThreadKey) -> str:
-        return self._thread("known", thread)
-
-    def lock(self, thread: ThreadKey) -> str:
-        return self._thread("lock", thread)
-
-    def pending(self, thread: ThreadKey) -> str:
-        return self._thread("pending", thread)
-
-    def message_seen(self, thread: ThreadKey, token: str) -> str:
-        """A message's dedupe token, in its thread's slot: enqueue claims it in the same
-        script that queues the message and takes the thread's lock."""
-        return self._thread(f"seen:{token}", thread)
-
-    def running(self, thread: ThreadKey) -> str:
-        """The answer streaming in a thread (who asked) and, once asked, who stopped it."""
-        return self._thread("running", thread)
-
-    def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
-
-    def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{{{_id(team)}:{approval_id}}}:approval"
-
-    def thread_files(self, thread: ThreadKey) -> str:
-        return self._thread("tfiles", thread)
-
-    def inflight(self, thread: ThreadKey) -> str:
-        """The messages the running turn took: put back for the next turn if its owner dies."""
-        return self._thread("inflight", thread)
-
-    def turn(self, thread: ThreadKey) -> str:
-        """The running turn's reply message (channel, ts), so that whoever takes over can close it."""
-        return self._thread("turn", thread)
-
-    def turns(self) -> str:
-        """Threads with a running turn, scored by when their lease ends: where the sweeper looks."""
-        return f"{self.namespace}:turns"
-
-    def sweeper(self) -> str:
-        """The lease of the one replica that sweeps at a time."""
-        return f"{self.namespace}:sweeper"
-
-    def knowledge(self, channel: ChannelKey) -> str:
-        return self._channel("knowledge", channel)
-
-    def knowledge_holders(self, team: str, slack_file_id: str) -> str:
-        """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{{{_id(team)}:{slack_file_id}}}:kchannels"
-
-    def knowledge_owner(self, team: str, slack_file_id: str) -> str:
-        """Older versions kept one owner channel per file, as a string: still read, then moved
-        into the set. Named as those versions named it (before hash tags), so it is found."""
-        return f"{self.namespace}:{_id(team)}:kfile:{slack_file_id}"
-
-    def replicas(self) -> str:
-        # Not per team: the replicas serve every workspace.
-        return f"{self.namespace}:replicas"
-
-    def channel(self, channel: ChannelKey) -> str:
-        return self._channel("channel", channel)
-
-    def decisions(self) -> str:
-        """The pub/sub channel announcing approval decisions (to every replica)."""
-        return f"{self.namespace}:decisions"
-
-    def feedback(self, team: str) -> str:
-        return f"{self.namespace}:{team}:feedback"
-
-    def slack_pause(self, team: str, method: str) -> str:
-        """Exists while Slack asks the workspace to wait before calling `method` again (429 +
-        Retry-After); its TTL is what is left of the wait."""
-        return f"{self.namespace}:{_id(team)}:slackpause:{method}"
-
-    def post_pace(self, channel: ChannelKey) -> str:
-        """When the next message may be posted in the channel (see Store.reserve_post)."""
-        return self._channel("postpace", channel)
 
 
 # How long each kind of data lives when nothing refreshes it (seconds).

@@ -14,7 +14,8 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from assist_bot.store.base import NAMESPACE, Store
+from assist_bot.store.base import Store
+from assist_bot.store.keys import NAMESPACE
 
 # Usage of past months stays readable for a year and a bit, then goes.
 USAGE_TTL = 400 * 24 * 60 * 60

@@ -17,7 +17,6 @@ from assist_bot.store.base import (
     SEEN_TTL,
     ChannelKey,
     Enqueued,
-    Keys,
     QueueCaps,
     ReplyRef,
     Store,
@@ -26,6 +25,7 @@ from assist_bot.store.base import (
     encode,
     feedback_field,
 )
+from assist_bot.store.keys import Keys
 from assist_bot.store.slack_limits import next_slot
 
 

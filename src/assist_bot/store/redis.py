@@ -21,7 +21,6 @@ from assist_bot.store.base import (
     SEEN_TTL,
     ChannelKey,
     Enqueued,
-    Keys,
     QueueCaps,
     ReplyRef,
     Store,
@@ -31,6 +30,7 @@ from assist_bot.store.base import (
     encode,
     feedback_field,
 )
+from assist_bot.store.keys import Keys
 from assist_bot.store.redis_client import PING_TIMEOUT, Client, connect
 from assist_bot.store.redis_decisions import DecisionListener
 from assist_bot.store.slack_limits import RedisSlackLimits

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from assist_bot.store.base import ChannelKey, Keys
+from assist_bot.store.base import ChannelKey
+from assist_bot.store.keys import Keys
 
 if TYPE_CHECKING:  # the memory twin uses next_slot without Redis
     import redis.asyncio as aioredis
