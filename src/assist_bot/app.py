@@ -150,6 +150,7 @@ class AssistBot:
             backends=self.backends,
             sleep=sleep,
             deadline=deadline,
+            meter=self.meter,
         )
         self.approvals = Approvals(
             clients=clients,
