@@ -164,3 +164,55 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
         text = (await wait_for(lambda: answer(slack, url)))["text"]
     assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
     assert "<!here>" not in text
+
+
+# -- slash commands: the model that fills in a tool's arguments is metered like an answer --------
+@pytest.fixture
+def meteo_env(meteo, monkeypatch):
+    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    return meteo
+
+
+async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, openai_fake, redis_url):
+    openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
+        await bot.bot.store._redis.flushdb()
+        await ask(bot, slack, "C1", "U1", "big question", "spent")
+        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+
+        url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
+        refused = await wait_for(lambda: answer(slack, url))
+        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+    assert refused["response_type"] == "ephemeral"
+    assert refused["text"] == texts.failure("budget_user")
+    assert len(openai_fake.response_requests) == 1  # the answer's only: no model call for the arguments
+    assert slack.bot_messages("C1")[-1].text == "spent"  # nothing posted in the channel
+
+
+async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_budget(
+    slack, openai_fake, redis_url, meteo_env
+):
+    openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "celsius"})], usage=usage(80, 30)))
+    async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
+        await bot.bot.store._redis.flushdb()
+        await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
+        posted = await wait_for(lambda: slack.bot_messages("C1"))
+        assert posted[0].text.startswith("<@U1> used `/weather`:")
+        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        scopes = ["workspace", "channel:C1", "user:U1", "assistant:default"]
+        figures = await bot.bot.ledger.usage("T1", month_of(time.time()), scopes)
+        assert {scope: figures[scope]["tokens"] for scope in scopes} == dict.fromkeys(scopes, 110)
+        assert figures["user:U1"]["input@gpt-5.4-mini"] == 80 and figures["user:U1"]["responses"] == 1
+        assert "turns" not in figures["user:U1"]  # a model call, not an answer
+        metrics = bot.bot.metrics.registry
+        assert metrics.get_sample_value("assist_bot_tokens_total", {"model": "gpt-5.4-mini", "kind": "input"}) == 80
+
+        url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
+        # Over budget now, by the slash command alone: neither another command nor an answer calls the model.
+        again = await bot.command(slack, "/weather", "and in Lyon?", user="U1", channel="C1")
+        assert (await wait_for(lambda: answer(slack, again)))["text"] == texts.failure("budget_user")
+        await ask(bot, slack, "C1", "U1", "hello", texts.failure("budget_user"))
+    assert len(openai_fake.response_requests) == 1

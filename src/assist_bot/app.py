@@ -151,6 +151,7 @@ class AssistBot:
             backends=self.backends,
             sleep=sleep,
             deadline=deadline,
+            meter=self.meter,
         )
         self.approvals = Approvals(
             clients=clients,

@@ -3,7 +3,9 @@ figures recorded by workspace, channel, user, assistant and month, monthly token
 budgets, and an estimated cost from per-model prices.
 
 Neutral: knows neither Slack nor OpenAI's SDK. The engine yields a `UsageReport` per
-response; the dispatcher hands them to the `Meter`, which records and enforces.
+response; the dispatcher hands them to the `Meter`, which records and enforces. The one
+model call outside a turn (a slash command's arguments, engine/arguments.py) goes through
+the same `Meter`.
 """
 
 from __future__ import annotations
@@ -210,6 +212,22 @@ class Meter:
         )
         after = await self.ledger.record(entry, now=now)
         await self._alert(thread.team, month, after, channel=thread.channel, user=user)
+
+    async def record_call(self, *, team: str, channel: str, user: str, assistant: str, report: UsageReport) -> None:
+        """A model call outside any turn (the arguments of a slash command in plain words): its
+        tokens count in the same scopes and toward the same budgets as an answer's, but it is
+        no answer ("turns") and neither used nor made anything kept at OpenAI."""
+        now = self.clock()
+        month = month_of(now)
+        entry = UsageEntry(
+            team=team,
+            month=month,
+            scopes=("workspace", f"channel:{channel}", f"user:{user}", f"assistant:{assistant}"),
+            counts=counts_of([report]),
+            ranked={"channel": channel, "user": user},
+        )
+        after = await self.ledger.record(entry, now=now)
+        await self._alert(team, month, after, channel=channel, user=user)
 
     async def _alert(self, team: str, month: str, after: dict[str, int], *, channel: str, user: str) -> None:
         for scope, limit in self.budgets.limits(channel, user).items():

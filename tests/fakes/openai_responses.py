@@ -256,6 +256,8 @@ class Responses(Resource):
             + [function_call_item(name, arguments) for name, arguments in reply.calls]
         )
         self._finish(obj, body, conv_id, "completed")
+        if reply.usage is not None:  # as given, like the streamed response.completed
+            obj["usage"] = reply.usage
         return web.json_response(obj, headers={"x-request-id": new_id("req")})
 
     async def _pause(self, seconds: float) -> bool:

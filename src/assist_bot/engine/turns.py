@@ -40,7 +40,8 @@ from assist_bot.inbound import Inbound
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
 from assist_bot.store.base import TurnSnapshot
-from assist_bot.tools import Tool, ToolContext, ToolRegistry
+from assist_bot.tools import Caller, Tool, ToolContext, ToolRegistry
+from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,10 @@ class Engine:
         retry_backoff: float = RETRY_BACKOFF,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
+        meter: Meter | None = None,
     ) -> None:
         self._client = client
+        self._meter = meter  # budgets and usage of the one model call outside turns (tool_arguments)
         self._backends = backends
         self._store = store
         self._settings = settings
@@ -123,15 +126,23 @@ class Engine:
         # No settings here: each tool gets its own (Tool.invoke), never the bot's credentials.
         return ToolContext(http=self._session(), team=team, channel=channel, user=user, thread_ts=thread_ts)
 
-    async def tool_arguments(self, tool: Tool, text: str, *, channel: ChannelKey | None = None) -> dict[str, Any]:
+    async def tool_arguments(self, tool: Tool, text: str, *, caller: Caller) -> dict[str, Any]:
         """The model fills in the arguments: the channel's own model, on its own server (a
-        channel on a model of its own never has its words sent elsewhere)."""
-        if channel is None:
-            return await arguments_from_text(self._client, model=self._settings.model, tool=tool, text=text)
+        channel on a model of its own never has its words sent elsewhere), on the caller's
+        budgets and counted in their usage (TurnError "budget_<scope>" when one is used up)."""
+        channel = ChannelKey(caller.team, caller.channel)
         assistant, backend = self._backends.of_channel(
             (await self._store.get_channel_settings(channel)).get("assistant")
         )
-        return await arguments_from_text(backend.client, model=assistant.model, tool=tool, text=text)
+        return await arguments_from_text(
+            backend.client,
+            model=assistant.model,
+            tool=tool,
+            text=text,
+            caller=caller,
+            assistant=assistant.name,
+            meter=self._meter,
+        )
 
     # -- a turn ------------------------------------------------------------------------
     async def run(

@@ -13,7 +13,7 @@ from assist_bot.slack.files import FileIntake, SlackFiles
 from assist_bot.slack.people import People
 from assist_bot.store import ChannelKey, Store
 from assist_bot.store.ledger import Ledger
-from assist_bot.tools import Tool, ToolContext, ToolRegistry
+from assist_bot.tools import Caller, Tool, ToolContext, ToolRegistry
 
 
 class ToolBackend(Protocol):
@@ -21,7 +21,9 @@ class ToolBackend(Protocol):
 
     def tool_context(self, *, team: str, channel: str, user: str, thread_ts: str = "") -> ToolContext[Any]: ...
 
-    async def tool_arguments(self, tool: Tool, text: str, *, channel: ChannelKey | None = None) -> dict[str, Any]: ...
+    async def tool_arguments(self, tool: Tool, text: str, *, caller: Caller) -> dict[str, Any]:
+        """The model fills in the arguments, metered like an answer: raises TurnError
+        ("budget_<scope>") without calling it when the caller's budgets are used up."""
 
 
 class ChannelKnowledge(FileIntake, Protocol):

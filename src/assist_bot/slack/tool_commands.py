@@ -25,7 +25,6 @@ from assist_bot.events import ApprovalRequest
 from assist_bot.slack import forms
 from assist_bot.slack.deps import ToolCommandDeps
 from assist_bot.slack.normalize import valid_ids, workspace
-from assist_bot.store import ChannelKey
 from assist_bot.tools import Caller, Tool, ToolArgumentsError
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 _PAIRS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*=")
 
 
-async def parse_arguments(deps: ToolCommandDeps, tool: Tool, text: str, *, channel: ChannelKey) -> dict[str, Any]:
+async def parse_arguments(deps: ToolCommandDeps, tool: Tool, text: str, *, caller: Caller) -> dict[str, Any]:
     """Text in any of the three forms → validated arguments, or ToolArgumentsError."""
     text = text.strip()
     if text.startswith("{"):
@@ -44,7 +43,7 @@ async def parse_arguments(deps: ToolCommandDeps, tool: Tool, text: str, *, chann
         except ValueError:
             raise ToolArgumentsError("write key=value pairs separated by spaces; quote values with spaces") from None
     else:
-        arguments = await deps.tool_backend.tool_arguments(tool, text, channel=channel)
+        arguments = await deps.tool_backend.tool_arguments(tool, text, caller=caller)
     tool.validate(arguments)
     return arguments if isinstance(arguments, dict) else json.loads(arguments)
 
@@ -184,7 +183,8 @@ def _command_handler(deps: ToolCommandDeps, tool: Tool):
         user, channel, team = command["user_id"], command["channel_id"], command["team_id"]
         if not valid_ids(user, channel):
             return
-        if not tool.allowed(Caller(team=team, channel=channel, user=user), deps.settings.admin_ids):
+        caller = Caller(team=team, channel=channel, user=user)
+        if not tool.allowed(caller, deps.settings.admin_ids):
             await respond(response_type="ephemeral", text=texts.tool_not_allowed(tool.name))
             return
         text = command.get("text") or ""
@@ -192,11 +192,11 @@ def _command_handler(deps: ToolCommandDeps, tool: Tool):
             await client.views_open(trigger_id=command["trigger_id"], view=forms.modal(tool, channel=channel))
             return
         try:
-            arguments = await parse_arguments(deps, tool, text, channel=ChannelKey(team, channel))
+            arguments = await parse_arguments(deps, tool, text, caller=caller)
         except ToolArgumentsError as exc:
             await respond(response_type="ephemeral", text=texts.bad_arguments(tool.slash_command, escaped(exc)))
             return
-        except TurnError as exc:
+        except TurnError as exc:  # the model failed, or a budget is used up (no model call then)
             await respond(response_type="ephemeral", text=texts.failure(exc.kind))
             return
         await run_for_person(deps, client, tool, arguments, team=team, channel=channel, user=user)
