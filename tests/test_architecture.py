@@ -55,6 +55,8 @@ def test_neutral_modules_import_neither_side():
         PACKAGE / f"{name}.py"
         for name in (
             "dispatch",
+            "dispatch_ports",
+            "crash_recovery",
             "events",
             "inbound",
             "uploads",

@@ -26,11 +26,11 @@ FAILURES = {
     "length_limit": "⚠️ The answer stopped here: it reached this assistant's length limit. Ask me to continue.",
     "content_filter": "⚠️ The answer was stopped by the AI service's content filter.",
     "incomplete": "⚠️ The AI service stopped this answer before it was complete.",
-    "budget_workspace": "⛔ This workspace has used its monthly token budget, so I did not answer. "
+    "budget_workspace": "⛔ This workspace has used its monthly token budget, so I did not ask the AI service. "
     "An admin can raise it; it starts afresh next month.",
-    "budget_channel": "⛔ This channel has used its monthly token budget, so I did not answer. "
+    "budget_channel": "⛔ This channel has used its monthly token budget, so I did not ask the AI service. "
     "An admin can raise it; it starts afresh next month.",
-    "budget_user": "⛔ You have used your monthly token budget, so I did not answer. "
+    "budget_user": "⛔ You have used your monthly token budget, so I did not ask the AI service. "
     "An admin can raise it; it starts afresh next month.",
 }
 
