@@ -131,7 +131,7 @@ async def test_a_conversation_is_deleted_at_the_model_server_it_was_made_at(
             await ask(bot, slack, "C1")
             await wait_for(lambda: len(second.conversations) == 1)
             [made_there] = second.conversations
-            await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+            await bot.settled()  # the turn recorded
             # One at the bot's own server, recorded as records were before servers were recorded.
             own = (await bot.bot.openai.conversations.create()).id
             await bot.bot.ledger.add_resource(Owner("T1", "C1", "9.9"), Resource("conversation", own), now=time.time())
