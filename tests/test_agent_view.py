@@ -202,7 +202,7 @@ async def test_a_slow_answer_about_an_earlier_channel_does_not_replace_the_curre
         await bot.send(context_changed("C8"))
         await wait_viewing(bot, "#support")
         gate.set()
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)  # C7's lookup has ended
+        await bot.settled()  # C7's lookup has ended
         assert "#support" in (await viewing(bot) or "")
         await bot.send(message("D1", "U1", "where am I?", channel_type="im"))
         await wait_for(lambda: openai_fake.response_requests)

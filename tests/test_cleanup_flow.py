@@ -56,12 +56,12 @@ async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack,
         first = await ask(bot, slack, "C1", team="T1")
         await ask(bot, slack, "C1", team="T2")
         await wait_for(lambda: len(openai_fake.conversations) == 2)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)  # both turns recorded
+        await bot.settled()  # both turns recorded
 
         await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T1")
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert openai_conversations(openai_fake, "T2", "C1")  # the other workspace keeps its own
         assert await team_keys(bot, "T1") == []
         assert await team_keys(bot, "T2") != []
@@ -73,7 +73,7 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
     async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
         await ask(bot, slack, "C1", team="T1")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         # A user's token revoked: the bot still works there, nothing is removed.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}, "event_ts": new_ts()}
         await workspace_event(bot, revoked, "T1")
@@ -82,7 +82,7 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": new_ts()}
         await workspace_event(bot, revoked, "T1")
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert await team_keys(bot, "T1") == []
 
 
@@ -98,7 +98,7 @@ async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, o
         await wait_for(lambda: len(openai_fake.vector_stores) == 1 and len(openai_fake.files) == 1)
         thread = await ask(bot, slack, "C1")
         await ask(bot, slack, "C2")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
 
         refused = await bot.command(slack, "/assist", "forget", user="U1", channel="C1")
         assert (await wait_for(lambda: answer(slack, refused)))["text"] == texts.ADMINS_ONLY
@@ -139,12 +139,12 @@ async def test_with_oauth_an_uninstall_drops_the_installation_and_the_workspaces
             event = mention("C1", "U1", "hello", team=team, bot_user_id=user)
             await bot.send(event, team_id=team)
             await wait_for(lambda: openai_conversations(openai_fake, team, "C1"))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
 
         await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T2")
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T2", "C1"))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         installations = RedisInstallationStore.from_url(redis_url)
         try:
             assert await installations.async_find_bot(enterprise_id=None, team_id="T2") is None

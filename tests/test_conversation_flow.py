@@ -280,7 +280,7 @@ async def test_a_long_answer_continues_in_further_messages(slack, openai_fake, m
         event = mention("C1", "U1", "long code")
         await bot.send(event)
         await wait_for(lambda: any("Done." in r.text for r in replies_in(slack, "C1", event["ts"])))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
     replies = replies_in(slack, "C1", event["ts"])
     assert len(replies) >= 3
     for reply in replies:
@@ -352,12 +352,12 @@ async def test_a_conversation_gone_on_openais_side_is_replaced(slack, openai_fak
         first = mention("C1", "U1", "start")
         await bot.send(first)
         await final_reply(slack, "C1", first["ts"], "start")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         old = openai_fake.response_requests[0]["conversation"]
         del openai_fake.conversations[old]  # expired or deleted at OpenAI
         await bot.send(message("C1", "U1", "still there?", thread_ts=first["ts"]))
         await final_reply(slack, "C1", first["ts"], "still there?", count=2)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         await bot.send(message("C1", "U1", "and now?", thread_ts=first["ts"]))
         await final_reply(slack, "C1", first["ts"], "and now?", count=3)
     fresh = openai_fake.response_requests[-1]["conversation"]

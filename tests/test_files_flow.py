@@ -323,7 +323,7 @@ async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slac
         question = mention("C1", "U1", "what do we know?")
         await bot.send(question)
         await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", question["ts"])))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         again, _ = await share(
             bot, slack, "C1", name="new.md", content=b"# new", mimetype="text/markdown", filetype="markdown"
         )

@@ -357,7 +357,7 @@ async def test_a_signed_reset_with_wildcard_ids_touches_no_team(slack, openai_fa
                 bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
             )
             assert status in (200, 400)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert slack.responses == []  # nothing was answered to ids that are not ids
         kept = [await conversation_kept(clean_redis, thread) for thread in threads]
         # The same person's reset with real ids works, and only in its own channel.
@@ -390,7 +390,7 @@ async def test_acks_do_not_wait_for_users_info_and_one_person_costs_one_lookup(s
         await wait_for(lambda: slack.calls_to("users.info"))
         held.set()
         await wait_for(lambda: len(openai_fake.response_requests) == 10)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
     assert len(slack.calls_to("users.info")) == 1
     assert all("[Ana (U1)]" in json.dumps(r["input"]) for r in openai_fake.response_requests)
 
@@ -444,7 +444,7 @@ async def test_a_replayed_slash_command_runs_once(slack, openai_fake):
             )
             assert status == 200
         await wait_for(lambda: responses_to(slack, form["response_url"]))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         # A new invocation (a new trigger_id) runs.
         again = await bot.command(slack, "/assist", "status")
         await wait_for(lambda: responses_to(slack, again))

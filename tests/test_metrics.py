@@ -74,7 +74,7 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
         assert await bot.send(event) == 200
         await wait_for(lambda: any("friend" in m.text for m in slack.bot_messages("C1")))
         await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         # The reply's last calls (the stream's stop, the status) may land just after the turn is
         # counted: scrape until the counters have caught up with what the fake Slack answered.
         after = await wait_slack_counted(url, slack)

@@ -84,7 +84,7 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
         event = mention("C1", "U1", "remember this")
         await bot.send(event)
         await wait_for(lambda: any("remember this" in m.text for m in slack.bot_messages("C1")))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)  # the turn has ended and saved its conversation
+        await bot.settled()  # the turn has ended and saved its conversation
         done = await reply_to(slack, await bot.command(slack, "/assist", "reset"))
         assert "forgot 1 conversation" in done["text"]
         from tests.fakes.slack import message

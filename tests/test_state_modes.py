@@ -54,7 +54,7 @@ async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake
         for n, word in enumerate(("pears", "plums"), start=2):
             await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
             await answered(slack, "C1", first["ts"], word)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
     assert "[user-U1 (U1)] turn 2 about pears" in openai_fake.seen_texts(2)
     assert not any("apples" in text for text in openai_fake.seen_texts(2))
@@ -102,11 +102,11 @@ async def test_a_lost_response_chain_starts_afresh_instead_of_failing(slack, ope
         first = mention("C1", "U1", "remember me")
         await bot.send(first)
         await answered(slack, "C1", first["ts"], "remember me")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         openai_fake.forget_responses()  # expired, or the server restarted
         await bot.send(message("C1", "U1", "still there?", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], "still there?")
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         await bot.send(message("C1", "U1", "and now?", thread_ts=first["ts"]))
         await answered(slack, "C1", first["ts"], "and now?")
     lost, retried, chained = openai_fake.response_requests[1:]
@@ -280,7 +280,7 @@ async def test_a_server_that_compacts_keeps_the_whole_thread_in_a_short_history(
         for n, word in enumerate(("pears", "plums", "figs"), start=2):
             await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
             await answered(slack, "C1", first["ts"], word)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
     requests = openai_fake.response_requests
     assert all(r["context_management"] == [{"type": "compaction", "compact_threshold": 80}] for r in requests)

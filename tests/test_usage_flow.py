@@ -125,7 +125,7 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
         assert len(openai_fake.response_requests) == requests  # no model call
         assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
         assert replies(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
         assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer
         # Another channel has its own budget.
@@ -184,7 +184,7 @@ async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, open
 
         url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
         refused = await wait_for(lambda: answer(slack, url))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
     assert refused["response_type"] == "ephemeral"
     assert refused["text"] == texts.failure("budget_user")
     assert len(openai_fake.response_requests) == 1  # the answer's only: no model call for the arguments

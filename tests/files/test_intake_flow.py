@@ -37,7 +37,7 @@ async def send_files(bot, channel, files, *, text="", channel_type="channel"):
 
 
 async def settled(bot):
-    await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+    await bot.settled()
 
 
 # -- every real file shape -----------------------------------------------------------------------------

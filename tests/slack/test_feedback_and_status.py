@@ -53,7 +53,7 @@ async def test_feedback_is_stored_thanked_privately_and_counted(slack, openai_fa
         event = mention("C1", "U1", "question")
         await bot.send(event)
         await wait_for(lambda: any(m.blocks for m in slack.bot_messages("C1")))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         answer = next(m for m in slack.bot_messages("C1") if m.blocks)
         buttons = answer.blocks[-1]["elements"][0]
         good, bad = buttons["positive_button"]["value"], buttons["negative_button"]["value"]
@@ -118,5 +118,5 @@ async def test_the_status_shows_in_channels_while_waiting_for_the_first_token(sl
         await wait_for(lambda: slack.statuses("C7", event["ts"]))
         assert slack.statuses("C7", event["ts"])[0]["status"] == texts.THINKING_STATUS
         gate.set()
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
     assert slack.statuses("C7", event["ts"])[-1]["status"] == ""

@@ -25,7 +25,7 @@ async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_mes
         event = mention("C1", "U1", "hello")
         await bot.send(event)
         await wait_for(lambda: any("w9" in m.text for m in replies_in(slack, "C1", event["ts"])))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert bot.bot.pacer._open == {}  # the token reserved for the final edit was returned
         statuses = slack.statuses("C1", event["ts"])
         assert statuses and statuses[-1]["status"] == ""
@@ -51,7 +51,7 @@ async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, ope
         await wait_for(lambda: openai_fake.response_requests)
         deadlines.expire()
         await wait_for(lambda: any(texts.failure("timeout") in m.text for m in replies_in(slack, "C1", event["ts"])))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert bot.bot.pacer._open == {}
 
 
@@ -78,7 +78,7 @@ async def test_a_stream_whose_stop_fails_still_delivers_everything(slack, openai
         event = mention("C1", "U1", "hello")
         await bot.send(event)
         await wait_for(lambda: any(m.blocks for m in replies_in(slack, "C1", event["ts"])))
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
     replies = replies_in(slack, "C1", event["ts"])
     assert replies[0].text == "all of it"
     assert replies[-1].blocks[-1]["type"] == "context_actions"

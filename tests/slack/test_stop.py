@@ -36,7 +36,7 @@ async def test_the_asker_stops_an_answer_and_the_thread_goes_on(slack, openai_fa
         assert texts.failure("stopped:U2") not in thread_text(slack, "C1", event["ts"])
         await bot.send(message("C1", "U1", "Stop", thread_ts=event["ts"]))
         await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert len(openai_fake.response_requests) == 1  # the stop was not asked as a question
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
         await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
@@ -113,7 +113,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
         assert bot.bot.dispatcher.in_flight == 1 and texts.failure("stopped:U2") not in answer.text
         await click("U1")
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert not answer.streaming and ephemerals(slack, "U1") == []
         await click("U1")  # the answer has ended: the button says so
         await wait_for(lambda: ephemerals(slack, "U1") == [texts.STOP_FINISHED])
@@ -148,7 +148,7 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         )
         assert await bot._form({"payload": payload}) == 200
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
-        await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+        await bot.settled()
         assert stop_tools.cancelled.is_set()  # the tool itself was cancelled, not left running
     assert len(openai_fake.response_requests) == 1  # the tool's output never went back to the model
 

@@ -26,7 +26,7 @@ def whole_text(slack, channel, thread_ts):
 
 async def answered(bot, slack, event, expected):
     await wait_for(lambda: expected in whole_text(slack, event["channel"], event["ts"]), message=expected)
-    await wait_for(lambda: bot.bot.dispatcher.in_flight == 0)
+    await bot.settled()
 
 
 async def test_a_native_answer_streams_in_appends_and_stops_with_feedback(slack, openai_fake):

@@ -47,6 +47,19 @@ def bot_settings(
     return Settings(_env_file=None, **values)
 
 
+def _awaiting(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits: each awaited coroutine in turn (a task's own stack
+    shows only its outermost frame)."""
+    chain = []
+    while coro is not None and len(chain) < 30:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return chain
+
+
 @dataclass
 class RunningBot:
     bot: AssistBot
@@ -58,6 +71,19 @@ class RunningBot:
     @property
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.bot.transport.port}/healthz"
+
+    async def settled(self, seconds: float = 10) -> None:
+        """Until the bot has no turn or owned background work left; when it does not settle,
+        the failure names what is still running and where each piece waits."""
+        dispatcher = self.bot.dispatcher
+        deadline = asyncio.get_running_loop().time() + seconds
+        while dispatcher.in_flight:
+            if asyncio.get_running_loop().time() >= deadline:
+                waiting = []
+                for task in list(dispatcher._tasks):
+                    waiting.append(f"{task.get_name()}: {' -> '.join(_awaiting(task.get_coro()))}")
+                raise AssertionError(f"still running after {seconds}s: " + "; ".join(waiting))
+            await asyncio.sleep(0.02)
 
     async def send(
         self, event: dict, *, retry_num: int | None = None, event_id: str | None = None, team_id: str = "T1"
