@@ -149,6 +149,35 @@ async def test_redis_that_does_not_answer(env, tmp_path):
     assert "secret-pw" not in result.stdout + result.stderr
 
 
+async def test_a_redis_cluster_answers_with_its_nodes(env, redis_cluster_url, tmp_path):
+    result = await check(tmp_path, **{**env, "REDIS_URL": redis_cluster_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = result.line("redis")
+    assert line.startswith("ok redis: 127.0.0.1:") and "answers PING: Redis " in line
+    assert line.endswith(", cluster of 3 nodes (3 primaries)")
+
+
+async def test_a_redis_cluster_that_does_not_answer(env, tmp_path):
+    result = await check(tmp_path, **{**env, "REDIS_URL": f"redis+cluster://:secret-pw@127.0.0.1:{free_port()}"})
+    assert result.returncode == 1
+    line = result.line("redis")
+    assert line.startswith("failed redis: 127.0.0.1:") and " does not answer (" in line
+    assert "fix: check REDIS_URL (redis+cluster://[:password@]host:port) and that Redis runs" in line
+    assert "secret-pw" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_plain_redis_url_naming_a_cluster_node_is_refused_with_the_fix(env, redis_cluster_url, tmp_path):
+    """The store would get MOVED for most keys: the check says how to write the URL."""
+    plain = redis_cluster_url.replace("redis+cluster://", "redis://:secret-pw@")
+    result = await check(tmp_path, **{**env, "REDIS_URL": plain})
+    assert result.returncode == 1
+    line = result.line("redis")
+    assert line.startswith("failed redis: 127.0.0.1:") and "is a node of a Redis Cluster" in line
+    assert "fix: write REDIS_URL as redis+cluster://" in line
+    assert "secret-pw" not in result.stdout + result.stderr
+
+
 async def test_without_redis_the_memory_store_is_named(env, tmp_path):
     result = await check(tmp_path, **{**env, "REDIS_URL": None})
     assert result.returncode == 0

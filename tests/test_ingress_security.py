@@ -313,10 +313,12 @@ async def test_connections_beyond_the_limit_are_refused_and_the_bot_recovers(sla
 # -- ids that are not ids (issue 11, item 15) ----------------------------------------------
 def test_the_key_builder_refuses_anything_but_slack_ids():
     keys = Keys()
-    assert keys.channel_conversations(ChannelKey("T1", "C1")) == "assist-bot:{T1:C1:*}:conv"
+    assert keys.channel_thread_keys(ChannelKey("T1", "C1")) == "assist-bot:{T1:C1:*}:*"
     for team, channel in (("*", "C1"), ("T1", "*"), ("T1", "C[12]"), ("T?", "C1"), ("", "C1"), ("t1", "C1")):
         with pytest.raises(InvalidIdError):
-            keys.channel_conversations(ChannelKey(team, channel))
+            keys.channel_thread_keys(ChannelKey(team, channel))
+        with pytest.raises(InvalidIdError):
+            keys.channel_threads(ChannelKey(team, channel))
         with pytest.raises(InvalidIdError):
             keys.conversation(ThreadKey(team, channel, "1.1"))
 

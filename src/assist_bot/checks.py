@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,6 +27,9 @@ from assist_bot.errors import AssistBotError
 from assist_bot.manifest import BOT_SCOPES
 from assist_bot.models import models_in_use, retirement_notices
 from assist_bot.settings import Settings
+
+if TYPE_CHECKING:
+    from assist_bot.store.redis_client import Client
 
 PROBE_TIMEOUT = 15.0  # seconds one service may take to answer
 _SIGNING_SECRET = re.compile(r"^[0-9a-f]{32}$")
@@ -244,22 +247,43 @@ def _code(exc: openai.APIStatusError) -> str:
 async def _redis(settings: Settings) -> list[Line]:
     if not settings.redis_url:
         return [ok("store", "in-process memory (REDIS_URL not set: one replica only, state lost on restart)")]
-    from redis.asyncio import Redis
-    from redis.exceptions import RedisError
+    from redis.asyncio.cluster import RedisCluster
+    from redis.exceptions import RedisClusterException, RedisError
 
+    from assist_bot.store.redis_client import connect
+
+    # The store's own client (store/redis_client.py): what this line says is what the bot gets,
+    # `redis+cluster://` included. Only host:port is shown, never the URL: it may carry a password.
     where = _host_port(settings.redis_url, 6379)
-    client = Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url, max_connections=2)
     try:
-        await client.ping()
-        server = await client.info("server")
-        cluster = await client.info("cluster")
-    except (RedisError, OSError) as exc:
-        fix = "check REDIS_URL (redis://[:password@]host:port/db) and that Redis runs"
+        version, kind = await _redis_server(client)
+    except (RedisError, RedisClusterException, OSError) as exc:  # the cluster client's own error is no RedisError
+        cluster = isinstance(client, RedisCluster)
+        form = "redis+cluster://[:password@]host:port" if cluster else "redis://[:password@]host:port/db"
+        fix = f"check REDIS_URL ({form}) and that Redis runs"
         return [failed("redis", f"{where} does not answer ({type(exc).__name__})", fix)]
     finally:
         await client.aclose()
-    kind = "cluster" if str(cluster.get("cluster_enabled", 0)) == "1" else "standalone"
-    return [ok("redis", f"{where} answers PING: Redis {server.get('redis_version', '?')}, {kind}")]
+    if kind is None:  # one node of a cluster addressed alone: most keys would answer MOVED
+        fix = "write REDIS_URL as redis+cluster://[:password@]host:port (any node of it)"
+        return [failed("redis", f"{where} is a node of a Redis Cluster, but REDIS_URL names it alone", fix)]
+    return [ok("redis", f"{where} answers PING: Redis {version}, {kind}")]
+
+
+async def _redis_server(client: Client) -> tuple[str, str | None]:
+    """The server's version, and what it is: standalone, a cluster of N nodes, or (None) a
+    cluster's node that the URL names as if it stood alone."""
+    from redis.asyncio.cluster import RedisCluster
+
+    await client.ping()
+    if isinstance(client, RedisCluster):
+        server = await client.info("server", target_nodes=RedisCluster.DEFAULT_NODE)
+        nodes, primaries = len(client.get_nodes()), len(client.get_primaries())
+        return str(server.get("redis_version", "?")), f"cluster of {nodes} nodes ({primaries} primaries)"
+    server = await client.info("server")
+    alone = str((await client.info("cluster")).get("cluster_enabled", 0)) != "1"
+    return str(server.get("redis_version", "?")), "standalone" if alone else None
 
 
 async def _smtp(settings: Settings) -> list[Line]:

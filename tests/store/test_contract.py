@@ -14,9 +14,10 @@ import pytest
 from redis.cluster import key_slot
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
-from assist_bot.store.base import QueueCaps, ReplyRef
+from assist_bot.store.base import INDEX_MARGIN, QueueCaps, ReplyRef
+from assist_bot.store.keys import InvalidIdError
 from assist_bot.store.memory import MemoryStore
-from assist_bot.store.redis import RedisStore
+from assist_bot.store.redis import UPGRADE_GRACE, RedisStore
 
 THREAD = ThreadKey("T1", "C1", "100.1")
 OTHER_TEAM_THREAD = ThreadKey("T2", "C1", "100.1")
@@ -39,8 +40,25 @@ async def store(request) -> Store:
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
         made = RedisStore.from_url(url, retention_seconds=RETENTION, now=FakeClock(1_700_000_000.0))
         await made._redis.flushdb()  # on a cluster: on every primary
+        await trust_the_index(made)
     yield made
     await made.close()
+
+
+async def trust_the_index(store: RedisStore) -> None:
+    """Long past the upgrade to channels' indexes of threads: no key without an index entry can
+    remain, so a reset reads the index alone — what these tests check (the fallback: test_redis.py)."""
+    since = store._now() - RETENTION - UPGRADE_GRACE - 1
+    await store._redis.set(store.keys.threads_indexed_since(), repr(since))
+
+
+async def indexed(store: Store, channel: ChannelKey) -> set[str]:
+    """The threads the channel's index names."""
+    key = store.keys.channel_threads(channel)
+    if isinstance(store, MemoryStore):
+        return set(store._kv.get(key) or {})
+    assert isinstance(store, RedisStore)
+    return set(await store._redis.zrange(key, 0, -1))
 
 
 async def ttl(store: Store, key: str) -> float | None:
@@ -97,6 +115,52 @@ async def test_a_channel_reset_forgets_only_that_channels_threads(store: Store):
     assert (await new_turn(store, ThreadKey("T1", "C1", "1.1"), "after")).server_state is None
     assert (await new_turn(store, ThreadKey("T1", "C2", "1.1"), "after")).server_state == "conv_2"
     assert (await new_turn(store, ThreadKey("T2", "C1", "1.1"), "after")).server_state == "conv_3"
+
+
+async def test_a_reset_forgets_every_thread_of_its_channel_and_nothing_of_another(store: Store):
+    """Thread ids with glob characters name only themselves; ids that are not Slack ids reset nothing."""
+    channel = ChannelKey("T1", "C1")
+    mine = [ThreadKey("T1", "C1", ts) for ts in ("1.1", "*", "?", "[0-9]*", "1.\\*", "}:x")]
+    others = [ThreadKey("T1", "C2", "*"), ThreadKey("T1", "C10", "1.1"), ThreadKey("T2", "C1", "*")]
+    others += [ThreadKey("T11", "C1", "1.1")]
+    for n, thread in enumerate(mine + others):  # every other one with a conversation, all known
+        await new_turn(store, thread, f"m{n}", conversation=f"conv_{n}" if n % 2 == 0 else None)
+    only_history, only_queued = ThreadKey("T1", "C1", "9.9"), ThreadKey("T1", "C1", "8.8")
+    await store.end_turn(only_history, "a", 5, history=[{"role": "user", "content": "x"}])
+    await store.enqueue(only_queued, {"n": 1}, dedupe_token="q", owner="a", lease=5)  # known, no turn yet
+    mine += [only_history, only_queued]
+    for wild in (ChannelKey("T1", "C*"), ChannelKey("T*", "C1"), ChannelKey("T1", "C[12]")):
+        with pytest.raises(InvalidIdError):
+            await store.delete_channel_conversations(wild)
+    assert await store.delete_channel_conversations(channel) == 3
+    assert [await store.thread_known(thread) for thread in mine] == [False] * len(mine)
+    assert await store.delete_channel_conversations(channel) == 0
+    for thread in mine:
+        start = await store.begin_turn(thread)
+        assert (start.server_state, start.history) == (None, [])
+    for n, thread in enumerate(others, start=6):
+        assert await store.thread_known(thread) is True
+        assert (await new_turn(store, thread, "after")).server_state == (f"conv_{n}" if n % 2 == 0 else None)
+
+
+async def test_a_channels_index_of_threads_lives_no_longer_than_the_keys_it_names(store: Store):
+    channel = ChannelKey("T1", "C1")
+    first, second, third = (ThreadKey("T1", "C1", ts) for ts in ("1.1", "2.2", "3.3"))
+    index = store.keys.channel_threads(channel)
+    await new_turn(store, first, "a", conversation="conv_1")
+    assert await indexed(store, channel) == {"1.1"}
+    # As long as the keys it names (a reset finds them all), hardly longer (margin: clocks, a cluster's two steps).
+    named = [await ttl(store, key) for key in (store.keys.conversation(first), store.keys.known(first))]
+    assert max(named) <= await ttl(store, index) <= RETENTION + INDEX_MARGIN
+    await age(store, index, RETENTION / 2)
+    await store.end_turn(second, "a", 5, history=[{"role": "user", "content": "x"}])
+    assert await indexed(store, channel) == {"1.1", "2.2"}
+    assert RETENTION < await ttl(store, index) <= RETENTION + INDEX_MARGIN  # renewed with the history
+    await age(store, index, RETENTION / 2 + INDEX_MARGIN + 1)  # the first thread's keys are gone
+    await new_turn(store, third, "c")
+    assert await indexed(store, channel) == {"2.2", "3.3"}  # its entry went with them
+    await age(store, index, RETENTION + INDEX_MARGIN)
+    assert await ttl(store, index) is None and await indexed(store, channel) == set()
 
 
 async def test_a_conversation_lives_for_the_retention_and_every_turn_renews_it(store: Store):

@@ -1,17 +1,19 @@
 """What only the Redis twin has: key expiry as Redis holds it, the connection pool,
-replicas' heartbeats, and decisions announced across replicas."""
+replicas' heartbeats, decisions announced across replicas, and a reset's fallback for keys
+older than the channels' indexes of threads."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
-from assist_bot.store import ThreadKey
+from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.store.base import ReplyRef
 from assist_bot.store.memory import MemoryStore
-from assist_bot.store.redis import RedisStore
-from tests.store.test_contract import FakeClock
+from assist_bot.store.redis import UPGRADE_GRACE, RedisStore
+from tests.store.test_contract import FakeClock, new_turn
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -152,5 +154,55 @@ async def test_one_replica_sweeps_at_a_time_until_its_lease_runs_out(redis_url):
         assert 4 < await store._redis.pttl(store.keys.sweeper()) / 1000 <= 5
         await store._redis.delete(store.keys.sweeper())  # "a" is gone: its lease ran out
         assert await store.hold_sweeper("b", 5) is True
+    finally:
+        await store.close()
+
+
+# -- a channel reset: the channel's index, and one SCAN for keys older than indexes ------------
+async def scans(store: RedisStore) -> int:
+    """SCAN commands Redis (every node of a cluster) has run since the last reset of its statistics."""
+    if isinstance(store._redis, RedisCluster):
+        per_node = await store._redis.info("commandstats", target_nodes=RedisCluster.ALL_NODES)
+        return sum(int(stats.get("cmdstat_scan", {}).get("calls", 0)) for stats in per_node.values())
+    return int((await store._redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0))
+
+
+async def leave_unindexed(store: RedisStore, thread: ThreadKey, conversation: str) -> None:
+    """A thread's keys as a version without channels' indexes of threads wrote them."""
+    await store._redis.set(store.keys.conversation(thread), conversation, ex=3600)
+    await store._redis.set(store.keys.known(thread), "1", ex=3600)
+    await store._redis.rpush(store.keys.history(thread), '{"role":"user","content":"x"}')
+    await store._redis.expire(store.keys.history(thread), 3600)
+
+
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_a_reset_finds_keys_older_than_the_index_then_stops_scanning(request, backend):
+    url = request.getfixturevalue("redis_url" if backend == "redis" else "redis_cluster_url")
+    clock = FakeClock(1_700_000_000.0)
+    store = RedisStore.from_url(url, retention_seconds=3600, now=clock)
+    await store._redis.flushdb()
+    channel, old, new = ChannelKey("T1", "C1"), ThreadKey("T1", "C1", "1.1"), ThreadKey("T1", "C1", "2.2")
+    elsewhere = [ThreadKey("T1", "C2", "1.1"), ThreadKey("T2", "C1", "1.1"), ThreadKey("T1", "C10", "1.1")]
+    try:
+        # Just upgraded: the channel has keys from before, and (used since) an index without them.
+        await leave_unindexed(store, old, "conv_old")
+        for thread in elsewhere:
+            await leave_unindexed(store, thread, "conv_elsewhere")
+        await new_turn(store, new, "hello", conversation="conv_new")
+        assert await store.delete_channel_conversations(channel) == 2
+        assert (await store.thread_known(old), await store.thread_known(new)) == (False, False)
+        assert (await store.begin_turn(old)).history == []
+        assert [await store.thread_known(thread) for thread in elsewhere] == [True] * 3
+        # A retention (and an upgrade's grace) after the first reset, nothing unindexed can remain:
+        # a reset reads the channel's index, and no SCAN visits the other workspaces' keys.
+        clock.now += 3600 + UPGRADE_GRACE + 1
+        await new_turn(store, new, "again", conversation="conv_again")
+        if isinstance(store._redis, RedisCluster):
+            await store._redis.config_resetstat(target_nodes=RedisCluster.ALL_NODES)
+        else:
+            await store._redis.config_resetstat()
+        assert await store.delete_channel_conversations(channel) == 1
+        assert await scans(store) == 0
+        assert await store.thread_known(new) is False
     finally:
         await store.close()

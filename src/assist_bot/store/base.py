@@ -39,6 +39,10 @@ RETRIES_AFTER_INTERRUPTION = 1  # a message whose turn was interrupted is answer
 # How long a running answer's record outlives a replica that died without clearing it.
 RUNNING_TTL = 3600
 APPROVAL_TTL = 24 * 60 * 60  # An approval outlives its time-out, so late clicks get a clear answer.
+# How much longer than the retention a channel's index of threads keeps a thread's entry (and
+# itself): the index may be written a moment before the keys it names (on a cluster, in another
+# slot), and replicas' clocks differ a little. Never long enough to matter next to the retention.
+INDEX_MARGIN = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
         """Forget every thread's conversation and history in a channel (and that the bot
-        was part of those threads); returns how many threads had a conversation."""
+        was part of those threads); returns how many threads had a conversation. The twins
+        find the threads through the channel's index (`Keys.channel_threads`), which every
+        write of those keys renews, not by scanning all keys."""
 
     # -- a turn's round trips: enqueue, begin, end (one each) ------------------------------
     @abc.abstractmethod

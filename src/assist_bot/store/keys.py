@@ -59,29 +59,34 @@ class Keys:
     def _channel(self, kind: str, channel: ChannelKey) -> str:
         return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
 
-    def _threads_of(self, kind: str, channel: ChannelKey) -> str:
-        """A SCAN pattern matching one kind of key of every thread in a channel."""
-        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:{kind}"
-
     def conversation(self, thread: ThreadKey) -> str:
         """The thread's state on the model server: its conversation id, or (response_chain)
         its last response id."""
         return self._thread("conv", thread)
 
-    def channel_conversations(self, channel: ChannelKey) -> str:
-        """A pattern matching every thread's conversation key in a channel."""
-        return self._threads_of("conv", channel)
-
     def history(self, thread: ThreadKey) -> str:
         """The items of a thread the bot keeps itself (ASSIST_BOT_STATE=local), oldest first."""
         return self._thread("hist", thread)
 
-    def channel_histories(self, channel: ChannelKey) -> str:
-        return self._threads_of("hist", channel)
+    def channel_threads(self, channel: ChannelKey) -> str:
+        """The channel's index of its threads with a conversation, history or `known` marker
+        (thread_ts → when the entry lapses), in the channel's slot: what a reset reads."""
+        return self._channel("threads", channel)
 
-    def channel_known(self, channel: ChannelKey) -> str:
-        """A pattern matching every thread's `known` marker in a channel."""
-        return self._threads_of("known", channel)
+    def channel_thread_keys(self, channel: ChannelKey) -> str:
+        """A SCAN pattern matching every key of every thread in a channel (a reset's fallback
+        for keys written before the index)."""
+        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:*"
+
+    @staticmethod
+    def thread_key_kind(key: str) -> str:
+        """The kind of a thread's key, after its hash tag: `conv`, `known`, `seen:msg:…`."""
+        return key.rsplit("}:", 1)[-1]
+
+    def threads_indexed_since(self) -> str:
+        """When this deployment's first reset ran with channels' indexes of threads (see
+        RedisStore.delete_channel_conversations): not per team, like the replicas."""
+        return f"{self.namespace}:threads-indexed-since"
 
     def known(self, thread: ThreadKey) -> str:
         return self._thread("known", thread)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    INDEX_MARGIN,
     NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
@@ -129,6 +129,7 @@ class MemoryStore(Store):
         if not refused:
             self._push_pending(thread, item)
             self._kv.set(self.keys.known(thread), True, self.retention_seconds)
+            self._index(thread)
         # Tried even when refused, as on Redis: a full queue whose turn died gets drained.
         locked = self._acquire_lock(thread, owner, lease)
         return Enqueued(accepted=not refused, locked=locked, refused=refused)
@@ -161,6 +162,7 @@ class MemoryStore(Store):
         history = self._kv.get(self.keys.history(thread)) or []
         if history:
             self._kv.set(self.keys.history(thread), history, self.retention_seconds)
+        self._index(thread)  # as on Redis: the conversation and history were renewed
         return TurnSnapshot(
             items=[*old, *new],
             server_state=self._get_conversation(thread),
@@ -187,6 +189,8 @@ class MemoryStore(Store):
             key = self.keys.history(thread)
             kept = (self._kv.get(key) or [])[history_drop:] + [dict(item) for item in history]
             self._kv.set(key, kept, self.retention_seconds)
+        if server_state or history:
+            self._index(thread)
         holder = self._kv.get(self.keys.lock(thread))
         if holder is not None and holder != owner:
             return False
@@ -235,18 +239,24 @@ class MemoryStore(Store):
     async def heartbeat(self, owner: str, ttl: float) -> int:
         return 1  # an in-process store is one replica by definition
 
-    async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        # The same glob patterns the Redis twin SCANs with.
-        doomed = self._matching(self.keys.channel_conversations(channel))
-        markers = self._matching(self.keys.channel_known(channel)) + self._matching(
-            self.keys.channel_histories(channel)
-        )
-        for key in doomed + markers:
-            self._kv.pop(key)
-        return len(doomed)
+    def _index(self, thread: ThreadKey) -> None:
+        """Renew the thread's entry in its channel's index (thread_ts → when it lapses), as
+        the Redis twin's INDEX_THREAD does: lapsed entries go, the index lives as long as its newest."""
+        key, now = self.keys.channel_threads(ChannelKey(thread.team, thread.channel)), self._clock()
+        lifetime = self.retention_seconds + INDEX_MARGIN
+        entries = {ts: until for ts, until in (self._kv.get(key) or {}).items() if until > now}
+        self._kv.set(key, {**entries, thread.thread_ts: now + lifetime}, lifetime)
 
-    def _matching(self, pattern: str) -> list[str]:
-        return [key for key in self._kv.keys() if fnmatch.fnmatchcase(key, pattern)]
+    async def delete_channel_conversations(self, channel: ChannelKey) -> int:
+        # The channel's index names its threads (no keys predate it: this store starts empty).
+        # Its entries stay, to lapse with the retention, as on Redis.
+        forgotten = 0
+        for thread_ts in self._kv.get(self.keys.channel_threads(channel)) or {}:
+            thread = ThreadKey(channel.team, channel.channel, thread_ts)
+            forgotten += self._kv.pop(self.keys.conversation(thread)) is not None
+            self._kv.pop(self.keys.known(thread))
+            self._kv.pop(self.keys.history(thread))
+        return forgotten
 
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         return self._claim(self.keys.seen(team, token), ttl)

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.base import (
     APPROVAL_TTL,
+    INDEX_MARGIN,
     NO_CAPS,
     PENDING_TTL,
     RETRIES_AFTER_INTERRUPTION,
@@ -59,6 +60,10 @@ def _thread(member: str) -> ThreadKey:
     return ThreadKey(team, channel, thread_ts)
 
 
+# How long replicas of a version without the channels' index may run beside newer ones
+# during an upgrade (their keys may be written that much after the first reset of a new one).
+UPGRADE_GRACE = 24 * 60 * 60
+
 # The ENQUEUE script's `refused` code → Enqueued.refused.
 _REFUSED: dict[int, Literal["", "messages", "bytes"]] = {0: "", 1: "messages", 2: "bytes"}
 
@@ -87,6 +92,8 @@ class RedisStore(Store):
         self._hold = client.register_script(scripts.HOLD)
         self._stop = client.register_script(scripts.STOP)
         self._clear_running = client.register_script(scripts.CLEAR_RUNNING)
+        self._index_thread = client.register_script(scripts.INDEX_THREAD)
+        self._cluster = isinstance(client, RedisCluster)
         self._decisions = DecisionListener(client, self.keys.decisions())
         self._slack_limits = RedisSlackLimits(client, self.keys)
 
@@ -126,8 +133,27 @@ class RedisStore(Store):
             self.keys.known(thread),
         ]
         args: list[str | int] = [SEEN_TTL, encode(item), PENDING_TTL, owner, int(lease * 1000), self.retention_seconds]
-        accepted, locked, refused = await self._enqueue(keys=keys, args=[*args, caps.messages, caps.bytes])
+        args += [caps.messages, caps.bytes, *self._index_args(thread)]
+        if self._cluster:
+            # The index first (its channel's slot, a step of its own): if it fails, nothing is
+            # stored and Slack's redelivery tries both again; the other way round, a message
+            # could be queued unindexed with its delivery refused as a duplicate.
+            await self._index(thread)
+        else:
+            keys.append(self._index_key(thread))
+        accepted, locked, refused = await self._enqueue(keys=keys, args=args)
         return Enqueued(accepted=bool(accepted), locked=bool(locked), refused=_REFUSED[refused])
+
+    # The channel's index of threads (see INDEX_THREAD): on a single Redis each thread's script
+    # renews it too; on a cluster it is in another slot, so it is written beside the script.
+    def _index_key(self, thread: ThreadKey) -> str:
+        return self.keys.channel_threads(ChannelKey(thread.team, thread.channel))
+
+    def _index_args(self, thread: ThreadKey) -> list[str | int]:
+        return [thread.thread_ts, int(self._now() * 1000), self.retention_seconds + INDEX_MARGIN]
+
+    async def _index(self, thread: ThreadKey) -> None:
+        await self._index_thread(keys=[self._index_key(thread)], args=self._index_args(thread))
 
     async def begin_turn(self, thread: ThreadKey) -> TurnSnapshot:
         # The thread's keys in one script (one slot): one round trip. The channel's settings
@@ -142,13 +168,13 @@ class RedisStore(Store):
             self.keys.thread_files(thread),
             self.keys.history(thread),
         ]
-        args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION]
-        if isinstance(self._redis, RedisCluster):
-            begun, settings = await asyncio.gather(
-                self._begin_turn(keys=keys, args=args), self.get_channel_settings(channel)
+        args = [self.retention_seconds, PENDING_TTL, RETRIES_AFTER_INTERRUPTION, *self._index_args(thread)]
+        if self._cluster:
+            begun, settings, _ = await asyncio.gather(
+                self._begin_turn(keys=keys, args=args), self.get_channel_settings(channel), self._index(thread)
             )
         else:
-            begun = await self._begin_turn(keys=[*keys, self.keys.channel(channel)], args=args)
+            begun = await self._begin_turn(keys=[*keys, self.keys.channel(channel), self._index_key(thread)], args=args)
             pairs = begun[8]
             settings = {_text(pairs[i]): _text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         old, new, server_state, files, _, ts, given_up, past = begun[:8]
@@ -181,7 +207,11 @@ class RedisStore(Store):
             self.keys.turn(thread),
         ]
         args: list[str | int] = [owner, int(lease * 1000), server_state or "", self.retention_seconds, history_drop]
-        args += [encode(item) for item in history]
+        args += [*self._index_args(thread), *(encode(item) for item in history)]
+        if not self._cluster:
+            keys.append(self._index_key(thread))
+        elif server_state or history:
+            await self._index(thread)  # first, as in enqueue: a retried end must not append history twice
         return await self._end_turn(keys=keys, args=args) == 1
 
     async def note_reply(self, thread: ThreadKey, reply: ReplyRef) -> None:
@@ -235,13 +265,42 @@ class RedisStore(Store):
         return max(1, count)
 
     async def delete_channel_conversations(self, channel: ChannelKey) -> int:
-        # SCAN, not KEYS: a reset is rare, but must not block Redis for other replicas.
-        doomed = [key async for key in self._redis.scan_iter(match=self.keys.channel_conversations(channel), count=500)]
-        markers = [key async for key in self._redis.scan_iter(match=self.keys.channel_known(channel), count=500)]
-        markers += [key async for key in self._redis.scan_iter(match=self.keys.channel_histories(channel), count=500)]
-        if doomed or markers:
-            await self._redis.delete(*doomed, *markers)
-        return len(doomed)
+        # The channel's index names its threads: no SCAN over every workspace's keys. Its entries
+        # stay, to lapse with the retention: on a cluster a thread's keys are written a step after
+        # its entry, so a turn ending during the reset could leave keys whose entry the reset
+        # removed — and the next reset would miss them. Naming a thread whose keys are gone costs
+        # nothing but a DEL that finds nothing.
+        threads = [
+            ThreadKey(channel.team, channel.channel, _text(ts))
+            for ts in await self._redis.zrange(self.keys.channel_threads(channel), 0, -1)
+        ]
+        conversations = {self.keys.conversation(thread) for thread in threads}
+        markers = {key for thread in threads for key in (self.keys.known(thread), self.keys.history(thread))}
+        if await self._unindexed_keys_may_remain():
+            # Fallback: keys written before the index existed are in no index — not even in one
+            # the channel has now, if it was used since. While they may still live, one SCAN
+            # (SCAN, not KEYS: it must not block Redis for other replicas) finds them as before.
+            async for key in self._redis.scan_iter(match=self.keys.channel_thread_keys(channel), count=500):
+                kind = self.keys.thread_key_kind(key)
+                if kind == "conv":
+                    conversations.add(key)
+                elif kind in ("known", "hist"):
+                    markers.add(key)
+        forgotten = await self._redis.delete(*conversations) if conversations else 0
+        if markers:
+            await self._redis.delete(*markers)
+        return int(forgotten)
+
+    async def _unindexed_keys_may_remain(self) -> bool:
+        """Whether keys of a version without the channels' index may still live: until the
+        retention (and the time a rolling upgrade takes) has passed since the first reset of
+        a version with it. Read at each reset (one GET); lost, it is only set again later."""
+        key = self.keys.threads_indexed_since()
+        since = _maybe_text(await self._redis.get(key))
+        if since is None:
+            await self._redis.set(key, repr(self._now()), nx=True)
+            since = _maybe_text(await self._redis.get(key)) or repr(self._now())
+        return self._now() < float(since) + self.retention_seconds + UPGRADE_GRACE
 
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
         return bool(await self._redis.set(self.keys.seen(team, token), "1", nx=True, ex=ttl))
