@@ -1,6 +1,6 @@
 import pytest
 
-from assist_bot.assistants import Assistants
+from assist_bot.assistants import Assistants, Backend
 from assist_bot.errors import AssistantsFileError
 
 GOOD = """
@@ -95,3 +95,24 @@ def test_a_backend_without_a_key_may_be_plain_http_on_the_network(tmp_path, url,
     with pytest.raises(AssistantsFileError) as info:
         Assistants.load(path, model="m")
     assert "base_url must be a URL" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "server"),
+    [
+        ({}, ""),  # the bot's own server
+        ({"state": "local", "api_version": "2025-04-01-preview"}, ""),  # same server, same key
+        ({"api_key_env": "SECOND_KEY"}, "key=SECOND_KEY"),  # another account at OPENAI_BASE_URL
+        ({"base_url": "http://10.0.0.5:8000/v1/"}, "http://10.0.0.5:8000/v1"),
+        (
+            {"base_url": "https://user:secret@llm.example.com/v1?api-key=sk-x", "api_key_env": "LLM_KEY"},
+            "https://llm.example.com/v1 key=LLM_KEY",
+        ),
+        (
+            {"azure_endpoint": "https://contoso.openai.azure.com/", "api_version": "v", "api_key_env": "AZ"},
+            "https://contoso.openai.azure.com key=AZ",
+        ),
+    ],
+)
+def test_a_backend_names_its_server_without_secrets(backend, server):
+    assert Backend(**backend).server == server

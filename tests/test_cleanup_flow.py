@@ -10,8 +10,11 @@ import pytest
 
 from assist_bot import texts
 from assist_bot.store import ChannelKey, ThreadKey
+from assist_bot.store.ledger import Owner, Resource
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.second_server import assistants_file
 from tests.support.thread_state import conversation_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -114,6 +117,30 @@ async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, o
         assert "vector_store_id" not in await bot.bot.store.get_channel_settings(channel)
         assert await bot.bot.store.knowledge_files(channel) == {}
         assert await conversation_of(bot.bot.store, ThreadKey("T1", "C1", thread["ts"])) is None
+
+
+async def test_a_conversation_is_deleted_at_the_model_server_it_was_made_at(
+    slack, openai_fake, redis_url, tmp_path, monkeypatch
+):
+    async with FakeOpenAI("sk-second") as second:
+        file = assistants_file(tmp_path, second, monkeypatch)  # C1's (the default) assistant lives there
+        async with running_bot(
+            slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ASSISTANTS=file, ASSIST_BOT_ADMINS="UADMIN"
+        ) as bot:
+            await bot.bot.store._redis.flushdb()
+            await ask(bot, slack, "C1")
+            await wait_for(lambda: len(second.conversations) == 1)
+            [made_there] = second.conversations
+            await bot.settled()  # the turn recorded
+            # One at the bot's own server, recorded as records were before servers were recorded.
+            own = (await bot.bot.openai.conversations.create()).id
+            await bot.bot.ledger.add_resource(Owner("T1", "C1", "9.9"), Resource("conversation", own), now=time.time())
+
+            done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
+            assert (await wait_for(lambda: answer(slack, done)))["text"] == texts.channel_forgotten(2)
+    assert second.conversations == {} and f"/v1/conversations/{made_there}" in second.deletes
+    assert f"/v1/conversations/{made_there}" not in openai_fake.deletes
+    assert openai_fake.conversations == {} and f"/v1/conversations/{own}" in openai_fake.deletes
 
 
 async def test_images_expire_at_openai_after_the_retention(slack, openai_fake):

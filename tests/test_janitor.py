@@ -13,14 +13,17 @@ from pathlib import Path
 import openai
 import pytest
 
+from assist_bot.assistants import Backend
 from assist_bot.janitor import Janitor
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.store.ledger import Owner, Resource, open_ledger
 from assist_bot.store.redis import RedisStore
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
 from tests.support.processes import child_env
+from tests.support.second_server import KEY_ENV, assistants_file
 from tests.support.thread_state import conversation_of, files_of, save_conversation
 from tests.support.waits import Ticks
 
@@ -151,7 +154,7 @@ async def test_a_refused_delete_is_kept_for_the_next_sweep(parts, openai_fake, r
     assert openai_fake.conversations == {} and await ledger.owners("T1") == {}
 
 
-async def run_cleanup(openai_fake, redis_url, *args: str) -> tuple[int, str]:
+async def run_cleanup(openai_fake, redis_url, *args: str, **extra: str) -> tuple[int, str]:
     script = Path(sys.executable).parent / "assist-bot"  # the installed console script
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -162,6 +165,7 @@ async def run_cleanup(openai_fake, redis_url, *args: str) -> tuple[int, str]:
         "REDIS_URL": redis_url,
         "ASSIST_BOT_RETENTION_DAYS": "30",
         "ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS": "90",
+        **extra,
     }
     proc = await asyncio.create_subprocess_exec(
         str(script),
@@ -194,6 +198,34 @@ async def test_assist_bot_cleanup_dry_run_lists_then_cleanup_deletes(parts, open
     assert code == 0, out
     assert f"deleted conversation {conv}" in out and "1 resource(s) deleted." in out
     assert set(openai_fake.conversations) == {live}
+
+
+async def test_assist_bot_cleanup_deletes_at_the_server_each_thing_was_made_at(
+    parts, openai_fake, redis_url, tmp_path, monkeypatch
+):
+    _, ledger, client = parts
+    async with FakeOpenAI("sk-second") as second:
+        file = assistants_file(tmp_path, second, monkeypatch)
+        there = Backend(base_url=second.base_url, api_key_env=KEY_ENV).server
+        assert there == f"{second.base_url} key={KEY_ENV}"  # no key, only the name of its variable
+        async with openai.AsyncOpenAI(api_key=second.api_key, base_url=second.base_url) as elsewhere:
+            conv_there = (await elsewhere.conversations.create()).id
+        conv_here = (await client.conversations.create()).id
+        old = time.time() - 40 * DAY
+        await ledger.add_resource(OLD_THREAD, Resource("conversation", conv_there, there), now=old)
+        await ledger.add_resource(OLD_THREAD, Resource("conversation", conv_here), now=old)
+        # A server no assistant names any more: its record stays (the default server would say 404).
+        await ledger.add_resource(OLD_THREAD, Resource("conversation", "conv_x", "https://gone.example/v1"), now=old)
+
+        code, out = await run_cleanup(
+            openai_fake, redis_url, ASSIST_BOT_ASSISTANTS=str(file), **{KEY_ENV: second.api_key}
+        )
+    assert code == 1, out  # one kept
+    assert f"deleted conversation {conv_there} (T1 C1 thread 100.1, last used " in out and f"at {there})" in out
+    assert "could not delete conversation conv_x" in out and "2 resource(s) deleted, 1 kept" in out
+    assert second.deletes == [f"/v1/conversations/{conv_there}"] and second.conversations == {}
+    assert openai_fake.deletes == [f"/v1/conversations/{conv_here}"] and openai_fake.conversations == {}
+    assert await ledger.resources(OLD_THREAD) == [Resource("conversation", "conv_x", "https://gone.example/v1")]
 
 
 async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleaned(slack, openai_fake, redis_url):

@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fakes.openai import HttpError, Text
+from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.second_server import assistants_file
 from tests.support.waits import RecordedWaits
 from tests.test_tools_flow import approval_id, approval_message, smtp  # noqa: F401 - smtp is a fixture
 
@@ -96,6 +97,21 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
     model = "gpt-5.4-mini"
     assert value(after, "assist_bot_tokens_total", model=model, kind="input") == usage["input_tokens"]
     assert value(after, "assist_bot_tokens_total", model=model, kind="output") == usage["output_tokens"] > 0
+
+
+async def test_calls_to_a_model_server_an_assistant_names_are_counted_too(slack, openai_fake, tmp_path, monkeypatch):
+    async with FakeOpenAI("sk-second") as second:
+        file = assistants_file(tmp_path, second, monkeypatch)  # the default assistant lives there
+        async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
+            url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
+            await bot.send(mention("C1", "U1", "hello over there"))
+            await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C1")))
+            done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
+    assert len(second.response_requests) == 1 and openai_fake.response_requests == []
+    where = {"method": "POST", "endpoint": "/v1/responses", "status": "200"}
+    assert value(done, "assist_bot_openai_requests_total", **where) == 1
+    usage = next(iter(second.responses.values()))["usage"]
+    assert value(done, "assist_bot_tokens_total", model="gpt-5.4-mini", kind="output") == usage["output_tokens"] > 0
 
 
 async def test_openai_429s_and_failed_turns_are_counted(slack, openai_fake):

@@ -132,9 +132,15 @@ class AssistBot:
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
         clients: SlackClients = self.oauth.clients if self.oauth else OneWorkspace(self.slack)
-        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.openai, sleep)
+        # Every model server's client counts its calls and tokens in /metrics, as the default's does.
+        self.backends = Backends(
+            settings=settings,
+            assistants=self.assistants,
+            default_client=self.openai,
+            http_client=lambda: openai_http_client(self.metrics),
+        )
+        self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.backends, sleep)
         self._janitor_task: asyncio.Task[None] | None = None
-        self.backends = Backends(settings=settings, assistants=self.assistants, default_client=self.openai)
         self.knowledge = Knowledge(
             client=self.openai,
             store=self.store,
@@ -406,15 +412,19 @@ def _operations(
     settings: Settings,
     store: Store,
     slack: SlackClients,
-    client: openai.AsyncOpenAI,
+    backends: Backends,
     sleep: Callable[[float], Awaitable[None]],
 ) -> tuple[Ledger, Meter, Janitor]:
     """Usage, budgets and clean-up (README "Operating"): the ledger beside the store, the
-    meter that records and enforces, the janitor; budget alerts go to the admins by DM."""
+    meter that records and enforces, the janitor (deleting each thing at the model server
+    it was made at); budget alerts go to the admins by DM."""
     ledger = open_ledger(store)
     budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
     meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
-    return ledger, meter, Janitor(client=client, store=store, ledger=ledger, settings=settings, sleep=sleep)
+    janitor = Janitor(
+        client=backends.default_client, store=store, ledger=ledger, settings=settings, backends=backends, sleep=sleep
+    )
+    return ledger, meter, janitor
 
 
 def _secret(value) -> str | None:

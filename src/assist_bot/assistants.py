@@ -55,6 +55,24 @@ class Backend(BaseModel):
     # compact_threshold); the assistant's `context` decides what happens past it.
     history_tokens: int | None = Field(default=None, gt=0)
 
+    @property
+    def server(self) -> str:
+        """Which server and account this is, in words that hold no secret: "" for the bot's
+        own (OPENAI_BASE_URL with OPENAI_API_KEY); else the URL without credentials or query,
+        and the name of the key's variable. The ledger keeps it with what the bot makes there
+        (a conversation, a container), so that clean-up deletes it at the same server."""
+        url = self.azure_endpoint or self.base_url
+        if url is None and self.api_key_env is None:
+            return ""
+        words = []
+        if url is not None:
+            parts = urlsplit(url)
+            port = f":{parts.port}" if parts.port else ""
+            words.append(f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}")
+        if self.api_key_env:
+            words.append(f"key={self.api_key_env}")
+        return " ".join(words)
+
     @model_validator(mode="after")
     def _https_when_a_key_travels(self) -> Backend:
         """With api_key_env the key goes with every call: https, or http only to this machine.

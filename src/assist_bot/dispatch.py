@@ -265,7 +265,7 @@ class Dispatcher:
             if (waiting := self._unnoted.pop(thread, None)) is not None:
                 waiting.cancel()  # and done before end_turn, which clears what it may have written
                 await asyncio.gather(waiting, return_exceptions=True)
-            await self._record_usage(thread, messages[-1].user, assistant.name, reports, state, _last(changes))
+            await self._record_usage(thread, messages[-1].user, assistant, reports, state, _last(changes))
         return _last(changes)
 
     async def _answer(
@@ -394,7 +394,7 @@ class Dispatcher:
         self,
         thread: ThreadKey,
         user: str,
-        assistant: str,
+        assistant: Assistant,
         reports: list[UsageReport],
         state: TurnSnapshot,
         change: StateChange,
@@ -408,9 +408,10 @@ class Dispatcher:
             await self._meter.record(
                 thread=Owner(thread.team, thread.channel, thread.thread_ts),
                 user=user,
-                assistant=assistant,
+                assistant=assistant.name,
                 reports=reports,
                 conversation=server_state if server_state.startswith("conv") else None,
+                server=assistant.backend.server,  # where clean-up deletes them
             )
         except Exception:  # figures lost for one turn must not break the thread
             log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)

@@ -6,6 +6,10 @@ Its owner says what is kept how long: a thread's conversation, files and contain
 ASSIST_BOT_RETENTION_DAYS after the thread's last turn; a channel's knowledge (vector
 store and documents) ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS after its last use. One
 replica sweeps at a time (a lease in the store); `assist-bot cleanup` runs one sweep.
+
+Each thing is deleted at the model server it was made at (the ledger records it: an
+assistant on Azure or on a second account keeps its conversations there); records that
+name none are the default server's.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from datetime import UTC, datetime
 
 import openai
 
+from assist_bot.assistants import Assistants
+from assist_bot.engine.backends import Backends
 from assist_bot.engine.knowledge import VECTOR_STORE_SETTING
+from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey, open_store
 from assist_bot.store.ledger import Ledger, Owner, Resource, open_ledger
@@ -47,10 +54,12 @@ class Janitor:
         store: Store,
         ledger: Ledger,
         settings: Settings,
+        backends: Backends | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client
+        self._client = client  # the default server's
+        self._backends = backends  # the other servers the assistants name
         self._store = store
         self._ledger = ledger
         self._thread_keep = settings.retention_seconds
@@ -143,13 +152,29 @@ class Janitor:
             await self._forget_in_store(owner)
         return outcomes
 
+    def _client_at(self, resource: Resource) -> openai.AsyncOpenAI | None:
+        if not resource.server:
+            return self._client
+        try:
+            client = self._backends.client_at(resource.server) if self._backends else None
+        except SettingsError as exc:
+            log.warning("clean-up: %s is kept: %s", resource.token, exc)
+            return None
+        if client is None:
+            # Asking the default server instead would answer 404 and the thing would leak at its own.
+            log.warning("clean-up: %s is kept: no assistant names its server any more", resource.token)
+        return client
+
     async def _delete(self, resource: Resource) -> bool:
-        """Delete one thing at OpenAI; gone already (404) counts as deleted."""
+        """Delete one thing at the server it was made at; gone already (404) counts as deleted."""
+        client = self._client_at(resource)
+        if client is None:
+            return False
         deleters = {
-            "conversation": self._client.conversations.delete,
-            "file": self._client.files.delete,
-            "vector_store": self._client.vector_stores.delete,
-            "container": self._client.containers.delete,
+            "conversation": client.conversations.delete,
+            "file": client.files.delete,
+            "vector_store": client.vector_stores.delete,
+            "container": client.containers.delete,
         }
         delete = deleters.get(resource.kind)
         if delete is None:
@@ -192,16 +217,20 @@ async def cleanup_once(settings: Settings, *, dry_run: bool, say: Callable[[str]
     if not settings.redis_url:
         say("Nothing to clean up from here: without REDIS_URL the bot keeps its records in its own process.")
         return 0
+    # The assistants file names the other servers; their clients are built when something of theirs goes.
+    assistants = Assistants.load(settings.assistants_file, model=settings.model)
     store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
     client = openai.AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
         max_retries=settings.openai_max_retries,
     )
+    backends = Backends(settings=settings, assistants=assistants, default_client=client)
     try:
-        janitor = Janitor(client=client, store=store, ledger=open_ledger(store), settings=settings)
+        janitor = Janitor(client=client, store=store, ledger=open_ledger(store), settings=settings, backends=backends)
         removals = await janitor.sweep_with_lease(dry_run=dry_run)
     finally:
+        await backends.close()
         await client.close()
         await store.close()
     if removals is None:
@@ -225,4 +254,5 @@ def _describe(removal: Removal, *, dry_run: bool) -> str:
     where = f"{owner.team} {owner.channel}" + (f" thread {owner.thread_ts}" if owner.thread_ts else "")
     when = datetime.fromtimestamp(removal.last_use, UTC).strftime("%Y-%m-%d")
     verb = "would delete" if dry_run else ("deleted" if removal.deleted else "could not delete")
-    return f"{verb} {removal.resource.kind} {removal.resource.id} ({where}, last used {when})"
+    at = f", at {removal.resource.server}" if removal.resource.server else ""
+    return f"{verb} {removal.resource.kind} {removal.resource.id} ({where}, last used {when}{at})"

@@ -193,12 +193,15 @@ class Meter:
         assistant: str,
         reports: list[UsageReport],
         conversation: str | None,
+        server: str = "",
     ) -> None:
+        """`server`: the model server the turn ran at (its assistant's), where its conversation
+        and containers live and where clean-up deletes them ("": the bot's own)."""
         now = self.clock()
         month = month_of(now)
-        made = [Resource("container", c) for c in sorted({c for r in reports for c in r.containers})]
+        made = [Resource("container", c, server) for c in sorted({c for r in reports for c in r.containers})]
         if conversation:
-            made.append(Resource("conversation", conversation))
+            made.append(Resource("conversation", conversation, server))
         entry = UsageEntry(
             team=thread.team,
             month=month,

@@ -97,6 +97,7 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
         self._vector_polls_left: dict[tuple[str, str], int] = {}
         self.conversations: dict[str, dict] = {}  # id -> {"id", "created_at", "metadata", "items"}
         self.response_requests: list[dict] = []  # every POST /v1/responses body, rejected ones included
+        self.deletes: list[str] = []  # the path of every DELETE that passed the key check, in order
         self.responses: dict[str, dict] = {}  # final response objects (completed / failed) by id
         self.locked_rejections = 0
         # Words a conversation may hold before a response must truncate or compact it (None: no limit).
@@ -198,6 +199,8 @@ class FakeOpenAI(Responses, History, Conversations, Files, VectorStores, Contain
     async def _auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if request.method == "DELETE":
+            self.deletes.append(request.path)
         if request.method == "DELETE" and request.path in self.delete_errors:
             return _error(self.delete_errors[request.path], "The server had an error while processing your request.")
         try:

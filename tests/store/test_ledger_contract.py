@@ -130,6 +130,28 @@ async def test_resources_by_owner_with_their_last_use(twins):
     assert Resource("container", "cntr_2") in await ledger.resources(THREAD)
 
 
+async def test_a_resource_keeps_the_server_it_was_made_at(twins):
+    store, ledger = twins
+    azure = "https://contoso.openai.azure.com key=AZURE_OPENAI_API_KEY"
+    await ledger.add_resource(THREAD, Resource("conversation", "conv_1", azure), now=1.0)
+    turn = UsageEntry(
+        "T1", "2026-12", ("workspace",), {"tokens": 1}, {}, resources=[(THREAD, Resource("container", "cntr_1", azure))]
+    )
+    await ledger.record(turn, now=2.0)
+    # A record written before servers were recorded reads as the bot's own server ("").
+    if isinstance(store, MemoryStore):
+        ledger._owned[ledger.keys.owned(THREAD)].add("file:file-1")
+    else:
+        await store._redis.sadd(ledger.keys.owned(THREAD), "file:file-1")
+    assert await ledger.resources(THREAD) == [
+        Resource("container", "cntr_1", azure),
+        Resource("conversation", "conv_1", azure),
+        Resource("file", "file-1", ""),
+    ]
+    await ledger.remove_resources(THREAD, [Resource("conversation", "conv_1", azure), Resource("file", "file-1")])
+    assert await ledger.resources(THREAD) == [Resource("container", "cntr_1", azure)]
+
+
 async def test_removing_the_last_resource_forgets_the_owner(twins):
     _, ledger = twins
     await ledger.add_resource(THREAD, Resource("conversation", "conv_1"), now=1.0)

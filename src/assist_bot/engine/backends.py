@@ -11,6 +11,7 @@ is only ever chosen explicitly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -43,12 +44,28 @@ class Backend:
 
 
 _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, key variable, azure, version
+# A fresh HTTP client for each model server's SDK client: the app's counts every call and
+# the tokens it reports (instrument.py), so every server shows in /metrics as the default does.
+HttpClientFactory = Callable[[], openai.DefaultAsyncHttpxClient]
+
+
+def _endpoint_of(config: BackendConfig) -> _Endpoint:
+    return (config.base_url, config.api_key_env, config.azure_endpoint, config.api_version)
 
 
 class Backends:
-    def __init__(self, *, settings: Settings, assistants: Assistants, default_client: openai.AsyncOpenAI) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        assistants: Assistants,
+        default_client: openai.AsyncOpenAI,
+        http_client: HttpClientFactory | None = None,
+    ) -> None:
         self._settings = settings
         self._assistants = assistants
+        self._http_client = http_client
+        self.default_client = default_client  # the caller's, which it closes
         self._clients: dict[_Endpoint, openai.AsyncOpenAI] = {(None, None, None, None): default_client}
         self._probed: dict[_Endpoint, bool] = {}
         self._by_assistant: dict[str, Backend] = {}
@@ -82,6 +99,18 @@ class Backends:
         """Can the assistant a channel uses run hosted tools (file search, code interpreter)?"""
         return self.of_channel(assistant_name)[1].hosted_tools
 
+    def client_at(self, server: str) -> openai.AsyncOpenAI | None:
+        """The client of a model server by its identity (assistants.Backend.server, as the ledger
+        records it with what was made there): "" is the default client; None when no assistant
+        names that server any more. Raises SettingsError when its key's variable is unset."""
+        if not server:
+            return self.default_client
+        for name in self._assistants.names():
+            config = self._assistants.get(name).backend
+            if config.server == server:
+                return self._client(_endpoint_of(config))
+        return None
+
     async def close(self) -> None:
         # The default client belongs to the caller.
         for endpoint, client in self._clients.items():
@@ -89,7 +118,7 @@ class Backends:
                 await client.close()
 
     async def _resolve(self, config: BackendConfig) -> Backend:
-        endpoint = (config.base_url, config.api_key_env, config.azure_endpoint, config.api_version)
+        endpoint = _endpoint_of(config)
         client = self._client(endpoint)
         wanted = config.state or self._settings.state
         if wanted == "auto":
@@ -112,15 +141,21 @@ class Backends:
                 raise SettingsError(f"{key_env} is not set (an assistant's api_key_env names it)")
             api_key = key.get_secret_value() if key else NO_KEY
             retries, timeout = self._settings.openai_max_retries, self._settings.response_timeout
+            if azure and not version:
+                raise SettingsError(f"an assistant on Azure ({azure}) needs api_version beside azure_endpoint")
+            http_client = self._http_client() if self._http_client else None
             if azure:
-                if not version:
-                    raise SettingsError(f"an assistant on Azure ({azure}) needs api_version beside azure_endpoint")
                 self._clients[endpoint] = openai.AsyncAzureOpenAI(
-                    azure_endpoint=azure, api_version=version, api_key=api_key, max_retries=retries, timeout=timeout
+                    azure_endpoint=azure,
+                    api_version=version,
+                    api_key=api_key,
+                    max_retries=retries,
+                    timeout=timeout,
+                    http_client=http_client,
                 )
             else:
                 self._clients[endpoint] = openai.AsyncOpenAI(
-                    base_url=base_url, api_key=api_key, max_retries=retries, timeout=timeout
+                    base_url=base_url, api_key=api_key, max_retries=retries, timeout=timeout, http_client=http_client
                 )
         return self._clients[endpoint]
 

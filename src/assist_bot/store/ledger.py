@@ -45,15 +45,20 @@ class Owner:
 class Resource:
     kind: str  # conversation | file | vector_store | container
     id: str
+    # The model server it was made at (assistants.Backend.server, no secrets); "" for the
+    # bot's own server, and for every record written before servers were recorded.
+    server: str = ""
 
     @property
     def token(self) -> str:
-        return f"{self.kind}:{self.id}"
+        # "kind:id", then " server" when not the bot's own: ids hold no spaces, a server may.
+        return f"{self.kind}:{self.id}" + (f" {self.server}" if self.server else "")
 
     @classmethod
     def parse(cls, token: str) -> Resource:
-        kind, _, ident = token.partition(":")
-        return cls(kind, ident)
+        kind, _, rest = token.partition(":")
+        ident, _, server = rest.partition(" ")
+        return cls(kind, ident, server)
 
 
 @dataclass(frozen=True, slots=True)
