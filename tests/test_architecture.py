@@ -66,6 +66,8 @@ def test_neutral_modules_import_neither_side():
             "texts",
             "errors",
             "usage",
+            "turn_usage",
+            "stopping",
         )
     ]
     assert offending(neutral, SLACK) == [] and offending(neutral, OPENAI) == []

@@ -1,5 +1,6 @@
-"""Composition root: builds the clients, the store and the dispatcher, registers
-the Slack surfaces and runs the transport. Reads like a routing table."""
+"""Composition root: settings → store → clients → engine → dispatcher → the Slack
+surfaces on the Bolt app → start and stop (the transport among them). Reads like a
+routing table; how each piece works is in its own module."""
 
 from __future__ import annotations
 
@@ -12,9 +13,6 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import openai
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -38,6 +36,7 @@ from assist_bot.settings import Settings
 from assist_bot.slack import (
     agent_view,
     approvals,
+    bolt_app,
     commands,
     feedback,
     home,
@@ -53,6 +52,7 @@ from assist_bot.slack import (
     tool_commands,
 )
 from assist_bot.slack.approvals import Approvals
+from assist_bot.slack.bolt_app import Identity
 from assist_bot.slack.calls import RateGate
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
@@ -61,7 +61,7 @@ from assist_bot.slack.notices import SlackNotices
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
-from assist_bot.slack.transport import CallLater, HttpLimits, HttpTransport, SocketModeTransport, loop_call_later
+from assist_bot.slack.transport import CallLater, Transport, loop_call_later, transport_for
 from assist_bot.store import open_store
 from assist_bot.store.base import QueueCaps, Store
 from assist_bot.store.ledger import Ledger, open_ledger
@@ -207,9 +207,9 @@ class AssistBot:
             names=self.people,
             meter=self.meter,
         )
-        # One workspace: who the bot is, from start-up's auth.test (see _bolt_app).
-        self._identity: AuthorizeResult | None = None
-        self.bolt = self._bolt_app()
+        # One workspace: who the bot is, from start-up's auth.test; many: each workspace's installation.
+        self.identity = None if self.oauth else Identity(self.slack, bot_token=_secret(settings.slack_bot_token))
+        self.bolt = bolt_app.build(settings, client=self.slack, oauth=self.oauth, identity=self.identity)
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,
@@ -240,72 +240,20 @@ class AssistBot:
         shortcuts.register(self.bolt, deps)
         home.register(self.bolt, deps)
         # Built in start(): the Socket Mode client needs the running event loop.
-        self.transport: SocketModeTransport | HttpTransport | None = None
+        self.transport: Transport | None = None
         self.metrics_listener = (
             MetricsListener(self.metrics, host=settings.host, port=settings.metrics_port, healthy=self.store.ping)
             if settings.metrics_port is not None
             else None
         )
 
-    def _bolt_app(self) -> AsyncApp:
-        settings = self.settings
-
-        async def authorize() -> AuthorizeResult:
-            # One workspace: Bolt asks on every request; left to itself it would call auth.test
-            # at the first event, before the ack. Requests arrive only once start() has the answer.
-            assert self._identity is not None
-            return self._identity
-
-        bolt_log = logging.getLogger("assist_bot.bolt")
-        level = bolt_log.level
-        bolt_log.setLevel(logging.ERROR)  # Bolt warns that the token is unused: it is used, through authorize
-        try:
-            return AsyncApp(
-                client=self.slack,
-                # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
-                # opened with the app token is the proof), and "" keeps Bolt from reading the env.
-                signing_secret=_secret(settings.slack_signing_secret) if not settings.socket_mode else "",
-                request_verification_enabled=not settings.socket_mode,
-                # The message is in the store before Slack gets its ack: if storing fails,
-                # Slack sees an error and retries, instead of the message being lost.
-                process_before_response=True,
-                logger=bolt_log,
-                oauth_settings=self.oauth.settings if self.oauth else None,
-                # Bolt takes an AsyncAuthorize instance here (its hint names only plain functions).
-                authorize=self.oauth.authorize if self.oauth else authorize,  # type: ignore[arg-type]
-            )
-        finally:
-            bolt_log.setLevel(level)
-
-    def _transport(self) -> SocketModeTransport | HttpTransport:
-        settings = self.settings
-        if settings.slack_app_token is not None:
-            return SocketModeTransport(self.bolt, app_token=settings.slack_app_token.get_secret_value())
-        assert settings.slack_signing_secret is not None  # Settings refuses HTTP mode without one
-        return HttpTransport(
-            self.bolt,
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
-            host=settings.host,
-            port=settings.port,
-            healthy=self.store.ping,
-            limits=HttpLimits(
-                header_timeout=settings.http_header_timeout,
-                body_timeout=settings.http_body_timeout,
-                max_connections=settings.http_max_connections,
-            ),
-            oauth_flow=self.bolt.oauth_flow,
-            deadline=self._http_deadline,
-            call_later=self._call_later,
-            metrics=self.metrics,
-        )
-
     async def start(self) -> None:
         # One HTTP session for every Slack call (a session per call costs a new connection each time).
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         self.slack.session = session
-        if not self.settings.oauth:  # with OAuth, each workspace's token is checked on its events
-            await self._check_slack_token(session)
         try:
+            if self.identity is not None:  # with OAuth, each workspace's token is checked on its events
+                await self.identity.check()
             await self.backends.resolve()  # `auto` asks each model server what it keeps
         except SettingsError:
             await session.close()
@@ -320,7 +268,14 @@ class AssistBot:
             await self.metrics_listener.start()
         if self.settings.cleanup_interval > 0:
             self._janitor_task = asyncio.create_task(self.janitor.run_forever(), name="janitor")
-        self.transport = self._transport()
+        self.transport = transport_for(
+            self.settings,
+            self.bolt,
+            healthy=self.store.ping,
+            deadline=self._http_deadline,
+            call_later=self._call_later,
+            metrics=self.metrics,
+        )
         await self.transport.start()
 
     async def _beat(self) -> None:
@@ -336,23 +291,6 @@ class AssistBot:
                 await self._beat()
             except Exception:  # a missed beat only delays re-sharing the budget
                 log.warning("replica heartbeat failed", exc_info=True)
-
-    async def _check_slack_token(self, session: aiohttp.ClientSession) -> None:
-        """Fail at start-up, in one line, when Slack refuses the bot token (rather than at the first event)."""
-        try:
-            identity = await self.slack.auth_test()
-        except SlackApiError as exc:
-            await session.close()
-            raise SettingsError(
-                f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): "
-                "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
-            ) from None
-        except aiohttp.ClientError as exc:
-            await session.close()
-            raise SettingsError(f"Slack is unreachable at SLACK_API_URL ({type(exc).__name__})") from None
-        self._identity = AuthorizeResult.from_auth_test_response(
-            bot_token=_secret(self.settings.slack_bot_token), auth_test_response=identity
-        )
 
     async def stop(self) -> None:
         """Stop taking events, finish (or close with a note) in-flight replies, release clients."""

@@ -37,10 +37,10 @@ from assist_bot.dispatch_ports import (
 )
 from assist_bot.events import ApprovalRequest, Decision, Done, Failed, StateChange, UsageReport
 from assist_bot.inbound import Inbound
-from assist_bot.stopping import StopResult, request_stop, watching
+from assist_bot.stopping import StopResult, is_stop, request_stop, watching
 from assist_bot.store import Store, ThreadKey
 from assist_bot.store.base import ReplyRef, TurnSnapshot
-from assist_bot.store.ledger import Owner
+from assist_bot.turn_usage import record_usage, refused_over_budget
 from assist_bot.usage import Meter
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,15 @@ class Dispatcher:
             if (waiting := self._unnoted.pop(thread, None)) is not None:
                 waiting.cancel()  # and done before end_turn, which clears what it may have written
                 await asyncio.gather(waiting, return_exceptions=True)
-            await self._record_usage(thread, messages[-1].user, assistant, reports, state, _last(changes))
+            await record_usage(
+                self._meter,
+                thread,
+                user=messages[-1].user,
+                assistant=assistant,
+                reports=reports,
+                state=state,
+                change=_last(changes),
+            )
         return _last(changes)
 
     async def _answer(
@@ -284,7 +292,7 @@ class Dispatcher:
             # A native stream has a message once its first text went out: recorded then, in
             # the background (the stream never waits); dropped if the turn ends first.
             self._unnoted[thread] = asyncio.create_task(self._note_reply(thread, sink, when=shown))
-        if await self._over_budget(thread, messages[-1], sink):
+        if await refused_over_budget(self._meter, thread, user=messages[-1].user, sink=sink):
             return
         # The turn's place in line: the person whose message waited longest.
         slot = self._admission.slot(thread.team, messages[0].user)
@@ -374,48 +382,6 @@ class Dispatcher:
         except Exception:  # only a crash's clean-up depends on it: the answer goes on
             log.warning("could not record the reply of %s/%s", thread.channel, thread.thread_ts, exc_info=True)
 
-    # -- usage and budgets --------------------------------------------------------------
-    async def _over_budget(self, thread: ThreadKey, last: Inbound, sink: ReplySink) -> bool:
-        """Checked before any model call: a used-up budget ends the turn with a note."""
-        if self._meter is None:
-            return False
-        try:
-            scope = await self._meter.over_budget(team=thread.team, channel=thread.channel, user=last.user)
-        except Exception:  # the ledger is down: answer rather than refuse everyone
-            log.warning("budget check failed; answering anyway", exc_info=True)
-            return False
-        if scope is None:
-            return False
-        log.info("turn in %s/%s refused: %s budget used up", thread.channel, thread.thread_ts, scope)
-        await sink.fail(f"budget_{scope}")
-        return True
-
-    async def _record_usage(
-        self,
-        thread: ThreadKey,
-        user: str,
-        assistant: Assistant,
-        reports: list[UsageReport],
-        state: TurnSnapshot,
-        change: StateChange,
-    ) -> None:
-        if self._meter is None:
-            return
-        # The thread's server state is a conversation (conv_…), or in response_chain mode a
-        # response id: only a conversation is something to delete later.
-        server_state = change.server_state or state.server_state or ""
-        try:
-            await self._meter.record(
-                thread=Owner(thread.team, thread.channel, thread.thread_ts),
-                user=user,
-                assistant=assistant.name,
-                reports=reports,
-                conversation=server_state if server_state.startswith("conv") else None,
-                server=assistant.backend.server,  # where clean-up deletes them
-            )
-        except Exception:  # figures lost for one turn must not break the thread
-            log.warning("recording usage of %s/%s failed", thread.channel, thread.thread_ts, exc_info=True)
-
     async def _named(self, messages: list[Inbound]) -> list[Inbound]:
         """Display names are looked up when the turn starts, never before Slack's ack."""
         if self._names is None:
@@ -446,13 +412,6 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
-
-
-STOP_WORDS = frozenset({"stop", "stop!", "stop.", "⏹", "⏹️"})
-
-
-def is_stop(text: str) -> bool:
-    return text.strip().lower() in STOP_WORDS
 
 
 def _last(changes: list[StateChange]) -> StateChange:

@@ -21,6 +21,13 @@ from assist_bot.store import Store, ThreadKey
 
 log = logging.getLogger(__name__)
 
+# A message that is only one of these asks to stop its thread's answer: it is never queued as a question.
+STOP_WORDS = frozenset({"stop", "stop!", "stop.", "⏹", "⏹️"})
+
+
+def is_stop(text: str) -> bool:
+    return text.strip().lower() in STOP_WORDS
+
 
 @dataclass(frozen=True, slots=True)
 class StopResult:

@@ -1,5 +1,6 @@
 """How Slack reaches the app: Socket Mode (a WebSocket we open) or HTTP
-(Slack posts to us). Both feed the same Bolt app.
+(Slack posts to us). Both feed the same Bolt app (slack/bolt_app.py); `transport_for`
+picks the one the settings ask for.
 
 Both are built inside the running event loop (`AssistBot.start`): the Socket Mode
 client opens an aiohttp session when it is constructed, which needs the loop.
@@ -32,6 +33,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from assist_bot.errors import SettingsError
+from assist_bot.settings import Settings
 from assist_bot.slack import oauth
 
 log = logging.getLogger(__name__)
@@ -289,6 +291,41 @@ class HttpTransport:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+Transport = SocketModeTransport | HttpTransport
+
+
+def transport_for(
+    settings: Settings,
+    app: AsyncApp,
+    *,
+    healthy: Callable[[], Awaitable[bool]],
+    deadline: Deadline = asyncio.timeout,
+    call_later: CallLater = loop_call_later,
+    metrics: MetricsSource | None = None,
+) -> Transport:
+    """Socket Mode when there is an app token, HTTP otherwise (`deadline`, `call_later`,
+    `healthy` and `metrics` serve only HTTP)."""
+    if settings.slack_app_token is not None:
+        return SocketModeTransport(app, app_token=settings.slack_app_token.get_secret_value())
+    assert settings.slack_signing_secret is not None  # Settings refuses HTTP mode without one
+    return HttpTransport(
+        app,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        host=settings.host,
+        port=settings.port,
+        healthy=healthy,
+        limits=HttpLimits(
+            header_timeout=settings.http_header_timeout,
+            body_timeout=settings.http_body_timeout,
+            max_connections=settings.http_max_connections,
+        ),
+        oauth_flow=app.oauth_flow,
+        deadline=deadline,
+        call_later=call_later,
+        metrics=metrics,
+    )
 
 
 def _warn_if_near_open_files_limit(max_connections: int) -> None:
