@@ -142,10 +142,9 @@ class AssistBot:
         self.ledger, self.meter, self.janitor = _operations(settings, self.store, clients, self.backends, sleep)
         self._janitor_task: asyncio.Task[None] | None = None
         self.knowledge = Knowledge(
-            client=self.openai,
+            backends=self.backends,
             store=self.store,
             settings=settings,
-            hosted_tools=self.backends.hosted_tools_for,
             meter=self.meter,
         )
         self.engine = Engine(

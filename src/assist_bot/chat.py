@@ -63,7 +63,7 @@ async def chat(settings: Settings, *, assistant: str | None = None, terminal: Te
     )
     # The assistant's own model server, if the assistants file gives it one (as in Slack).
     backends = Backends(settings=settings, assistants=assistants, default_client=client)
-    knowledge = Knowledge(client=client, store=store, settings=settings, hosted_tools=backends.hosted_tools_for)
+    knowledge = Knowledge(backends=backends, store=store, settings=settings)
     engine = Engine(
         client=client,
         store=store,

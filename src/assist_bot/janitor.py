@@ -26,7 +26,7 @@ import openai
 
 from assist_bot.assistants import Assistants
 from assist_bot.engine.backends import Backends
-from assist_bot.engine.knowledge import VECTOR_STORE_SETTING
+from assist_bot.engine.file_places import vector_store_setting, vector_stores
 from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey, open_store
@@ -202,13 +202,15 @@ class Janitor:
             await self._forget_knowledge(ChannelKey(owner.team, owner.channel))
 
     async def _forget_knowledge(self, channel: ChannelKey, *, delete: bool = False) -> None:
-        vector_store = (await self._store.get_channel_settings(channel)).get(VECTOR_STORE_SETTING)
-        if delete and vector_store:
-            await self._delete(Resource("vector_store", vector_store))
-        await self._store.set_channel_setting(channel, VECTOR_STORE_SETTING, None)
+        # Each vector store and file at the server it is kept at (a channel that switched
+        # assistants may have some at each); records that name none are the bot's own server's.
+        for server, vector_store in vector_stores(await self._store.get_channel_settings(channel)).items():
+            if delete:
+                await self._delete(Resource("vector_store", vector_store, server))
+            await self._store.set_channel_setting(channel, vector_store_setting(server), None)
         for slack_file_id, record in (await self._store.knowledge_files(channel)).items():
             if delete and record.get("openai_file_id"):
-                await self._delete(Resource("file", record["openai_file_id"]))
+                await self._delete(Resource("file", record["openai_file_id"], record.get("server", "")))
             await self._store.remove_knowledge_file(channel, slack_file_id)
 
 

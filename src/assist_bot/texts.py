@@ -188,6 +188,23 @@ def intake_failed(name: str, reason: str) -> str:
     return f"⚠️ I could not add *{name}*: {reason}"
 
 
+def knowledge_elsewhere(count: int, current: str, there: list[str]) -> str:
+    """`count` files of the channel's knowledge are kept at another model server than that of
+    `current`, the assistant in use: at that of the assistants `there` (none: no assistant uses
+    that server any more). That server's ids mean nothing here, so answers go without them."""
+    if not there:
+        return (
+            f"⚠️ {count} file(s) of this channel's knowledge live on a model server no assistant uses any more, "
+            "so answers here do not search them: `/assist forget` and share them again."
+        )
+    back = " or ".join(f"`/assist use {name}`" for name in there)
+    return (
+        f"⚠️ {count} file(s) of this channel's knowledge live on the model server of *{there[0]}*, not of "
+        f"*{current}* (in use here), so answers here do not search them: switch back ({back}), "
+        "or `/assist forget` and share them again."
+    )
+
+
 # --- usage, budgets and clean-up --------------------------------------------------------
 def usage_block(where: str, month: str, figures, cost: tuple[float, list[str]], budget: int) -> str:
     """One scope's month (`figures`: usage.Figures) with its estimated cost (USD, and the models

@@ -43,7 +43,7 @@ async def events_of(slack, openai_fake, **settings) -> list[TurnEvent]:
         store=store,
         settings=config,
         tools=load_registry(config),
-        knowledge=Knowledge(client=client, store=store, settings=config),
+        knowledge=Knowledge(backends=backends, store=store, settings=config),
         backends=backends,
         retry_backoff=0,
     )

@@ -41,6 +41,9 @@ class Backend:
     # The server takes `truncation` and `context_management` (OpenAI, Azure, a server with the
     # Conversations API): the default `context = "truncate"` is only sent to such servers.
     server_context: bool = False
+    # Which server and account (assistants.Backend.server, no secrets; "" the bot's own): what
+    # the bot keeps there (knowledge, files) is recorded with it, and used only there.
+    server: str = ""
 
 
 _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, key variable, azure, version
@@ -95,10 +98,6 @@ class Backends:
         assistant = self._assistants.get(assistant_name)
         return assistant, self.for_assistant(assistant)
 
-    def hosted_tools_for(self, assistant_name: str | None) -> bool:
-        """Can the assistant a channel uses run hosted tools (file search, code interpreter)?"""
-        return self.of_channel(assistant_name)[1].hosted_tools
-
     def client_at(self, server: str) -> openai.AsyncOpenAI | None:
         """The client of a model server by its identity (assistants.Backend.server, as the ledger
         records it with what was made there): "" is the default client; None when no assistant
@@ -131,7 +130,9 @@ class Backends:
         hosted = config.hosted_tools if config.hosted_tools is not None else official
         # Truncation and compaction are OpenAI's (and Azure's); other servers may refuse the parameters.
         server_context = official or self._is_azure(endpoint)
-        return Backend(client, state, hosted, config.history_tokens, self._where(endpoint), server_context)
+        return Backend(
+            client, state, hosted, config.history_tokens, self._where(endpoint), server_context, config.server
+        )
 
     def _client(self, endpoint: _Endpoint) -> openai.AsyncOpenAI:
         if endpoint not in self._clients:

@@ -1,5 +1,6 @@
 """What a response hands back besides text: sources it cited (footnotes) and
-files the code interpreter wrote (uploaded into the thread, each once)."""
+files the code interpreter wrote (uploaded into the thread, each once), fetched from
+its container at the model server the turn ran at (where the container is)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import openai
+
 from assist_bot.engine.knowledge import Knowledge
+from assist_bot.engine.openai_errors import to_turn_error
 from assist_bot.errors import TurnError
 from assist_bot.events import Citation, FileOutput
 from assist_bot.store import ChannelKey, Store, ThreadKey
@@ -32,7 +36,7 @@ async def citations(
 
 
 async def generated_files(
-    knowledge: Knowledge,
+    client: openai.AsyncOpenAI,
     store: Store,
     thread: ThreadKey,
     *,
@@ -45,15 +49,35 @@ async def generated_files(
         if note.get("type") == "container_file_citation" and note.get("file_id") and note.get("container_id"):
             wanted[note["file_id"]] = (note["container_id"], note.get("filename") or note["file_id"])
     for container in containers:
-        for file_id, name in await knowledge.assistant_files(container):
+        for file_id, name in await assistant_files(client, container):
             wanted.setdefault(file_id, (container, name))
     for file_id, (container, name) in wanted.items():
         # Claimed in the store: each generated file reaches Slack once, whichever replica sees it.
         if not await store.claim(thread.team, f"cfile:{file_id}", ttl=store.retention_seconds):
             continue
         try:
-            content = await knowledge.container_file(container, file_id)
+            content = await container_file(client, container, file_id)
         except TurnError as exc:
             log.warning("could not fetch %s from container %s: %s", file_id, container, exc)
             continue
         yield FileOutput(name=name, content=content, sandbox_path=f"sandbox:/mnt/data/{name}")
+
+
+async def container_file(client: openai.AsyncOpenAI, container_id: str, file_id: str) -> bytes:
+    try:
+        response = await client.containers.files.content.retrieve(file_id, container_id=container_id)
+        return response.content
+    except openai.OpenAIError as exc:
+        raise to_turn_error(exc) from exc
+
+
+async def assistant_files(client: openai.AsyncOpenAI, container_id: str) -> list[tuple[str, str]]:
+    """(file id, name) of the files the code interpreter wrote in a container."""
+    files = []
+    try:
+        async for file in client.containers.files.list(container_id):
+            if getattr(file, "source", "") == "assistant":
+                files.append((file.id, (file.path or file.id).rsplit("/", 1)[-1]))
+    except openai.OpenAIError as exc:
+        log.warning("listing container %s failed: %s", container_id, type(exc).__name__)
+    return files

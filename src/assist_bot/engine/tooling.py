@@ -18,7 +18,7 @@ Approver = Callable[[ApprovalRequest], Awaitable[Decision]]
 Deadline = Callable[[float], asyncio.Timeout]
 
 # Tools OpenAI runs itself; an assistant lists them by these names. (file_search and
-# code_interpreter come from the channel's knowledge and the thread's files: knowledge.py.)
+# code_interpreter come from the channel's knowledge and the thread's files: file_places.py.)
 HOSTED_TOOLS = {
     "web_search": {"type": "web_search"},
     "image_generation": {"type": "image_generation"},

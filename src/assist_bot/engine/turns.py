@@ -21,7 +21,8 @@ import openai
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.backends import Backend, Backends
-from assist_bot.engine.knowledge import VECTOR_STORE_SETTING, Knowledge, hosted_tools
+from assist_bot.engine.file_places import hosted_tools, thread_files_at, vector_store_setting
+from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.openai_errors import (
     RETRYABLE,
     STREAM_BROKEN,
@@ -202,8 +203,9 @@ class Engine:
         )
         hosted = (
             hosted_tools(
-                vector_store=state.channel_settings.get(VECTOR_STORE_SETTING),
-                file_ids=state.thread_files,
+                # The channel's store and the thread's files at this server: another's would be refused.
+                vector_store=state.channel_settings.get(vector_store_setting(backend.server)),
+                file_ids=thread_files_at(state.thread_files, backend.server),
                 code_interpreter="code_interpreter" in assistant.tools,
             )
             if backend.hosted_tools
@@ -258,7 +260,7 @@ class Engine:
                 texts.append("".join(this.text))
             cited.extend(this.annotations)
             async for output in generated_files(
-                self.knowledge, self._store, thread, annotations=this.annotations, containers=this.containers
+                backend.client, self._store, thread, annotations=this.annotations, containers=this.containers
             ):
                 yield output
             if not this.calls:
@@ -335,7 +337,7 @@ class Engine:
                 return await self._create(backend.client, {**request, **turn.fields()})
             except (openai.NotFoundError, openai.BadRequestError) as exc:
                 if is_missing_vector_store(exc) and _drop_file_search(request):
-                    await self.knowledge.reset(ChannelKey(thread.team, thread.channel))
+                    await self.knowledge.reset(ChannelKey(thread.team, thread.channel), backend.server)
                 elif not await turn.repair(exc):
                     raise
         return await self._create(backend.client, {**request, **turn.fields()})

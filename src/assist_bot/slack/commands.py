@@ -78,9 +78,12 @@ async def _status(deps: CommandDeps, command: dict[str, Any], args: list[str]) -
     assistant = deps.assistants.get(name)
     tools = ", ".join(assistant.tools) or "none"
     store = "Redis" if deps.settings.redis_url else "in-process memory (lost on restart)"
-    return (
-        f"*Assistant:* {assistant.name} ({assistant.model})\n*Tools:* {tools}\n*State:* {store}\n"
-        f"*Conversations kept:* {deps.settings.retention_days:g} days after their last message"
+    return "\n".join(
+        [
+            f"*Assistant:* {assistant.name} ({assistant.model})\n*Tools:* {tools}\n*State:* {store}\n"
+            f"*Conversations kept:* {deps.settings.retention_days:g} days after their last message",
+            *await _knowledge_elsewhere(deps, command),
+        ]
     )
 
 
@@ -112,7 +115,22 @@ async def _files(deps: CommandDeps, command: dict[str, Any], args: list[str]) ->
         f" — added by <@{rec.get('uploader', '?')}>"
         for rec in sorted(files.values(), key=lambda r: r.get("name", ""))
     ]
+    lines += await _knowledge_elsewhere(deps, command)
     return f"*Knowledge of <#{command['channel_id']}>* ({len(files)} file(s))\n" + "\n".join(lines)
+
+
+async def _knowledge_elsewhere(deps: CommandDeps, command: dict[str, Any]) -> list[str]:
+    """A line for each other model server that keeps files of the channel's knowledge (the
+    channel switched to an assistant elsewhere): what to do to have them searched again."""
+    away = await deps.knowledge.elsewhere(_channel(command))
+    if not away:
+        return []
+    current = await _current_assistant(deps, command)
+    names = deps.assistants.names()
+    return [
+        texts.knowledge_elsewhere(count, current, [n for n in names if deps.assistants.get(n).backend.server == server])
+        for server, count in sorted(away.items())
+    ]
 
 
 async def _forget(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:

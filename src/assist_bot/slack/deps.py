@@ -31,6 +31,9 @@ class ChannelKnowledge(FileIntake, Protocol):
 
     async def files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]: ...
 
+    async def elsewhere(self, channel: ChannelKey) -> dict[str, int]:
+        """Files kept at another model server than the channel's assistant's: server → how many."""
+
     async def forget(self, channel: ChannelKey, name_or_id: str) -> dict[str, Any] | None: ...
 
     async def forget_slack_file(self, team: str, slack_file_id: str) -> bool: ...
