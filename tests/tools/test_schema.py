@@ -87,6 +87,42 @@ def test_context_is_hidden_and_docstring_describes_params():
     }
 
 
+async def find_room_numpy(building: str, seats: int) -> str:
+    """Find a free meeting room.
+
+    Looks at today's bookings only.
+
+    Parameters
+    ----------
+    building : str
+        The building's short name,
+        as on the door sign.
+    seats : int
+        How many people must fit.
+    """
+    return building
+
+
+async def find_room_rest(building: str, seats: int) -> str:
+    """Find a free meeting room.
+
+    :param building: The building's short name, as on the door sign.
+    :param seats: How many people must fit.
+    :returns: the room's name.
+    """
+    return building
+
+
+@pytest.mark.parametrize("fn", [find_room_numpy, find_room_rest], ids=["numpy", "rest"])
+def test_a_company_tool_may_describe_its_params_in_numpy_or_rest_style(fn):
+    spec = make_tool(fn, name="find_room").openai_tool()
+    assert spec["description"].startswith("Find a free meeting room.")
+    assert "Parameters" not in spec["description"] and ":param" not in spec["description"]
+    props = spec["parameters"]["properties"]
+    assert props["building"]["description"] == "The building's short name, as on the door sign."
+    assert props["seats"]["description"] == "How many people must fit."
+
+
 def test_optional_params_are_nullable():
     props = make_tool(plan_trip).schema()["properties"]
     assert props["days"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]

@@ -16,13 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import docstring_parser
 import pydantic
 from pydantic import ConfigDict, Field
 
 from assist_bot.tools.errors import ToolDefinitionError
-
-_SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Return|Yields|Raises|Examples?|Notes?|Note):\s*$")
-_ARG_LINE = re.compile(r"^(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -32,33 +30,18 @@ class Docstring:
 
 
 def parse_docstring(doc: str | None) -> Docstring:
-    """Split a Google-style docstring into its prose and its `Args:` descriptions."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    prose: list[str] = []
-    params: dict[str, str] = {}
-    section: str | None = None
-    current: str | None = None
-    entry_indent = 0
-    for line in lines:
-        header = _SECTION.match(line)
-        if header:
-            section, current = header.group(1), None
-            continue
-        if section is None:
-            prose.append(line)
-        elif section in ("Args", "Arguments", "Parameters") and line.strip():
-            entry = _ARG_LINE.match(line.strip())
-            # A new entry is indented once; deeper lines continue the previous one.
-            if entry and (current is None or _indent(line) <= entry_indent):
-                current, entry_indent = entry.group(1).lstrip("*"), _indent(line)
-                params[current] = entry.group(2).strip()
-            elif current is not None:
-                params[current] = f"{params[current]} {line.strip()}".strip()
-    return Docstring(description="\n".join(prose).strip(), params=params)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
+    """A docstring's prose and its parameter descriptions, in any style docstring_parser knows
+    (Google `Args:`, NumPy `Parameters`, reST `:param x:`, Epydoc): a company's own tools are
+    written in whichever style its code uses."""
+    try:
+        parsed = docstring_parser.parse(doc or "")
+    except docstring_parser.ParseError:  # prose that looks like a section but is not one
+        return Docstring(description=inspect.cleandoc(doc or "").strip(), params={})
+    gap = "\n\n" if parsed.blank_after_short_description else "\n"
+    description = gap.join(part for part in (parsed.short_description, parsed.long_description) if part)
+    # A description that continues over several lines is one line for the model.
+    params = {p.arg_name.lstrip("*"): " ".join((p.description or "").split()) for p in parsed.params}
+    return Docstring(description=description.strip(), params=params)
 
 
 @dataclass(frozen=True)
