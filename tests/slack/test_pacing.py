@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
+import redis.asyncio as aioredis
 
-from assist_bot.slack.pacing import Pacer
+from assist_bot.slack.pacing import FORGET_AFTER, GROWTH, Pacer
+from assist_bot.store.base import SlackLesson
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
 from tests.slack.fake_clock import FakeClock
@@ -186,30 +189,93 @@ def test_a_configured_limit_is_a_ceiling_that_a_429_lowers():
     assert tier4.limit("T2") == pytest.approx(50)  # two replicas: each one's part of that floor
 
 
+def test_a_lesson_is_the_workspace_s_limit_and_another_replica_takes_its_part_of_it_once():
+    clock = FakeClock()
+    one, two = (Pacer(per_minute=None, floor=10, clock=clock, sleep=clock.sleep) for _ in range(2))
+    for pacer in (one, two):
+        pacer.share(2)
+    for _ in range(50):
+        one.try_take("T1")
+        one.accepted("T1")
+    lesson = one.limited("T1")
+    assert lesson is not None and lesson.lasts == FORGET_AFTER
+    assert one.limit("T1") == pytest.approx(40) and lesson.per_minute == pytest.approx(80)  # × 2 replicas
+    assert one.limited("T1") is None  # a 429 of an append already on its way: nothing new to share
+
+    assert two.limit("T1") is None
+    two.heard("T1", replace(lesson, age=120))  # learned two minutes ago, read with the pause
+    assert two.limit("T1") == pytest.approx(40 * GROWTH**2)  # its part, grown back as the learner's
+    two.heard("T1", SlackLesson("older", 1000, lasts=FORGET_AFTER, age=600))  # older than what it knows
+    assert two.limit("T1") == pytest.approx(40 * GROWTH**2)
+    two.heard("T1", SlackLesson("fresh", 6, lasts=FORGET_AFTER))
+    assert two.limit("T1") == pytest.approx(5)  # never under its part of the floor
+    assert two.try_take("T1") is False  # Slack said "not now" just now: the workspace's burst is spent
+    clock.now += FORGET_AFTER
+    assert two.limit("T1") is None  # forgotten when the learner forgets it
+
+    clock.now += 60
+    assert one.limit("T1") is None
+    for _ in range(50):
+        one.try_take("T1")
+        one.accepted("T1")
+    again = one.limited("T1")
+    assert again is not None
+    clock.now += 30
+    assert one.try_take("T1") is True  # an append at the new pace…
+    one.heard("T1", again)  # (its own lesson, read back with the pause before it: known already)
+    assert one.limited("T1") is not None  # …that still draws a 429 teaches again
+
+
+async def wave(slack, bot, first: int) -> list[dict]:
+    """Four questions in four channels at once, answered to the end."""
+    events = [mention(f"C{n}", "U1", f"question {n}") for n in range(first, first + 4)]
+    await asyncio.gather(*(bot.send(e) for e in events))
+    await wait_for(lambda: all(slack.bot_messages(e["channel"]) for e in events), seconds=30)
+    await wait_for(
+        lambda: all(any("tok59" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=30
+    )
+    return events
+
+
 @pytest.mark.timeout(60)
 async def test_a_429_teaches_the_bot_the_workspace_s_append_limit_and_later_answers_stay_under_it(slack, openai_fake):
     slack.rate_limit("chat.appendStream", 30, window=3.0)  # a limit Slack publishes nowhere
     openai_fake.default = lambda body: Text([f"tok{n} " for n in range(60)], delay=0.05)
 
-    async def wave(bot, first: int) -> list[dict]:
-        events = [mention(f"C{n}", "U1", f"question {n}") for n in range(first, first + 4)]
-        await asyncio.gather(*(bot.send(e) for e in events))
-        await wait_for(lambda: all(slack.bot_messages(e["channel"]) for e in events), seconds=30)
-        await wait_for(
-            lambda: all(any("tok59" in m.text for m in slack.bot_messages(e["channel"])) for e in events), seconds=30
-        )
-        return events
-
     async with running_bot(slack, openai_fake, ASSIST_BOT_SLACK_APPENDS_PER_MINUTE=None) as bot:
-        first = await wave(bot, 0)
+        first = await wave(slack, bot, 0)
         limited = slack.rate_limited.get("chat.appendStream", 0)
         # Each answer had at most one append on its way when Slack said "too many": one lesson.
         assert 1 <= limited <= 4
         await asyncio.sleep(3.0)  # Slack's window empties (its Retry-After)
         before = len(slack.calls_to("chat.appendStream"))
-        second = await wave(bot, 4)
+        second = await wave(slack, bot, 4)
         assert len(slack.calls_to("chat.appendStream")) > before  # the second answers still stream…
         assert slack.rate_limited.get("chat.appendStream", 0) == limited  # …at the learned pace
     for e in first + second:
         (reply,) = slack.bot_messages(e["channel"])
         assert reply.text == "".join(f"tok{n} " for n in range(60))  # nothing lost, nothing twice
+
+
+@pytest.mark.timeout(90)
+async def test_a_429_drawn_by_one_replica_teaches_every_replica_sharing_its_redis(slack, openai_fake, redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    slack.rate_limit("chat.appendStream", 30, window=3.0)
+    openai_fake.default = lambda body: Text([f"tok{n} " for n in range(60)], delay=0.05)
+    settings = {"REDIS_URL": redis_url, "ASSIST_BOT_SLACK_APPENDS_PER_MINUTE": None}
+
+    async with running_bot(slack, openai_fake, **settings) as one, running_bot(slack, openai_fake, **settings) as two:
+        first = await wave(slack, one, 0)
+        limited = slack.rate_limited.get("chat.appendStream", 0)
+        assert limited >= 1  # one replica learned the workspace's limit the hard way
+        await asyncio.sleep(3.0)  # Slack's window empties (its Retry-After)
+        before = len(slack.calls_to("chat.appendStream"))
+        second = await wave(slack, two, 4)  # the other replica answers next: it has drawn no 429 itself
+        assert len(slack.calls_to("chat.appendStream")) > before  # its answers still stream…
+        assert slack.rate_limited.get("chat.appendStream", 0) == limited  # …at the pace the first one learned
+        assert two.bot.append_pacer.limit("T1") is not None
+    for e in first + second:
+        (reply,) = slack.bot_messages(e["channel"])
+        assert reply.text == "".join(f"tok{n} " for n in range(60))

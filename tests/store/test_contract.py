@@ -14,7 +14,7 @@ import pytest
 from redis.cluster import key_slot
 
 from assist_bot.store import ChannelKey, Keys, Store, ThreadKey
-from assist_bot.store.base import INDEX_MARGIN, QueueCaps, ReplyRef
+from assist_bot.store.base import INDEX_MARGIN, QueueCaps, ReplyRef, SlackLesson, SlackLimits
 from assist_bot.store.keys import InvalidIdError
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import UPGRADE_GRACE, RedisStore
@@ -602,19 +602,55 @@ async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: 
 
 
 # -- Slack's rate limits, shared by every replica ------------------------------------------
+async def paused(store: Store, team: str, method: str) -> float:
+    return (await store.slack_method_limits(team, method)).pause
+
+
 async def test_a_slack_pause_is_per_team_and_method_only_grows_and_ends_with_its_wait(store: Store):
-    assert await store.slack_method_pause("T1", "chat.update") == 0
+    assert await paused(store, "T1", "chat.update") == 0
     await store.pause_slack_method("T1", "chat.update", 2)
-    assert 1.5 < await store.slack_method_pause("T1", "chat.update") <= 2
+    assert 1.5 < await paused(store, "T1", "chat.update") <= 2
     await store.pause_slack_method("T1", "chat.update", 0.5)  # a shorter wait does not cut it short
-    assert 1.5 < await store.slack_method_pause("T1", "chat.update") <= 2
+    assert 1.5 < await paused(store, "T1", "chat.update") <= 2
     await store.pause_slack_method("T1", "chat.update", 5)  # a longer one extends it
-    assert 4.5 < await store.slack_method_pause("T1", "chat.update") <= 5
-    assert await store.slack_method_pause("T1", "chat.postMessage") == 0
-    assert await store.slack_method_pause("T2", "chat.update") == 0
+    assert 4.5 < await paused(store, "T1", "chat.update") <= 5
+    assert await paused(store, "T1", "chat.postMessage") == 0
+    assert await paused(store, "T2", "chat.update") == 0
     assert 4.5 < await ttl(store, store.keys.slack_pause("T1", "chat.update")) <= 5  # nothing outlives it
     await age(store, store.keys.slack_pause("T1", "chat.update"), 5)
-    assert await store.slack_method_pause("T1", "chat.update") == 0
+    assert await paused(store, "T1", "chat.update") == 0
+
+
+async def test_a_429_s_lesson_is_read_with_the_pause_per_team_and_method_and_ages_until_it_lapses(store: Store):
+    method = "chat.appendStream"
+    assert await store.slack_method_limits("T1", method) == SlackLimits()
+    await store.pause_slack_method("T1", method, 2, lesson=SlackLesson("one", 120.0, lasts=1800))
+    limits = await store.slack_method_limits("T1", method)
+    assert 1.5 < limits.pause <= 2 and limits.lesson is not None
+    assert (limits.lesson.id, limits.lesson.per_minute, limits.lesson.lasts) == ("one", 120.0, 1800)
+    assert 0 <= limits.lesson.age < 0.5  # just learned
+    assert (await store.slack_method_limits("T1", "chat.update")).lesson is None  # per method
+    assert (await store.slack_method_limits("T2", method)).lesson is None  # and per team
+    await age(store, store.keys.slack_lesson("T1", method), 600)
+    lesson = (await store.slack_method_limits("T1", method)).lesson
+    assert lesson is not None and 599.5 < lesson.age <= 600.5  # its age is what its TTL ran down
+    # A later 429's lesson replaces it (a lesson learned a while ago lasts what is left of it).
+    await store.pause_slack_method("T1", method, 1, lesson=SlackLesson("two", 60.0, lasts=1800, age=100))
+    lesson = (await store.slack_method_limits("T1", method)).lesson
+    assert lesson is not None and (lesson.id, lesson.per_minute) == ("two", 60.0)
+    assert 99.5 < lesson.age <= 100.5
+    assert 1699 < await ttl(store, store.keys.slack_lesson("T1", method)) <= 1700  # nothing outlives it
+    await age(store, store.keys.slack_lesson("T1", method), 1700)
+    assert (await store.slack_method_limits("T1", method)).lesson is None
+
+
+def test_a_slack_method_s_pause_and_lesson_share_a_slot_of_the_team():
+    keys = Keys()
+    pause, lesson = keys.slack_pause("T1", "chat.appendStream"), keys.slack_lesson("T1", "chat.appendStream")
+    assert key_slot(pause.encode()) == key_slot(lesson.encode())  # read in one round trip, written in one MULTI
+    assert pause.startswith("assist-bot:{T1:") and lesson.startswith("assist-bot:{T1:")
+    with pytest.raises(InvalidIdError):
+        keys.slack_pause("T1", "chat.update}:x{")
 
 
 async def test_posts_per_channel_get_a_burst_then_queue_one_interval_apart(store: Store):

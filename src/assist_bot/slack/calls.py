@@ -5,10 +5,12 @@ Every failure of a call — an API error, a dropped connection, a time-out — c
 
 A 429 pauses that method for that workspace (`RateGate`) on every replica sharing the store:
 every later call of it, here or elsewhere, waits until `Retry-After` has passed, instead of
-each call retrying on its own inside the announced wait. New messages are paced per channel
-ahead of time (slack/pacing.py `PostPacer`), so a burst of answers in one channel draws no
-429 at all. Calls that must go through (the final text) wait out every 429, however many;
-the others give up and let their content coalesce into a later call.
+each call retrying on its own inside the announced wait. What the 429 taught the method's
+pacer about the workspace's limit goes into the store with the pause and reaches every replica
+with the pause read it makes before each call (`SlackCalls` hands it to its pacer). New
+messages are paced per channel ahead of time (slack/pacing.py `PostPacer`), so a burst of
+answers in one channel draws no 429 at all. Calls that must go through (the final text) wait
+out every 429, however many; the others give up and let their content coalesce into a later call.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.slack.pacing import Pacer, PostPacer
 from assist_bot.store import Store
+from assist_bot.store.base import NO_SLACK_LIMITS, SlackLesson
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +69,34 @@ class RateGate:
         self._posts = posts or (PostPacer(store, sleep=sleep) if store is not None else None)
         # This replica's own pauses: read without a round trip, and enough when the store is down.
         self._until: dict[tuple[str, str], float] = {}
+        # Per method: the lesson read with its pause, until `lesson` takes it.
+        self._lessons: dict[tuple[str, str], SlackLesson] = {}
         self._store_failing = False
 
-    async def pause(self, team: str, method: str, seconds: float) -> None:
+    async def pause(self, team: str, method: str, seconds: float, *, lesson: SlackLesson | None = None) -> None:
+        """Slack answered 429; `lesson`: what it taught this replica, for the others."""
         key = (team, method)
         self._until[key] = max(self._until.get(key, 0.0), self._clock() + max(seconds, 0.0))
         if self._store is not None:
-            await self._shared(self._store.pause_slack_method(team, method, seconds), None)
+            await self._shared(self._store.pause_slack_method(team, method, seconds, lesson=lesson), None)
 
     async def wait_time(self, team: str, method: str) -> float:
         local = max(0.0, self._until.get((team, method), 0.0) - self._clock())
         if self._store is None:
             return local
-        shared = await self._shared(self._store.slack_method_pause(team, method), 0.0)
-        return max(local, shared or 0.0)
+        # The lesson rides on this read, made before every call anyway: a replica hears another's
+        # 429 at its next call of the method in the workspace — while that 429's pause still holds
+        # it back, so its first call after the pause is already paced — at no extra round trip.
+        # (The heartbeat, every few seconds, would hear it late: a Retry-After of a second or two
+        # is over by then, and the replica's own 429 has been drawn.)
+        shared = await self._shared(self._store.slack_method_limits(team, method), NO_SLACK_LIMITS)
+        if shared.lesson is not None:
+            self._lessons[(team, method)] = shared.lesson
+        return max(local, shared.pause)
+
+    def lesson(self, team: str, method: str) -> SlackLesson | None:
+        """The last lesson about the method's limit in the workspace read with its pause (once)."""
+        return self._lessons.pop((team, method), None)
 
     async def wait(self, team: str, method: str, *, channel: str | None = None, patient: bool = True) -> bool:
         """Until the call may go: the channel's slot (taken once per call), then any pause of the
@@ -151,7 +168,11 @@ class SlackCalls:
         a few times; without, a call of a paused method is not made ("ratelimited")."""
         retries = 0
         while True:
-            if not await self.gate.wait(team, method, channel=channel, patient=must):
+            may_go = await self.gate.wait(team, method, channel=channel, patient=must)
+            lesson = self.gate.lesson(team, method)
+            if lesson is not None and (pacer := self._pacers.get(method)) is not None:
+                pacer.heard(team, lesson)  # another replica's 429 (or this one's, which it knows)
+            if not may_go:
                 # Paused by a 429: an optional call does not hold its reply up for the pause.
                 return Outcome(error="ratelimited")
             outcome = await self._once(team, method, call)
@@ -176,9 +197,9 @@ class SlackCalls:
                 log.warning("%s in %s failed: HTTP %s", method, team, status)
                 return Outcome(error="connection")  # Slack's side failed: worth another try
             if status == 429 or error == "ratelimited":
-                if (pacer := self._pacers.get(method)) is not None:
-                    pacer.limited(team)
-                await self.gate.pause(team, method, _retry_after(exc))
+                pacer = self._pacers.get(method)
+                lesson = pacer.limited(team) if pacer is not None else None
+                await self.gate.pause(team, method, _retry_after(exc), lesson=lesson)
                 log.info("%s is rate limited in %s: pausing it", method, team)
                 return Outcome(error="ratelimited")
             log.warning("%s in %s failed: %s", method, team, error)

@@ -19,7 +19,9 @@ chat.appendStream, whose "Tier 4, 100+ per minute" does not say whether it count
 per stream): appends go out at each stream's own pace until Slack answers one with a 429; from
 then on that workspace gets a little less than what went through in the minute before, shared
 fairly as above, growing back while Slack stays quiet. A configured limit is a ceiling that a
-429 lowers the same way.
+429 lowers the same way. What one replica learns, every replica sharing the store paces by
+(`limited` returns the lesson, `heard` takes another replica's; slack/calls.py carries them):
+one 429 teaches the whole deployment, instead of each replica drawing its own.
 
 New messages have a limit of their own, per channel (`PostPacer`): about one a second, with
 short bursts, kept in the store so that every replica posting in a channel shares it.
@@ -30,11 +32,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
-from assist_bot.store.base import ChannelKey, Store
+from assist_bot.store.base import ChannelKey, SlackLesson, Store
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class _Learned:
     per_minute: float
     at: float  # when Slack last said "too many"
     taken: int = 0  # calls let out since
+    lesson: str = ""  # the id of the lesson this is (this replica's own, or one heard from another)
 
 
 class Pacer:
@@ -101,8 +105,9 @@ class Pacer:
         """Split the workspace budget between this many live replicas (each paces its own
         edits; together they stay within Slack's limit), and the floor a 429 cannot push
         it under. A learned limit is already this replica's own: it is not split again."""
-        self.per_minute = None if self._budget is None else self._budget / max(1, replicas)
-        self._floor = self._floor_budget / max(1, replicas)
+        self._replicas = max(1, replicas)
+        self.per_minute = None if self._budget is None else self._budget / self._replicas
+        self._floor = self._floor_budget / self._replicas
 
     def limit(self, key: str) -> float | None:
         """Calls per minute allowed in this workspace now; None: no limit known."""
@@ -116,20 +121,47 @@ class Pacer:
         grown = learned.per_minute * GROWTH ** int(quiet // WINDOW)
         return grown if self.per_minute is None else min(grown, self.per_minute)
 
-    def limited(self, key: str) -> None:
+    def limited(self, key: str) -> SlackLesson | None:
         """Slack answered a call in this workspace with a 429: from now on it gets a little less
         than what Slack accepted in the last minute. Calls already on their way when it learned
-        do not teach it again; a call made at the new pace that still draws a 429 does."""
+        do not teach it again; a call made at the new pace that still draws a 429 does.
+        Returns the lesson, for the other replicas (None: nothing new)."""
         learned = self._learned.get(key)
         if learned is not None and learned.taken == 0:
-            return
+            return None
         now = self._clock()
         current = self.limit(key)
         accepted = float(len(self._recent(key, now)))
         observed = accepted if current is None else min(accepted, current)
-        self._learned[key] = _Learned(max(self._floor, BACK_OFF * observed), now)
+        part = max(self._floor, BACK_OFF * observed)
+        # The lesson is the workspace's limit, this replica's part × the live replicas: replicas
+        # pace to equal parts of a workspace's budget (`share`), so that is the budget whose part
+        # this one now paces at. Each replica hearing it takes its part by its own count (`heard`),
+        # as it splits a configured budget — still right when replicas come or go before they
+        # hear it, where a part stored as such would not be. A replica that carried more than its
+        # part of the traffic makes the lesson generous: the next 429, on any replica, corrects
+        # it (a pause, never text); one that carried less, cautious: it grows back each minute.
+        lesson = SlackLesson(uuid.uuid4().hex, part * self._replicas, lasts=FORGET_AFTER)
+        self._learned[key] = _Learned(part, now, lesson=lesson.id)
         self._buckets[key] = _Bucket(0.0, now)  # Slack just said "not now": the burst is spent
-        log.info("Slack limits %s in %s: pacing it at %.0f a minute", self._method, key, self._learned[key].per_minute)
+        log.info("Slack limits %s in %s: pacing it at %.0f a minute", self._method, key, part)
+        return lesson
+
+    def heard(self, key: str, lesson: SlackLesson) -> None:
+        """Another replica learned this workspace's limit from a 429 (`limited` there, shared
+        through the store): pace as if this one had — at its part of that limit, growing back
+        from when it was learned. A lesson already taken (or this replica's own), or older than
+        what this replica knows, changes nothing."""
+        now = self._clock()
+        at = now - lesson.age
+        known = self._learned.get(key)
+        if known is not None and (known.lesson == lesson.id or known.at >= at):
+            return
+        part = max(self._floor, lesson.per_minute / self._replicas)
+        self._learned[key] = _Learned(part, at, lesson=lesson.id)
+        if lesson.age < WINDOW:  # Slack said "not now" within the minute: the workspace's burst is spent
+            self._buckets[key] = _Bucket(0.0, now)
+        log.info("Slack limits %s in %s (another replica's 429): pacing it at %.0f a minute", self._method, key, part)
 
     def accepted(self, key: str) -> None:
         """Slack took a call in this workspace (what a 429 learns from)."""

@@ -98,6 +98,30 @@ class TurnSnapshot:
     given_up: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SlackLesson:
+    """What a 429 taught one replica about a Slack method's limit in a workspace, for every
+    replica: `per_minute` is the limit of the whole workspace (all replicas together), learned
+    `age` seconds ago and holding until `lasts` seconds after it was learned. `id` names the
+    lesson, so that a replica takes each one once (and its own not back)."""
+
+    id: str
+    per_minute: float
+    lasts: float
+    age: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SlackLimits:
+    """What holds for a Slack method in a workspace now: read before every call of it."""
+
+    pause: float = 0.0  # seconds left of Slack's pause (0: none)
+    lesson: SlackLesson | None = None
+
+
+NO_SLACK_LIMITS = SlackLimits()
+
+
 def encode(item: dict[str, Any]) -> str:
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
 
@@ -303,13 +327,17 @@ class Store(abc.ABC):
 
     # -- Slack's rate limits, shared by every replica (store/slack_limits.py) -------------------
     @abc.abstractmethod
-    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+    async def pause_slack_method(
+        self, team: str, method: str, seconds: float, *, lesson: SlackLesson | None = None
+    ) -> None:
         """Slack answered 429: no replica calls `method` for the workspace for `seconds`
-        (a longer pause already recorded stays)."""
+        (a longer pause already recorded stays). With a `lesson` (what this replica learned from
+        the 429), it replaces the method's last one, for what is left of its `lasts`."""
 
     @abc.abstractmethod
-    async def slack_method_pause(self, team: str, method: str) -> float:
-        """Seconds left of the method's pause in the workspace (0: none)."""
+    async def slack_method_limits(self, team: str, method: str) -> SlackLimits:
+        """The method's pause in the workspace and its last lesson still holding (with its
+        age), in one round trip."""
 
     @abc.abstractmethod
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:

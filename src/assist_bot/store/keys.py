@@ -20,6 +20,8 @@ NAMESPACE = "assist-bot"
 # What a Slack team, enterprise, channel or user id looks like (T0123ABC, C0123ABC, U0123ABC…).
 # Nothing else may reach a key: `*`, `?` or `[` in a key pattern would match other teams' keys.
 _SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
+# What a Slack Web API method name looks like (chat.appendStream): no brace can end a hash tag early.
+_SLACK_METHOD = re.compile(r"[a-z][a-zA-Z.]{0,63}")
 
 
 def is_slack_id(value: object) -> bool:
@@ -33,6 +35,12 @@ class InvalidIdError(ValueError):
 def _id(value: str) -> str:
     if not is_slack_id(value):
         raise InvalidIdError(f"not a Slack id: {value[:40]!r}")
+    return value
+
+
+def _method(value: str) -> str:
+    if _SLACK_METHOD.fullmatch(value) is None:
+        raise InvalidIdError(f"not a Slack method: {value[:40]!r}")
     return value
 
 
@@ -157,10 +165,22 @@ class Keys:
     def feedback(self, team: str) -> str:
         return f"{self.namespace}:{team}:feedback"
 
+    def _slack_method(self, kind: str, team: str, method: str) -> str:
+        # A method's keys in one workspace share a slot: the read before each call of it gets its
+        # pause and its lesson in one round trip, and a 429 writes both in one MULTI.
+        return f"{self.namespace}:{{{_id(team)}:{_method(method)}}}:{kind}"
+
     def slack_pause(self, team: str, method: str) -> str:
         """Exists while Slack asks the workspace to wait before calling `method` again (429 +
-        Retry-After); its TTL is what is left of the wait."""
-        return f"{self.namespace}:{_id(team)}:slackpause:{method}"
+        Retry-After); its TTL is what is left of the wait. (Older versions named it
+        `assist-bot:T1:slackpause:<method>`, outside any slot of the team's: a pause lasts seconds,
+        so nothing is carried over; during a rolling upgrade old and new replicas pause apart.)"""
+        return self._slack_method("slackpause", team, method)
+
+    def slack_lesson(self, team: str, method: str) -> str:
+        """What the workspace's last 429 of `method` taught about its limit (a SlackLesson),
+        living as long as the lesson holds."""
+        return self._slack_method("slacklesson", team, method)
 
     def post_pace(self, channel: ChannelKey) -> str:
         """When the next message may be posted in the channel (see Store.reserve_post)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from assist_bot.store.base import (
@@ -19,6 +20,8 @@ from assist_bot.store.base import (
     Enqueued,
     QueueCaps,
     ReplyRef,
+    SlackLesson,
+    SlackLimits,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -425,13 +428,23 @@ class MemoryStore(Store):
     async def feedback(self, team: str) -> list[dict[str, Any]]:
         return [dict(r) for r in (self._kv.get(self.keys.feedback(team)) or {}).values()]
 
-    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
+    async def pause_slack_method(
+        self, team: str, method: str, seconds: float, *, lesson: SlackLesson | None = None
+    ) -> None:
         key = self.keys.slack_pause(team, method)
         if seconds > (self._kv.ttl(key) or 0.0):  # a longer pause already recorded stays
             self._kv.set(key, True, seconds)
+        if lesson is not None and lesson.lasts > lesson.age:
+            self._kv.set(self.keys.slack_lesson(team, method), lesson, lesson.lasts - lesson.age)
 
-    async def slack_method_pause(self, team: str, method: str) -> float:
-        return max(0.0, self._kv.ttl(self.keys.slack_pause(team, method)) or 0.0)
+    async def slack_method_limits(self, team: str, method: str) -> SlackLimits:
+        pause = max(0.0, self._kv.ttl(self.keys.slack_pause(team, method)) or 0.0)
+        key = self.keys.slack_lesson(team, method)
+        lesson: SlackLesson | None = self._kv.get(key)
+        if lesson is None:
+            return SlackLimits(pause)
+        # Its age is what its TTL has run down, as on Redis.
+        return SlackLimits(pause, replace(lesson, age=lesson.lasts - (self._kv.ttl(key) or 0.0)))
 
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
         key, now = self.keys.post_pace(channel), self._clock()

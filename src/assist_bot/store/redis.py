@@ -24,6 +24,8 @@ from assist_bot.store.base import (
     Enqueued,
     QueueCaps,
     ReplyRef,
+    SlackLesson,
+    SlackLimits,
     Store,
     ThreadKey,
     TurnSnapshot,
@@ -444,11 +446,13 @@ class RedisStore(Store):
         raw = await self._redis.hgetall(self.keys.feedback(team))
         return [decode(value) for value in raw.values()]
 
-    async def pause_slack_method(self, team: str, method: str, seconds: float) -> None:
-        await self._slack_limits.pause(team, method, seconds)
+    async def pause_slack_method(
+        self, team: str, method: str, seconds: float, *, lesson: SlackLesson | None = None
+    ) -> None:
+        await self._slack_limits.pause(team, method, seconds, lesson)
 
-    async def slack_method_pause(self, team: str, method: str) -> float:
-        return await self._slack_limits.paused(team, method)
+    async def slack_method_limits(self, team: str, method: str) -> SlackLimits:
+        return await self._slack_limits.limits(team, method)
 
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
         return await self._slack_limits.reserve_post(channel, interval=interval, burst=burst)

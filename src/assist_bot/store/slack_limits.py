@@ -3,6 +3,10 @@
 - A method Slack paused for a workspace (HTTP 429 + Retry-After): one key per team and
   method, living exactly as long as the wait (PX), so every replica reads the pause with
   one cheap PTTL before calling the method.
+- What that 429 taught the replica that drew it about the method's limit (a SlackLesson), for
+  the others: one key beside the pause, in its slot, living as long as the lesson holds. The
+  read before each call gets it with the pause in the same round trip; its age is what its TTL
+  has run down, on the server's clock.
 - The pace of new messages per channel (chat.postMessage: about one a second, short bursts):
   a GCRA — one number per channel, the time the next slot frees up — that each post moves
   on by one interval. Reserving a slot ahead tells a poster exactly how long to wait, so
@@ -15,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from assist_bot.store.base import ChannelKey
+from assist_bot.store.base import ChannelKey, SlackLesson, SlackLimits, decode, encode
 from assist_bot.store.keys import Keys
 
 if TYPE_CHECKING:  # the memory twin uses next_slot without Redis
@@ -52,25 +56,41 @@ def _ms(seconds: float) -> int:
 
 
 class RedisSlackLimits:
-    """The Redis side of Store.pause_slack_method / slack_method_pause / reserve_post."""
+    """The Redis side of Store.pause_slack_method / slack_method_limits / reserve_post."""
 
     def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
         self._reserve = client.register_script(_RESERVE)
 
-    async def pause(self, team: str, method: str, seconds: float) -> None:
-        if seconds <= 0:
+    async def pause(self, team: str, method: str, seconds: float, lesson: SlackLesson | None) -> None:
+        holds = 0.0 if lesson is None else lesson.lasts - lesson.age
+        if seconds <= 0 and holds <= 0:
             return
-        key, ms = self._keys.slack_pause(team, method), _ms(seconds)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, "1", px=ms, nx=True)  # a new pause…
-            pipe.pexpire(key, ms, gt=True)  # …or a longer one; a shorter one leaves it as it is
+        async with self._redis.pipeline(transaction=True) as pipe:  # one slot: one MULTI
+            if seconds > 0:
+                key, ms = self._keys.slack_pause(team, method), _ms(seconds)
+                pipe.set(key, "1", px=ms, nx=True)  # a new pause…
+                pipe.pexpire(key, ms, gt=True)  # …or a longer one; a shorter one leaves it as it is
+            if lesson is not None and holds > 0:
+                record = {"id": lesson.id, "per_minute": lesson.per_minute, "lasts": lesson.lasts}
+                pipe.set(self._keys.slack_lesson(team, method), encode(record), px=_ms(holds))
             await pipe.execute()
 
-    async def paused(self, team: str, method: str) -> float:
-        left = await self._redis.pttl(self._keys.slack_pause(team, method))
-        return left / 1000 if left > 0 else 0.0
+    async def limits(self, team: str, method: str) -> SlackLimits:
+        lesson_key = self._keys.slack_lesson(team, method)
+        async with self._redis.pipeline(transaction=False) as pipe:  # one slot, so one node: one round trip
+            pipe.pttl(self._keys.slack_pause(team, method))
+            pipe.get(lesson_key)
+            pipe.pttl(lesson_key)
+            paused, raw, left = await pipe.execute()
+        pause = paused / 1000 if paused > 0 else 0.0
+        if raw is None or left <= 0:
+            return SlackLimits(pause)
+        record = decode(raw)
+        lasts = float(record["lasts"])
+        lesson = SlackLesson(str(record["id"]), float(record["per_minute"]), lasts, max(0.0, lasts - left / 1000))
+        return SlackLimits(pause, lesson)
 
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
         wait = await self._reserve(keys=[self._keys.post_pace(channel)], args=[_ms(interval), max(1, burst)])
