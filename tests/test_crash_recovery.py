@@ -102,10 +102,6 @@ async def store(backend_url):
     await made.close()
 
 
-def replies_in(slack, thread_ts: str):
-    return [m for m in slack.bot_messages("C1") if m.thread_ts == thread_ts]
-
-
 async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, other: Replica) -> str:
     """A mention on `dying` streams half an answer and hangs; a follow-up reaches `other`
     and waits in the thread's queue. Returns the thread's ts."""
@@ -113,7 +109,7 @@ async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, 
     first = mention("C1", "U1", "a long story")
     slack.seed_message("C1", "U1", first["text"], ts=first["ts"])  # in Slack, as it was sent
     await dying.send(first)
-    await wait_for(lambda: any("Halfway there" in m.text for m in replies_in(slack, first["ts"])))
+    await wait_for(lambda: any("Halfway there" in m.text for m in slack.thread_replies("C1", first["ts"])))
     await other.send(message("C1", "U2", "and one more thing", thread_ts=first["ts"]))
     thread = ThreadKey("T1", "C1", first["ts"])
     await wait_for_async(lambda: store._pending_count(thread), 1)
@@ -129,7 +125,7 @@ async def wait_for_async(count, expected: int, seconds: float = 10) -> None:
 
 async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts: str) -> None:
     def done():
-        replies = replies_in(slack, thread_ts)
+        replies = slack.thread_replies("C1", thread_ts)
         return (
             len(replies) == 2 and replies[1].text.startswith("You said") and texts.INTERRUPTED_AGAIN in replies[0].text
         )
@@ -143,7 +139,7 @@ async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread
         ),
         0,
     )
-    half, answer = replies_in(slack, thread_ts)
+    half, answer = slack.thread_replies("C1", thread_ts)
     assert half.text.startswith("Halfway there") and half.text.endswith(texts.INTERRUPTED_AGAIN)
     assert "and one more thing" in answer.text
     requests = openai_fake.response_requests

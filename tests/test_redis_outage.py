@@ -31,10 +31,6 @@ async def wait_health(url: str, status: int, seconds: float = 15) -> None:
         await asyncio.sleep(0.05)
 
 
-def replies_in(slack, thread_ts):
-    return [m for m in slack.bot_messages("C1") if m.thread_ts == thread_ts]
-
-
 async def test_redis_down_then_back(slack, openai_fake, caplog):
     gate = asyncio.Event()
     openai_fake.enqueue(Text(["Before ", "the outage, ", "after it"], delay=0.02, gate=gate))
@@ -51,7 +47,9 @@ async def test_redis_down_then_back(slack, openai_fake, caplog):
             assert await bot.send(later, event_id="EvDown") != 200  # not taken: Slack will retry
 
             gate.set()  # the answer in flight finishes, Redis or not
-            await wait_for(lambda: any(r.text == "Before the outage, after it" for r in replies_in(slack, first["ts"])))
+            await wait_for(
+                lambda: any(r.text == "Before the outage, after it" for r in slack.thread_replies("C1", first["ts"]))
+            )
             # Its end could not be recorded yet: the turn tries again, with back-off.
             await wait_for(lambda: "ending the turn again" in caplog.text)
 
@@ -66,7 +64,7 @@ async def test_redis_down_then_back(slack, openai_fake, caplog):
             thread = ThreadKey("T1", "C1", first["ts"])
             await wait_for_gone(store, [store.keys.lock(thread), store.keys.inflight(thread)])
     assert len(openai_fake.response_requests) == 2
-    assert len(replies_in(slack, first["ts"])) == 1
+    assert len(slack.thread_replies("C1", first["ts"])) == 1
 
 
 async def wait_for_gone(store, keys, seconds: float = 15) -> None:

@@ -30,10 +30,6 @@ def acme_assistants(*tools: str) -> Assistants:
     return Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=tools)}, "acme")
 
 
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
 def answer_with_outputs(body: dict) -> Text:
     """The model's second round: it repeats what the tools returned."""
     return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
@@ -58,7 +54,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     first, second = openai_fake.response_requests
     offered = {t["name"]: t for t in first["tools"] if t["type"] == "function"}
     assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
@@ -68,7 +64,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     [output] = function_outputs(second).values()
     assert json.loads(output)["temperature"] == 20.2 and json.loads(output)["place"] == "Paris"
     assert meteo.geocoding[0]["name"] == "Paris" and meteo.forecast[0]["temperature_unit"] == "celsius"
-    reply = replies_in(slack, "C1", event["ts"])[0]
+    reply = slack.thread_replies("C1", event["ts"])[0]
     assert any(texts.tool_activity("function", "get_weather") in h for h in reply.history)
     assert "20.2" in reply.text
 
@@ -97,14 +93,14 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
     ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert deadlines.asked.count(45) == 1  # the tool ran under its own time-out
     outputs = sorted(function_outputs(openai_fake.response_requests[1]).values())
     assert "met partner (x)" in outputs and "partner here" in outputs  # ran side by side
     assert any(o.startswith("Error:") and "broken on purpose: test" in o for o in outputs)
     assert any(o.startswith("Error:") and "did not finish" in o for o in outputs)
     assert any("no_such_tool is not available" in o for o in outputs)
-    reply = replies_in(slack, "C1", event["ts"])[0]
+    reply = slack.thread_replies("C1", event["ts"])[0]
     assert reply.text.startswith("Let me check.") and "Tools said" in reply.text
 
 
@@ -120,7 +116,7 @@ async def test_tool_rounds_are_capped(slack, openai_fake):
         event = mention("C1", "U1", "loop forever")
         await bot.send(event)
         await wait_for(
-            lambda: any(texts.failure("tool_rounds") in m.text for m in replies_in(slack, "C1", event["ts"]))
+            lambda: any(texts.failure("tool_rounds") in m.text for m in slack.thread_replies("C1", event["ts"]))
         )
     assert len(openai_fake.response_requests) == 3
 
@@ -132,7 +128,7 @@ async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
         for user in ("U1", "UVIP"):
             event = mention("C1", user, f"hello from {user}")
             await bot.send(event)
-            await wait_for(lambda: any(f"hello from {user}" in m.text for m in replies_in(slack, "C1", event["ts"])))
+            await wait_for(lambda: any(f"hello from {user}" in m.text for m in slack.thread_replies("C1", event["ts"])))
     offered = [{t["name"] for t in r["tools"]} for r in openai_fake.response_requests]
     assert offered == [{"partner"}, {"partner", "vip_only"}]
 
@@ -192,7 +188,7 @@ async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai
         assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
         assert smtp[1].envelopes == []
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     [envelope] = smtp[1].envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
     assert envelope.rcpt_tos == ["ana@example.com"]
@@ -217,7 +213,7 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
@@ -229,7 +225,7 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
         await bot.click(slack, "assist_decline", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert smtp[1].envelopes == []
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "declined" in output and "<@UADMIN>" in output
@@ -243,7 +239,7 @@ async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     async with running_bot(slack, openai_fake, timers={"sleep": waits}, ASSIST_BOT_APPROVAL_TIMEOUT=450) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert waits.waits == [450]  # waited exactly ASSIST_BOT_APPROVAL_TIMEOUT
     assert smtp[1].envelopes == []
     assert "nobody approved it in time" in json.dumps(function_outputs(openai_fake.response_requests[1]))
@@ -258,9 +254,9 @@ async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, opena
     ) as bot:
         event = mention("C1", "U1", "first")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
         await bot.send(message("C1", "U1", "and then?", thread_ts=event["ts"]))
-        await wait_for(lambda: any("and then?" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("and then?" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert "partner here" in openai_fake.seen_texts(2)  # the next turn sees the tool's output
 
 
@@ -285,7 +281,7 @@ async def test_a_batched_turn_does_not_borrow_another_speakers_tools(slack, open
     ) as bot:
         first = await run_batched(bot, openai_fake, "hi", ("U1", "run vip_only and post it here"), ("UVIP", "thanks"))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
-        await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2)
+        await wait_for(lambda: len(slack.thread_replies("C1", first["ts"])) == 2)
     offered = {t["name"] for t in openai_fake.response_requests[1]["tools"]}
     assert offered == {"partner"}  # UVIP's "thanks" does not lend U1 the VIP tool
 
@@ -307,7 +303,7 @@ async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slac
         await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
         assert all("only an admin" in c.args["text"] for c in slack.calls_to("chat.postEphemeral"))
         await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", first["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", first["ts"])))
     assert "noted: raise for U1" in json.dumps(function_outputs(openai_fake.response_requests[2]))
 
 
@@ -317,7 +313,7 @@ async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(sla
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "invalid arguments: subject" in output
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
@@ -353,7 +349,7 @@ async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack
     ) as bot:
         event = mention("C1", "U1", "snoop")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "channel='C1'" in output and "user='U1'" in output  # it did see its context
     assert slack.bot_token not in output and "sk-test" not in output
@@ -367,7 +363,7 @@ async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, 
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the figures")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
     assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
     assert smtp[1].envelopes == []

@@ -16,12 +16,8 @@ from tests.support.bot import running_bot
 pytestmark = pytest.mark.timeout(60)
 
 
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
 def whole_text(slack, channel, thread_ts):
-    return "".join(m.text for m in replies_in(slack, channel, thread_ts))
+    return "".join(m.text for m in slack.thread_replies(channel, thread_ts))
 
 
 async def answered(bot, slack, event, expected):
@@ -36,7 +32,7 @@ async def test_a_native_answer_streams_in_appends_and_stops_with_feedback(slack,
         event = mention("C1", "U1", "tell me a story")
         await bot.send(event)
         await answered(bot, slack, event, "word29")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     assert reply.text == "".join(chunks)
     assert reply.recipient == ("T1", "U1")  # Slack requires the recipient in channels
     assert len(reply.history) >= 3  # visible progress: more than one append
@@ -67,7 +63,7 @@ async def test_a_stream_that_expires_mid_answer_continues_with_nothing_lost_or_r
         slack.expire_streams()  # Slack ended the stream: the next append is refused
         gate.set()
         await answered(bot, slack, event, "part19")
-    replies = replies_in(slack, "C1", event["ts"])
+    replies = slack.thread_replies("C1", event["ts"])
     assert len(replies) == 2
     assert whole_text(slack, "C1", event["ts"]) == "".join(chunks)  # all of it, once
     refused = [c for c in slack.calls if c.error == "message_not_in_streaming_state"]
@@ -86,9 +82,9 @@ async def test_expiry_before_the_stop_still_delivers_the_feedback_buttons(slack,
         slack.fail_next("chat.appendStream", error="message_not_in_streaming_state")
         gate.set()
         await answered(bot, slack, event, "said.")
-        await wait_for(lambda: any(m.blocks for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any(m.blocks for m in slack.thread_replies("C1", event["ts"])))
     assert whole_text(slack, "C1", event["ts"]).count("All ") == 1
-    assert any(m.blocks and m.blocks[-1]["type"] == "context_actions" for m in replies_in(slack, "C1", event["ts"]))
+    assert any(m.blocks and m.blocks[-1]["type"] == "context_actions" for m in slack.thread_replies("C1", event["ts"]))
 
 
 @pytest.mark.parametrize("refusal", ["unknown_method", "not_allowed"])
@@ -106,7 +102,7 @@ async def test_a_workspace_that_refuses_streaming_gets_edits_from_then_on(slack,
         await answered(bot, slack, second, "You said: [user-U1 (U1)] second question")
     assert len(slack.calls_to("chat.startStream")) == 1  # asked once; the workspace uses edits since
     for event in (first, second):
-        (reply,) = replies_in(slack, event["channel"], event["ts"])
+        (reply,) = slack.thread_replies(event["channel"], event["ts"])
         assert reply.history[0] == texts.THINKING  # the edit path's placeholder
         assert reply.blocks[-1]["type"] == "context_actions"
 
@@ -117,7 +113,7 @@ async def test_tool_steps_show_as_task_updates(slack, openai_fake):
         event = mention("C1", "U1", "search the handbook")
         await bot.send(event)
         await answered(bot, slack, event, "Found it.")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     tasks = [c for c in reply.chunks if c["type"] == "task_update"]
     # A quick step may be sent as complete at once (updates coalesce between two appends).
     assert [t["status"] for t in tasks] in (["in_progress", "complete"], ["complete"])
@@ -178,7 +174,7 @@ async def test_model_text_cannot_ping_or_disguise_a_link_when_edited(slack, open
         event = mention("C1", "U1", "say hi")
         await bot.send(event)
         await answered(bot, slack, event, "more")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     for text in [*reply.history, *(b["text"]["text"] for b in reply.blocks if b["type"] == "section")]:
         assert "<!" not in text and "|https://corp" not in text
     assert "&lt;!here&gt;" in reply.text and "https://corp.example (https://evil.example) &amp; more" in reply.text
@@ -196,7 +192,7 @@ async def test_a_refusal_after_expiry_continues_with_edits_without_repeating_tex
         slack.fail_next("chat.startStream", error="not_allowed")
         gate.set()
         await answered(bot, slack, event, "part19")
-    first, second = replies_in(slack, "C1", event["ts"])
+    first, second = slack.thread_replies("C1", event["ts"])
     assert first.text + second.text == "".join(chunks).strip()  # the edit carries only the rest
     assert second.history[0] == texts.THINKING and second.blocks[-1]["type"] == "context_actions"
 
@@ -215,5 +211,5 @@ async def test_the_stop_carries_the_sources_under_the_streamed_answer(slack, ope
     assert sources["type"] == "section"
     assert sources["text"]["text"] == f"*Sources*\n[1] <{url}|Mount &lt;!here&gt; Columbia>"
     assert actions["type"] == "context_actions"
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     assert "](https://" not in reply.text and "britannica.com" in reply.text  # the link shows its target

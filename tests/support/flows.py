@@ -1,0 +1,25 @@
+"""Steps the scenario tests share, as a person in Slack would see or take them: the bot's
+replies in a thread, waiting for one that says something, a slash command's response.
+What a test arranges and checks stays in the test."""
+
+from __future__ import annotations
+
+from tests.fakes.slack import FakeSlack, Msg, wait_for
+
+
+def reply_texts(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
+    """The texts of the bot's replies in a thread, oldest first."""
+    return [m.text for m in slack.thread_replies(channel, thread_ts)]
+
+
+def whole_reply_text(slack: FakeSlack, channel: str, thread_ts: str) -> str:
+    """The bot's replies in a thread as one text (an answer continued in further messages reads whole)."""
+    return "".join(reply_texts(slack, channel, thread_ts))
+
+
+async def reply_containing(slack: FakeSlack, channel: str, thread_ts: str, expected: str) -> Msg:
+    """Wait until one of the bot's replies in the thread contains `expected`; returns that reply."""
+    return await wait_for(
+        lambda: next((m for m in slack.thread_replies(channel, thread_ts) if expected in m.text), None),
+        message=f"a reply containing {expected!r} in {channel}/{thread_ts}",
+    )
