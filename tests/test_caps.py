@@ -15,6 +15,7 @@ from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
 from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import reply_containing
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,10 +60,10 @@ async def test_two_hundred_long_messages_in_one_thread_become_a_capped_turn(slac
         await wait_for(lambda: len(notices(slack)) == 180, seconds=60)
         first["gate"].set()
         [_, batched] = await openai_fake.wait_requests(2)
-        await wait_for(lambda: any("You said" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "You said")
         # The thread takes messages again once its queue was answered.
         await bot.send(message("C1", "U3", "still there?", thread_ts=first["ts"]))
-        await wait_for(lambda: any("still there?" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "still there?")
     assert len(input_texts(batched)) == 20
     assert len(json.dumps(batched)) < 100_000  # was 800 KB
     taken = {text.split()[2] for text in input_texts(batched)}  # "[user-U2 (U2)] <text>"
@@ -120,7 +121,7 @@ async def test_a_message_over_the_size_cap_is_refused_once_and_nothing_is_stored
         await wait_for(lambda: len(notices(slack)) == 2)
         # Answered after the refusals: by now a second notice for either would have been posted.
         await bot.send(message("C1", "U1", "short", thread_ts=ok["ts"]))
-        await wait_for(lambda: any("short" in m.text for m in slack.thread_replies("C1", ok["ts"])))
+        await reply_containing(slack, "C1", ok["ts"], "short")
     assert len(notices(slack)) == 2
     assert (note.args["channel"], note.args["user"], note.args.get("thread_ts")) == ("C1", "U1", None)
     assert "16,001 characters long and I take at most 16,000" in note.args["text"]
@@ -144,7 +145,7 @@ async def test_the_note_waits_for_nothing_and_a_note_slack_refuses_changes_nothi
         held.set()
         after = mention("C1", "U2", "and now a short one")
         await bot.send(after)
-        await wait_for(lambda: any("short one" in m.text for m in slack.thread_replies("C1", after["ts"])))
+        await reply_containing(slack, "C1", after["ts"], "short one")
     assert "could not tell U2 why their message was not taken: user_not_in_channel" in caplog.text
     assert len(openai_fake.response_requests) == 1
 
@@ -198,7 +199,7 @@ async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refus
         for ask in prompts(slack):
             value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
             await bot.click(slack, "assist_approve", value, user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert prompts_posted(slack) == 3
     assert sorted(rcpt for envelope in smtp.envelopes for rcpt in envelope.rcpt_tos) == [
         "p0@example.com",
@@ -242,7 +243,7 @@ async def test_the_side_effect_cap_counts_only_calls_that_would_ask_and_renews_w
         event = mention("C1", "U1", "note a, b and c")
         await bot.send(event)
         await approve_all(2)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
         # The next answer has its own share.
         await bot.send(message("C1", "U1", "and d", thread_ts=event["ts"]))
         await approve_all(3)

@@ -14,6 +14,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.flows import reply_containing
 from tests.support.modes import every_state_mode
 from tests.support.waits import ControlledDeadlines, RecordedWaits
 
@@ -211,7 +212,7 @@ async def test_a_timeout_ends_the_reply_with_a_note_and_the_next_message_works(s
     async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_RESPONSE_TIMEOUT=90) as bot:
         first = mention("C1", "U1", "slow one")
         await bot.send(first)
-        await wait_for(lambda: any("partial answer" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "partial answer")
         assert deadlines.asked == [90]  # the response runs under ASSIST_BOT_RESPONSE_TIMEOUT
         deadlines.expire()
         reply = await final_reply(slack, "C1", first["ts"], texts.failure("timeout"))
@@ -275,7 +276,7 @@ async def test_a_long_answer_continues_in_further_messages(slack, openai_fake, m
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode) as bot:
         event = mention("C1", "U1", "long code")
         await bot.send(event)
-        await wait_for(lambda: any("Done." in r.text for r in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Done.")
         await bot.settled()
     replies = slack.thread_replies("C1", event["ts"])
     assert len(replies) >= 3
@@ -315,7 +316,7 @@ async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake
     async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_SHUTDOWN_GRACE=7) as bot:
         event = mention("C1", "U1", "long running")
         await bot.send(event)
-        await wait_for(lambda: any("I was saying" in r.text for r in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "I was saying")
     assert deadlines.asked[-1] == 7  # shutdown gave the turn ASSIST_BOT_SHUTDOWN_GRACE
     reply = slack.thread_replies("C1", event["ts"])[0]
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text

@@ -20,6 +20,7 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import Hang, input_texts
 from tests.fakes.slack import event_body, mention, message, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
+from tests.support.flows import reply_containing
 from tests.support.redis_server import free_port
 from tests.test_process import wait_healthy
 
@@ -109,7 +110,7 @@ async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, 
     first = mention("C1", "U1", "a long story")
     slack.seed_message("C1", "U1", first["text"], ts=first["ts"])  # in Slack, as it was sent
     await dying.send(first)
-    await wait_for(lambda: any("Halfway there" in m.text for m in slack.thread_replies("C1", first["ts"])))
+    await reply_containing(slack, "C1", first["ts"], "Halfway there")
     await other.send(message("C1", "U2", "and one more thing", thread_ts=first["ts"]))
     thread = ThreadKey("T1", "C1", first["ts"])
     await wait_for_async(lambda: store._pending_count(thread), 1)

@@ -9,16 +9,13 @@ import pytest
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, reply_texts
 
 pytestmark = pytest.mark.timeout(60)
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 CSV = b"month,sales\njan,10\nfeb,12\nmar,17\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def notes(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 def reactions(slack, ts):
@@ -57,8 +54,8 @@ async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, ope
         event, file = await share(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: any("handbook.pdf" in n for n in notes(slack, "C1", event["ts"])))
-        assert notes(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
+        await reply_containing(slack, "C1", event["ts"], "handbook.pdf")
+        assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
         assert reactions(slack, event["ts"]) == [
             ("reactions.add", "hourglass_flowing_sand"),
             ("reactions.remove", "hourglass_flowing_sand"),
@@ -89,14 +86,16 @@ async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, ope
         )
         question = mention("C1", "U2", "how many days of leave?")
         await bot.send(question)
-        await wait_for(lambda: any("Sources" in n for n in notes(slack, "C1", question["ts"])))
+        await reply_containing(slack, "C1", question["ts"], "Sources")
         other = mention("C2", "U2", "and in this channel?")
         await bot.send(other)
-        await wait_for(lambda: notes(slack, "C2", other["ts"]) and "You said" in notes(slack, "C2", other["ts"])[0])
+        await wait_for(
+            lambda: reply_texts(slack, "C2", other["ts"]) and "You said" in reply_texts(slack, "C2", other["ts"])[0]
+        )
     first, second = openai_fake.response_requests
     assert {"type": "file_search", "vector_store_ids": [store_id]} in first["tools"]
     assert not any(t["type"] == "file_search" for t in second.get("tools", []))  # never another channel's
-    [answer] = notes(slack, "C1", question["ts"])
+    [answer] = reply_texts(slack, "C1", question["ts"])
     assert answer.endswith(f"*Sources*\n[1] <{file['permalink']}|handbook.pdf>")
 
 
@@ -134,13 +133,15 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
             text="<@UBOT> chart the sales per month",
         )
         await wait_for(lambda: slack.uploads)
-        await wait_for(lambda: any("Here is the chart" in n for n in notes(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Here is the chart")
         # A follow-up in the thread, no mention: the thread's files are still there.
         from tests.fakes.slack import message
 
         await bot.send(message("C1", "U1", "and as a table?", thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
-    assert notes(slack, "C1", event["ts"])[0] == "📊 Added *sales.csv* to this thread's code interpreter: ask away."
+    assert (
+        reply_texts(slack, "C1", event["ts"])[0] == "📊 Added *sales.csv* to this thread's code interpreter: ask away."
+    )
     [data_file] = [f for f in openai_fake.files.values() if f["filename"] == "sales.csv"]
     for request in openai_fake.response_requests:
         [tool] = [t for t in request["tools"] if t["type"] == "code_interpreter"]
@@ -194,8 +195,8 @@ async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, o
             mimetype="application/octet-stream",
             filetype=name.rsplit(".", 1)[1],
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert expected in notes(slack, "C1", event["ts"])[0]
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert expected in reply_texts(slack, "C1", event["ts"])[0]
     assert openai_fake.files == {} and openai_fake.vector_stores == {}
 
 
@@ -215,9 +216,9 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
         slack.file_serve_html(locked["id"])
         event = file_share_message("C1", "U1", "", [locked])
         await bot.send(event)
-        await wait_for(lambda: notes(slack, "C1", big["ts"]) and notes(slack, "C1", event["ts"]))
-    assert "the limit is 1 MB" in notes(slack, "C1", big["ts"])[0]
-    assert "did not let me read" in notes(slack, "C1", event["ts"])[0]
+        await wait_for(lambda: reply_texts(slack, "C1", big["ts"]) and reply_texts(slack, "C1", event["ts"]))
+    assert "the limit is 1 MB" in reply_texts(slack, "C1", big["ts"])[0]
+    assert "did not let me read" in reply_texts(slack, "C1", event["ts"])[0]
     assert ("reactions.add", "warning") in reactions(slack, event["ts"])
     assert openai_fake.files == {}
 
@@ -229,10 +230,10 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
         event, _ = await share(
             bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
         response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
-    assert notes(slack, "C1", event["ts"]) == [
+    assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ I could not add *scan.pdf*: "
         "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)"
     ]
@@ -255,7 +256,7 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
                 mimetype="text/markdown",
                 filetype="markdown",
             )
-            await wait_for(lambda: notes(slack, "C1", event["ts"]))
+            await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
             shared.append(file)
         url = await bot.command(slack, "/assist", "files")
         listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
@@ -287,8 +288,8 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
             filetype="markdown",
             text="<@UBOT> keep this",
         )
-        await wait_for(lambda: notes(slack, "C1", addressed["ts"]))
-    assert notes(slack, "C1", event["ts"]) == []
+        await wait_for(lambda: reply_texts(slack, "C1", addressed["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == []
     assert [f["filename"] for f in openai_fake.files.values()] == ["asked.md"]
 
 
@@ -317,18 +318,18 @@ async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slac
         event, _ = await share(
             bot, slack, "C1", name="old.md", content=b"# old", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
         [expired] = list(openai_fake.vector_stores)
         del openai_fake.vector_stores[expired]  # OpenAI expired it after days unused
         question = mention("C1", "U1", "what do we know?")
         await bot.send(question)
-        await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", question["ts"])))
+        await reply_containing(slack, "C1", question["ts"], "You said")
         await bot.settled()
         again, _ = await share(
             bot, slack, "C1", name="new.md", content=b"# new", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", again["ts"]))
-    assert notes(slack, "C1", again["ts"]) == ["📚 Added *new.md* to <#C1>'s knowledge."]
+        await wait_for(lambda: reply_texts(slack, "C1", again["ts"]))
+    assert reply_texts(slack, "C1", again["ts"]) == ["📚 Added *new.md* to <#C1>'s knowledge."]
     [fresh] = list(openai_fake.vector_stores)
     assert fresh != expired and len(openai_fake.vector_stores[fresh]["files"]) == 1
     failed, retried = openai_fake.response_requests
@@ -342,15 +343,15 @@ async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one
         first, _ = await share(
             bot, slack, "C1", name="a.md", content=b"# a", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", first["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", first["ts"]))
         openai_fake.vector_stores.clear()  # expired
         second, _ = await share(
             bot, slack, "C1", name="b.md", content=b"# b", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", second["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", second["ts"]))
         url = await bot.command(slack, "/assist", "files")
         listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
-    assert notes(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
+    assert reply_texts(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
     [store] = openai_fake.vector_stores.values()
     assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]
     assert "b.md" in listing["text"] and "a.md" not in listing["text"]  # the index follows the store
@@ -364,7 +365,7 @@ async def test_an_upload_refused_by_openai_gets_a_generic_note_never_the_apis_te
         event, _ = await share(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    (note,) = notes(slack, "C1", event["ts"])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    (note,) = reply_texts(slack, "C1", event["ts"])
     assert note.startswith("⚠️ I could not add *handbook.pdf*: ") and "AI service" in note
     assert "sk-" not in note and "Incorrect API key" not in note

@@ -16,6 +16,7 @@ from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, reply_texts
 from tests.support.second_server import KEY_ENV, assistants_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,10 +24,6 @@ pytestmark = pytest.mark.timeout(60)
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 MD = b"# Notes\nThe office opens at nine.\n"
 CSV = b"month,sales\njan,10\nfeb,12\n"
-
-
-def notes(slack, channel, thread_ts) -> list[str]:
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 def answer(slack, url):
@@ -48,7 +45,7 @@ async def share(bot, slack, *, name: str, content: bytes, text: str = "", **file
 async def add_document(bot, slack, *, name: str, content: bytes, **file_kw) -> dict:
     """The Slack file, once the thread was told it joined the channel's knowledge."""
     event, file = await share(bot, slack, name=name, content=content, **file_kw)
-    await wait_for(lambda: texts.added_to_knowledge(name, "C1") in notes(slack, "C1", event["ts"]))
+    await wait_for(lambda: texts.added_to_knowledge(name, "C1") in reply_texts(slack, "C1", event["ts"]))
     await bot.settled()  # recorded in the ledger too
     return file
 
@@ -56,9 +53,9 @@ async def add_document(bot, slack, *, name: str, content: bytes, **file_kw) -> d
 async def ask(bot, slack, text: str) -> str:
     question = mention("C1", "U2", text)
     await bot.send(question)
-    await wait_for(lambda: notes(slack, "C1", question["ts"]))
+    await wait_for(lambda: reply_texts(slack, "C1", question["ts"]))
     await bot.settled()
-    return notes(slack, "C1", question["ts"])[0]
+    return reply_texts(slack, "C1", question["ts"])[0]
 
 
 def file_searches(request: dict) -> list[list[str]]:
@@ -144,7 +141,7 @@ async def test_a_threads_data_file_goes_to_that_servers_code_interpreter_and_its
                 text="<@UBOT> chart the sales per month",
             )
             await wait_for(lambda: slack.uploads)
-            await wait_for(lambda: any("Here is the chart" in n for n in notes(slack, "C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], "Here is the chart")
     [file_id] = second.files
     assert second.files[file_id]["content"] == CSV and openai_fake.files == {}
     [request] = second.response_requests
@@ -222,7 +219,7 @@ async def test_a_threads_data_files_stay_at_their_server_when_the_channel_switch
             event, _ = await share(
                 bot, slack, name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv", text="<@UBOT> sum it"
             )
-            await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], "You said")
             [own_file] = openai_fake.files
             [first] = openai_fake.response_requests
             [interpreter] = [t for t in first["tools"] if t["type"] == "code_interpreter"]
@@ -231,7 +228,7 @@ async def test_a_threads_data_files_stay_at_their_server_when_the_channel_switch
             await command(bot, slack, "use", "elsewhere")
             await bot.send(message("C1", "U1", "and per quarter?", thread_ts=event["ts"]))
             await wait_for(lambda: second.response_requests)
-            await wait_for(lambda: sum("You said" in n for n in notes(slack, "C1", event["ts"])) == 2)
+            await wait_for(lambda: sum("You said" in n for n in reply_texts(slack, "C1", event["ts"])) == 2)
     # That server would refuse another's file id: the answer goes ahead without it. (The
     # thread's conversation is the other server's too: it asks again with a new one.)
     for there in second.response_requests:

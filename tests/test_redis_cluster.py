@@ -14,6 +14,7 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import Text, input_texts
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import reply_containing
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -56,7 +57,7 @@ async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_threa
     async with running_bot(slack, openai_fake, REDIS_URL=cluster) as again:
         # A new process on the cluster knows the thread (no mention needed) and its conversation.
         await again.send(message("C1", "U1", "after a restart", thread_ts=first["ts"]))
-        await wait_for(lambda: any("after a restart" in r.text for r in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "after a restart")
     convs = {r["conversation"] for r in openai_fake.response_requests}
     assert len(convs) == 1 and len(openai_fake.response_requests) == 3
     assert openai_fake.locked_rejections == 0

@@ -18,6 +18,7 @@ from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
 from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import reply_containing
 from tests.support.modes import every_state_mode
 from tests.support.waits import ControlledDeadlines, RecordedWaits
 
@@ -54,7 +55,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     first, second = openai_fake.response_requests
     offered = {t["name"]: t for t in first["tools"] if t["type"] == "function"}
     assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
@@ -93,7 +94,7 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
     ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert deadlines.asked.count(45) == 1  # the tool ran under its own time-out
     outputs = sorted(function_outputs(openai_fake.response_requests[1]).values())
     assert "met partner (x)" in outputs and "partner here" in outputs  # ran side by side
@@ -115,9 +116,7 @@ async def test_tool_rounds_are_capped(slack, openai_fake):
     ) as bot:
         event = mention("C1", "U1", "loop forever")
         await bot.send(event)
-        await wait_for(
-            lambda: any(texts.failure("tool_rounds") in m.text for m in slack.thread_replies("C1", event["ts"]))
-        )
+        await reply_containing(slack, "C1", event["ts"], texts.failure("tool_rounds"))
     assert len(openai_fake.response_requests) == 3
 
 
@@ -128,7 +127,7 @@ async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
         for user in ("U1", "UVIP"):
             event = mention("C1", user, f"hello from {user}")
             await bot.send(event)
-            await wait_for(lambda: any(f"hello from {user}" in m.text for m in slack.thread_replies("C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], f"hello from {user}")
     offered = [{t["name"] for t in r["tools"]} for r in openai_fake.response_requests]
     assert offered == [{"partner"}, {"partner", "vip_only"}]
 
@@ -188,7 +187,7 @@ async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai
         assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
         assert smtp[1].envelopes == []
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     [envelope] = smtp[1].envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
     assert envelope.rcpt_tos == ["ana@example.com"]
@@ -213,7 +212,7 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
@@ -225,7 +224,7 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
         await bot.send(event)
         ask = await approval_message(slack, "C1", event["ts"])
         await bot.click(slack, "assist_decline", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert smtp[1].envelopes == []
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "declined" in output and "<@UADMIN>" in output
@@ -239,7 +238,7 @@ async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
     async with running_bot(slack, openai_fake, timers={"sleep": waits}, ASSIST_BOT_APPROVAL_TIMEOUT=450) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert waits.waits == [450]  # waited exactly ASSIST_BOT_APPROVAL_TIMEOUT
     assert smtp[1].envelopes == []
     assert "nobody approved it in time" in json.dumps(function_outputs(openai_fake.response_requests[1]))
@@ -254,9 +253,9 @@ async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, opena
     ) as bot:
         event = mention("C1", "U1", "first")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
         await bot.send(message("C1", "U1", "and then?", thread_ts=event["ts"]))
-        await wait_for(lambda: any("and then?" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "and then?")
     assert "partner here" in openai_fake.seen_texts(2)  # the next turn sees the tool's output
 
 
@@ -303,7 +302,7 @@ async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slac
         await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
         assert all("only an admin" in c.args["text"] for c in slack.calls_to("chat.postEphemeral"))
         await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "Tools said")
     assert "noted: raise for U1" in json.dumps(function_outputs(openai_fake.response_requests[2]))
 
 
@@ -313,7 +312,7 @@ async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(sla
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "invalid arguments: subject" in output
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
@@ -349,7 +348,7 @@ async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack
     ) as bot:
         event = mention("C1", "U1", "snoop")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "channel='C1'" in output and "user='U1'" in output  # it did see its context
     assert slack.bot_token not in output and "sk-test" not in output
@@ -363,7 +362,7 @@ async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, 
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the figures")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
     assert smtp[1].envelopes == []

@@ -14,6 +14,7 @@ from assist_bot.usage import month_of
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_share_message, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, reply_texts
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,10 +30,6 @@ def usage(input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: 
     }
 
 
-def replies(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
 async def until(check, seconds: float = 10):
     """Poll an async check until it is truthy (bounded)."""
     deadline = time.monotonic() + seconds
@@ -45,7 +42,7 @@ async def until(check, seconds: float = 10):
 async def ask(bot, slack, channel, user, text, expected):
     event = mention(channel, user, text)
     assert await bot.send(event) == 200
-    await wait_for(lambda: any(expected in r for r in replies(slack, channel, event["ts"])))
+    await reply_containing(slack, channel, event["ts"], expected)
     return event
 
 
@@ -124,7 +121,7 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
         refused = await ask(bot, slack, "C1", "U1", "third", texts.failure("budget_channel"))
         assert len(openai_fake.response_requests) == requests  # no model call
         assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
-        assert replies(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
+        assert reply_texts(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
         await bot.settled()
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
         assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer

@@ -11,15 +11,12 @@ import pytest
 from tests.fakes.slack import file_deleted, file_share_message, wait_for
 from tests.files.shapes import DROPBOX_PDF, GOOGLE_DOC, HIDDEN_BY_LIMIT, SLACK_CONNECT_STUB, TOMBSTONE
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, reply_texts
 
 pytestmark = pytest.mark.timeout(60)
 
 MD = b"# Handbook\n25 days of leave.\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def notes(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 def reactions(slack, ts):
@@ -48,8 +45,8 @@ async def test_a_slack_connect_stub_is_resolved_with_files_info_before_routing(s
     assert set(stub) == set(SLACK_CONNECT_STUB)  # the recorded shape: no name, no URLs
     async with running_bot(slack, openai_fake) as bot:
         event = await send_files(bot, "C1", [stub])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == ["📚 Added *handbook.md* to <#C1>'s knowledge."]
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.md* to <#C1>'s knowledge."]
     assert [c.args["file"] for c in slack.calls_to("files.info")] == [stub["id"]]
     assert reactions(slack, event["ts"])[-1] == ("reactions.add", "white_check_mark")
     [stored] = openai_fake.files.values()
@@ -59,8 +56,8 @@ async def test_a_slack_connect_stub_is_resolved_with_files_info_before_routing(s
 async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         event = await send_files(bot, "C1", [SLACK_CONNECT_STUB])  # files.info: file_not_found
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == [
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ Slack did not let me read a file shared here (is the bot in the channel?)."
     ]
     assert ("reactions.add", "white_check_mark") not in reactions(slack, event["ts"])
@@ -94,8 +91,8 @@ async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, opena
 async def test_unreadable_shapes_get_their_own_note_and_no_check_mark(slack, openai_fake, shape, note):
     async with running_bot(slack, openai_fake) as bot:
         event = await send_files(bot, "C1", [dict(shape)])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == [note]
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == [note]
     assert reactions(slack, event["ts"]) == [("reactions.add", "warning")]  # no ⏳: there was nothing to do
     assert slack.calls_to("files.info") == [] and slack.download_tokens == [] and openai_fake.files == {}
 
@@ -107,12 +104,12 @@ async def test_a_check_mark_is_never_added_for_a_skipped_file(slack, openai_fake
         lone = await send_files(bot, "C1", [picture])
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         mixed = await send_files(bot, "C1", [doc, dict(TOMBSTONE)])
-        await wait_for(lambda: notes(slack, "C1", mixed["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", mixed["ts"]))
         await settled(bot)
-    assert reactions(slack, lone["ts"]) == [] and notes(slack, "C1", lone["ts"]) == []
+    assert reactions(slack, lone["ts"]) == [] and reply_texts(slack, "C1", lone["ts"]) == []
     assert reactions(slack, mixed["ts"])[-1] == ("reactions.add", "warning")
     assert ("reactions.add", "white_check_mark") not in reactions(slack, mixed["ts"])
-    assert len(notes(slack, "C1", mixed["ts"])[0].splitlines()) == 2  # one line per file
+    assert len(reply_texts(slack, "C1", mixed["ts"])[0].splitlines()) == 2  # one line per file
 
 
 # -- names that try to ping or disguise a link -------------------------------------------------------------
@@ -123,8 +120,8 @@ async def test_hostile_file_names_are_shown_as_text(slack, openai_fake):
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         exe = slack.add_file(name=unsupported, content=b"MZ", mimetype="application/octet-stream", filetype="exe")
         event = await send_files(bot, "C1", [doc, exe])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    [note] = notes(slack, "C1", event["ts"])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    [note] = reply_texts(slack, "C1", event["ts"])
     assert "<!channel>" not in note and "<https://evil" not in note and "<@U999>" not in note
     added, refused = note.splitlines()  # one line per file, in the message's order
     shown = "&lt;!channel&gt; &amp; &lt;https://evil.example|https://corp.example&gt;.md"
@@ -138,7 +135,7 @@ async def test_a_file_deleted_in_slack_leaves_every_channel_that_holds_it(slack,
         file = slack.add_file(name="policy.md", content=MD, mimetype="text/markdown", filetype="markdown")
         for channel in ("C1", "C2"):
             event = await send_files(bot, channel, [file])
-            await wait_for(lambda: notes(slack, channel, event["ts"]))
+            await wait_for(lambda: reply_texts(slack, channel, event["ts"]))
         assert len(openai_fake.vector_stores) == 2
         assert all(len(store["files"]) == 1 for store in openai_fake.vector_stores.values())
         await bot.send(file_deleted(file["id"]))
@@ -154,8 +151,8 @@ async def test_openai_error_text_is_never_posted_on_intake(slack, openai_fake, c
     async with running_bot(slack, openai_fake, ASSIST_BOT_OPENAI_MAX_RETRIES=0) as bot:
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         event = await send_files(bot, "C1", [doc])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    [note] = notes(slack, "C1", event["ts"])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    [note] = reply_texts(slack, "C1", event["ts"])
     assert note == (
         "⚠️ I could not add *a.md*: the bot's access to the AI service was refused (an admin needs to check its API key)"
     )
@@ -177,9 +174,9 @@ async def test_concurrent_downloads_are_capped_per_process(slack, openai_fake):
         for gate in gates:
             gate.set()
         for n, event in enumerate(events):
-            await wait_for(lambda: notes(slack, f"C{n}", event["ts"]))
+            await wait_for(lambda: reply_texts(slack, f"C{n}", event["ts"]))
     assert slack.max_downloads_in_flight == 2
-    assert all(notes(slack, f"C{n}", e["ts"])[0].startswith("📚") for n, e in enumerate(events))
+    assert all(reply_texts(slack, f"C{n}", e["ts"])[0].startswith("📚") for n, e in enumerate(events))
 
 
 async def test_a_mention_with_a_file_still_answers_after_intake(slack, openai_fake):
@@ -189,7 +186,7 @@ async def test_a_mention_with_a_file_still_answers_after_intake(slack, openai_fa
     async with running_bot(slack, openai_fake) as bot:
         event = await send_files(bot, "C1", [stub], text="<@UBOT> what does it say?")
         await wait_for(lambda: openai_fake.response_requests)
-    assert notes(slack, "C1", event["ts"])[0] == "📚 Added *q.md* to <#C1>'s knowledge."
+    assert reply_texts(slack, "C1", event["ts"])[0] == "📚 Added *q.md* to <#C1>'s knowledge."
 
 
 async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, openai_fake):
@@ -200,7 +197,7 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         shared = await send_files(bot, "C1", [doc])
-        await wait_for(lambda: notes(slack, "C1", shared["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", shared["ts"]))
         [file_id] = openai_fake.files
         openai_fake.enqueue(
             Text(
@@ -209,8 +206,8 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
         )
         question = mention("C1", "U2", "how many days?")
         await bot.send(question)
-        await wait_for(lambda: any("Sources" in n for n in notes(slack, "C1", question["ts"])))
-    [answer] = notes(slack, "C1", question["ts"])
+        await reply_containing(slack, "C1", question["ts"], "Sources")
+    [answer] = reply_texts(slack, "C1", question["ts"])
     footnote = answer.split("*Sources*\n", 1)[1]
     assert footnote == f"[1] <{doc['permalink']}|&lt;!here&gt; &lt;https://evil.example|https://corp.example&gt;.md>"
 
@@ -264,6 +261,6 @@ async def test_a_failed_upload_names_the_file_as_text(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         question = mention("C1", "U1", "<@UBOT> make a csv")
         await bot.send(question)
-        await wait_for(lambda: any("could not upload" in n for n in notes(slack, "C1", question["ts"])))
-    [note] = [n for n in notes(slack, "C1", question["ts"]) if "could not upload" in n]
+        await reply_containing(slack, "C1", question["ts"], "could not upload")
+    [note] = [n for n in reply_texts(slack, "C1", question["ts"]) if "could not upload" in n]
     assert note == "⚠️ I made *&lt;!here&gt;.csv* but could not upload it here."

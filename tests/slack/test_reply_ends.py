@@ -9,6 +9,7 @@ from assist_bot import texts
 from tests.fakes.openai import Hang, Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,7 +21,7 @@ async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_mes
         slack.drop_next("chat.update", times=1000)  # every edit dies on the way
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any("w9" in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "w9")
         await bot.settled()
         assert bot.bot.pacer._open == {}  # the token reserved for the final edit was returned
         statuses = slack.statuses("C1", event["ts"])
@@ -46,7 +47,7 @@ async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, ope
         await wait_for(lambda: deadlines.asked == [90])
         await wait_for(lambda: openai_fake.response_requests)
         deadlines.expire()
-        await wait_for(lambda: any(texts.failure("timeout") in m.text for m in slack.thread_replies("C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], texts.failure("timeout"))
         await bot.settled()
         assert bot.bot.pacer._open == {}
 

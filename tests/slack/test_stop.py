@@ -15,12 +15,9 @@ from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
 from tests.slack import stop_tools
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, whole_reply_text
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def thread_text(slack, channel, thread_ts):
-    return "".join(m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts)
 
 
 @pytest.mark.parametrize("mode", ["native", "edit"])
@@ -30,17 +27,17 @@ async def test_the_asker_stops_an_answer_and_the_thread_goes_on(slack, openai_fa
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "tell me a long story")
         await bot.send(event)
-        await wait_for(lambda: "upon" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "upon" in whole_reply_text(slack, "C1", event["ts"]))
         await bot.send(message("C1", "U2", "stop", thread_ts=event["ts"]))  # not theirs to stop: told so
         await wait_for(lambda: ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."])
-        assert texts.failure("stopped:U2") not in thread_text(slack, "C1", event["ts"])
+        assert texts.failure("stopped:U2") not in whole_reply_text(slack, "C1", event["ts"])
         await bot.send(message("C1", "U1", "Stop", thread_ts=event["ts"]))
-        await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
+        await wait_for(lambda: texts.failure("stopped:U1") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
         await bot.settled()
         assert len(openai_fake.response_requests) == 1  # the stop was not asked as a question
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
-    assert "Once upon" in thread_text(slack, "C1", event["ts"])  # what was said stays
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] a short one then")
+    assert "Once upon" in whole_reply_text(slack, "C1", event["ts"])  # what was said stays
 
 
 async def test_an_admin_may_stop_anyones_answer(slack, openai_fake):
@@ -49,9 +46,9 @@ async def test_an_admin_may_stop_anyones_answer(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "go on")
         await bot.send(event)
-        await wait_for(lambda: "Going" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "Going" in whole_reply_text(slack, "C1", event["ts"]))
         await bot.send(message("C1", "UADMIN", "stop", thread_ts=event["ts"]))
-        await wait_for(lambda: texts.failure("stopped:UADMIN") in thread_text(slack, "C1", event["ts"]), seconds=5)
+        await wait_for(lambda: texts.failure("stopped:UADMIN") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
 
 
 def stop_click(slack, *, user: str, channel: str, message_ts: str, thread_ts: str, value: str) -> dict:
@@ -98,7 +95,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "tell me a long story")
         await bot.send(event)
-        await wait_for(lambda: "upon" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "upon" in whole_reply_text(slack, "C1", event["ts"]))
         answer, button = stop_button(slack, "C1")
         assert button["action_id"] == stop.ACTION and button["value"] == event["ts"]
 
@@ -118,7 +115,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
         await click("U1")  # the answer has ended: the button says so
         await wait_for(lambda: ephemerals(slack, "U1") == [texts.STOP_FINISHED])
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] a short one then")
     assert len(openai_fake.response_requests) == 2
 
 
@@ -160,14 +157,14 @@ async def test_a_workspace_that_refuses_the_button_still_gets_a_streamed_answer(
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "go")
         await bot.send(event)
-        await wait_for(lambda: "streaming" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "streaming" in whole_reply_text(slack, "C1", event["ts"]))
         first, second = slack.calls_to("chat.startStream")
         assert first.error == "invalid_chunks" and second.error is None
         assert [c["type"] for c in first.args["chunks"]][0] == "blocks"
         assert all(c["type"] != "blocks" for c in second.args["chunks"])  # the same text, without the button
         assert slack.calls_to("chat.update") == []  # still native streaming, not edits
         await bot.send(message("C1", "U1", "stop", thread_ts=event["ts"]))  # `stop` still works
-        await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
+        await wait_for(lambda: texts.failure("stopped:U1") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
 
 
 @pytest.fixture
@@ -191,7 +188,7 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
     ):
         event = mention("C1", "U1", "a long story")
         await one.send(event)  # one takes the thread: the answer streams there
-        await wait_for(lambda: "far" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "far" in whole_reply_text(slack, "C1", event["ts"]))
         assert one.bot.dispatcher.in_flight == 1 and two.bot.dispatcher.in_flight == 0
         answer, button = stop_button(slack, "C1")
         for user in ("U2", "U1"):  # both reach the other replica
@@ -210,5 +207,5 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
         assert texts.failure("stopped:U2") not in answer.text
         assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
         await two.send(message("C1", "U1", "and now?", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] and now?" in thread_text(slack, "C1", event["ts"]))
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] and now?")
     assert len(openai_fake.response_requests) == 2

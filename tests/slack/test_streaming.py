@@ -12,16 +12,13 @@ from assist_bot.slack import feedback
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import whole_reply_text
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def whole_text(slack, channel, thread_ts):
-    return "".join(m.text for m in slack.thread_replies(channel, thread_ts))
-
-
 async def answered(bot, slack, event, expected):
-    await wait_for(lambda: expected in whole_text(slack, event["channel"], event["ts"]), message=expected)
+    await wait_for(lambda: expected in whole_reply_text(slack, event["channel"], event["ts"]), message=expected)
     await bot.settled()
 
 
@@ -59,13 +56,13 @@ async def test_a_stream_that_expires_mid_answer_continues_with_nothing_lost_or_r
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "long answer")
         await bot.send(event)
-        await wait_for(lambda: "part18" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "part18" in whole_reply_text(slack, "C1", event["ts"]))
         slack.expire_streams()  # Slack ended the stream: the next append is refused
         gate.set()
         await answered(bot, slack, event, "part19")
     replies = slack.thread_replies("C1", event["ts"])
     assert len(replies) == 2
-    assert whole_text(slack, "C1", event["ts"]) == "".join(chunks)  # all of it, once
+    assert whole_reply_text(slack, "C1", event["ts"]) == "".join(chunks)  # all of it, once
     refused = [c for c in slack.calls if c.error == "message_not_in_streaming_state"]
     assert len(refused) == 1 and refused[0].method in ("chat.appendStream", "chat.stopStream")
     assert replies[-1].blocks[-1]["type"] == "context_actions"
@@ -77,13 +74,13 @@ async def test_expiry_before_the_stop_still_delivers_the_feedback_buttons(slack,
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "short one")
         await bot.send(event)
-        await wait_for(lambda: "All" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "All" in whole_reply_text(slack, "C1", event["ts"]))
         slack.fail_next("chat.stopStream", error="message_not_in_streaming_state")
         slack.fail_next("chat.appendStream", error="message_not_in_streaming_state")
         gate.set()
         await answered(bot, slack, event, "said.")
         await wait_for(lambda: any(m.blocks for m in slack.thread_replies("C1", event["ts"])))
-    assert whole_text(slack, "C1", event["ts"]).count("All ") == 1
+    assert whole_reply_text(slack, "C1", event["ts"]).count("All ") == 1
     assert any(m.blocks and m.blocks[-1]["type"] == "context_actions" for m in slack.thread_replies("C1", event["ts"]))
 
 
@@ -131,7 +128,7 @@ async def test_appends_wait_out_a_429_and_the_answer_arrives_whole(slack, openai
         event = message("D1", "U1", "go", channel_type="im")
         await bot.send(event)
         await answered(bot, slack, event, "tok59")
-    assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)  # nothing dropped
+    assert whole_reply_text(slack, "D1", event["ts"]) == "".join(chunks)  # nothing dropped
     [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
     # No append went out before Retry-After had passed; then they resumed.
     later = [c.at - limited.at for c in slack.calls_to("chat.appendStream") if c.at > limited.at]
@@ -147,7 +144,7 @@ async def test_a_paused_append_method_does_not_hold_up_the_end_of_the_answer(sla
         await bot.send(event)
         # Long before the minute's pause is over: the rest of the text rides on chat.stopStream.
         await answered(bot, slack, event, "tok29")
-    assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)
+    assert whole_reply_text(slack, "D1", event["ts"]) == "".join(chunks)
     [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
     assert not [c for c in slack.calls_to("chat.appendStream") if c.at > limited.at]  # none during the pause
 
@@ -161,7 +158,7 @@ async def test_model_text_cannot_ping_or_disguise_a_link_when_streamed(slack, op
         event = mention("C1", "U1", "say hi")
         await bot.send(event)
         await answered(bot, slack, event, "corp>")
-    sent = whole_text(slack, "C1", event["ts"])
+    sent = whole_reply_text(slack, "C1", event["ts"])
     assert sent.replace("\u200b", "") == hostile  # reads the same
     for trigger in ("<!channel>", "<@U999>", "](https://evil", "<https://evil|"):
         assert trigger not in sent
@@ -187,7 +184,7 @@ async def test_a_refusal_after_expiry_continues_with_edits_without_repeating_tex
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "long answer")
         await bot.send(event)
-        await wait_for(lambda: "part18" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "part18" in whole_reply_text(slack, "C1", event["ts"]))
         slack.expire_streams()
         slack.fail_next("chat.startStream", error="not_allowed")
         gate.set()
