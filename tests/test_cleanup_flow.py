@@ -14,6 +14,7 @@ from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.flows import response_to
 from tests.support.second_server import assistants_file
 from tests.support.thread_state import conversation_of
 
@@ -89,10 +90,6 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
         assert await team_keys(bot, "T1") == []
 
 
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
 async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, openai_fake, redis_url):
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
         await bot.bot.store._redis.flushdb()
@@ -104,11 +101,11 @@ async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, o
         await bot.settled()
 
         refused = await bot.command(slack, "/assist", "forget", user="U1", channel="C1")
-        assert (await wait_for(lambda: answer(slack, refused)))["text"] == texts.ADMINS_ONLY
+        assert (await response_to(slack, refused))["text"] == texts.ADMINS_ONLY
         assert len(openai_fake.vector_stores) == 1 and openai_conversations(openai_fake, "T1", "C1")
 
         done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
-        reply = (await wait_for(lambda: answer(slack, done)))["text"]
+        reply = (await response_to(slack, done))["text"]
         assert reply == texts.channel_forgotten(3)  # the conversation, the document and the vector store
         assert openai_fake.vector_stores == {} and openai_fake.files == {}
         assert not openai_conversations(openai_fake, "T1", "C1")
@@ -137,7 +134,7 @@ async def test_a_conversation_is_deleted_at_the_model_server_it_was_made_at(
             await bot.bot.ledger.add_resource(Owner("T1", "C1", "9.9"), Resource("conversation", own), now=time.time())
 
             done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
-            assert (await wait_for(lambda: answer(slack, done)))["text"] == texts.channel_forgotten(2)
+            assert (await response_to(slack, done))["text"] == texts.channel_forgotten(2)
     assert second.conversations == {} and f"/v1/conversations/{made_there}" in second.deletes
     assert f"/v1/conversations/{made_there}" not in openai_fake.deletes
     assert openai_fake.conversations == {} and f"/v1/conversations/{own}" in openai_fake.deletes

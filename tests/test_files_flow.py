@@ -9,7 +9,7 @@ import pytest
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts
+from tests.support.flows import reply_containing, reply_texts, response_to
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,7 +232,7 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
         )
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
-        response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
+        response = await response_to(slack, listing)
     assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ I could not add *scan.pdf*: "
         "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)"
@@ -259,10 +259,10 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
             await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
             shared.append(file)
         url = await bot.command(slack, "/assist", "files")
-        listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+        listing = await response_to(slack, url)
         assert "a.md" in listing["text"] and "b.md" in listing["text"]
         url = await bot.command(slack, "/assist", "forget a.md")
-        forgot = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+        forgot = await response_to(slack, url)
         assert forgot["text"] == "Removed *a.md* from this channel's knowledge."
         await bot.send(file_deleted(shared[1]["id"]))
         await wait_for(lambda: not openai_fake.files)
@@ -274,7 +274,7 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
     slack.users["U1"] = {"is_admin": True}  # with no ASSIST_BOT_ADMINS, changes are for workspace admins
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off")
-        await wait_for(lambda: any(url.endswith(r["key"]) for r in slack.responses))
+        await response_to(slack, url)
         event, _ = await share(
             bot, slack, "C1", name="doc.md", content=b"# doc", mimetype="text/markdown", filetype="markdown"
         )
@@ -350,7 +350,7 @@ async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one
         )
         await wait_for(lambda: reply_texts(slack, "C1", second["ts"]))
         url = await bot.command(slack, "/assist", "files")
-        listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+        listing = await response_to(slack, url)
     assert reply_texts(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
     [store] = openai_fake.vector_stores.values()
     assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]

@@ -16,7 +16,7 @@ from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts
+from tests.support.flows import reply_containing, reply_texts, response_to
 from tests.support.second_server import KEY_ENV, assistants_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,13 +26,9 @@ MD = b"# Notes\nThe office opens at nine.\n"
 CSV = b"month,sales\njan,10\nfeb,12\n"
 
 
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
 async def command(bot, slack, *words: str, user: str = "UADMIN") -> str:
     url = await bot.command(slack, "/assist", " ".join(words), user=user, channel="C1")
-    return (await wait_for(lambda: answer(slack, url)))["text"]
+    return (await response_to(slack, url))["text"]
 
 
 async def share(bot, slack, *, name: str, content: bytes, text: str = "", **file_kw) -> tuple[dict, dict]:

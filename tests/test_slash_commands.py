@@ -12,6 +12,7 @@ from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.flows import response_to
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,18 +41,10 @@ def smtp_env(monkeypatch):
     monkeypatch.setenv("SMTP_FROM", "bot@example.com")
 
 
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
-async def reply_to(slack, url) -> dict:
-    return await wait_for(lambda: answer(slack, url))
-
-
 async def test_assist_help_and_unknown_subcommands(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         for text in ("", "help", "frobnicate now"):
-            response = await reply_to(slack, await bot.command(slack, "/assist", text))
+            response = await response_to(slack, await bot.command(slack, "/assist", text))
             assert response["text"] == texts.ASSIST_HELP
             assert response["response_type"] == "ephemeral"
             assert response["authorization"] is None  # a response_url never gets the token
@@ -59,15 +52,15 @@ async def test_assist_help_and_unknown_subcommands(slack, openai_fake):
 
 async def test_use_switches_the_channels_assistant_and_admins_guard_it(slack, openai_fake):
     async with running_bot(slack, openai_fake, assistants=TWO, ASSIST_BOT_ADMINS="UADMIN") as bot:
-        listing = await reply_to(slack, await bot.command(slack, "/assist", "assistants"))
+        listing = await response_to(slack, await bot.command(slack, "/assist", "assistants"))
         assert "*general* (in use here)" in listing["text"] and "*coder*" in listing["text"]
-        refused = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="U1"))
+        refused = await response_to(slack, await bot.command(slack, "/assist", "use coder", user="U1"))
         assert refused["text"] == texts.ADMINS_ONLY
-        unknown = await reply_to(slack, await bot.command(slack, "/assist", "use nobody", user="UADMIN"))
+        unknown = await response_to(slack, await bot.command(slack, "/assist", "use nobody", user="UADMIN"))
         assert "no assistant called *nobody*" in unknown["text"]
-        done = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="UADMIN"))
+        done = await response_to(slack, await bot.command(slack, "/assist", "use coder", user="UADMIN"))
         assert "*coder*" in done["text"]
-        status = await reply_to(slack, await bot.command(slack, "/assist", "status"))
+        status = await response_to(slack, await bot.command(slack, "/assist", "status"))
         assert "coder (gpt-5.4)" in status["text"]
         event = mention("C1", "U1", "which model?")
         await bot.send(event)
@@ -85,7 +78,7 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
         await bot.send(event)
         await wait_for(lambda: any("remember this" in m.text for m in slack.bot_messages("C1")))
         await bot.settled()  # the turn has ended and saved its conversation
-        done = await reply_to(slack, await bot.command(slack, "/assist", "reset"))
+        done = await response_to(slack, await bot.command(slack, "/assist", "reset"))
         assert "forgot 1 conversation" in done["text"]
         from tests.fakes.slack import message
 
@@ -99,8 +92,8 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
 
 async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, openai_fake, smtp_env):
     async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
-        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
-        vip = (await reply_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
+        listing = (await response_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+        vip = (await response_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
     assert "`/weather` *get_weather*" in listing and "`/email` *send_email* (asks first)" in listing
     assert "*partner*" in listing and "vip_only" not in listing
     assert "`/vip` *vip_only*" in vip
@@ -129,7 +122,7 @@ async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, o
 
 async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        response = await reply_to(slack, await bot.command(slack, "/weather", "city=Paris unit=kelvin"))
+        response = await response_to(slack, await bot.command(slack, "/weather", "city=Paris unit=kelvin"))
     assert response["response_type"] == "ephemeral"
     assert "unit" in response["text"] and "celsius" in response["text"]
     assert slack.bot_messages() == []
@@ -175,7 +168,7 @@ async def test_email_command_still_asks_for_approval(slack, openai_fake, smtp_en
 
 async def test_without_smtp_there_is_no_email_tool_or_command(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+        listing = (await response_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
     assert "`/weather` *get_weather*" in listing and "send_email" not in listing
 
 
@@ -183,7 +176,7 @@ async def test_email_arguments_are_checked_before_anyone_is_asked(slack, openai_
     subject = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxl?="  # "Hi\r\nReply-To: eve@evil.example"
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/email", f"to=ana@example.com subject={subject} body=x", channel="C8")
-        response = await reply_to(slack, url)
+        response = await response_to(slack, url)
     assert response["response_type"] == "ephemeral" and "subject" in response["text"]
     assert slack.bot_messages("C8") == []  # no consent prompt was posted
 

@@ -14,7 +14,7 @@ from assist_bot.usage import month_of
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_share_message, mention, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts
+from tests.support.flows import reply_containing, reply_texts, response_to
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,10 +51,6 @@ async def recorded_tokens(bot, scope: str) -> int:
     return figures[scope].get("tokens", 0)
 
 
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
 async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(slack, openai_fake, redis_url):
     openai_fake.enqueue(
         Text.of("First answer", usage=usage(1200, 300, cached=200, reasoning=50)),
@@ -68,7 +64,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         await until(lambda: _equals(recorded_tokens(bot, "workspace"), 2000))
 
         mine = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        text = (await wait_for(lambda: answer(slack, mine)))["text"]
+        text = (await response_to(slack, mine))["text"]
         assert "*Usage of <#C1>" in text
         assert "Tokens: 1,500 — input 1,200 (cached 200), output 300 (reasoning 50)" in text
         # gpt-5.4-mini: 1,000 fresh × $0.75 + 200 cached × $0.075 + 300 × $4.50, per 1M tokens.
@@ -76,7 +72,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         assert "the workspace" not in text and "Most tokens" not in text  # U1 is no admin
 
         url = await bot.command(slack, "/assist", "usage", user="UADMIN", channel="C1")
-        admin = (await wait_for(lambda: answer(slack, url)))["text"]
+        admin = (await response_to(slack, url))["text"]
         assert "*Usage of the workspace" in admin and "Tokens: 2,000" in admin
         assert "web search 1" in admin
         assert "channels: <#C1> 1,500, <#C2> 500" in admin
@@ -90,7 +86,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         await bot.send(file_share_message("C1", "U1", "", [doc]))
         await wait_for(lambda: any("notes.md" in m.text for m in slack.bot_messages("C1")))
         again = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        assert "Stored: 80 B in 1 file(s)" in (await wait_for(lambda: answer(slack, again)))["text"]
+        assert "Stored: 80 B in 1 file(s)" in (await response_to(slack, again))["text"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["assistant:default", "user:U2"])
     assert figures["user:U2"]["web_search"] == 1 and figures["user:U2"]["turns"] == 1
     assert sum(v for k, v in figures["assistant:default"].items() if k.startswith("input@")) == 1600
@@ -138,12 +134,12 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
         await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        mine = (await wait_for(lambda: answer(slack, url)))["text"]
+        mine = (await response_to(slack, url))["text"]
         assert "*Your tokens this month:* 110 of 100 (110 %)" in mine
         assert "the workspace" not in mine  # no ASSIST_BOT_ADMINS: only the workspace's admins see it
         slack.users["UBOSS"] = {"is_admin": True}
         url = await bot.command(slack, "/assist", "usage", user="UBOSS", channel="C1")
-        assert "*Usage of the workspace" in (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Usage of the workspace" in (await response_to(slack, url))["text"]
         await ask(bot, slack, "C1", "U2", "my turn", "You said")
     assert len(openai_fake.response_requests) == 2
 
@@ -158,7 +154,7 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
         await ask(bot, slack, "C1", "U1", "hello", "Hi")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        text = (await wait_for(lambda: answer(slack, url)))["text"]
+        text = (await response_to(slack, url))["text"]
     assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
     assert "<!here>" not in text
 
@@ -180,7 +176,7 @@ async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, open
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
 
         url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
-        refused = await wait_for(lambda: answer(slack, url))
+        refused = await response_to(slack, url)
         await bot.settled()
     assert refused["response_type"] == "ephemeral"
     assert refused["text"] == texts.failure("budget_user")
@@ -207,9 +203,9 @@ async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_bud
         assert metrics.get_sample_value("assist_bot_tokens_total", {"model": "gpt-5.4-mini", "kind": "input"}) == 80
 
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await response_to(slack, url))["text"]
         # Over budget now, by the slash command alone: neither another command nor an answer calls the model.
         again = await bot.command(slack, "/weather", "and in Lyon?", user="U1", channel="C1")
-        assert (await wait_for(lambda: answer(slack, again)))["text"] == texts.failure("budget_user")
+        assert (await response_to(slack, again))["text"] == texts.failure("budget_user")
         await ask(bot, slack, "C1", "U1", "hello", texts.failure("budget_user"))
     assert len(openai_fake.response_requests) == 1

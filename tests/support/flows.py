@@ -23,3 +23,11 @@ async def reply_containing(slack: FakeSlack, channel: str, thread_ts: str, expec
         lambda: next((m for m in slack.thread_replies(channel, thread_ts) if expected in m.text), None),
         message=f"a reply containing {expected!r} in {channel}/{thread_ts}",
     )
+
+
+async def response_to(slack: FakeSlack, response_url: str) -> dict:
+    """Wait for what the bot sends to a response_url (RunningBot.command returns a slash command's)."""
+    return await wait_for(
+        lambda: next((r for r in slack.responses if response_url.endswith(r["key"])), None),
+        message=f"a response at {response_url}",
+    )
