@@ -13,22 +13,10 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
-from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
 from tests.support.flows import reply_containing
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
 
 
 def notices(slack):
@@ -151,20 +139,6 @@ async def test_the_note_waits_for_nothing_and_a_note_slack_refuses_changes_nothi
 
 
 # -- side-effect calls per answer ----------------------------------------------------------------
-@pytest.fixture
-async def smtp(monkeypatch):
-    async with smtp_server() as server:
-        controller, handler = server
-        for name, value in {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(controller.port),
-            "SMTP_FROM": "bot@example.com",
-            "SMTP_STARTTLS": "false",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield handler
-
-
 def email(n: int) -> tuple[str, dict]:
     return ("send_email", {"to": f"p{n}@example.com", "subject": f"Hello {n}", "body": "Hi."})
 
@@ -183,7 +157,7 @@ def answer_with_outputs(body: dict) -> Text:
     return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
 
 
-async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refused(slack, openai_fake, smtp):
+async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refused(slack, openai_fake, mail_inbox):
     # The attack: the model asked for 40 send_email calls in one response, and 40 consent prompts
     # were posted. Now the first 3 (the default cap) are asked; the model hears why the rest were
     # not run — also when it asks again in the next round of the same answer.
@@ -201,7 +175,7 @@ async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refus
             await bot.click(slack, "assist_approve", value, user="UADMIN", channel="C1", message_ts=ask.ts)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert prompts_posted(slack) == 3
-    assert sorted(rcpt for envelope in smtp.envelopes for rcpt in envelope.rcpt_tos) == [
+    assert sorted(rcpt for envelope in mail_inbox.envelopes for rcpt in envelope.rcpt_tos) == [
         "p0@example.com",
         "p1@example.com",
         "p2@example.com",

@@ -27,14 +27,6 @@ TWO = Assistants(
 
 
 @pytest.fixture
-def meteo(meteo, monkeypatch):
-    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
-
-
-@pytest.fixture
 def smtp_env(monkeypatch):
     """send_email's own settings (no mail is sent in these tests: nobody approves)."""
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
@@ -100,7 +92,7 @@ async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, 
 
 
 @pytest.mark.parametrize("text", ['{"city": "Paris", "unit": "celsius"}', "city=Paris unit=celsius"])
-async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, text):
+async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo_env, text):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", text, channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
@@ -109,7 +101,7 @@ async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, tex
     assert openai_fake.response_requests == []  # no model needed
 
 
-async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo):
+async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo_env):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "fahrenheit"})]))
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "how warm is it in Paris, in fahrenheit", channel="C5")
@@ -128,7 +120,7 @@ async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake)
     assert slack.bot_messages() == []
 
 
-async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo):
+async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
         [opened] = await wait_for(lambda: slack.calls_to("views.open"))
@@ -181,16 +173,16 @@ async def test_email_arguments_are_checked_before_anyone_is_asked(slack, openai_
     assert slack.bot_messages("C8") == []  # no consent prompt was posted
 
 
-async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fake, meteo):
+async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "city=Paris", channel="C5")
         await bot.command(slack, "/weather", '{"city": "Paris"}', channel="C6")
         await wait_for(lambda: slack.bot_messages("C5") and slack.bot_messages("C6"))
-    assert [f["temperature_unit"] for f in meteo.forecast] == ["celsius", "celsius"]
+    assert [f["temperature_unit"] for f in meteo_env.forecast] == ["celsius", "celsius"]
     assert "• *unit*: celsius" in slack.bot_messages("C5")[0].text
 
 
-async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo):
+async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
         [opened] = await wait_for(lambda: slack.calls_to("views.open"))
@@ -207,7 +199,7 @@ async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_i
         )
         assert status == 200
         await wait_for(lambda: slack.bot_messages("C7"))
-    assert meteo.forecast[0]["temperature_unit"] == "celsius"
+    assert meteo_env.forecast[0]["temperature_unit"] == "celsius"
 
 
 async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
@@ -225,7 +217,7 @@ async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
     assert [m.text for m in posted] == ["<@UVIP> used `/vip`:\nvip"]
 
 
-async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo):
+async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
         [opened] = await wait_for(lambda: slack.calls_to("views.open"))

@@ -235,12 +235,10 @@ async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
 
 
 async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(
-    slack, openai_fake, local_server, monkeypatch, meteo
+    slack, openai_fake, local_server, monkeypatch, meteo_env
 ):
     """`/weather <free text>`: the arguments are filled in by the channel's own model."""
     monkeypatch.setenv("LOCAL_LLM_KEY", "sk-local")
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
     on_local = Backend(base_url=local_server.base_url, api_key_env="LOCAL_LLM_KEY")
     assistants = Assistants(
         {

@@ -16,7 +16,6 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
-from tests.fakes.smtp import smtp_server
 from tests.support.bot import running_bot, wait_pending
 from tests.support.flows import reply_containing
 from tests.support.modes import every_state_mode
@@ -34,14 +33,6 @@ def acme_assistants(*tools: str) -> Assistants:
 def answer_with_outputs(body: dict) -> Text:
     """The model's second round: it repeats what the tools returned."""
     return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
-
-
-@pytest.fixture
-def meteo_env(meteo, monkeypatch):
-    """The weather tool's own settings, set the way users set them: in the environment."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
 
 
 @every_state_mode
@@ -153,26 +144,11 @@ def approval_id(msg) -> str:
     return actions["elements"][0]["value"]
 
 
-@pytest.fixture
-async def smtp(monkeypatch):
-    """A real SMTP server, and send_email's own settings (SMTP_*) pointing at it."""
-    async with smtp_server() as server:
-        controller, _ = server
-        for name, value in {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(controller.port),
-            "SMTP_FROM": "bot@example.com",
-            "SMTP_STARTTLS": "false",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield server
-
-
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
 @every_state_mode
-async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, smtp):
+async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the summary to ana@example.com")
@@ -180,15 +156,15 @@ async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai
         ask = await approval_message(slack, "C1", event["ts"])
         assert "ana@example.com" in json.dumps(ask.blocks) and "Here is the summary" in json.dumps(ask.blocks)
         assert "Someone else (or an admin) must approve" in ask.text
-        assert smtp[1].envelopes == []  # nothing sent before approval
+        assert mail_inbox.envelopes == []  # nothing sent before approval
         # The requester may not approve their own email (SMTP_FROM is the company's address).
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
-        assert smtp[1].envelopes == []
+        assert mail_inbox.envelopes == []
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
-    [envelope] = smtp[1].envelopes
+    [envelope] = mail_inbox.envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
     assert envelope.rcpt_tos == ["ana@example.com"]
     assert (mail["To"], mail["Subject"]) == ("ana@example.com", "Summary")
@@ -217,7 +193,7 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
 
 
 @every_state_mode
-async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, smtp):
+async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "email it")
@@ -225,14 +201,14 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
         ask = await approval_message(slack, "C1", event["ts"])
         await bot.click(slack, "assist_decline", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "declined" in output and "<@UADMIN>" in output
     settled = next(m for m in slack.bot_messages("C1") if m.ts == ask.ts)
     assert "declined by <@UADMIN>" in settled.text
 
 
-async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
+async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     waits = RecordedWaits()  # the time-out is over as soon as it is asked for: nothing sleeps it out
     async with running_bot(slack, openai_fake, timers={"sleep": waits}, ASSIST_BOT_APPROVAL_TIMEOUT=450) as bot:
@@ -240,7 +216,7 @@ async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
         await bot.send(event)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert waits.waits == [450]  # waited exactly ASSIST_BOT_APPROVAL_TIMEOUT
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []
     assert "nobody approved it in time" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert any(texts.approval_timed_out("send_email") == m.text for m in slack.bot_messages("C1"))
 
@@ -306,7 +282,7 @@ async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slac
     assert "noted: raise for U1" in json.dumps(function_outputs(openai_fake.response_requests[2]))
 
 
-async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(slack, openai_fake, smtp):
+async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(slack, openai_fake, mail_inbox):
     injected = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxlDQpDb250ZW50LVR5cGU6IHRleHQvaHRtbA==?="
     openai_fake.enqueue(Text([], calls=[("send_email", {**EMAIL, "subject": injected})]), answer_with_outputs)
     async with running_bot(slack, openai_fake) as bot:
@@ -316,10 +292,10 @@ async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(sla
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "invalid arguments: subject" in output
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []
 
 
-async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, smtp):
+async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, mail_inbox):
     # The model puts a long body first and the recipient last: the prompt used to be cut
     # at 2,900 characters, hiding the recipient and a P.S.
     body = "Quarterly figures. " * 154 + "P.S. the merger is confidential."
@@ -337,8 +313,8 @@ async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, 
         assert attached.content.decode() == body and attached.thread_ts == event["ts"]
         assert all(b["text"]["type"] == "plain_text" for b in ask.blocks[1:-1])  # nothing can ping or hide a link
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: smtp[1].envelopes)
-    assert smtp[1].envelopes[0].rcpt_tos == ["eve@evil.example"]
+        await wait_for(lambda: mail_inbox.envelopes)
+    assert mail_inbox.envelopes[0].rcpt_tos == ["eve@evil.example"]
 
 
 async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack, openai_fake):
@@ -355,7 +331,7 @@ async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack
     assert bot.bot.settings.slack_bot_token.get_secret_value() == slack.bot_token
 
 
-async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, smtp):
+async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, mail_inbox):
     arguments = {"to": "ana@example.com", "subject": "Figures", "body": "x" * 5000}
     openai_fake.enqueue(Text([], calls=[("send_email", arguments)]), answer_with_outputs)
     slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type", times=5)
@@ -365,4 +341,4 @@ async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, 
         await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []

@@ -160,14 +160,6 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
 
 
 # -- slash commands: the model that fills in a tool's arguments is metered like an answer --------
-@pytest.fixture
-def meteo_env(meteo, monkeypatch):
-    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
-
-
 async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, openai_fake, redis_url):
     openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:

@@ -25,17 +25,6 @@ FULL = "".join(ANSWER).strip()
 IN_FLIGHT = 0.25
 
 
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
 def answered(slack, event) -> bool:
     replies = slack.thread_replies(event["channel"], event["ts"])
     return bool(replies) and replies[-1].text.strip() == FULL  # a stream keeps the model's last space

@@ -167,17 +167,6 @@ async def test_a_workspace_that_refuses_the_button_still_gets_a_streamed_answer(
         await wait_for(lambda: texts.failure("stopped:U1") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
 
 
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
 @pytest.mark.parametrize("way", ["button", "reply"])
 async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake, clean_redis, way):
     never = asyncio.Event()
