@@ -10,9 +10,9 @@ import pytest
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
-from tests.support.flows import response_to
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+from tests.support.flows import opened_modal, response_to
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,8 +123,7 @@ async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake)
 async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         blocks = {b["block_id"]: b for b in view["blocks"]}
         assert set(blocks) == {"city", "unit"}
         assert blocks["unit"]["element"]["type"] == "static_select"
@@ -185,8 +184,7 @@ async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fa
 async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         blocks = {b["block_id"]: b for b in view["blocks"]}
         assert (blocks["city"]["optional"], blocks["unit"]["optional"]) == (False, True)
         assert blocks["unit"]["element"]["initial_option"]["value"] == '"celsius"'
@@ -205,8 +203,7 @@ async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_i
 async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
         await bot.command(slack, "/vip", "", user="UVIP", channel="C9")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         # Someone else submits the same view (its private_metadata names the tool and channel).
         status, _ = await bot.submit_view(view, {}, user="U1")
         assert status == 200
@@ -220,8 +217,7 @@ async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
 async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         payload = {
             "type": "view_submission",
             "team": {"id": "T1", "domain": "acme"},
@@ -231,12 +227,7 @@ async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, ope
             "trigger_id": "trig-1",
             "view": {**view, "id": "V1", "state": {}},  # as Slack sends for a view with no inputs touched
         }
-        status, body = await post_signed(
-            bot.events_url,
-            {"payload": payload},
-            signing_secret=SIGNING_SECRET,
-            content_type="application/x-www-form-urlencoded",
-        )
+        status, body = await bot.post_payload(payload)
     assert status == 200
     assert json.loads(body) == {"response_action": "errors", "errors": {"city": "city: field required"}}
 

@@ -4,7 +4,6 @@ the message says who stopped it, and the next message is answered normally."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -14,7 +13,7 @@ from assist_bot.slack import stop
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
 from tests.slack import stop_tools
-from tests.support.bot import running_bot
+from tests.support.bot import block_actions, running_bot
 from tests.support.flows import reply_containing, whole_reply_text
 
 pytestmark = pytest.mark.timeout(60)
@@ -52,28 +51,9 @@ async def test_an_admin_may_stop_anyones_answer(slack, openai_fake):
 
 
 def stop_click(slack, *, user: str, channel: str, message_ts: str, thread_ts: str, value: str) -> dict:
-    """A click on the Stop button of a streamed answer in a thread, as Slack sends block_actions."""
-    return {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "acme"},
-        "user": {"id": user, "username": f"user-{user}", "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
-        "response_url": slack.response_url(),
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "thread_ts": thread_ts},
-        "channel": {"id": channel, "name": f"chan-{channel}"},
-        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": ""},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": stop.ACTION,
-                "block_id": f"{stop.ACTION}:{value}",
-                "value": value,
-                "action_ts": "1.1",
-            }
-        ],
-    }
+    """A click on the Stop button of a streamed answer in a thread."""
+    action = {"type": "button", "action_id": stop.ACTION, "block_id": f"{stop.ACTION}:{value}", "value": value}
+    return block_actions(slack, action, user=user, channel=channel, message_ts=message_ts, thread_ts=thread_ts)
 
 
 def stop_button(slack, channel: str):
@@ -103,7 +83,8 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
             payload = stop_click(
                 slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
             )
-            assert await bot._form({"payload": payload}) == 200
+            status, _ = await bot.post_payload(payload)
+            assert status == 200
 
         await click("U2")  # not theirs to stop: told so, privately
         await wait_for(lambda: ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."])
@@ -143,7 +124,8 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         payload = stop_click(
             slack, user="U1", channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
         )
-        assert await bot._form({"payload": payload}) == 200
+        status, _ = await bot.post_payload(payload)
+        assert status == 200
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
         await bot.settled()
         assert stop_tools.cancelled.is_set()  # the tool itself was cancelled, not left running
@@ -185,7 +167,8 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
                 payload = stop_click(
                     slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
                 )
-                assert await two._form({"payload": payload}) == 200
+                status, _ = await two.post_payload(payload)
+                assert status == 200
             else:
                 await two.send(message("C1", user, "stop", thread_ts=event["ts"]))
             if user == "U2":

@@ -4,6 +4,8 @@ What a test arranges and checks stays in the test."""
 
 from __future__ import annotations
 
+import json
+
 from tests.fakes.slack import FakeSlack, Msg, wait_for
 
 
@@ -31,3 +33,10 @@ async def response_to(slack: FakeSlack, response_url: str) -> dict:
         lambda: next((r for r in slack.responses if response_url.endswith(r["key"])), None),
         message=f"a response at {response_url}",
     )
+
+
+async def opened_modal(slack: FakeSlack) -> dict:
+    """Wait for the one modal the bot opens (views.open); returns its view."""
+    [opened] = await wait_for(lambda: slack.calls_to("views.open"))
+    view = opened.args["view"]
+    return view if isinstance(view, dict) else json.loads(view)
