@@ -14,7 +14,7 @@ from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot
-from tests.support.flows import response_to
+from tests.support.flows import mention_and_wait_for_reply, response_to
 from tests.support.second_server import assistants_file
 from tests.support.thread_state import conversation_of
 
@@ -24,15 +24,9 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-def answered(slack, channel, thread_ts) -> bool:
-    return any("You said" in m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts)
-
-
 async def ask(bot, slack, channel, *, team="T1"):
-    event = mention(channel, "U1", "hello", team=team)
-    assert await bot.send(event, team_id=team) == 200
-    await wait_for(lambda: answered(slack, channel, event["ts"]))
-    return event
+    """Any question in a new thread, answered (the fake model echoes it)."""
+    return await mention_and_wait_for_reply(bot, slack, channel, "U1", "hello", containing="You said", team=team)
 
 
 def openai_conversations(openai_fake, team, channel) -> list[str]:

@@ -25,7 +25,7 @@ from tests.fakes.openai import (
 )
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing
+from tests.support.flows import mention_and_wait_for_reply, reply_containing
 from tests.support.waits import RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,9 +38,7 @@ EDIT = {"ASSIST_BOT_STREAM_MODE": "edit"}
 
 async def answer(slack, bot, text: str, *, expected: str, user: str = "U1"):
     """Mention the bot; wait for its reply in the thread to contain `expected`."""
-    event = mention("C1", user, text)
-    await bot.send(event)
-    await reply_containing(slack, "C1", event["ts"], expected)
+    event = await mention_and_wait_for_reply(bot, slack, "C1", user, text, containing=expected)
     (reply,) = slack.thread_replies("C1", event["ts"])
     return reply
 

@@ -12,9 +12,9 @@ import pytest
 from assist_bot import texts
 from assist_bot.usage import month_of
 from tests.fakes.openai import Text
-from tests.fakes.slack import file_share_message, mention, wait_for
+from tests.fakes.slack import file_share_message, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts, response_to
+from tests.support.flows import mention_and_wait_for_reply, reply_texts, response_to
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,13 +39,6 @@ async def until(check, seconds: float = 10):
     return value
 
 
-async def ask(bot, slack, channel, user, text, expected):
-    event = mention(channel, user, text)
-    assert await bot.send(event) == 200
-    await reply_containing(slack, channel, event["ts"], expected)
-    return event
-
-
 async def recorded_tokens(bot, scope: str) -> int:
     figures = await bot.bot.ledger.usage("T1", month_of(time.time()), [scope])
     return figures[scope].get("tokens", 0)
@@ -58,9 +51,9 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
     )
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "question one", "First answer")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "question one", containing="First answer")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1500))
-        await ask(bot, slack, "C2", "U2", "question two", "Searched")
+        await mention_and_wait_for_reply(bot, slack, "C2", "U2", "question two", containing="Searched")
         await until(lambda: _equals(recorded_tokens(bot, "workspace"), 2000))
 
         mine = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
@@ -104,17 +97,19 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
     async with running_bot(slack, openai_fake, redis_url=url, **settings) as bot:
         if url:
             await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "first", "one")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "first", containing="one")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 850))
         # 85 % used: the admin hears of it, by DM, once.
         alert = await wait_for(lambda: [m for m in slack.bot_messages("UADMIN")])
         assert "<#C1> has used 85 % of its monthly token budget (850 of 1,000 tokens)" in alert[0].text
-        await ask(bot, slack, "C1", "U2", "second", "two")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U2", "second", containing="two")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1050))
         requests = len(openai_fake.response_requests)
         conversations = len(openai_fake.conversations)
 
-        refused = await ask(bot, slack, "C1", "U1", "third", texts.failure("budget_channel"))
+        refused = await mention_and_wait_for_reply(
+            bot, slack, "C1", "U1", "third", containing=texts.failure("budget_channel")
+        )
         assert len(openai_fake.response_requests) == requests  # no model call
         assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
         assert reply_texts(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
@@ -122,7 +117,7 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
         assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer
         # Another channel has its own budget.
-        await ask(bot, slack, "C2", "U1", "elsewhere", "You said")
+        await mention_and_wait_for_reply(bot, slack, "C2", "U1", "elsewhere", containing="You said")
         assert len(slack.bot_messages("UADMIN")) == 1  # told once, though 105 % now
 
 
@@ -130,9 +125,9 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
     openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "big question", "spent")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
-        await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "again", containing=texts.failure("budget_user"))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         mine = (await response_to(slack, url))["text"]
         assert "*Your tokens this month:* 110 of 100 (110 %)" in mine
@@ -140,7 +135,7 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
         slack.users["UBOSS"] = {"is_admin": True}
         url = await bot.command(slack, "/assist", "usage", user="UBOSS", channel="C1")
         assert "*Usage of the workspace" in (await response_to(slack, url))["text"]
-        await ask(bot, slack, "C1", "U2", "my turn", "You said")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U2", "my turn", containing="You said")
     assert len(openai_fake.response_requests) == 2
 
 
@@ -151,7 +146,7 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
     openai_fake.enqueue(Text.of("Hi", usage=usage(100, 10)))
     async with running_bot(slack, openai_fake, assistants=odd, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "hello", "Hi")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "hello", containing="Hi")
         await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         text = (await response_to(slack, url))["text"]
@@ -164,7 +159,7 @@ async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, open
     openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "big question", "spent")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
         await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
 
         url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
@@ -199,5 +194,5 @@ async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_bud
         # Over budget now, by the slash command alone: neither another command nor an answer calls the model.
         again = await bot.command(slack, "/weather", "and in Lyon?", user="U1", channel="C1")
         assert (await response_to(slack, again))["text"] == texts.failure("budget_user")
-        await ask(bot, slack, "C1", "U1", "hello", texts.failure("budget_user"))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "hello", containing=texts.failure("budget_user"))
     assert len(openai_fake.response_requests) == 1

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.slack import FakeSlack, Msg, wait_for
+from tests.fakes.slack import FakeSlack, Msg, mention, wait_for
+from tests.support.bot import RunningBot
 
 
 def reply_texts(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
@@ -25,6 +26,17 @@ async def reply_containing(slack: FakeSlack, channel: str, thread_ts: str, expec
         lambda: next((m for m in slack.thread_replies(channel, thread_ts) if expected in m.text), None),
         message=f"a reply containing {expected!r} in {channel}/{thread_ts}",
     )
+
+
+async def mention_and_wait_for_reply(
+    bot: RunningBot, slack: FakeSlack, channel: str, user: str, text: str, *, containing: str, team: str = "T1"
+) -> dict:
+    """Mention the bot in a new thread of `channel` and wait for its reply there to contain
+    `containing`; returns the mention."""
+    event = mention(channel, user, text, team=team)
+    assert await bot.send(event, team_id=team) == 200
+    await reply_containing(slack, channel, event["ts"], containing)
+    return event
 
 
 async def response_to(slack: FakeSlack, response_url: str) -> dict:
