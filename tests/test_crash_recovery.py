@@ -21,6 +21,7 @@ from tests.fakes.openai import Hang, input_texts
 from tests.fakes.slack import event_body, mention, message, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
 from tests.support.flows import reply_containing
+from tests.support.polling import wait_until_equal
 from tests.support.redis_server import free_port
 from tests.test_process import wait_healthy
 
@@ -113,15 +114,8 @@ async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, 
     await reply_containing(slack, "C1", first["ts"], "Halfway there")
     await other.send(message("C1", "U2", "and one more thing", thread_ts=first["ts"]))
     thread = ThreadKey("T1", "C1", first["ts"])
-    await wait_for_async(lambda: store._pending_count(thread), 1)
+    await wait_until_equal(lambda: store._pending_count(thread), 1)
     return first["ts"]
-
-
-async def wait_for_async(count, expected: int, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while await count() != expected:
-        assert asyncio.get_running_loop().time() < deadline, f"never reached {expected}"
-        await asyncio.sleep(0.02)
 
 
 async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts: str) -> None:
@@ -134,7 +128,7 @@ async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread
     await wait_for(done, seconds=30)
     thread = ThreadKey("T1", "C1", thread_ts)
     # The taking-over turn ended: the lock, the queue and the dead turn's records are gone.
-    await wait_for_async(
+    await wait_until_equal(
         lambda: store._redis.exists(
             store.keys.lock(thread), store.keys.pending(thread), store.keys.inflight(thread), store.keys.turn(thread)
         ),

@@ -4,7 +4,6 @@ an estimated cost, and a used-up budget stops a turn before any model call."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from tests.fakes.openai import Text
 from tests.fakes.slack import file_share_message, wait_for
 from tests.support.bot import running_bot
 from tests.support.flows import mention_and_wait_for_reply, reply_texts, response_to
+from tests.support.polling import wait_until_equal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,15 +30,6 @@ def usage(input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: 
     }
 
 
-async def until(check, seconds: float = 10):
-    """Poll an async check until it is truthy (bounded)."""
-    deadline = time.monotonic() + seconds
-    while not (value := await check()):
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
-    return value
-
-
 async def recorded_tokens(bot, scope: str) -> int:
     figures = await bot.bot.ledger.usage("T1", month_of(time.time()), [scope])
     return figures[scope].get("tokens", 0)
@@ -52,9 +43,9 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
         await bot.bot.store._redis.flushdb()
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "question one", containing="First answer")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1500))
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 1500)
         await mention_and_wait_for_reply(bot, slack, "C2", "U2", "question two", containing="Searched")
-        await until(lambda: _equals(recorded_tokens(bot, "workspace"), 2000))
+        await wait_until_equal(lambda: recorded_tokens(bot, "workspace"), 2000)
 
         mine = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         text = (await response_to(slack, mine))["text"]
@@ -85,10 +76,6 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
     assert sum(v for k, v in figures["assistant:default"].items() if k.startswith("input@")) == 1600
 
 
-async def _equals(value, expected) -> bool:
-    return await value == expected
-
-
 @pytest.mark.parametrize("backend", ["redis", "memory"])
 async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, openai_fake, redis_url, backend):
     openai_fake.enqueue(Text.of("one", usage=usage(800, 50)), Text.of("two", usage=usage(150, 50)))
@@ -98,12 +85,12 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
         if url:
             await bot.bot.store._redis.flushdb()
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "first", containing="one")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 850))
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 850)
         # 85 % used: the admin hears of it, by DM, once.
         alert = await wait_for(lambda: [m for m in slack.bot_messages("UADMIN")])
         assert "<#C1> has used 85 % of its monthly token budget (850 of 1,000 tokens)" in alert[0].text
         await mention_and_wait_for_reply(bot, slack, "C1", "U2", "second", containing="two")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1050))
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 1050)
         requests = len(openai_fake.response_requests)
         conversations = len(openai_fake.conversations)
 
@@ -126,7 +113,7 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "again", containing=texts.failure("budget_user"))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         mine = (await response_to(slack, url))["text"]
@@ -147,7 +134,7 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
     async with running_bot(slack, openai_fake, assistants=odd, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "hello", containing="Hi")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 110)
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         text = (await response_to(slack, url))["text"]
     assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
@@ -160,7 +147,7 @@ async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, open
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
         await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
 
         url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
         refused = await response_to(slack, url)
@@ -180,7 +167,7 @@ async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_bud
         await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
         posted = await wait_for(lambda: slack.bot_messages("C1"))
         assert posted[0].text.startswith("<@U1> used `/weather`:")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
         scopes = ["workspace", "channel:C1", "user:U1", "assistant:default"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), scopes)
         assert {scope: figures[scope]["tokens"] for scope in scopes} == dict.fromkeys(scopes, 110)
