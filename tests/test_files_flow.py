@@ -9,7 +9,7 @@ import pytest
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts, response_to
+from tests.support.flows import reactions_on, reply_containing, reply_texts, response_to, share_file
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,45 +18,17 @@ CSV = b"month,sales\njan,10\nfeb,12\nmar,17\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-def reactions(slack, ts):
-    return [
-        (c.method, c.args["name"])
-        for c in slack.calls
-        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
-    ]
-
-
-async def share(
-    bot,
-    slack,
-    channel,
-    *,
-    name,
-    content,
-    mimetype,
-    filetype,
-    text="",
-    channel_type="channel",
-    thread_ts=None,
-    **file_kw,
-):
-    file = slack.add_file(name=name, content=content, mimetype=mimetype, filetype=filetype, channel=channel, **file_kw)
-    event = file_share_message(channel, "U1", text, [file], thread_ts=thread_ts, channel_type=channel_type)
-    assert await bot.send(event) == 200
-    return event, file
-
-
 async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, openai_fake):
     # The sources footnote in the message text is the edit path's; native streaming puts it in the stop's blocks.
     async with running_bot(
         slack, openai_fake, ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS=30, ASSIST_BOT_STREAM_MODE="edit"
     ) as bot:
-        event, file = await share(
+        event, file = await share_file(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
         await reply_containing(slack, "C1", event["ts"], "handbook.pdf")
         assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
-        assert reactions(slack, event["ts"]) == [
+        assert reactions_on(slack, event["ts"]) == [
             ("reactions.add", "hourglass_flowing_sand"),
             ("reactions.remove", "hourglass_flowing_sand"),
             ("reactions.add", "white_check_mark"),
@@ -122,7 +94,7 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
 
     openai_fake.enqueue(draw)
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -157,7 +129,7 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
 
 async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "D1",
@@ -186,7 +158,7 @@ async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
 )
 async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, openai_fake, name, content, expected):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -202,7 +174,7 @@ async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, o
 
 async def test_oversize_and_unreadable_files_are_refused_without_storing_anything(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_FILE_MB=1) as bot:
-        big, _ = await share(
+        big, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -219,7 +191,7 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
         await wait_for(lambda: reply_texts(slack, "C1", big["ts"]) and reply_texts(slack, "C1", event["ts"]))
     assert "the limit is 1 MB" in reply_texts(slack, "C1", big["ts"])[0]
     assert "did not let me read" in reply_texts(slack, "C1", event["ts"])[0]
-    assert ("reactions.add", "warning") in reactions(slack, event["ts"])
+    assert ("reactions.add", "warning") in reactions_on(slack, event["ts"])
     assert openai_fake.files == {}
 
 
@@ -227,7 +199,7 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
     # The service's own words never reach the channel (a proxy in between may echo the request, key included).
     openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="echo: Bearer sk-test")
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
@@ -247,7 +219,7 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         shared = []
         for name in ("a.md", "b.md"):
-            event, file = await share(
+            event, file = await share_file(
                 bot,
                 slack,
                 "C1",
@@ -275,10 +247,10 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off")
         await response_to(slack, url)
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="doc.md", content=b"# doc", mimetype="text/markdown", filetype="markdown"
         )
-        addressed, _ = await share(
+        addressed, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -295,8 +267,10 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
 
 async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        await share(bot, slack, "C1", name="team.md", content=b"# team", mimetype="text/markdown", filetype="markdown")
-        event, _ = await share(
+        await share_file(
+            bot, slack, "C1", name="team.md", content=b"# team", mimetype="text/markdown", filetype="markdown"
+        )
+        event, _ = await share_file(
             bot,
             slack,
             "D1",
@@ -315,7 +289,7 @@ async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
 
 async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="old.md", content=b"# old", mimetype="text/markdown", filetype="markdown"
         )
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
@@ -325,7 +299,7 @@ async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slac
         await bot.send(question)
         await reply_containing(slack, "C1", question["ts"], "You said")
         await bot.settled()
-        again, _ = await share(
+        again, _ = await share_file(
             bot, slack, "C1", name="new.md", content=b"# new", mimetype="text/markdown", filetype="markdown"
         )
         await wait_for(lambda: reply_texts(slack, "C1", again["ts"]))
@@ -340,12 +314,12 @@ async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slac
 
 async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        first, _ = await share(
+        first, _ = await share_file(
             bot, slack, "C1", name="a.md", content=b"# a", mimetype="text/markdown", filetype="markdown"
         )
         await wait_for(lambda: reply_texts(slack, "C1", first["ts"]))
         openai_fake.vector_stores.clear()  # expired
-        second, _ = await share(
+        second, _ = await share_file(
             bot, slack, "C1", name="b.md", content=b"# b", mimetype="text/markdown", filetype="markdown"
         )
         await wait_for(lambda: reply_texts(slack, "C1", second["ts"]))
@@ -362,7 +336,7 @@ async def test_an_upload_refused_by_openai_gets_a_generic_note_never_the_apis_te
     # A proxy in front of OpenAI may echo the request, key included, into its error text.
     openai_fake.upload_errors.append((status, "Incorrect API key provided: sk-proj-LEAKED1234567890"))
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))

@@ -14,9 +14,9 @@ from assist_bot.assistants import Backend
 from assist_bot.store import ChannelKey
 from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI, Text
-from tests.fakes.slack import file_share_message, mention, message, wait_for
+from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts, response_to
+from tests.support.flows import reply_containing, reply_texts, response_to, share_file
 from tests.support.second_server import KEY_ENV, assistants_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -31,16 +31,9 @@ async def command(bot, slack, *words: str, user: str = "UADMIN") -> str:
     return (await response_to(slack, url))["text"]
 
 
-async def share(bot, slack, *, name: str, content: bytes, text: str = "", **file_kw) -> tuple[dict, dict]:
-    file = slack.add_file(name=name, content=content, channel="C1", **file_kw)
-    event = file_share_message("C1", "U1", text, [file])
-    assert await bot.send(event) == 200
-    return event, file
-
-
 async def add_document(bot, slack, *, name: str, content: bytes, **file_kw) -> dict:
     """The Slack file, once the thread was told it joined the channel's knowledge."""
-    event, file = await share(bot, slack, name=name, content=content, **file_kw)
+    event, file = await share_file(bot, slack, "C1", name=name, content=content, **file_kw)
     await wait_for(lambda: texts.added_to_knowledge(name, "C1") in reply_texts(slack, "C1", event["ts"]))
     await bot.settled()  # recorded in the ledger too
     return file
@@ -127,9 +120,10 @@ async def test_a_threads_data_file_goes_to_that_servers_code_interpreter_and_its
         second.enqueue(draw)
         file = assistants_file(tmp_path, second, monkeypatch)
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
-            event, _ = await share(
+            event, _ = await share_file(
                 bot,
                 slack,
+                "C1",
                 name="sales.csv",
                 content=CSV,
                 mimetype="text/csv",
@@ -212,8 +206,15 @@ async def test_a_threads_data_files_stay_at_their_server_when_the_channel_switch
         file = assistants_file(tmp_path, second, monkeypatch)
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file, ASSIST_BOT_ADMINS="UADMIN") as bot:
             await command(bot, slack, "use", "general")
-            event, _ = await share(
-                bot, slack, name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv", text="<@UBOT> sum it"
+            event, _ = await share_file(
+                bot,
+                slack,
+                "C1",
+                name="sales.csv",
+                content=CSV,
+                mimetype="text/csv",
+                filetype="csv",
+                text="<@UBOT> sum it",
             )
             await reply_containing(slack, "C1", event["ts"], "You said")
             [own_file] = openai_fake.files

@@ -8,33 +8,15 @@ import asyncio
 
 import pytest
 
-from tests.fakes.slack import file_deleted, file_share_message, wait_for
+from tests.fakes.slack import file_deleted, wait_for
 from tests.files.shapes import DROPBOX_PDF, GOOGLE_DOC, HIDDEN_BY_LIMIT, SLACK_CONNECT_STUB, TOMBSTONE
 from tests.support.bot import running_bot
-from tests.support.flows import reply_containing, reply_texts
+from tests.support.flows import reactions_on, reply_containing, reply_texts, share_files
 
 pytestmark = pytest.mark.timeout(60)
 
 MD = b"# Handbook\n25 days of leave.\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def reactions(slack, ts):
-    return [
-        (c.method, c.args["name"])
-        for c in slack.calls
-        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
-    ]
-
-
-async def send_files(bot, channel, files, *, text="", channel_type="channel"):
-    event = file_share_message(channel, "U1", text, files, channel_type=channel_type)
-    assert await bot.send(event) == 200
-    return event
-
-
-async def settled(bot):
-    await bot.settled()
 
 
 # -- every real file shape -----------------------------------------------------------------------------
@@ -44,23 +26,23 @@ async def test_a_slack_connect_stub_is_resolved_with_files_info_before_routing(s
     )
     assert set(stub) == set(SLACK_CONNECT_STUB)  # the recorded shape: no name, no URLs
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [stub])
+        event = await share_files(bot, "C1", [stub])
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
     assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.md* to <#C1>'s knowledge."]
     assert [c.args["file"] for c in slack.calls_to("files.info")] == [stub["id"]]
-    assert reactions(slack, event["ts"])[-1] == ("reactions.add", "white_check_mark")
+    assert reactions_on(slack, event["ts"])[-1] == ("reactions.add", "white_check_mark")
     [stored] = openai_fake.files.values()
     assert (stored["filename"], stored["content"]) == ("handbook.md", MD)
 
 
 async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [SLACK_CONNECT_STUB])  # files.info: file_not_found
+        event = await share_files(bot, "C1", [SLACK_CONNECT_STUB])  # files.info: file_not_found
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
     assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ Slack did not let me read a file shared here (is the bot in the channel?)."
     ]
-    assert ("reactions.add", "white_check_mark") not in reactions(slack, event["ts"])
+    assert ("reactions.add", "white_check_mark") not in reactions_on(slack, event["ts"])
 
 
 @pytest.mark.parametrize(
@@ -90,10 +72,10 @@ async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, opena
 )
 async def test_unreadable_shapes_get_their_own_note_and_no_check_mark(slack, openai_fake, shape, note):
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [dict(shape)])
+        event = await share_files(bot, "C1", [dict(shape)])
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
     assert reply_texts(slack, "C1", event["ts"]) == [note]
-    assert reactions(slack, event["ts"]) == [("reactions.add", "warning")]  # no ⏳: there was nothing to do
+    assert reactions_on(slack, event["ts"]) == [("reactions.add", "warning")]  # no ⏳: there was nothing to do
     assert slack.calls_to("files.info") == [] and slack.download_tokens == [] and openai_fake.files == {}
 
 
@@ -101,14 +83,14 @@ async def test_a_check_mark_is_never_added_for_a_skipped_file(slack, openai_fake
     """A picture nobody asked about is skipped silently; a readable file beside a deleted one is not ✅."""
     async with running_bot(slack, openai_fake) as bot:
         picture = slack.add_file(name="cat.png", content=PNG, mimetype="image/png", filetype="png", channel="C1")
-        lone = await send_files(bot, "C1", [picture])
+        lone = await share_files(bot, "C1", [picture])
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        mixed = await send_files(bot, "C1", [doc, dict(TOMBSTONE)])
+        mixed = await share_files(bot, "C1", [doc, dict(TOMBSTONE)])
         await wait_for(lambda: reply_texts(slack, "C1", mixed["ts"]))
-        await settled(bot)
-    assert reactions(slack, lone["ts"]) == [] and reply_texts(slack, "C1", lone["ts"]) == []
-    assert reactions(slack, mixed["ts"])[-1] == ("reactions.add", "warning")
-    assert ("reactions.add", "white_check_mark") not in reactions(slack, mixed["ts"])
+        await bot.settled()
+    assert reactions_on(slack, lone["ts"]) == [] and reply_texts(slack, "C1", lone["ts"]) == []
+    assert reactions_on(slack, mixed["ts"])[-1] == ("reactions.add", "warning")
+    assert ("reactions.add", "white_check_mark") not in reactions_on(slack, mixed["ts"])
     assert len(reply_texts(slack, "C1", mixed["ts"])[0].splitlines()) == 2  # one line per file
 
 
@@ -119,7 +101,7 @@ async def test_hostile_file_names_are_shown_as_text(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         exe = slack.add_file(name=unsupported, content=b"MZ", mimetype="application/octet-stream", filetype="exe")
-        event = await send_files(bot, "C1", [doc, exe])
+        event = await share_files(bot, "C1", [doc, exe])
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
     [note] = reply_texts(slack, "C1", event["ts"])
     assert "<!channel>" not in note and "<https://evil" not in note and "<@U999>" not in note
@@ -134,7 +116,7 @@ async def test_a_file_deleted_in_slack_leaves_every_channel_that_holds_it(slack,
     async with running_bot(slack, openai_fake) as bot:
         file = slack.add_file(name="policy.md", content=MD, mimetype="text/markdown", filetype="markdown")
         for channel in ("C1", "C2"):
-            event = await send_files(bot, channel, [file])
+            event = await share_files(bot, channel, [file])
             await wait_for(lambda: reply_texts(slack, channel, event["ts"]))
         assert len(openai_fake.vector_stores) == 2
         assert all(len(store["files"]) == 1 for store in openai_fake.vector_stores.values())
@@ -150,7 +132,7 @@ async def test_openai_error_text_is_never_posted_on_intake(slack, openai_fake, c
     openai_fake.api_key = "sk-rotated"  # the bot's key is now refused: OpenAI answers 401 with its own words
     async with running_bot(slack, openai_fake, ASSIST_BOT_OPENAI_MAX_RETRIES=0) as bot:
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        event = await send_files(bot, "C1", [doc])
+        event = await share_files(bot, "C1", [doc])
         await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
     [note] = reply_texts(slack, "C1", event["ts"])
     assert note == (
@@ -167,7 +149,7 @@ async def test_concurrent_downloads_are_capped_per_process(slack, openai_fake):
         for n in range(5):
             file = slack.add_file(name=f"d{n}.md", content=MD, mimetype="text/markdown", filetype="markdown")
             gates.append(slack.file_hold(file["id"]))
-            events.append(await send_files(bot, f"C{n}", [file]))
+            events.append(await share_files(bot, f"C{n}", [file]))
         await wait_for(lambda: slack.downloads_in_flight == 2)
         await asyncio.sleep(0.2)  # not a timing assertion: a chance for a third download to start if it could
         assert slack.downloads_in_flight == 2
@@ -184,7 +166,7 @@ async def test_a_mention_with_a_file_still_answers_after_intake(slack, openai_fa
         name="q.md", content=MD, mimetype="text/markdown", filetype="markdown", file_access="check_file_info"
     )
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [stub], text="<@UBOT> what does it say?")
+        event = await share_files(bot, "C1", [stub], text="<@UBOT> what does it say?")
         await wait_for(lambda: openai_fake.response_requests)
     assert reply_texts(slack, "C1", event["ts"])[0] == "📚 Added *q.md* to <#C1>'s knowledge."
 
@@ -196,7 +178,7 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
     name = "<!here> <https://evil.example|https://corp.example>.md"
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        shared = await send_files(bot, "C1", [doc])
+        shared = await share_files(bot, "C1", [doc])
         await wait_for(lambda: reply_texts(slack, "C1", shared["ts"]))
         [file_id] = openai_fake.files
         openai_fake.enqueue(

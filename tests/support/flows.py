@@ -5,8 +5,9 @@ What a test arranges and checks stays in the test."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from tests.fakes.slack import FakeSlack, Msg, mention, wait_for
+from tests.fakes.slack import FakeSlack, Msg, file_share_message, mention, wait_for
 from tests.support.bot import RunningBot
 
 
@@ -37,6 +38,51 @@ async def mention_and_wait_for_reply(
     assert await bot.send(event, team_id=team) == 200
     await reply_containing(slack, channel, event["ts"], containing)
     return event
+
+
+async def share_files(
+    bot: RunningBot,
+    channel: str,
+    files: list[dict],
+    *,
+    text: str = "",
+    channel_type: str = "channel",
+    thread_ts: str | None = None,
+) -> dict:
+    """U1 shares `files` (Slack's file objects, e.g. from FakeSlack.add_file) in `channel`;
+    returns the file_share event."""
+    event = file_share_message(channel, "U1", text, files, thread_ts=thread_ts, channel_type=channel_type)
+    assert await bot.send(event) == 200
+    return event
+
+
+async def share_file(
+    bot: RunningBot,
+    slack: FakeSlack,
+    channel: str,
+    *,
+    name: str,
+    content: bytes,
+    mimetype: str,
+    filetype: str,
+    text: str = "",
+    channel_type: str = "channel",
+    thread_ts: str | None = None,
+    **file_kw: Any,
+) -> tuple[dict, dict]:
+    """U1 uploads one file to Slack and shares it in `channel`; returns the event and the file."""
+    file = slack.add_file(name=name, content=content, mimetype=mimetype, filetype=filetype, channel=channel, **file_kw)
+    event = await share_files(bot, channel, [file], text=text, channel_type=channel_type, thread_ts=thread_ts)
+    return event, file
+
+
+def reactions_on(slack: FakeSlack, ts: str) -> list[tuple[str, str]]:
+    """The reactions the bot added to and removed from a message, in order, as (method, name)."""
+    return [
+        (c.method, c.args["name"])
+        for c in slack.calls
+        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
+    ]
 
 
 async def response_to(slack: FakeSlack, response_url: str) -> dict:
