@@ -14,7 +14,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
 from tests.support.bot import running_bot, wait_pending
-from tests.support.flows import reply_containing
+from tests.support.flows import approval_id, is_consent_prompt, reply_containing
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -144,8 +144,8 @@ def email(n: int) -> tuple[str, dict]:
 
 
 def prompts(slack) -> list:
-    """Consent prompts waiting for a click (a decided one loses its buttons)."""
-    return [m for m in slack.bot_messages("C1") if m.blocks and any(b.get("type") == "actions" for b in m.blocks)]
+    """Consent prompts waiting for a click."""
+    return [m for m in slack.bot_messages("C1") if is_consent_prompt(m)]
 
 
 def prompts_posted(slack) -> int:
@@ -171,8 +171,7 @@ async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refus
         await bot.send(event)
         await wait_for(lambda: len(prompts(slack)) == 3)
         for ask in prompts(slack):
-            value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-            await bot.click(slack, "assist_approve", value, user="UADMIN", channel="C1", message_ts=ask.ts)
+            await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert prompts_posted(slack) == 3
     assert sorted(rcpt for envelope in mail_inbox.envelopes for rcpt in envelope.rcpt_tos) == [
@@ -211,8 +210,7 @@ async def test_the_side_effect_cap_counts_only_calls_that_would_ask_and_renews_w
         async def approve_all(expected: int) -> None:
             await wait_for(lambda: prompts_posted(slack) == expected)
             for ask in prompts(slack):
-                value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-                await bot.click(slack, "assist_approve", value, user="U1", channel="C1", message_ts=ask.ts)
+                await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
 
         event = mention("C1", "U1", "note a, b and c")
         await bot.send(event)

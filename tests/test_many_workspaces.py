@@ -14,6 +14,7 @@ from tests.fakes.openai import Text
 from tests.fakes.slack import FakeSlack, event_body, file_share_message, mention, post_signed, wait_for
 from tests.support import oauth
 from tests.support.bot import SIGNING_SECRET, RunningBot, running_bot
+from tests.support.flows import approval_id
 from tests.support.oauth import oauth_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -199,8 +200,9 @@ async def test_a_consent_prompt_is_asked_and_settled_with_its_workspaces_token(
         event = mention("C2", "U5", "note: buy milk", team="T2", bot_user_id="UBOT2")
         await bot.send(event, team_id="T2")
         ask = await wait_for(lambda: next((m for m in slack.messages if m.channel == "C2" and m.blocks), None))
-        approval = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-        await bot.click(slack, "assist_approve", approval, user="U5", channel="C2", message_ts=ask.ts, team="T2")
+        await bot.click(
+            slack, "assist_approve", approval_id(ask), user="U5", channel="C2", message_ts=ask.ts, team="T2"
+        )
         await answered(slack, "C2", event["ts"], "noted")
     settle = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == ask.ts]
     assert settle and {c.token for c in settle} == {second}

@@ -17,7 +17,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot, wait_pending
-from tests.support.flows import reply_containing
+from tests.support.flows import approval_id, consent_prompt, reply_containing
 from tests.support.modes import every_state_mode
 from tests.support.waits import ControlledDeadlines, RecordedWaits
 
@@ -123,27 +123,6 @@ async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
     assert offered == [{"partner"}, {"partner", "vip_only"}]
 
 
-async def approval_message(slack, channel, thread_ts=None):
-    def find():
-        return next(
-            (
-                m
-                for m in slack.bot_messages(channel)
-                if m.blocks
-                and any(b.get("type") == "actions" for b in m.blocks)
-                and (thread_ts is None or m.thread_ts == thread_ts)
-            ),
-            None,
-        )
-
-    return await wait_for(find)
-
-
-def approval_id(msg) -> str:
-    actions = next(b for b in msg.blocks if b["type"] == "actions")
-    return actions["elements"][0]["value"]
-
-
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
@@ -153,7 +132,7 @@ async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the summary to ana@example.com")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         assert "ana@example.com" in json.dumps(ask.blocks) and "Here is the summary" in json.dumps(ask.blocks)
         assert "Someone else (or an admin) must approve" in ask.text
         assert mail_inbox.envelopes == []  # nothing sent before approval
@@ -183,7 +162,7 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
     ) as bot:
         event = mention("C1", "U1", "note: buy milk")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
@@ -198,7 +177,7 @@ async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         await bot.click(slack, "assist_decline", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
         await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert mail_inbox.envelopes == []
@@ -271,7 +250,7 @@ async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slac
         ASSIST_BOT_ADMINS="UADMIN",
     ) as bot:
         first = await run_batched(bot, openai_fake, "hi", ("U1", "note a raise for me"), ("U2", "ok"), then=note)
-        ask = await approval_message(slack, "C1", first["ts"])
+        ask = await consent_prompt(slack, "C1", first["ts"])
         assert "<@U1>" in ask.text and "<@U2>" in ask.text
         for user in ("U1", "U2"):  # neither may approve for the other
             await bot.click(slack, "assist_approve", approval_id(ask), user=user, channel="C1", message_ts=ask.ts)
@@ -305,7 +284,7 @@ async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, 
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the figures")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         shown = [b["text"]["text"] for b in ask.blocks if b["type"] == "section"][1:]
         assert shown[:2] == ["to: eve@evil.example", "subject: Figures"]  # the tool's order, short fields first
         assert "attached in full above as send_email-body.txt" in shown[2]

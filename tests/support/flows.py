@@ -85,6 +85,32 @@ def reactions_on(slack: FakeSlack, ts: str) -> list[tuple[str, str]]:
     ]
 
 
+def is_consent_prompt(message: Msg) -> bool:
+    """A consent prompt still waiting for a click: it carries Approve/Decline buttons (a decided one loses them)."""
+    return bool(message.blocks) and any(b.get("type") == "actions" for b in message.blocks or ())
+
+
+async def consent_prompt(slack: FakeSlack, channel: str, thread_ts: str | None = None) -> Msg:
+    """Wait for the bot's consent prompt in `channel` (in that thread, when given)."""
+    return await wait_for(
+        lambda: next(
+            (
+                m
+                for m in slack.bot_messages(channel)
+                if is_consent_prompt(m) and (thread_ts is None or m.thread_ts == thread_ts)
+            ),
+            None,
+        ),
+        message=f"a consent prompt in {channel}",
+    )
+
+
+def approval_id(prompt: Msg) -> str:
+    """What the prompt asks about: the value its Approve and Decline buttons carry."""
+    actions = next(b for b in prompt.blocks or () if b["type"] == "actions")
+    return actions["elements"][0]["value"]
+
+
 async def response_to(slack: FakeSlack, response_url: str) -> dict:
     """Wait for what the bot sends to a response_url (RunningBot.command returns a slash command's)."""
     return await wait_for(
