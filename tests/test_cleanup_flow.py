@@ -12,8 +12,8 @@ from assist_bot import texts
 from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.fakes.slack import file_share_message, mention, new_ts, wait_for
+from tests.support.bot import running_bot
 from tests.support.flows import mention_and_wait_for_reply, response_to
 from tests.support.second_server import assistants_file
 from tests.support.thread_state import conversation_of
@@ -43,11 +43,6 @@ async def team_keys(bot, team) -> list[str]:
     return [key for pattern in patterns async for key in bot.bot.store._redis.scan_iter(match=pattern)]
 
 
-async def workspace_event(bot, event: dict, team: str) -> None:
-    status, _ = await post_signed(bot.events_url, event_body(event, team_id=team), signing_secret=SIGNING_SECRET)
-    assert status == 200
-
-
 async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack, openai_fake, redis_url):
     async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
@@ -56,7 +51,7 @@ async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack,
         await wait_for(lambda: len(openai_fake.conversations) == 2)
         await bot.settled()  # both turns recorded
 
-        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T1")
+        assert await bot.send({"type": "app_uninstalled", "event_ts": new_ts()}, team_id="T1") == 200
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await bot.settled()
@@ -74,11 +69,11 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
         await bot.settled()
         # A user's token revoked: the bot still works there, nothing is removed.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}, "event_ts": new_ts()}
-        await workspace_event(bot, revoked, "T1")
+        assert await bot.send(revoked, team_id="T1") == 200
         assert bot.bot.dispatcher.in_flight == 0 and openai_conversations(openai_fake, "T1", "C1")
         # The bot token revoked: the workspace's data goes.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": new_ts()}
-        await workspace_event(bot, revoked, "T1")
+        assert await bot.send(revoked, team_id="T1") == 200
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await bot.settled()
         assert await team_keys(bot, "T1") == []
@@ -159,7 +154,7 @@ async def test_with_oauth_an_uninstall_drops_the_installation_and_the_workspaces
             await wait_for(lambda: openai_conversations(openai_fake, team, "C1"))
         await bot.settled()
 
-        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T2")
+        assert await bot.send({"type": "app_uninstalled", "event_ts": new_ts()}, team_id="T2") == 200
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T2", "C1"))
         await bot.settled()

@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack.installations import RedisInstallationStore
 from tests.fakes.openai import Text
-from tests.fakes.slack import FakeSlack, event_body, file_share_message, mention, post_signed, wait_for
+from tests.fakes.slack import FakeSlack, file_share_message, mention, wait_for
 from tests.support import oauth
-from tests.support.bot import SIGNING_SECRET, RunningBot, running_bot
+from tests.support.bot import RunningBot, running_bot
 from tests.support.flows import approval_id
 from tests.support.oauth import oauth_env
 
@@ -129,11 +129,6 @@ async def test_forged_missing_and_spent_states_are_refused(slack, openai_fake, r
     assert len(slack.calls_to("oauth.v2.access")) == 1
 
 
-async def send_event(bot: RunningBot, event: dict, *, team: str) -> int:
-    status, _ = await post_signed(bot.events_url, event_body(event, team_id=team), signing_secret=SIGNING_SECRET)
-    return status
-
-
 async def test_uninstall_and_token_revocation_delete_that_workspaces_installation(
     slack, openai_fake, redis_url, installed
 ):
@@ -141,7 +136,7 @@ async def test_uninstall_and_token_revocation_delete_that_workspaces_installatio
         first = await install(bot, slack, "T1")
         await install(bot, slack, "T2")
         slack.revoke_tokens("T2")
-        assert await send_event(bot, {"type": "app_uninstalled", "event_ts": "1.1"}, team="T2") == 200
+        assert await bot.send({"type": "app_uninstalled", "event_ts": "1.1"}, team_id="T2") == 200
         assert await installed.async_find_installation(enterprise_id=None, team_id="T2") is None
         assert await installed.async_find_bot(enterprise_id=None, team_id="T2") is None
         assert (await installed.async_find_bot(enterprise_id=None, team_id="T1")).bot_token == first
@@ -154,7 +149,7 @@ async def test_uninstall_and_token_revocation_delete_that_workspaces_installatio
         assert tokens_for_channel(slack, "C2") == set()
 
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": "1.2"}
-        assert await send_event(bot, revoked, team="T1") == 200
+        assert await bot.send(revoked, team_id="T1") == 200
         assert await installed.async_find_bot(enterprise_id=None, team_id="T1") is None
 
 
