@@ -13,6 +13,7 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
+from tests.support.answers import answer_with_outputs
 from tests.support.bot import running_bot, wait_pending
 from tests.support.flows import approval_id, is_consent_prompt, reply_containing
 
@@ -151,10 +152,6 @@ def prompts(slack) -> list:
 def prompts_posted(slack) -> int:
     """Consent prompts ever posted: chat.postMessage calls carrying Approve/Decline buttons."""
     return sum('"assist_approve"' in json.dumps(call.args.get("blocks")) for call in slack.calls_to("chat.postMessage"))
-
-
-def answer_with_outputs(body: dict) -> Text:
-    return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
 
 
 async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refused(slack, openai_fake, mail_inbox):

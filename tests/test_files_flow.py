@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
 from tests.support.flows import reactions_on, reply_containing, reply_texts, response_to, share_file
 
@@ -73,26 +74,11 @@ async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, ope
 
 async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_back(slack, openai_fake):
     chart = b"\x89PNG chart bytes"
-    container = "cntr_thread1"
-
-    def draw(body):
-        cfile = openai_fake.add_container_file(container, "chart.png", chart)
-        return Text(
-            ["Here is the chart."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": cfile,
-                    "filename": "chart.png",
-                    "start_index": 0,
-                    "end_index": 18,
-                }
-            ],
+    openai_fake.enqueue(
+        answer_citing_a_file_it_made(
+            openai_fake, container="cntr_thread1", filename="chart.png", content=chart, text="Here is the chart."
         )
-
-    openai_fake.enqueue(draw)
+    )
     async with running_bot(slack, openai_fake) as bot:
         event, _ = await share_file(
             bot,

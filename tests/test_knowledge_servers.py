@@ -15,6 +15,7 @@ from assist_bot.store import ChannelKey
 from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI, Text
 from tests.fakes.slack import mention, message, wait_for
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
 from tests.support.flows import reply_containing, reply_texts, response_to, share_file
 from tests.support.second_server import KEY_ENV, assistants_file
@@ -97,27 +98,12 @@ async def test_a_threads_data_file_goes_to_that_servers_code_interpreter_and_its
     slack, openai_fake, tmp_path, monkeypatch
 ):
     chart = b"\x89PNG chart bytes"
-    container = "cntr_there"
-
-    def draw(body):
-        cfile = second.add_container_file(container, "chart.png", chart)
-        return Text(
-            ["Here is the chart."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": cfile,
-                    "filename": "chart.png",
-                    "start_index": 0,
-                    "end_index": 18,
-                }
-            ],
-        )
-
     async with FakeOpenAI("sk-second") as second:
-        second.enqueue(draw)
+        second.enqueue(
+            answer_citing_a_file_it_made(
+                second, container="cntr_there", filename="chart.png", content=chart, text="Here is the chart."
+            )
+        )
         file = assistants_file(tmp_path, second, monkeypatch)
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
             event, _ = await share_file(

@@ -16,6 +16,7 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
+from tests.support.answers import answer_with_outputs
 from tests.support.bot import running_bot, wait_pending
 from tests.support.flows import approval_id, consent_prompt, reply_containing
 from tests.support.modes import every_state_mode
@@ -28,11 +29,6 @@ ACME = "tests.support.acme_tools"
 
 def acme_assistants(*tools: str) -> Assistants:
     return Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=tools)}, "acme")
-
-
-def answer_with_outputs(body: dict) -> Text:
-    """The model's second round: it repeats what the tools returned."""
-    return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
 
 
 @every_state_mode

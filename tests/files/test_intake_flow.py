@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakes.slack import file_deleted, wait_for
 from tests.files.shapes import DROPBOX_PDF, GOOGLE_DOC, HIDDEN_BY_LIMIT, SLACK_CONNECT_STUB, TOMBSTONE
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
 from tests.support.flows import reactions_on, reply_containing, reply_texts, share_files
 
@@ -196,29 +197,13 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
 
 async def test_files_the_model_makes_are_titled_and_noted_as_text(slack, openai_fake):
     """A code-interpreter file name is the model's to choose, so it is escaped like any name."""
-    from tests.fakes.openai import Text
     from tests.fakes.slack import mention
 
-    container = "cntr_hostile"
-
-    def draw(body):
-        first = openai_fake.add_container_file(container, "<!channel>.png", b"\x89PNG 1")
-        return Text(
-            ["Charts."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": first,
-                    "filename": "<!channel>.png",
-                    "start_index": 0,
-                    "end_index": 7,
-                }
-            ],
+    openai_fake.enqueue(
+        answer_citing_a_file_it_made(
+            openai_fake, container="cntr_hostile", filename="<!channel>.png", content=b"\x89PNG 1", text="Charts."
         )
-
-    openai_fake.enqueue(draw)
+    )
     async with running_bot(slack, openai_fake) as bot:
         question = mention("C1", "U1", "<@UBOT> draw it")
         await bot.send(question)
