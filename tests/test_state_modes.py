@@ -16,6 +16,7 @@ from assist_bot.assistants import Assistant, Assistants, Backend
 from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
+from tests.support.assistants_files import write_assistants_file
 from tests.support.bot import SIGNING_SECRET, running_bot
 from tests.support.flows import reply_containing
 from tests.support.processes import child_env
@@ -155,11 +156,11 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
 
 
 async def test_check_prints_each_assistants_state(slack, openai_fake, local_server, tmp_path):
-    assistants_file = tmp_path / "assistants.toml"
-    assistants_file.write_text(
+    assistants_file = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "cloud"\n[assistants.cloud]\n[assistants.onprem]\nmodel = "qwen3"\n'
         f'[assistants.onprem.backend]\nbase_url = "{local_server.base_url}"\napi_key_env = "LOCAL_LLM_KEY"\n'
-        '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n'
+        '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n',
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
