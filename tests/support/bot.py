@@ -148,11 +148,7 @@ class RunningBot:
         """A modal's view_submission; `values` is block_id → the element's state."""
         payload = {
             "type": "view_submission",
-            "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": f"user-{user}", "team_id": team},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "trigger_id": f"trig-{uuid.uuid4().hex}",
+            **_sent_by(user, team),
             "view": {**view, "id": "V1", "state": {"values": {k: {"value": v} for k, v in values.items()}}},
         }
         return await self.post_payload(payload)
@@ -166,6 +162,17 @@ class RunningBot:
             signing_secret=SIGNING_SECRET,
             content_type="application/x-www-form-urlencoded",
         )
+
+
+def _sent_by(user: str, team: str) -> dict:
+    """The fields of an interactive payload that say who sent it, from which app and workspace."""
+    return {
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "username": f"user-{user}", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": f"trig-{uuid.uuid4().hex}",
+    }
 
 
 def block_actions(
@@ -183,11 +190,7 @@ def block_actions(
     in_thread = {"thread_ts": thread_ts} if thread_ts else {}
     return {
         "type": "block_actions",
-        "team": {"id": team, "domain": "acme"},
-        "user": {"id": user, "username": f"user-{user}", "team_id": team},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
+        **_sent_by(user, team),
         "response_url": slack.response_url(),
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, **in_thread},
         "channel": {"id": channel, "name": f"chan-{channel}"},
