@@ -14,7 +14,7 @@ from tests.fakes.openai import Text
 from tests.fakes.slack import FakeSlack, file_share_message, mention, wait_for
 from tests.support import oauth
 from tests.support.bot import RunningBot, running_bot
-from tests.support.flows import approval_id
+from tests.support.flows import approval_id, reply_containing
 from tests.support.oauth import oauth_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,13 +54,6 @@ def tokens_for_channel(slack: FakeSlack, channel: str) -> set[str | None]:
     return {c.token for c in slack.calls if c.args.get("channel") == channel}
 
 
-async def answered(slack: FakeSlack, channel: str, ts: str, text: str) -> None:
-    await wait_for(
-        lambda: any(m.thread_ts == ts and text in m.text for m in slack.messages if m.channel == channel),
-        message=f"an answer with {text!r} in {channel}",
-    )
-
-
 async def test_a_second_workspace_installs_and_is_answered_with_its_own_token(slack, openai_fake, redis_url, installed):
     async with running_bot(slack, openai_fake, **oauth_env(slack, redis_url)) as bot:
         first = await install(bot, slack, "T1")
@@ -78,13 +71,13 @@ async def test_a_second_workspace_installs_and_is_answered_with_its_own_token(sl
         two = mention("C2", "U5", "hello from two", team="T2", bot_user_id="UBOT2")
         assert await bot.send(one, team_id="T1") == 200
         assert await bot.send(two, team_id="T2") == 200
-        await answered(slack, "C1", one["ts"], "hello from one")
-        await answered(slack, "C2", two["ts"], "hello from two")
+        await reply_containing(slack, "C1", one["ts"], "hello from one")
+        await reply_containing(slack, "C2", two["ts"], "hello from two")
         # Later events are authorised from the store alone: no auth.test on the ack path again.
         checks = len(slack.calls_to("auth.test"))
         again = mention("C2", "U5", "hello again", team="T2", bot_user_id="UBOT2")
         assert await bot.send(again, team_id="T2") == 200
-        await answered(slack, "C2", again["ts"], "hello again")
+        await reply_containing(slack, "C2", again["ts"], "hello again")
         assert len(slack.calls_to("auth.test")) == checks
 
     assert tokens_for_channel(slack, "C2") == {second}  # placeholder, edits: all with its own token
@@ -103,7 +96,7 @@ async def test_a_workspaces_files_are_downloaded_with_its_own_token(slack, opena
         )
         event = file_share_message("C2", "U5", "", [file], team="T2")
         assert await bot.send(event, team_id="T2") == 200
-        await answered(slack, "C2", event["ts"], "handbook.pdf")
+        await reply_containing(slack, "C2", event["ts"], "handbook.pdf")
     assert slack.download_tokens == [second]
     [vector_store] = openai_fake.vector_stores.values()
     [(openai_file, _)] = vector_store["files"].items()
@@ -145,7 +138,7 @@ async def test_uninstall_and_token_revocation_delete_that_workspaces_installatio
         await bot.send(gone, team_id="T2")
         still = mention("C1", "U1", "still here?", team="T1")
         await bot.send(still, team_id="T1")
-        await answered(slack, "C1", still["ts"], "still here?")
+        await reply_containing(slack, "C1", still["ts"], "still here?")
         assert tokens_for_channel(slack, "C2") == set()
 
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": "1.2"}
@@ -161,7 +154,7 @@ async def test_an_expiring_token_is_rotated_and_the_new_one_is_used(slack, opena
         slack.token_expires_in = 12 * 3600
         event = mention("C2", "U5", "rotate me", team="T2", bot_user_id="UBOT2")
         assert await bot.send(event, team_id="T2") == 200
-        await answered(slack, "C2", event["ts"], "rotate me")
+        await reply_containing(slack, "C2", event["ts"], "rotate me")
     refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
     assert [c.args["refresh_token"] for c in refreshes] == [refresh]  # refreshed once, with the stored refresh token
     bot_record = await installed.async_find_bot(enterprise_id=None, team_id="T2")
@@ -176,7 +169,7 @@ async def test_single_workspace_mode_is_unchanged(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await answered(slack, "C1", event["ts"], "hi there")
+        await reply_containing(slack, "C1", event["ts"], "hi there")
         async with aiohttp.ClientSession() as http:
             async with http.get(base(bot) + "/slack/install", allow_redirects=False) as resp:
                 assert resp.status == 404  # no install flow without SLACK_CLIENT_ID
@@ -198,7 +191,7 @@ async def test_a_consent_prompt_is_asked_and_settled_with_its_workspaces_token(
         await bot.click(
             slack, "assist_approve", approval_id(ask), user="U5", channel="C2", message_ts=ask.ts, team="T2"
         )
-        await answered(slack, "C2", event["ts"], "noted")
+        await reply_containing(slack, "C2", event["ts"], "noted")
     settle = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == ask.ts]
     assert settle and {c.token for c in settle} == {second}
     assert tokens_for_channel(slack, "C2") == {second}

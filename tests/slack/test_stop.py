@@ -175,7 +175,7 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
                 await asyncio.sleep(0.3)
                 assert one.bot.dispatcher.in_flight == 1  # not theirs to stop
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
-        await wait_for(lambda: one.bot.dispatcher.in_flight == 0)
+        await one.settled()
         assert texts.failure("stopped:U2") not in answer.text
         assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
         await two.send(message("C1", "U1", "and now?", thread_ts=event["ts"]))
