@@ -22,6 +22,7 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import message_containing
 from tests.support.polling import wait_until_equal
 from tests.support.processes import child_env
 from tests.support.second_server import KEY_ENV, assistants_file
@@ -234,7 +235,7 @@ async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleane
         await bot.bot.store._redis.flushdb()
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "You said")
         file = slack.add_file(name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv", channel="C1")
         await bot.send(file_share_message("C1", "U1", "", [file], thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.files) == 1)

@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
-from tests.fakes.slack import event_body, mention, wait_for
+from tests.fakes.slack import event_body, mention
 from tests.support.bot import running_bot
-from tests.support.flows import approval_id, consent_prompt
+from tests.support.flows import approval_id, consent_prompt, message_containing
 from tests.support.second_server import assistants_file
 from tests.support.waits import RecordedWaits
 
@@ -73,7 +73,7 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
         assert value(before, "assist_bot_turns_total", outcome="done") == 0
         event = mention("C1", "U1", "say hello")
         assert await bot.send(event) == 200
-        await wait_for(lambda: any("friend" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "friend")
         await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
         await bot.settled()
         # The reply's last calls (the stream's stop, the status) may land just after the turn is
@@ -105,7 +105,7 @@ async def test_calls_to_a_model_server_an_assistant_names_are_counted_too(slack,
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
             url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
             await bot.send(mention("C1", "U1", "hello over there"))
-            await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C1")))
+            await message_containing(slack, "C1", "You said")
             done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
     assert len(second.response_requests) == 1 and openai_fake.response_requests == []
     where = {"method": "POST", "endpoint": "/v1/responses", "status": "200"}

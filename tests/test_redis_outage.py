@@ -14,6 +14,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text
 from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import message_containing
 from tests.support.redis_server import restartable_redis
 
 pytestmark = pytest.mark.timeout(60)
@@ -57,7 +58,7 @@ async def test_redis_down_then_back(slack, openai_fake, caplog):
             await wait_health(bot.health_url, 200)
             # Slack's retry of the refused event is taken and answered.
             assert await bot.send(later, event_id="EvDown", retry_num=1) == 200
-            await wait_for(lambda: any("while Redis is down" in m.text for m in slack.bot_messages("C2")))
+            await message_containing(slack, "C2", "while Redis is down")
             # The turn in flight recorded its end once Redis was back: its thread is free, not
             # left for the sweeper to answer again.
             store = bot.bot.store
@@ -86,7 +87,7 @@ async def test_socket_mode_leaves_an_event_unacknowledged_while_redis_is_down(sl
             again = await slack.push_socket_event(event_body(event), retry_attempt=1, retry_reason="timeout")
             await slack.wait_ack(again)
             assert refused not in slack.acks  # never acknowledged: Slack redelivers it
-            await wait_for(lambda: any("Redis away" in m.text for m in slack.bot_messages("C3")))
+            await message_containing(slack, "C3", "Redis away")
     assert len(openai_fake.response_requests) == 1
 
 

@@ -12,7 +12,7 @@ from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import opened_modal, response_to
+from tests.support.flows import message_containing, opened_modal, response_to
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -68,7 +68,7 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "remember this")
         await bot.send(event)
-        await wait_for(lambda: any("remember this" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "remember this")
         await bot.settled()  # the turn has ended and saved its conversation
         done = await response_to(slack, await bot.command(slack, "/assist", "reset"))
         assert "forgot 1 conversation" in done["text"]

@@ -18,7 +18,7 @@ from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.assistants_files import write_assistants_file
 from tests.support.bot import SIGNING_SECRET, running_bot
-from tests.support.flows import reply_containing
+from tests.support.flows import message_containing, reply_containing
 from tests.support.processes import child_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -134,10 +134,10 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
             name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C2"
         )
         await bot.send(file_share_message("C2", "U1", "", [file]))
-        await wait_for(lambda: any("handbook.pdf" in m.text for m in slack.bot_messages("C2")))
+        await message_containing(slack, "C2", "handbook.pdf")
         shot = slack.add_file(name="shot.png", content=PNG, mimetype="image/png", filetype="png", channel="C2")
         await bot.send(file_share_message("C2", "U1", "<@UBOT> what is this?", [shot]))
-        await wait_for(lambda: any("shot.png" in m.text for m in slack.bot_messages("C2")))
+        await message_containing(slack, "C2", "shot.png")
     [to_cloud] = openai_fake.response_requests
     assert to_cloud["conversation"] and {"type": "web_search"} in to_cloud["tools"]
     first, second, about_the_picture = local_server.response_requests

@@ -13,7 +13,7 @@ from assist_bot.usage import month_of
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_share_message, wait_for
 from tests.support.bot import running_bot
-from tests.support.flows import mention_and_wait_for_reply, reply_texts, response_to
+from tests.support.flows import mention_and_wait_for_reply, message_containing, reply_texts, response_to
 from tests.support.polling import wait_until_equal
 
 pytestmark = pytest.mark.timeout(60)
@@ -68,7 +68,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
             name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
         )
         await bot.send(file_share_message("C1", "U1", "", [doc]))
-        await wait_for(lambda: any("notes.md" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "notes.md")
         again = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
         assert "Stored: 80 B in 1 file(s)" in (await response_to(slack, again))["text"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["assistant:default", "user:U2"])

@@ -29,6 +29,14 @@ async def reply_containing(slack: FakeSlack, channel: str, thread_ts: str, expec
     )
 
 
+async def message_containing(slack: FakeSlack, channel: str, expected: str) -> Msg:
+    """Wait until one of the bot's messages in `channel`, in any thread, contains `expected`; returns it."""
+    return await wait_for(
+        lambda: next((m for m in slack.bot_messages(channel) if expected in m.text), None),
+        message=f"a message containing {expected!r} in {channel}",
+    )
+
+
 async def mention_and_wait_for_reply(
     bot: RunningBot, slack: FakeSlack, channel: str, user: str, text: str, *, containing: str, team: str = "T1"
 ) -> dict:
