@@ -1,5 +1,6 @@
-"""Steps the scenario tests share, as a person in Slack would see or take them: the bot's
-replies in a thread, waiting for one that says something, a slash command's response.
+"""Steps the scenario tests share, as a person in Slack would take or see them against the
+fake Slack: mention the bot, share a file; read the bot's replies in a thread, wait for one
+that says something, for a consent prompt, a slash command's response, a modal.
 What a test arranges and checks stays in the test."""
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def reactions_on(slack: FakeSlack, ts: str) -> list[tuple[str, str]]:
 
 def is_consent_prompt(message: Msg) -> bool:
     """A consent prompt still waiting for a click: it carries Approve/Decline buttons (a decided one loses them)."""
-    return bool(message.blocks) and any(b.get("type") == "actions" for b in message.blocks or ())
+    return any(b.get("type") == "actions" for b in message.blocks or ())
 
 
 async def consent_prompt(slack: FakeSlack, channel: str, thread_ts: str | None = None) -> Msg:
