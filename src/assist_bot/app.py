@@ -57,11 +57,12 @@ from assist_bot.slack.calls import RateGate
 from assist_bot.slack.clients import OneWorkspace, SlackClients
 from assist_bot.slack.deps import SurfaceDeps
 from assist_bot.slack.files import SlackFiles
+from assist_bot.slack.http_mode import CallLater, loop_call_later
 from assist_bot.slack.notices import SlackNotices
 from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.people import People
 from assist_bot.slack.reply import SlackReplies
-from assist_bot.slack.transport import CallLater, Transport, loop_call_later, transport_for
+from assist_bot.slack.transport import Transport, transport_for
 from assist_bot.store import open_store
 from assist_bot.store.base import QueueCaps, Store
 from assist_bot.store.ledger import Ledger, open_ledger

@@ -90,6 +90,42 @@ async def test_status_is_refreshed_before_slack_drops_it_and_cleared(slack):
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "status 1.000100" and not t.done()]
 
 
+class _DeafOnce(AsyncWebClient):
+    """A client whose first call hangs and ignores being cancelled once (as a library stuck
+    under us might); later calls go to the fake Slack as usual."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stuck = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def api_call(self, *args, **kwargs):
+        if not self.stuck.is_set():
+            self.stuck.set()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                await self.release.wait()  # deaf to the first cancellation
+            raise asyncio.CancelledError
+        return await super().api_call(*args, **kwargs)
+
+
+async def test_a_status_refresher_that_will_not_stop_does_not_hold_up_the_end_of_the_reply(slack):
+    client = _DeafOnce(token=slack.bot_token, base_url=slack.api_url)
+    status = ThreadStatus(client, SlackCalls(RateGate()), team="T1", channel="C1", thread_ts="1.000200")
+    status.thinking()
+    await asyncio.wait_for(client.stuck.wait(), timeout=5)
+    clearing = asyncio.create_task(status.clear())
+    try:
+        # Not wait_for: cancelling clear() on time-out could itself be what lets it return.
+        done, _ = await asyncio.wait({clearing}, timeout=10)
+        assert clearing in done  # the reply's end came although the refresher has not stopped
+        assert slack.statuses("C1", "1.000200")[-1]["status"] == ""  # and the status is cleared
+    finally:
+        client.release.set()  # the stuck refresher, and the clear if it waits for it, end with the test
+        await asyncio.wait({clearing}, timeout=5)
+
+
 async def test_the_status_shows_in_channels_while_waiting_for_the_first_token(slack, openai_fake):
     gate = asyncio.Event()
     openai_fake.enqueue(Text(["late ", "answer"], gate=gate))

@@ -51,9 +51,10 @@ def _awaiting(coro: Any) -> list[str]:
     """Where a suspended coroutine waits: each awaited coroutine in turn (a task's own stack
     shows only its outermost frame)."""
     chain = []
-    while coro is not None and len(chain) < 30:
+    while coro is not None and len(chain) < 40:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
+            chain.append(type(coro).__name__)  # a future (another task's, say): listed on its own
             break
         chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
@@ -79,10 +80,15 @@ class RunningBot:
         deadline = asyncio.get_running_loop().time() + seconds
         while dispatcher.in_flight:
             if asyncio.get_running_loop().time() >= deadline:
-                waiting = []
-                for task in list(dispatcher._tasks):
-                    waiting.append(f"{task.get_name()}: {' -> '.join(_awaiting(task.get_coro()))}")
-                raise AssertionError(f"still running after {seconds}s: " + "; ".join(waiting))
+                # The bot's own work first, then every other pending task (what it may wait for).
+                mine = list(dispatcher._tasks)
+                others = [t for t in asyncio.all_tasks() if t not in mine and t is not asyncio.current_task()]
+                waiting = [
+                    f"{task.get_name()}{' (cancelling)' if task.cancelling() else ''}: "
+                    + " -> ".join(_awaiting(task.get_coro()))
+                    for task in mine + others[:30]
+                ]
+                raise AssertionError(f"still running after {seconds}s:\n" + "\n".join(waiting))
             await asyncio.sleep(0.02)
 
     async def send(

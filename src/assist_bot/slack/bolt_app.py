@@ -5,7 +5,8 @@
 - many workspaces (OAuth): Bolt authorises each event with its workspace's installation
   (slack/oauth.py).
 
-What feeds the app events — Socket Mode or HTTP — is slack/transport.py.
+What feeds the app events — Socket Mode (slack/socket_mode.py) or HTTP (slack/http_mode.py) —
+is chosen in slack/transport.py.
 """
 
 from __future__ import annotations

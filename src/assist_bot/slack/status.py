@@ -8,7 +8,7 @@ after it was set, so a long wait re-sends it before then; the reply clears it at
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,8 +16,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot import texts
 from assist_bot.slack.calls import SlackCalls
 
+log = logging.getLogger(__name__)
+
 # Slack drops a status two minutes after it was set; refresh well before.
 REFRESH_SECONDS = 90.0
+# How long the end of a reply waits for the refresher to stop once told to. It stops at once
+# unless something under it ignores cancellation; the reply must end even then.
+STOP_GRACE = 2.0
 
 THINKING_MESSAGES = ["Thinking…", "Reading your message…", "Putting an answer together…"]
 
@@ -66,11 +71,17 @@ class ThreadStatus:
 
     async def clear(self) -> None:
         """The reply ended: stop refreshing and clear the status."""
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
-            self._keeper = None
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            # Not `await keeper`: that would also swallow a cancellation of the reply itself.
+            done, _ = await asyncio.wait({keeper}, timeout=STOP_GRACE)
+            if not done:
+                log.warning(
+                    "the status refresher of %s did not stop within %.0fs; not waiting for it",
+                    self._thread_ts,
+                    STOP_GRACE,
+                )
         self._wanted = ("", ())
         await self._send("", [])
 
