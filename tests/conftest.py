@@ -22,6 +22,18 @@ def redis_cluster_url():
 
 
 @pytest.fixture
+async def clean_redis(redis_url):
+    """The session's redis-server, emptied before and after the test (for tests whose replicas share it)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield redis_url
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
 async def slack():
     from tests.fakes.slack import FakeSlack
 
@@ -58,3 +70,27 @@ async def meteo():
     await fake.server.start_server()
     yield fake
     await fake.server.close()
+
+
+@pytest.fixture
+def meteo_env(meteo, monkeypatch):
+    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*), as users set them."""
+    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
+    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
+    return meteo
+
+
+@pytest.fixture
+async def mail_inbox(monkeypatch):
+    """A real SMTP server, and send_email's own settings (SMTP_*) pointing at it; yields what it received."""
+    from tests.fakes.smtp import smtp_server
+
+    async with smtp_server() as (controller, inbox):
+        for name, value in {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(controller.port),
+            "SMTP_FROM": "bot@example.com",
+            "SMTP_STARTTLS": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield inbox

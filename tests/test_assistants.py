@@ -2,6 +2,7 @@ import pytest
 
 from assist_bot.assistants import Assistants, Backend
 from assist_bot.errors import AssistantsFileError
+from tests.support.assistants_files import write_assistants_file
 
 GOOD = """
 version = 1
@@ -26,8 +27,7 @@ def test_builtin_default_works_without_a_file():
 
 
 def test_file_defines_named_assistants(tmp_path):
-    path = tmp_path / "assistants.toml"
-    path.write_text(GOOD)
+    path = write_assistants_file(tmp_path, GOOD)
     assistants = Assistants.load(path, model="fallback-model")
     assert assistants.names() == ["coder", "general"]
     assert assistants.default.name == "general"
@@ -49,8 +49,7 @@ def test_file_defines_named_assistants(tmp_path):
     ],
 )
 def test_bad_files_say_what_is_wrong(tmp_path, text, reason):
-    path = tmp_path / "assistants.toml"
-    path.write_text(text)
+    path = write_assistants_file(tmp_path, text)
     with pytest.raises(AssistantsFileError) as info:
         Assistants.load(path, model="m")
     assert reason in str(info.value)
@@ -69,9 +68,8 @@ def test_bad_files_say_what_is_wrong(tmp_path, text, reason):
     ],
 )
 def test_a_backend_that_sends_a_key_must_use_https_unless_loopback(tmp_path, field, url, ok):
-    path = tmp_path / "assistants.toml"
     backend = f"{{ {field} = '{url}', api_key_env = 'LLM_KEY' }}"
-    path.write_text(f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {backend}\n")
+    path = write_assistants_file(tmp_path, f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {backend}\n")
     if ok:
         assert getattr(Assistants.load(path, model="m").default.backend, field) == url
         return
@@ -87,8 +85,9 @@ def test_a_backend_that_sends_a_key_must_use_https_unless_loopback(tmp_path, fie
 )
 def test_a_backend_without_a_key_may_be_plain_http_on_the_network(tmp_path, url, ok):
     """No key travels (the OpenAI key never goes to another server), so nothing secret is exposed."""
-    path = tmp_path / "assistants.toml"
-    path.write_text(f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {{ base_url = '{url}' }}\n")
+    path = write_assistants_file(
+        tmp_path, f"version = 1\ndefault = 'y'\n[assistants.y]\nbackend = {{ base_url = '{url}' }}\n"
+    )
     if ok:
         assert Assistants.load(path, model="m").default.backend.base_url == url
         return

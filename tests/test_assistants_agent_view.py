@@ -6,13 +6,13 @@ import pytest
 
 from assist_bot.assistants import DEFAULT_SUGGESTED_PROMPTS, Assistants
 from assist_bot.errors import AssistantsFileError
+from tests.support.assistants_files import write_assistants_file
 
 EXAMPLE = Path(__file__).parents[1] / "assistants.example.toml"
 
 
 def load(tmp_path, body: str) -> Assistants:
-    path = tmp_path / "assistants.toml"
-    path.write_text('version = 1\ndefault = "a"\n[assistants.a]\n' + body)
+    path = write_assistants_file(tmp_path, 'version = 1\ndefault = "a"\n[assistants.a]\n' + body)
     return Assistants.load(path, model="m")
 
 

@@ -9,8 +9,9 @@ import pytest
 from assist_bot.assistants import Assistant, Assistants, Backend
 from tests.fakes.azure import FakeAzureOpenAI
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.slack import mention, message, wait_for
+from tests.fakes.slack import mention, message
 from tests.support.bot import running_bot
+from tests.support.flows import message_containing
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,9 +28,9 @@ async def azure():
 async def conversation(bot, slack):
     first = mention("C1", "U1", "hello Azure")
     await bot.send(first)
-    await wait_for(lambda: any("hello Azure" in m.text for m in slack.bot_messages("C1")))
+    await message_containing(slack, "C1", "hello Azure")
     await bot.send(message("C1", "U1", "and a follow-up", thread_ts=first["ts"]))
-    await wait_for(lambda: any("and a follow-up" in m.text for m in slack.bot_messages("C1")))
+    await message_containing(slack, "C1", "and a follow-up")
 
 
 async def test_an_assistant_on_an_azure_resource_with_an_api_version(slack, azure, monkeypatch):

@@ -13,25 +13,11 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
-from tests.fakes.smtp import smtp_server
+from tests.support.answers import answer_with_outputs
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import approval_id, is_consent_prompt, reply_containing
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 def notices(slack):
@@ -63,10 +49,10 @@ async def test_two_hundred_long_messages_in_one_thread_become_a_capped_turn(slac
         await wait_for(lambda: len(notices(slack)) == 180, seconds=60)
         first["gate"].set()
         [_, batched] = await openai_fake.wait_requests(2)
-        await wait_for(lambda: any("You said" in m.text for m in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "You said")
         # The thread takes messages again once its queue was answered.
         await bot.send(message("C1", "U3", "still there?", thread_ts=first["ts"]))
-        await wait_for(lambda: any("still there?" in m.text for m in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "still there?")
     assert len(input_texts(batched)) == 20
     assert len(json.dumps(batched)) < 100_000  # was 800 KB
     taken = {text.split()[2] for text in input_texts(batched)}  # "[user-U2 (U2)] <text>"
@@ -116,7 +102,7 @@ async def test_a_message_over_the_size_cap_is_refused_once_and_nothing_is_stored
         ok = mention("C1", "U1", "a" * 16_000)  # at the cap: taken
         await bot.send(ok)
         await wait_for(
-            lambda: replies_in(slack, "C1", ok["ts"]) and "aaaa" in replies_in(slack, "C1", ok["ts"])[0].text
+            lambda: slack.thread_replies("C1", ok["ts"]) and "aaaa" in slack.thread_replies("C1", ok["ts"])[0].text
         )
         twin = mention("C1", "U1", huge, thread_ts=ok["ts"])
         await bot.send(twin)
@@ -124,7 +110,7 @@ async def test_a_message_over_the_size_cap_is_refused_once_and_nothing_is_stored
         await wait_for(lambda: len(notices(slack)) == 2)
         # Answered after the refusals: by now a second notice for either would have been posted.
         await bot.send(message("C1", "U1", "short", thread_ts=ok["ts"]))
-        await wait_for(lambda: any("short" in m.text for m in replies_in(slack, "C1", ok["ts"])))
+        await reply_containing(slack, "C1", ok["ts"], "short")
     assert len(notices(slack)) == 2
     assert (note.args["channel"], note.args["user"], note.args.get("thread_ts")) == ("C1", "U1", None)
     assert "16,001 characters long and I take at most 16,000" in note.args["text"]
@@ -148,33 +134,19 @@ async def test_the_note_waits_for_nothing_and_a_note_slack_refuses_changes_nothi
         held.set()
         after = mention("C1", "U2", "and now a short one")
         await bot.send(after)
-        await wait_for(lambda: any("short one" in m.text for m in replies_in(slack, "C1", after["ts"])))
+        await reply_containing(slack, "C1", after["ts"], "short one")
     assert "could not tell U2 why their message was not taken: user_not_in_channel" in caplog.text
     assert len(openai_fake.response_requests) == 1
 
 
 # -- side-effect calls per answer ----------------------------------------------------------------
-@pytest.fixture
-async def smtp(monkeypatch):
-    async with smtp_server() as server:
-        controller, handler = server
-        for name, value in {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(controller.port),
-            "SMTP_FROM": "bot@example.com",
-            "SMTP_STARTTLS": "false",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield handler
-
-
 def email(n: int) -> tuple[str, dict]:
     return ("send_email", {"to": f"p{n}@example.com", "subject": f"Hello {n}", "body": "Hi."})
 
 
 def prompts(slack) -> list:
-    """Consent prompts waiting for a click (a decided one loses its buttons)."""
-    return [m for m in slack.bot_messages("C1") if m.blocks and any(b.get("type") == "actions" for b in m.blocks)]
+    """Consent prompts waiting for a click."""
+    return [m for m in slack.bot_messages("C1") if is_consent_prompt(m)]
 
 
 def prompts_posted(slack) -> int:
@@ -182,11 +154,7 @@ def prompts_posted(slack) -> int:
     return sum('"assist_approve"' in json.dumps(call.args.get("blocks")) for call in slack.calls_to("chat.postMessage"))
 
 
-def answer_with_outputs(body: dict) -> Text:
-    return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
-
-
-async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refused(slack, openai_fake, smtp):
+async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refused(slack, openai_fake, mail_inbox):
     # The attack: the model asked for 40 send_email calls in one response, and 40 consent prompts
     # were posted. Now the first 3 (the default cap) are asked; the model hears why the rest were
     # not run — also when it asks again in the next round of the same answer.
@@ -200,11 +168,10 @@ async def test_forty_emails_in_one_answer_ask_three_times_and_the_rest_are_refus
         await bot.send(event)
         await wait_for(lambda: len(prompts(slack)) == 3)
         for ask in prompts(slack):
-            value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-            await bot.click(slack, "assist_approve", value, user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+            await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert prompts_posted(slack) == 3
-    assert sorted(rcpt for envelope in smtp.envelopes for rcpt in envelope.rcpt_tos) == [
+    assert sorted(rcpt for envelope in mail_inbox.envelopes for rcpt in envelope.rcpt_tos) == [
         "p0@example.com",
         "p1@example.com",
         "p2@example.com",
@@ -240,13 +207,12 @@ async def test_the_side_effect_cap_counts_only_calls_that_would_ask_and_renews_w
         async def approve_all(expected: int) -> None:
             await wait_for(lambda: prompts_posted(slack) == expected)
             for ask in prompts(slack):
-                value = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-                await bot.click(slack, "assist_approve", value, user="U1", channel="C1", message_ts=ask.ts)
+                await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
 
         event = mention("C1", "U1", "note a, b and c")
         await bot.send(event)
         await approve_all(2)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
         # The next answer has its own share.
         await bot.send(message("C1", "U1", "and d", thread_ts=event["ts"]))
         await approve_all(3)

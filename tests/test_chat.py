@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.openai import Text, function_outputs, input_texts
 from tests.fakes.smtp import smtp_server
+from tests.support.assistants_files import write_assistants_file
 from tests.support.console import SCRIPT, run_script, script_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,10 +132,10 @@ async def test_a_side_effect_tool_asks_for_consent_on_the_terminal(openai_fake, 
 
 
 async def test_assistant_by_name_and_an_unknown_one(openai_fake, tmp_path):
-    file = tmp_path / "assistants.toml"
-    file.write_text(
+    file = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "general"\n[assistants.general]\ninstructions = "General."\n'
-        '[assistants.poet]\ninstructions = "Answer in verse."\nmodel = "gpt-5.4"\n'
+        '[assistants.poet]\ninstructions = "Answer in verse."\nmodel = "gpt-5.4"\n',
     )
     env = openai_only(openai_fake, ASSIST_BOT_ASSISTANTS=file)
     result = await run_script("chat", "--assistant", "poet", env=env, cwd=tmp_path, stdin=b"hello\n")

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.fakes.smtp import smtp_server
+from tests.support.assistants_files import write_assistants_file
 from tests.support.console import run_script, script_env
 from tests.support.redis_server import free_port
 
@@ -59,8 +60,9 @@ async def test_settings_that_do_not_load(env, tmp_path):
 
 
 async def test_a_broken_assistants_file(env, tmp_path):
-    broken = tmp_path / "assistants.toml"
-    broken.write_text('version = 1\ndefault = "missing"\n[assistants.general]\ninstructions = "hi"\n')
+    broken = write_assistants_file(
+        tmp_path, 'version = 1\ndefault = "missing"\n[assistants.general]\ninstructions = "hi"\n'
+    )
     result = await check(tmp_path, **env, ASSIST_BOT_ASSISTANTS=broken)
     assert result.returncode == 1
     assert result.line("assistants").startswith(f"failed assistants: assistants file {broken}")
@@ -110,10 +112,10 @@ async def test_a_refused_openai_key(env, tmp_path):
 
 
 async def test_an_assistant_on_a_model_that_does_not_exist(env, tmp_path):
-    file = tmp_path / "assistants.toml"
-    file.write_text(
+    file = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "general"\n[assistants.general]\ninstructions = "hi"\n'
-        '[assistants.lab]\ninstructions = "hi"\nmodel = "gpt-imaginary"\n'
+        '[assistants.lab]\ninstructions = "hi"\nmodel = "gpt-imaginary"\n',
     )
     result = await check(tmp_path, **env, ASSIST_BOT_ASSISTANTS=file)
     assert result.returncode == 1
@@ -127,10 +129,10 @@ async def test_a_model_retiring_within_60_days_is_a_warning_naming_it(env, opena
     soon = date.today() + timedelta(days=9)
     openai_fake.model_routes.models["gpt-5"] = soon.isoformat()
     openai_fake.model_routes.models["gpt-5.4-mini"] = (date.today() + timedelta(days=90)).isoformat()
-    file = tmp_path / "assistants.toml"
-    file.write_text(
+    file = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "general"\n[assistants.general]\ninstructions = "hi"\n'
-        '[assistants.old]\ninstructions = "hi"\nmodel = "gpt-5"\n'
+        '[assistants.old]\ninstructions = "hi"\nmodel = "gpt-5"\n',
     )
     result = await check(tmp_path, **env, ASSIST_BOT_ASSISTANTS=file)
     assert result.returncode == 0

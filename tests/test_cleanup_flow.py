@@ -12,8 +12,9 @@ from assist_bot import texts
 from assist_bot.store import ChannelKey, ThreadKey
 from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI
-from tests.fakes.slack import event_body, file_share_message, mention, new_ts, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.fakes.slack import file_share_message, mention, new_ts, wait_for
+from tests.support.bot import running_bot
+from tests.support.flows import mention_and_wait_for_reply, response_to
 from tests.support.second_server import assistants_file
 from tests.support.thread_state import conversation_of
 
@@ -23,15 +24,9 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-def answered(slack, channel, thread_ts) -> bool:
-    return any("You said" in m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts)
-
-
 async def ask(bot, slack, channel, *, team="T1"):
-    event = mention(channel, "U1", "hello", team=team)
-    assert await bot.send(event, team_id=team) == 200
-    await wait_for(lambda: answered(slack, channel, event["ts"]))
-    return event
+    """Any question in a new thread, answered (the fake model echoes it)."""
+    return await mention_and_wait_for_reply(bot, slack, channel, "U1", "hello", containing="You said", team=team)
 
 
 def openai_conversations(openai_fake, team, channel) -> list[str]:
@@ -48,11 +43,6 @@ async def team_keys(bot, team) -> list[str]:
     return [key for pattern in patterns async for key in bot.bot.store._redis.scan_iter(match=pattern)]
 
 
-async def workspace_event(bot, event: dict, team: str) -> None:
-    status, _ = await post_signed(bot.events_url, event_body(event, team_id=team), signing_secret=SIGNING_SECRET)
-    assert status == 200
-
-
 async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack, openai_fake, redis_url):
     async with running_bot(slack, openai_fake, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
@@ -61,7 +51,7 @@ async def test_app_uninstalled_removes_that_workspaces_data_and_no_others(slack,
         await wait_for(lambda: len(openai_fake.conversations) == 2)
         await bot.settled()  # both turns recorded
 
-        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T1")
+        assert await bot.send({"type": "app_uninstalled", "event_ts": new_ts()}, team_id="T1") == 200
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await bot.settled()
@@ -79,18 +69,14 @@ async def test_tokens_revoked_removes_data_only_when_the_bot_token_goes(slack, o
         await bot.settled()
         # A user's token revoked: the bot still works there, nothing is removed.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": ["U1"], "bot": []}, "event_ts": new_ts()}
-        await workspace_event(bot, revoked, "T1")
+        assert await bot.send(revoked, team_id="T1") == 200
         assert bot.bot.dispatcher.in_flight == 0 and openai_conversations(openai_fake, "T1", "C1")
         # The bot token revoked: the workspace's data goes.
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": new_ts()}
-        await workspace_event(bot, revoked, "T1")
+        assert await bot.send(revoked, team_id="T1") == 200
         await wait_for(lambda: not openai_conversations(openai_fake, "T1", "C1"))
         await bot.settled()
         assert await team_keys(bot, "T1") == []
-
-
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
 
 
 async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, openai_fake, redis_url):
@@ -104,11 +90,11 @@ async def test_assist_forget_alone_deletes_the_channels_data_for_admins(slack, o
         await bot.settled()
 
         refused = await bot.command(slack, "/assist", "forget", user="U1", channel="C1")
-        assert (await wait_for(lambda: answer(slack, refused)))["text"] == texts.ADMINS_ONLY
+        assert (await response_to(slack, refused))["text"] == texts.ADMINS_ONLY
         assert len(openai_fake.vector_stores) == 1 and openai_conversations(openai_fake, "T1", "C1")
 
         done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
-        reply = (await wait_for(lambda: answer(slack, done)))["text"]
+        reply = (await response_to(slack, done))["text"]
         assert reply == texts.channel_forgotten(3)  # the conversation, the document and the vector store
         assert openai_fake.vector_stores == {} and openai_fake.files == {}
         assert not openai_conversations(openai_fake, "T1", "C1")
@@ -137,7 +123,7 @@ async def test_a_conversation_is_deleted_at_the_model_server_it_was_made_at(
             await bot.bot.ledger.add_resource(Owner("T1", "C1", "9.9"), Resource("conversation", own), now=time.time())
 
             done = await bot.command(slack, "/assist", "forget", user="UADMIN", channel="C1")
-            assert (await wait_for(lambda: answer(slack, done)))["text"] == texts.channel_forgotten(2)
+            assert (await response_to(slack, done))["text"] == texts.channel_forgotten(2)
     assert second.conversations == {} and f"/v1/conversations/{made_there}" in second.deletes
     assert f"/v1/conversations/{made_there}" not in openai_fake.deletes
     assert openai_fake.conversations == {} and f"/v1/conversations/{own}" in openai_fake.deletes
@@ -168,7 +154,7 @@ async def test_with_oauth_an_uninstall_drops_the_installation_and_the_workspaces
             await wait_for(lambda: openai_conversations(openai_fake, team, "C1"))
         await bot.settled()
 
-        await workspace_event(bot, {"type": "app_uninstalled", "event_ts": new_ts()}, "T2")
+        assert await bot.send({"type": "app_uninstalled", "event_ts": new_ts()}, team_id="T2") == 200
 
         await wait_for(lambda: not openai_conversations(openai_fake, "T2", "C1"))
         await bot.settled()

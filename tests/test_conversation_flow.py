@@ -14,26 +14,23 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Failed, Hang, HttpError, Text, input_texts
 from tests.fakes.slack import mention, message, new_ts, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.flows import reply_containing
 from tests.support.modes import every_state_mode
 from tests.support.waits import ControlledDeadlines, RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
 async def final_reply(slack, channel, thread_ts, expected, count=1):
     """Wait until the thread holds `count` bot replies, the last of which reads `expected`."""
     await wait_for(
         lambda: (
-            len(replies_in(slack, channel, thread_ts)) >= count
-            and expected in replies_in(slack, channel, thread_ts)[count - 1].text
+            len(slack.thread_replies(channel, thread_ts)) >= count
+            and expected in slack.thread_replies(channel, thread_ts)[count - 1].text
         ),
         message=f"reply containing {expected!r} in {channel}/{thread_ts}",
     )
-    return replies_in(slack, channel, thread_ts)[count - 1]
+    return slack.thread_replies(channel, thread_ts)[count - 1]
 
 
 @every_state_mode
@@ -162,7 +159,7 @@ async def test_a_retry_and_a_mention_message_pair_are_answered_once(slack, opena
         await final_reply(slack, "C1", event["ts"], "both events", count=2)
         await asyncio.sleep(0.3)  # room for a wrong second answer to show up
     assert len(openai_fake.response_requests) == 2
-    assert len(replies_in(slack, "C1", event["ts"])) == 2
+    assert len(slack.thread_replies("C1", event["ts"])) == 2
 
 
 @every_state_mode
@@ -215,7 +212,7 @@ async def test_a_timeout_ends_the_reply_with_a_note_and_the_next_message_works(s
     async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_RESPONSE_TIMEOUT=90) as bot:
         first = mention("C1", "U1", "slow one")
         await bot.send(first)
-        await wait_for(lambda: any("partial answer" in m.text for m in slack.thread_replies("C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "partial answer")
         assert deadlines.asked == [90]  # the response runs under ASSIST_BOT_RESPONSE_TIMEOUT
         deadlines.expire()
         reply = await final_reply(slack, "C1", first["ts"], texts.failure("timeout"))
@@ -267,7 +264,7 @@ async def test_twenty_threads_at_once_get_their_own_replies(slack, openai_fake):
         for n, event in enumerate(events):
             await final_reply(slack, event["channel"], event["ts"], f"question {n}")
     for n, event in enumerate(events):
-        replies = replies_in(slack, event["channel"], event["ts"])
+        replies = slack.thread_replies(event["channel"], event["ts"])
         assert [r.text for r in replies] == [f"Answer to [user-U{n} (U{n})] question {n}"]
     assert len(openai_fake.conversations) == 20
 
@@ -279,9 +276,9 @@ async def test_a_long_answer_continues_in_further_messages(slack, openai_fake, m
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode) as bot:
         event = mention("C1", "U1", "long code")
         await bot.send(event)
-        await wait_for(lambda: any("Done." in r.text for r in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Done.")
         await bot.settled()
-    replies = replies_in(slack, "C1", event["ts"])
+    replies = slack.thread_replies("C1", event["ts"])
     assert len(replies) >= 3
     for reply in replies:
         assert len(reply.text) <= limit
@@ -319,9 +316,9 @@ async def test_shutdown_closes_an_in_flight_reply_with_a_note(slack, openai_fake
     async with running_bot(slack, openai_fake, timers={"deadline": deadlines}, ASSIST_BOT_SHUTDOWN_GRACE=7) as bot:
         event = mention("C1", "U1", "long running")
         await bot.send(event)
-        await wait_for(lambda: any("I was saying" in r.text for r in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "I was saying")
     assert deadlines.asked[-1] == 7  # shutdown gave the turn ASSIST_BOT_SHUTDOWN_GRACE
-    reply = replies_in(slack, "C1", event["ts"])[0]
+    reply = slack.thread_replies("C1", event["ts"])[0]
     assert reply.text.startswith("I was saying") and texts.failure("interrupted") in reply.text
 
 

@@ -20,6 +20,8 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import Hang, input_texts
 from tests.fakes.slack import event_body, mention, message, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
+from tests.support.flows import reply_containing
+from tests.support.polling import wait_until_equal
 from tests.support.redis_server import free_port
 from tests.test_process import wait_healthy
 
@@ -102,10 +104,6 @@ async def store(backend_url):
     await made.close()
 
 
-def replies_in(slack, thread_ts: str):
-    return [m for m in slack.bot_messages("C1") if m.thread_ts == thread_ts]
-
-
 async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, other: Replica) -> str:
     """A mention on `dying` streams half an answer and hangs; a follow-up reaches `other`
     and waits in the thread's queue. Returns the thread's ts."""
@@ -113,23 +111,16 @@ async def half_answer_then_follow_up(slack, openai_fake, store, dying: Replica, 
     first = mention("C1", "U1", "a long story")
     slack.seed_message("C1", "U1", first["text"], ts=first["ts"])  # in Slack, as it was sent
     await dying.send(first)
-    await wait_for(lambda: any("Halfway there" in m.text for m in replies_in(slack, first["ts"])))
+    await reply_containing(slack, "C1", first["ts"], "Halfway there")
     await other.send(message("C1", "U2", "and one more thing", thread_ts=first["ts"]))
     thread = ThreadKey("T1", "C1", first["ts"])
-    await wait_for_async(lambda: store._pending_count(thread), 1)
+    await wait_until_equal(lambda: store._pending_count(thread), 1)
     return first["ts"]
-
-
-async def wait_for_async(count, expected: int, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while await count() != expected:
-        assert asyncio.get_running_loop().time() < deadline, f"never reached {expected}"
-        await asyncio.sleep(0.02)
 
 
 async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread_ts: str) -> None:
     def done():
-        replies = replies_in(slack, thread_ts)
+        replies = slack.thread_replies("C1", thread_ts)
         return (
             len(replies) == 2 and replies[1].text.startswith("You said") and texts.INTERRUPTED_AGAIN in replies[0].text
         )
@@ -137,13 +128,13 @@ async def assert_answered_once_after_the_crash(slack, openai_fake, store, thread
     await wait_for(done, seconds=30)
     thread = ThreadKey("T1", "C1", thread_ts)
     # The taking-over turn ended: the lock, the queue and the dead turn's records are gone.
-    await wait_for_async(
+    await wait_until_equal(
         lambda: store._redis.exists(
             store.keys.lock(thread), store.keys.pending(thread), store.keys.inflight(thread), store.keys.turn(thread)
         ),
         0,
     )
-    half, answer = replies_in(slack, thread_ts)
+    half, answer = slack.thread_replies("C1", thread_ts)
     assert half.text.startswith("Halfway there") and half.text.endswith(texts.INTERRUPTED_AGAIN)
     assert "and one more thing" in answer.text
     requests = openai_fake.response_requests

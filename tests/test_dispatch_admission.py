@@ -196,14 +196,7 @@ async def test_over_the_wire_an_unanswered_approval_does_not_block_other_threads
     from tests.fakes.slack import mention
     from tests.support import consent_tools
     from tests.support.bot import running_bot
-
-    def replies_in(channel: str, thread_ts: str):
-        return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-    def approval_prompt(channel: str):
-        return next(
-            (m for m in slack.bot_messages(channel) if any(b.get("type") == "actions" for b in m.blocks or ())), None
-        )
+    from tests.support.flows import approval_id, consent_prompt, reply_containing
 
     consent_tools.launched.clear()
     openai_fake.enqueue(
@@ -222,15 +215,13 @@ async def test_over_the_wire_an_unanswered_approval_does_not_block_other_threads
     ) as bot:
         first = mention("C1", "U1", "launch the rocket")
         await bot.send(first)
-        prompt = await wait_for(lambda: approval_prompt("C1"))
+        prompt = await consent_prompt(slack, "C1")
         second = mention("C2", "U2", "hello there", team="T1")
         await bot.send(second)
-        await wait_for(lambda: any("You said" in m.text and "hello" in m.text for m in replies_in("C2", second["ts"])))
+        await reply_containing(slack, "C2", second["ts"], "You said: [user-U2 (U2)] hello")
         assert consent_tools.launched == []
-        actions = next(b for b in prompt.blocks if b["type"] == "actions")
-        approval = actions["elements"][0]["value"]
-        await bot.click(slack, "assist_approve", approval, user="UADMIN", channel="C1", message_ts=prompt.ts)
-        await wait_for(lambda: any("Result: launched rocket" in m.text for m in replies_in("C1", first["ts"])))
+        await bot.click(slack, "assist_approve", approval_id(prompt), user="UADMIN", channel="C1", message_ts=prompt.ts)
+        await reply_containing(slack, "C1", first["ts"], "Result: launched rocket")
     assert consent_tools.launched == ["rocket"]
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from tests.fakes.openai import Text
 from tests.fakes.slack import file_deleted, file_share_message, mention, wait_for
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
+from tests.support.flows import reactions_on, reply_containing, reply_texts, response_to, share_file
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,49 +19,17 @@ CSV = b"month,sales\njan,10\nfeb,12\nmar,17\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-def notes(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-def reactions(slack, ts):
-    return [
-        (c.method, c.args["name"])
-        for c in slack.calls
-        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
-    ]
-
-
-async def share(
-    bot,
-    slack,
-    channel,
-    *,
-    name,
-    content,
-    mimetype,
-    filetype,
-    text="",
-    channel_type="channel",
-    thread_ts=None,
-    **file_kw,
-):
-    file = slack.add_file(name=name, content=content, mimetype=mimetype, filetype=filetype, channel=channel, **file_kw)
-    event = file_share_message(channel, "U1", text, [file], thread_ts=thread_ts, channel_type=channel_type)
-    assert await bot.send(event) == 200
-    return event, file
-
-
 async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, openai_fake):
     # The sources footnote in the message text is the edit path's; native streaming puts it in the stop's blocks.
     async with running_bot(
         slack, openai_fake, ASSIST_BOT_VECTOR_STORE_EXPIRY_DAYS=30, ASSIST_BOT_STREAM_MODE="edit"
     ) as bot:
-        event, file = await share(
+        event, file = await share_file(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: any("handbook.pdf" in n for n in notes(slack, "C1", event["ts"])))
-        assert notes(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
-        assert reactions(slack, event["ts"]) == [
+        await reply_containing(slack, "C1", event["ts"], "handbook.pdf")
+        assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.pdf* to <#C1>'s knowledge."]
+        assert reactions_on(slack, event["ts"]) == [
             ("reactions.add", "hourglass_flowing_sand"),
             ("reactions.remove", "hourglass_flowing_sand"),
             ("reactions.add", "white_check_mark"),
@@ -89,41 +59,28 @@ async def test_a_pdf_feeds_the_channels_knowledge_and_answers_cite_it(slack, ope
         )
         question = mention("C1", "U2", "how many days of leave?")
         await bot.send(question)
-        await wait_for(lambda: any("Sources" in n for n in notes(slack, "C1", question["ts"])))
+        await reply_containing(slack, "C1", question["ts"], "Sources")
         other = mention("C2", "U2", "and in this channel?")
         await bot.send(other)
-        await wait_for(lambda: notes(slack, "C2", other["ts"]) and "You said" in notes(slack, "C2", other["ts"])[0])
+        await wait_for(
+            lambda: reply_texts(slack, "C2", other["ts"]) and "You said" in reply_texts(slack, "C2", other["ts"])[0]
+        )
     first, second = openai_fake.response_requests
     assert {"type": "file_search", "vector_store_ids": [store_id]} in first["tools"]
     assert not any(t["type"] == "file_search" for t in second.get("tools", []))  # never another channel's
-    [answer] = notes(slack, "C1", question["ts"])
+    [answer] = reply_texts(slack, "C1", question["ts"])
     assert answer.endswith(f"*Sources*\n[1] <{file['permalink']}|handbook.pdf>")
 
 
 async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_back(slack, openai_fake):
     chart = b"\x89PNG chart bytes"
-    container = "cntr_thread1"
-
-    def draw(body):
-        cfile = openai_fake.add_container_file(container, "chart.png", chart)
-        return Text(
-            ["Here is the chart."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": cfile,
-                    "filename": "chart.png",
-                    "start_index": 0,
-                    "end_index": 18,
-                }
-            ],
+    openai_fake.enqueue(
+        answer_citing_a_file_it_made(
+            openai_fake, container="cntr_thread1", filename="chart.png", content=chart, text="Here is the chart."
         )
-
-    openai_fake.enqueue(draw)
+    )
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -134,13 +91,15 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
             text="<@UBOT> chart the sales per month",
         )
         await wait_for(lambda: slack.uploads)
-        await wait_for(lambda: any("Here is the chart" in n for n in notes(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Here is the chart")
         # A follow-up in the thread, no mention: the thread's files are still there.
         from tests.fakes.slack import message
 
         await bot.send(message("C1", "U1", "and as a table?", thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
-    assert notes(slack, "C1", event["ts"])[0] == "📊 Added *sales.csv* to this thread's code interpreter: ask away."
+    assert (
+        reply_texts(slack, "C1", event["ts"])[0] == "📊 Added *sales.csv* to this thread's code interpreter: ask away."
+    )
     [data_file] = [f for f in openai_fake.files.values() if f["filename"] == "sales.csv"]
     for request in openai_fake.response_requests:
         [tool] = [t for t in request["tools"] if t["type"] == "code_interpreter"]
@@ -156,7 +115,7 @@ async def test_a_csv_goes_to_the_threads_code_interpreter_and_the_chart_comes_ba
 
 async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "D1",
@@ -185,7 +144,7 @@ async def test_a_screenshot_is_sent_as_an_input_image(slack, openai_fake):
 )
 async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, openai_fake, name, content, expected):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -194,14 +153,14 @@ async def test_unusable_files_get_a_clear_reply_and_nothing_is_uploaded(slack, o
             mimetype="application/octet-stream",
             filetype=name.rsplit(".", 1)[1],
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert expected in notes(slack, "C1", event["ts"])[0]
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert expected in reply_texts(slack, "C1", event["ts"])[0]
     assert openai_fake.files == {} and openai_fake.vector_stores == {}
 
 
 async def test_oversize_and_unreadable_files_are_refused_without_storing_anything(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_MAX_FILE_MB=1) as bot:
-        big, _ = await share(
+        big, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -215,10 +174,10 @@ async def test_oversize_and_unreadable_files_are_refused_without_storing_anythin
         slack.file_serve_html(locked["id"])
         event = file_share_message("C1", "U1", "", [locked])
         await bot.send(event)
-        await wait_for(lambda: notes(slack, "C1", big["ts"]) and notes(slack, "C1", event["ts"]))
-    assert "the limit is 1 MB" in notes(slack, "C1", big["ts"])[0]
-    assert "did not let me read" in notes(slack, "C1", event["ts"])[0]
-    assert ("reactions.add", "warning") in reactions(slack, event["ts"])
+        await wait_for(lambda: reply_texts(slack, "C1", big["ts"]) and reply_texts(slack, "C1", event["ts"]))
+    assert "the limit is 1 MB" in reply_texts(slack, "C1", big["ts"])[0]
+    assert "did not let me read" in reply_texts(slack, "C1", event["ts"])[0]
+    assert ("reactions.add", "warning") in reactions_on(slack, event["ts"])
     assert openai_fake.files == {}
 
 
@@ -226,13 +185,13 @@ async def test_a_failed_indexing_says_why_and_leaves_nothing_behind(slack, opena
     # The service's own words never reach the channel (a proxy in between may echo the request, key included).
     openai_fake.fail_vector_file("scan.pdf", code="unsupported_file", message="echo: Bearer sk-test")
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="scan.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
         listing = await bot.command(slack, "/assist", "files")
-        response = await wait_for(lambda: next((r for r in slack.responses if listing.endswith(r["key"])), None))
-    assert notes(slack, "C1", event["ts"]) == [
+        response = await response_to(slack, listing)
+    assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ I could not add *scan.pdf*: "
         "the AI service cannot read this file (is it encrypted, a scan, or empty of text?)"
     ]
@@ -246,7 +205,7 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         shared = []
         for name in ("a.md", "b.md"):
-            event, file = await share(
+            event, file = await share_file(
                 bot,
                 slack,
                 "C1",
@@ -255,13 +214,13 @@ async def test_listing_forgetting_and_slack_deletion(slack, openai_fake):
                 mimetype="text/markdown",
                 filetype="markdown",
             )
-            await wait_for(lambda: notes(slack, "C1", event["ts"]))
+            await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
             shared.append(file)
         url = await bot.command(slack, "/assist", "files")
-        listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+        listing = await response_to(slack, url)
         assert "a.md" in listing["text"] and "b.md" in listing["text"]
         url = await bot.command(slack, "/assist", "forget a.md")
-        forgot = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
+        forgot = await response_to(slack, url)
         assert forgot["text"] == "Removed *a.md* from this channel's knowledge."
         await bot.send(file_deleted(shared[1]["id"]))
         await wait_for(lambda: not openai_fake.files)
@@ -273,11 +232,11 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
     slack.users["U1"] = {"is_admin": True}  # with no ASSIST_BOT_ADMINS, changes are for workspace admins
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off")
-        await wait_for(lambda: any(url.endswith(r["key"]) for r in slack.responses))
-        event, _ = await share(
+        await response_to(slack, url)
+        event, _ = await share_file(
             bot, slack, "C1", name="doc.md", content=b"# doc", mimetype="text/markdown", filetype="markdown"
         )
-        addressed, _ = await share(
+        addressed, _ = await share_file(
             bot,
             slack,
             "C1",
@@ -287,15 +246,17 @@ async def test_intake_off_ignores_files_not_addressed_to_the_bot(slack, openai_f
             filetype="markdown",
             text="<@UBOT> keep this",
         )
-        await wait_for(lambda: notes(slack, "C1", addressed["ts"]))
-    assert notes(slack, "C1", event["ts"]) == []
+        await wait_for(lambda: reply_texts(slack, "C1", addressed["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == []
     assert [f["filename"] for f in openai_fake.files.values()] == ["asked.md"]
 
 
 async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        await share(bot, slack, "C1", name="team.md", content=b"# team", mimetype="text/markdown", filetype="markdown")
-        event, _ = await share(
+        await share_file(
+            bot, slack, "C1", name="team.md", content=b"# team", mimetype="text/markdown", filetype="markdown"
+        )
+        event, _ = await share_file(
             bot,
             slack,
             "D1",
@@ -314,21 +275,21 @@ async def test_a_dm_has_its_own_knowledge(slack, openai_fake):
 
 async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="old.md", content=b"# old", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
         [expired] = list(openai_fake.vector_stores)
         del openai_fake.vector_stores[expired]  # OpenAI expired it after days unused
         question = mention("C1", "U1", "what do we know?")
         await bot.send(question)
-        await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", question["ts"])))
+        await reply_containing(slack, "C1", question["ts"], "You said")
         await bot.settled()
-        again, _ = await share(
+        again, _ = await share_file(
             bot, slack, "C1", name="new.md", content=b"# new", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", again["ts"]))
-    assert notes(slack, "C1", again["ts"]) == ["📚 Added *new.md* to <#C1>'s knowledge."]
+        await wait_for(lambda: reply_texts(slack, "C1", again["ts"]))
+    assert reply_texts(slack, "C1", again["ts"]) == ["📚 Added *new.md* to <#C1>'s knowledge."]
     [fresh] = list(openai_fake.vector_stores)
     assert fresh != expired and len(openai_fake.vector_stores[fresh]["files"]) == 1
     failed, retried = openai_fake.response_requests
@@ -339,18 +300,18 @@ async def test_an_expired_vector_store_is_replaced_and_never_breaks_answers(slac
 
 async def test_a_document_shared_after_the_vector_store_expired_starts_a_new_one(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        first, _ = await share(
+        first, _ = await share_file(
             bot, slack, "C1", name="a.md", content=b"# a", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", first["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", first["ts"]))
         openai_fake.vector_stores.clear()  # expired
-        second, _ = await share(
+        second, _ = await share_file(
             bot, slack, "C1", name="b.md", content=b"# b", mimetype="text/markdown", filetype="markdown"
         )
-        await wait_for(lambda: notes(slack, "C1", second["ts"]))
+        await wait_for(lambda: reply_texts(slack, "C1", second["ts"]))
         url = await bot.command(slack, "/assist", "files")
-        listing = await wait_for(lambda: next((r for r in slack.responses if url.endswith(r["key"])), None))
-    assert notes(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
+        listing = await response_to(slack, url)
+    assert reply_texts(slack, "C1", second["ts"]) == ["📚 Added *b.md* to <#C1>'s knowledge."]
     [store] = openai_fake.vector_stores.values()
     assert [f["attributes"]["file_name"] for f in store["files"].values()] == ["b.md"]
     assert "b.md" in listing["text"] and "a.md" not in listing["text"]  # the index follows the store
@@ -361,10 +322,10 @@ async def test_an_upload_refused_by_openai_gets_a_generic_note_never_the_apis_te
     # A proxy in front of OpenAI may echo the request, key included, into its error text.
     openai_fake.upload_errors.append((status, "Incorrect API key provided: sk-proj-LEAKED1234567890"))
     async with running_bot(slack, openai_fake) as bot:
-        event, _ = await share(
+        event, _ = await share_file(
             bot, slack, "C1", name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf"
         )
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    (note,) = notes(slack, "C1", event["ts"])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    (note,) = reply_texts(slack, "C1", event["ts"])
     assert note.startswith("⚠️ I could not add *handbook.pdf*: ") and "AI service" in note
     assert "sk-" not in note and "Incorrect API key" not in note

@@ -22,6 +22,8 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import message_containing
+from tests.support.polling import wait_until_equal
 from tests.support.processes import child_env
 from tests.support.second_server import KEY_ENV, assistants_file
 from tests.support.thread_state import conversation_of, files_of, save_conversation
@@ -233,13 +235,13 @@ async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleane
         await bot.bot.store._redis.flushdb()
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "You said")
         file = slack.add_file(name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv", channel="C1")
         await bot.send(file_share_message("C1", "U1", "", [file], thread_ts=event["ts"]))
         await wait_for(lambda: len(openai_fake.files) == 1)
         thread = Owner("T1", "C1", event["ts"])
         ledger = bot.bot.ledger
-        await wait_for_async(lambda: _kinds(ledger, thread), {"conversation", "file"})
+        await wait_until_equal(lambda: _kinds(ledger, thread), {"conversation", "file"})
         # A month and a day later nobody has used the thread: its conversation and file go.
         later = time.time() + 31 * DAY
         janitor = Janitor(
@@ -257,13 +259,6 @@ async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleane
 
 async def _kinds(ledger, owner) -> set[str]:
     return {r.kind for r in await ledger.resources(owner)}
-
-
-async def wait_for_async(check, expected, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while (got := await check()) != expected:
-        assert time.monotonic() < deadline, f"got {got!r}, expected {expected!r}"
-        await asyncio.sleep(0.02)
 
 
 async def test_the_running_bot_sweeps_every_cleanup_interval(slack, openai_fake, redis_url):

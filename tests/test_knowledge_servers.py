@@ -14,8 +14,10 @@ from assist_bot.assistants import Backend
 from assist_bot.store import ChannelKey
 from assist_bot.store.ledger import Owner, Resource
 from tests.fakes.openai import FakeOpenAI, Text
-from tests.fakes.slack import file_share_message, mention, message, wait_for
+from tests.fakes.slack import mention, message, wait_for
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing, reply_texts, response_to, share_file
 from tests.support.second_server import KEY_ENV, assistants_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,30 +27,15 @@ MD = b"# Notes\nThe office opens at nine.\n"
 CSV = b"month,sales\njan,10\nfeb,12\n"
 
 
-def notes(slack, channel, thread_ts) -> list[str]:
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
 async def command(bot, slack, *words: str, user: str = "UADMIN") -> str:
     url = await bot.command(slack, "/assist", " ".join(words), user=user, channel="C1")
-    return (await wait_for(lambda: answer(slack, url)))["text"]
-
-
-async def share(bot, slack, *, name: str, content: bytes, text: str = "", **file_kw) -> tuple[dict, dict]:
-    file = slack.add_file(name=name, content=content, channel="C1", **file_kw)
-    event = file_share_message("C1", "U1", text, [file])
-    assert await bot.send(event) == 200
-    return event, file
+    return (await response_to(slack, url))["text"]
 
 
 async def add_document(bot, slack, *, name: str, content: bytes, **file_kw) -> dict:
     """The Slack file, once the thread was told it joined the channel's knowledge."""
-    event, file = await share(bot, slack, name=name, content=content, **file_kw)
-    await wait_for(lambda: texts.added_to_knowledge(name, "C1") in notes(slack, "C1", event["ts"]))
+    event, file = await share_file(bot, slack, "C1", name=name, content=content, **file_kw)
+    await wait_for(lambda: texts.added_to_knowledge(name, "C1") in reply_texts(slack, "C1", event["ts"]))
     await bot.settled()  # recorded in the ledger too
     return file
 
@@ -56,9 +43,9 @@ async def add_document(bot, slack, *, name: str, content: bytes, **file_kw) -> d
 async def ask(bot, slack, text: str) -> str:
     question = mention("C1", "U2", text)
     await bot.send(question)
-    await wait_for(lambda: notes(slack, "C1", question["ts"]))
+    await wait_for(lambda: reply_texts(slack, "C1", question["ts"]))
     await bot.settled()
-    return notes(slack, "C1", question["ts"])[0]
+    return reply_texts(slack, "C1", question["ts"])[0]
 
 
 def file_searches(request: dict) -> list[list[str]]:
@@ -111,32 +98,18 @@ async def test_a_threads_data_file_goes_to_that_servers_code_interpreter_and_its
     slack, openai_fake, tmp_path, monkeypatch
 ):
     chart = b"\x89PNG chart bytes"
-    container = "cntr_there"
-
-    def draw(body):
-        cfile = second.add_container_file(container, "chart.png", chart)
-        return Text(
-            ["Here is the chart."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": cfile,
-                    "filename": "chart.png",
-                    "start_index": 0,
-                    "end_index": 18,
-                }
-            ],
-        )
-
     async with FakeOpenAI("sk-second") as second:
-        second.enqueue(draw)
+        second.enqueue(
+            answer_citing_a_file_it_made(
+                second, container="cntr_there", filename="chart.png", content=chart, text="Here is the chart."
+            )
+        )
         file = assistants_file(tmp_path, second, monkeypatch)
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
-            event, _ = await share(
+            event, _ = await share_file(
                 bot,
                 slack,
+                "C1",
                 name="sales.csv",
                 content=CSV,
                 mimetype="text/csv",
@@ -144,7 +117,7 @@ async def test_a_threads_data_file_goes_to_that_servers_code_interpreter_and_its
                 text="<@UBOT> chart the sales per month",
             )
             await wait_for(lambda: slack.uploads)
-            await wait_for(lambda: any("Here is the chart" in n for n in notes(slack, "C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], "Here is the chart")
     [file_id] = second.files
     assert second.files[file_id]["content"] == CSV and openai_fake.files == {}
     [request] = second.response_requests
@@ -219,10 +192,17 @@ async def test_a_threads_data_files_stay_at_their_server_when_the_channel_switch
         file = assistants_file(tmp_path, second, monkeypatch)
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file, ASSIST_BOT_ADMINS="UADMIN") as bot:
             await command(bot, slack, "use", "general")
-            event, _ = await share(
-                bot, slack, name="sales.csv", content=CSV, mimetype="text/csv", filetype="csv", text="<@UBOT> sum it"
+            event, _ = await share_file(
+                bot,
+                slack,
+                "C1",
+                name="sales.csv",
+                content=CSV,
+                mimetype="text/csv",
+                filetype="csv",
+                text="<@UBOT> sum it",
             )
-            await wait_for(lambda: any("You said" in n for n in notes(slack, "C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], "You said")
             [own_file] = openai_fake.files
             [first] = openai_fake.response_requests
             [interpreter] = [t for t in first["tools"] if t["type"] == "code_interpreter"]
@@ -231,7 +211,7 @@ async def test_a_threads_data_files_stay_at_their_server_when_the_channel_switch
             await command(bot, slack, "use", "elsewhere")
             await bot.send(message("C1", "U1", "and per quarter?", thread_ts=event["ts"]))
             await wait_for(lambda: second.response_requests)
-            await wait_for(lambda: sum("You said" in n for n in notes(slack, "C1", event["ts"])) == 2)
+            await wait_for(lambda: sum("You said" in n for n in reply_texts(slack, "C1", event["ts"])) == 2)
     # That server would refuse another's file id: the answer goes ahead without it. (The
     # thread's conversation is the other server's too: it asks again with a new one.)
     for there in second.response_requests:

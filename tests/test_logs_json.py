@@ -10,9 +10,10 @@ import signal
 
 import pytest
 
-from tests.fakes.slack import event_body, mention, post_signed, wait_for
+from tests.fakes.slack import event_body, mention, post_signed
 from tests.support.bot import SIGNING_SECRET
 from tests.support.console import SCRIPT, script_env
+from tests.support.flows import message_containing
 from tests.support.redis_server import free_port
 from tests.test_process import wait_healthy
 
@@ -44,7 +45,7 @@ async def run_one_turn(slack, openai_fake, tmp_path, **extra) -> tuple[dict, lis
             f"http://127.0.0.1:{port}/slack/events", event_body(event), signing_secret=SIGNING_SECRET
         )
         assert status == 200
-        await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C7")))
+        await message_containing(slack, "C7", "You said")
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout=20)
     finally:

@@ -11,6 +11,7 @@ import pytest
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.slack import mention, message, wait_for
+from tests.support.assistants_files import write_assistants_file
 from tests.support.bot import running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -92,10 +93,10 @@ async def test_every_request_has_a_per_thread_cache_key_and_a_hashed_per_user_sa
 
 
 def test_the_assistants_file_picks_the_context_mode(tmp_path):
-    path = tmp_path / "assistants.toml"
-    path.write_text(
+    path = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "a"\n[assistants.a]\ncontext = "compact"\ncompact_threshold = 50000\n'
-        '[assistants.b]\n[assistants.c]\ncontext = "off"\n'
+        '[assistants.b]\n[assistants.c]\ncontext = "off"\n',
     )
     loaded = Assistants.load(path, model="gpt-5.4-mini")
     assert loaded.get("a").context_request() == {

@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 from assist_bot.assistants import Assistant, Assistants
 from assist_bot.slack.installations import RedisInstallationStore
 from tests.fakes.openai import Text
-from tests.fakes.slack import FakeSlack, event_body, file_share_message, mention, post_signed, wait_for
+from tests.fakes.slack import FakeSlack, file_share_message, mention, wait_for
 from tests.support import oauth
-from tests.support.bot import SIGNING_SECRET, RunningBot, running_bot
+from tests.support.bot import RunningBot, running_bot
+from tests.support.flows import approval_id, reply_containing
 from tests.support.oauth import oauth_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -53,13 +54,6 @@ def tokens_for_channel(slack: FakeSlack, channel: str) -> set[str | None]:
     return {c.token for c in slack.calls if c.args.get("channel") == channel}
 
 
-async def answered(slack: FakeSlack, channel: str, ts: str, text: str) -> None:
-    await wait_for(
-        lambda: any(m.thread_ts == ts and text in m.text for m in slack.messages if m.channel == channel),
-        message=f"an answer with {text!r} in {channel}",
-    )
-
-
 async def test_a_second_workspace_installs_and_is_answered_with_its_own_token(slack, openai_fake, redis_url, installed):
     async with running_bot(slack, openai_fake, **oauth_env(slack, redis_url)) as bot:
         first = await install(bot, slack, "T1")
@@ -77,13 +71,13 @@ async def test_a_second_workspace_installs_and_is_answered_with_its_own_token(sl
         two = mention("C2", "U5", "hello from two", team="T2", bot_user_id="UBOT2")
         assert await bot.send(one, team_id="T1") == 200
         assert await bot.send(two, team_id="T2") == 200
-        await answered(slack, "C1", one["ts"], "hello from one")
-        await answered(slack, "C2", two["ts"], "hello from two")
+        await reply_containing(slack, "C1", one["ts"], "hello from one")
+        await reply_containing(slack, "C2", two["ts"], "hello from two")
         # Later events are authorised from the store alone: no auth.test on the ack path again.
         checks = len(slack.calls_to("auth.test"))
         again = mention("C2", "U5", "hello again", team="T2", bot_user_id="UBOT2")
         assert await bot.send(again, team_id="T2") == 200
-        await answered(slack, "C2", again["ts"], "hello again")
+        await reply_containing(slack, "C2", again["ts"], "hello again")
         assert len(slack.calls_to("auth.test")) == checks
 
     assert tokens_for_channel(slack, "C2") == {second}  # placeholder, edits: all with its own token
@@ -102,7 +96,7 @@ async def test_a_workspaces_files_are_downloaded_with_its_own_token(slack, opena
         )
         event = file_share_message("C2", "U5", "", [file], team="T2")
         assert await bot.send(event, team_id="T2") == 200
-        await answered(slack, "C2", event["ts"], "handbook.pdf")
+        await reply_containing(slack, "C2", event["ts"], "handbook.pdf")
     assert slack.download_tokens == [second]
     [vector_store] = openai_fake.vector_stores.values()
     [(openai_file, _)] = vector_store["files"].items()
@@ -128,11 +122,6 @@ async def test_forged_missing_and_spent_states_are_refused(slack, openai_fake, r
     assert len(slack.calls_to("oauth.v2.access")) == 1
 
 
-async def send_event(bot: RunningBot, event: dict, *, team: str) -> int:
-    status, _ = await post_signed(bot.events_url, event_body(event, team_id=team), signing_secret=SIGNING_SECRET)
-    return status
-
-
 async def test_uninstall_and_token_revocation_delete_that_workspaces_installation(
     slack, openai_fake, redis_url, installed
 ):
@@ -140,7 +129,7 @@ async def test_uninstall_and_token_revocation_delete_that_workspaces_installatio
         first = await install(bot, slack, "T1")
         await install(bot, slack, "T2")
         slack.revoke_tokens("T2")
-        assert await send_event(bot, {"type": "app_uninstalled", "event_ts": "1.1"}, team="T2") == 200
+        assert await bot.send({"type": "app_uninstalled", "event_ts": "1.1"}, team_id="T2") == 200
         assert await installed.async_find_installation(enterprise_id=None, team_id="T2") is None
         assert await installed.async_find_bot(enterprise_id=None, team_id="T2") is None
         assert (await installed.async_find_bot(enterprise_id=None, team_id="T1")).bot_token == first
@@ -149,11 +138,11 @@ async def test_uninstall_and_token_revocation_delete_that_workspaces_installatio
         await bot.send(gone, team_id="T2")
         still = mention("C1", "U1", "still here?", team="T1")
         await bot.send(still, team_id="T1")
-        await answered(slack, "C1", still["ts"], "still here?")
+        await reply_containing(slack, "C1", still["ts"], "still here?")
         assert tokens_for_channel(slack, "C2") == set()
 
         revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": "1.2"}
-        assert await send_event(bot, revoked, team="T1") == 200
+        assert await bot.send(revoked, team_id="T1") == 200
         assert await installed.async_find_bot(enterprise_id=None, team_id="T1") is None
 
 
@@ -165,7 +154,7 @@ async def test_an_expiring_token_is_rotated_and_the_new_one_is_used(slack, opena
         slack.token_expires_in = 12 * 3600
         event = mention("C2", "U5", "rotate me", team="T2", bot_user_id="UBOT2")
         assert await bot.send(event, team_id="T2") == 200
-        await answered(slack, "C2", event["ts"], "rotate me")
+        await reply_containing(slack, "C2", event["ts"], "rotate me")
     refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
     assert [c.args["refresh_token"] for c in refreshes] == [refresh]  # refreshed once, with the stored refresh token
     bot_record = await installed.async_find_bot(enterprise_id=None, team_id="T2")
@@ -180,7 +169,7 @@ async def test_single_workspace_mode_is_unchanged(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await answered(slack, "C1", event["ts"], "hi there")
+        await reply_containing(slack, "C1", event["ts"], "hi there")
         async with aiohttp.ClientSession() as http:
             async with http.get(base(bot) + "/slack/install", allow_redirects=False) as resp:
                 assert resp.status == 404  # no install flow without SLACK_CLIENT_ID
@@ -199,9 +188,10 @@ async def test_a_consent_prompt_is_asked_and_settled_with_its_workspaces_token(
         event = mention("C2", "U5", "note: buy milk", team="T2", bot_user_id="UBOT2")
         await bot.send(event, team_id="T2")
         ask = await wait_for(lambda: next((m for m in slack.messages if m.channel == "C2" and m.blocks), None))
-        approval = next(b for b in ask.blocks if b["type"] == "actions")["elements"][0]["value"]
-        await bot.click(slack, "assist_approve", approval, user="U5", channel="C2", message_ts=ask.ts, team="T2")
-        await answered(slack, "C2", event["ts"], "noted")
+        await bot.click(
+            slack, "assist_approve", approval_id(ask), user="U5", channel="C2", message_ts=ask.ts, team="T2"
+        )
+        await reply_containing(slack, "C2", event["ts"], "noted")
     settle = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == ask.ts]
     assert settle and {c.token for c in settle} == {second}
     assert tokens_for_channel(slack, "C2") == {second}

@@ -11,11 +11,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
-from tests.fakes.slack import event_body, mention, wait_for
+from tests.fakes.slack import event_body, mention
 from tests.support.bot import running_bot
+from tests.support.flows import approval_id, consent_prompt, message_containing
 from tests.support.second_server import assistants_file
 from tests.support.waits import RecordedWaits
-from tests.test_tools_flow import approval_id, approval_message, smtp  # noqa: F401 - smtp is a fixture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -73,7 +73,7 @@ async def test_counters_move_after_a_turn_in_http_mode(slack, openai_fake):
         assert value(before, "assist_bot_turns_total", outcome="done") == 0
         event = mention("C1", "U1", "say hello")
         assert await bot.send(event) == 200
-        await wait_for(lambda: any("friend" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "friend")
         await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
         await bot.settled()
         # The reply's last calls (the stream's stop, the status) may land just after the turn is
@@ -105,7 +105,7 @@ async def test_calls_to_a_model_server_an_assistant_names_are_counted_too(slack,
         async with running_bot(slack, openai_fake, ASSIST_BOT_ASSISTANTS=file) as bot:
             url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
             await bot.send(mention("C1", "U1", "hello over there"))
-            await wait_for(lambda: any("You said" in m.text for m in slack.bot_messages("C1")))
+            await message_containing(slack, "C1", "You said")
             done = await wait_metric(url, "assist_bot_turns_total", 1, outcome="done")
     assert len(second.response_requests) == 1 and openai_fake.response_requests == []
     where = {"method": "POST", "endpoint": "/v1/responses", "status": "200"}
@@ -168,7 +168,7 @@ async def test_queue_depth_and_active_streams_while_a_turn_waits_for_a_slot(slac
     assert value(done, "assist_bot_queue_depth") == 0 and value(done, "assist_bot_active_streams") == 0
 
 
-@pytest.mark.usefixtures("smtp")  # send_email is offered only with a mail server
+@pytest.mark.usefixtures("mail_inbox")  # send_email is offered only with a mail server
 async def test_approvals_waiting_while_a_side_effect_tool_waits_for_a_person(slack, openai_fake):
     email = {"to": "ana@example.com", "subject": "Hi", "body": "Hello."}
     openai_fake.enqueue(Text([], calls=[("send_email", email)]), Text(["Sent."]))
@@ -176,7 +176,7 @@ async def test_approvals_waiting_while_a_side_effect_tool_waits_for_a_person(sla
         url = f"http://127.0.0.1:{bot.bot.transport.port}/metrics"
         event = mention("C1", "U1", "email ana")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         waiting = await wait_metric(url, "assist_bot_approvals_waiting", 1)
         assert value(waiting, "assist_bot_active_streams") == 0  # waiting for a person is not streaming
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)

@@ -25,6 +25,7 @@ from tests.fakes.openai import (
 )
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import mention_and_wait_for_reply, reply_containing
 from tests.support.waits import RecordedWaits
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,12 +38,7 @@ EDIT = {"ASSIST_BOT_STREAM_MODE": "edit"}
 
 async def answer(slack, bot, text: str, *, expected: str, user: str = "U1"):
     """Mention the bot; wait for its reply in the thread to contain `expected`."""
-    event = mention("C1", user, text)
-    await bot.send(event)
-    await wait_for(
-        lambda: any(expected in m.text for m in slack.thread_replies("C1", event["ts"])),
-        message=f"a reply containing {expected!r}",
-    )
+    event = await mention_and_wait_for_reply(bot, slack, "C1", user, text, containing=expected)
     (reply,) = slack.thread_replies("C1", event["ts"])
     return reply
 
@@ -169,10 +165,7 @@ async def test_reasoning_and_hosted_tools_show_while_they_run(slack, openai_fake
     async with running_bot(slack, openai_fake, **EDIT) as bot:
         event = mention("C1", "U1", "work hard")
         await bot.send(event)
-        await wait_for(
-            lambda: any(status in m.text for m in slack.thread_replies("C1", event["ts"])),
-            message=f"status {status!r}",
-        )
+        await reply_containing(slack, "C1", event["ts"], status)
         hold.set()
         await wait_for(lambda: slack.thread_replies("C1", event["ts"])[0].text == "All done.", message="the answer")
 

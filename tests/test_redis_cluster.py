@@ -14,6 +14,7 @@ from assist_bot.store.redis import RedisStore
 from tests.fakes.openai import Text, input_texts
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import reply_containing
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -25,10 +26,6 @@ async def cluster(redis_cluster_url):
     yield redis_cluster_url
     await client.flushdb()
     await client.aclose()
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, cluster):
@@ -48,8 +45,8 @@ async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_threa
         gate.set()
         await wait_for(
             lambda: (
-                len(replies_in(slack, "C1", first["ts"])) == 2
-                and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text
+                len(slack.thread_replies("C1", first["ts"])) == 2
+                and "queued on two" in slack.thread_replies("C1", first["ts"])[1].text
             )
         )
     assert len(openai_fake.response_requests) == 2
@@ -60,7 +57,7 @@ async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_threa
     async with running_bot(slack, openai_fake, REDIS_URL=cluster) as again:
         # A new process on the cluster knows the thread (no mention needed) and its conversation.
         await again.send(message("C1", "U1", "after a restart", thread_ts=first["ts"]))
-        await wait_for(lambda: any("after a restart" in r.text for r in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "after a restart")
     convs = {r["conversation"] for r in openai_fake.response_requests}
     assert len(convs) == 1 and len(openai_fake.response_requests) == 3
     assert openai_fake.locked_rejections == 0

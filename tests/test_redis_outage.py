@@ -14,6 +14,7 @@ from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text
 from tests.fakes.slack import event_body, mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import message_containing
 from tests.support.redis_server import restartable_redis
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,10 +30,6 @@ async def wait_health(url: str, status: int, seconds: float = 15) -> None:
     while (got := await health(url)) != status:
         assert asyncio.get_running_loop().time() < deadline, f"/healthz stayed {got}, never {status}"
         await asyncio.sleep(0.05)
-
-
-def replies_in(slack, thread_ts):
-    return [m for m in slack.bot_messages("C1") if m.thread_ts == thread_ts]
 
 
 async def test_redis_down_then_back(slack, openai_fake, caplog):
@@ -51,7 +48,9 @@ async def test_redis_down_then_back(slack, openai_fake, caplog):
             assert await bot.send(later, event_id="EvDown") != 200  # not taken: Slack will retry
 
             gate.set()  # the answer in flight finishes, Redis or not
-            await wait_for(lambda: any(r.text == "Before the outage, after it" for r in replies_in(slack, first["ts"])))
+            await wait_for(
+                lambda: any(r.text == "Before the outage, after it" for r in slack.thread_replies("C1", first["ts"]))
+            )
             # Its end could not be recorded yet: the turn tries again, with back-off.
             await wait_for(lambda: "ending the turn again" in caplog.text)
 
@@ -59,14 +58,14 @@ async def test_redis_down_then_back(slack, openai_fake, caplog):
             await wait_health(bot.health_url, 200)
             # Slack's retry of the refused event is taken and answered.
             assert await bot.send(later, event_id="EvDown", retry_num=1) == 200
-            await wait_for(lambda: any("while Redis is down" in m.text for m in slack.bot_messages("C2")))
+            await message_containing(slack, "C2", "while Redis is down")
             # The turn in flight recorded its end once Redis was back: its thread is free, not
             # left for the sweeper to answer again.
             store = bot.bot.store
             thread = ThreadKey("T1", "C1", first["ts"])
             await wait_for_gone(store, [store.keys.lock(thread), store.keys.inflight(thread)])
     assert len(openai_fake.response_requests) == 2
-    assert len(replies_in(slack, first["ts"])) == 1
+    assert len(slack.thread_replies("C1", first["ts"])) == 1
 
 
 async def wait_for_gone(store, keys, seconds: float = 15) -> None:
@@ -88,7 +87,7 @@ async def test_socket_mode_leaves_an_event_unacknowledged_while_redis_is_down(sl
             again = await slack.push_socket_event(event_body(event), retry_attempt=1, retry_reason="timeout")
             await slack.wait_ack(again)
             assert refused not in slack.acks  # never acknowledged: Slack redelivers it
-            await wait_for(lambda: any("Redis away" in m.text for m in slack.bot_messages("C3")))
+            await message_containing(slack, "C3", "Redis away")
     assert len(openai_fake.response_requests) == 1
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from assist_bot.slack import shortcuts
 from tests.fakes.openai import input_texts
-from tests.fakes.slack import new_ts, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.fakes.slack import new_ts, wait_for
+from tests.support.bot import running_bot
+from tests.support.flows import opened_modal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,15 +49,6 @@ def view_submission(view: dict, question: str, *, user: str = "U1") -> dict:
             "state": {"values": {"question": {"question": {"type": "plain_text_input", "value": question}}}},
         },
     }
-
-
-async def post_payload(bot, payload: dict) -> tuple[int, str]:
-    return await post_signed(
-        bot.events_url,
-        {"payload": payload},
-        signing_secret=SIGNING_SECRET,
-        content_type="application/x-www-form-urlencoded",
-    )
 
 
 def seed_thread(slack, channel: str, replies: int, *, width: int = 0) -> dict:
@@ -95,8 +87,8 @@ async def test_summarize_reads_the_thread_and_answers_in_it_over_socket_mode(sla
 async def test_a_long_thread_is_read_in_pages_and_cut_to_the_root_and_latest_replies(slack, openai_fake):
     thread = seed_thread(slack, "C1", 450, width=100)  # ~48,000 characters: more than MAX_CHARS
     async with running_bot(slack, openai_fake) as bot:
-        status, _ = await post_payload(
-            bot, message_action(slack, shortcuts.SUMMARIZE_CALLBACK, channel="C1", message=thread)
+        status, _ = await bot.post_payload(
+            message_action(slack, shortcuts.SUMMARIZE_CALLBACK, channel="C1", message=thread)
         )
         assert status == 200
         await wait_for(lambda: slack.thread_replies("C1", thread["ts"]))
@@ -113,15 +105,14 @@ async def test_a_long_thread_is_read_in_pages_and_cut_to_the_root_and_latest_rep
 async def test_ask_opens_a_form_and_answers_the_question_in_the_thread(slack, openai_fake):
     thread = seed_thread(slack, "C1", 1)
     async with running_bot(slack, openai_fake) as bot:
-        status, _ = await post_payload(bot, message_action(slack, shortcuts.ASK_CALLBACK, channel="C1", message=thread))
+        status, _ = await bot.post_payload(message_action(slack, shortcuts.ASK_CALLBACK, channel="C1", message=thread))
         assert status == 200
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         assert view["callback_id"] == shortcuts.ASK_VIEW
         assert slack.calls_to("conversations.replies") == []  # read only once the question is asked
-        status, body = await post_payload(bot, view_submission(view, "   "))
+        status, body = await bot.post_payload(view_submission(view, "   "))
         assert status == 200 and json.loads(body)["response_action"] == "errors"
-        status, _ = await post_payload(bot, view_submission(view, "Who disagreed?"))
+        status, _ = await bot.post_payload(view_submission(view, "Who disagreed?"))
         assert status == 200
         await wait_for(lambda: slack.thread_replies("C1", thread["ts"]))
     [request] = openai_fake.response_requests
@@ -134,7 +125,7 @@ async def test_a_thread_the_bot_cannot_read_gets_a_private_note_and_no_answer(sl
     thread = seed_thread(slack, "C9", 1)
     async with running_bot(slack, openai_fake) as bot:
         action = message_action(slack, shortcuts.SUMMARIZE_CALLBACK, channel="C9", message=thread)
-        await post_payload(bot, action)
+        await bot.post_payload(action)
         [note] = await wait_for(lambda: slack.responses)
     assert note["key"] == action["response_url"].rsplit("/", 1)[1]
     assert note["response_type"] == "ephemeral" and "not_in_channel" in note["text"] and "/invite" in note["text"]

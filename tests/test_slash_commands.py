@@ -10,8 +10,9 @@ import pytest
 from assist_bot import texts
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.openai import Text
-from tests.fakes.slack import mention, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.fakes.slack import mention, wait_for
+from tests.support.bot import running_bot
+from tests.support.flows import message_containing, opened_modal, response_to
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,32 +27,16 @@ TWO = Assistants(
 
 
 @pytest.fixture
-def meteo(meteo, monkeypatch):
-    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
-
-
-@pytest.fixture
 def smtp_env(monkeypatch):
     """send_email's own settings (no mail is sent in these tests: nobody approves)."""
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SMTP_FROM", "bot@example.com")
 
 
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
-
-
-async def reply_to(slack, url) -> dict:
-    return await wait_for(lambda: answer(slack, url))
-
-
 async def test_assist_help_and_unknown_subcommands(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         for text in ("", "help", "frobnicate now"):
-            response = await reply_to(slack, await bot.command(slack, "/assist", text))
+            response = await response_to(slack, await bot.command(slack, "/assist", text))
             assert response["text"] == texts.ASSIST_HELP
             assert response["response_type"] == "ephemeral"
             assert response["authorization"] is None  # a response_url never gets the token
@@ -59,15 +44,15 @@ async def test_assist_help_and_unknown_subcommands(slack, openai_fake):
 
 async def test_use_switches_the_channels_assistant_and_admins_guard_it(slack, openai_fake):
     async with running_bot(slack, openai_fake, assistants=TWO, ASSIST_BOT_ADMINS="UADMIN") as bot:
-        listing = await reply_to(slack, await bot.command(slack, "/assist", "assistants"))
+        listing = await response_to(slack, await bot.command(slack, "/assist", "assistants"))
         assert "*general* (in use here)" in listing["text"] and "*coder*" in listing["text"]
-        refused = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="U1"))
+        refused = await response_to(slack, await bot.command(slack, "/assist", "use coder", user="U1"))
         assert refused["text"] == texts.ADMINS_ONLY
-        unknown = await reply_to(slack, await bot.command(slack, "/assist", "use nobody", user="UADMIN"))
+        unknown = await response_to(slack, await bot.command(slack, "/assist", "use nobody", user="UADMIN"))
         assert "no assistant called *nobody*" in unknown["text"]
-        done = await reply_to(slack, await bot.command(slack, "/assist", "use coder", user="UADMIN"))
+        done = await response_to(slack, await bot.command(slack, "/assist", "use coder", user="UADMIN"))
         assert "*coder*" in done["text"]
-        status = await reply_to(slack, await bot.command(slack, "/assist", "status"))
+        status = await response_to(slack, await bot.command(slack, "/assist", "status"))
         assert "coder (gpt-5.4)" in status["text"]
         event = mention("C1", "U1", "which model?")
         await bot.send(event)
@@ -83,9 +68,9 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "remember this")
         await bot.send(event)
-        await wait_for(lambda: any("remember this" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "remember this")
         await bot.settled()  # the turn has ended and saved its conversation
-        done = await reply_to(slack, await bot.command(slack, "/assist", "reset"))
+        done = await response_to(slack, await bot.command(slack, "/assist", "reset"))
         assert "forgot 1 conversation" in done["text"]
         from tests.fakes.slack import message
 
@@ -99,15 +84,15 @@ async def test_reset_starts_fresh_conversations_in_the_channel(slack, openai_fak
 
 async def test_tools_lists_what_the_user_may_use_including_company_tools(slack, openai_fake, smtp_env):
     async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
-        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
-        vip = (await reply_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
+        listing = (await response_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+        vip = (await response_to(slack, await bot.command(slack, "/assist", "tools", user="UVIP")))["text"]
     assert "`/weather` *get_weather*" in listing and "`/email` *send_email* (asks first)" in listing
     assert "*partner*" in listing and "vip_only" not in listing
     assert "`/vip` *vip_only*" in vip
 
 
 @pytest.mark.parametrize("text", ['{"city": "Paris", "unit": "celsius"}', "city=Paris unit=celsius"])
-async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, text):
+async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo_env, text):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", text, channel="C5")
         posted = await wait_for(lambda: slack.bot_messages("C5"))
@@ -116,7 +101,7 @@ async def test_weather_command_with_json_or_pairs(slack, openai_fake, meteo, tex
     assert openai_fake.response_requests == []  # no model needed
 
 
-async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo):
+async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, openai_fake, meteo_env):
     openai_fake.enqueue(Text([], calls=[("get_weather", {"city": "Paris", "unit": "fahrenheit"})]))
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "how warm is it in Paris, in fahrenheit", channel="C5")
@@ -129,17 +114,16 @@ async def test_weather_command_in_plain_words_uses_a_forced_tool_choice(slack, o
 
 async def test_bad_arguments_are_explained_to_the_user_alone(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        response = await reply_to(slack, await bot.command(slack, "/weather", "city=Paris unit=kelvin"))
+        response = await response_to(slack, await bot.command(slack, "/weather", "city=Paris unit=kelvin"))
     assert response["response_type"] == "ephemeral"
     assert "unit" in response["text"] and "celsius" in response["text"]
     assert slack.bot_messages() == []
 
 
-async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo):
+async def test_no_text_opens_a_form_generated_from_the_schema(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         blocks = {b["block_id"]: b for b in view["blocks"]}
         assert set(blocks) == {"city", "unit"}
         assert blocks["unit"]["element"]["type"] == "static_select"
@@ -175,7 +159,7 @@ async def test_email_command_still_asks_for_approval(slack, openai_fake, smtp_en
 
 async def test_without_smtp_there_is_no_email_tool_or_command(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        listing = (await reply_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
+        listing = (await response_to(slack, await bot.command(slack, "/assist", "tools")))["text"]
     assert "`/weather` *get_weather*" in listing and "send_email" not in listing
 
 
@@ -183,25 +167,24 @@ async def test_email_arguments_are_checked_before_anyone_is_asked(slack, openai_
     subject = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxl?="  # "Hi\r\nReply-To: eve@evil.example"
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/email", f"to=ana@example.com subject={subject} body=x", channel="C8")
-        response = await reply_to(slack, url)
+        response = await response_to(slack, url)
     assert response["response_type"] == "ephemeral" and "subject" in response["text"]
     assert slack.bot_messages("C8") == []  # no consent prompt was posted
 
 
-async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fake, meteo):
+async def test_weather_with_only_the_city_uses_the_default_unit(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "city=Paris", channel="C5")
         await bot.command(slack, "/weather", '{"city": "Paris"}', channel="C6")
         await wait_for(lambda: slack.bot_messages("C5") and slack.bot_messages("C6"))
-    assert [f["temperature_unit"] for f in meteo.forecast] == ["celsius", "celsius"]
+    assert [f["temperature_unit"] for f in meteo_env.forecast] == ["celsius", "celsius"]
     assert "• *unit*: celsius" in slack.bot_messages("C5")[0].text
 
 
-async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo):
+async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_in(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         blocks = {b["block_id"]: b for b in view["blocks"]}
         assert (blocks["city"]["optional"], blocks["unit"]["optional"]) == (False, True)
         assert blocks["unit"]["element"]["initial_option"]["value"] == '"celsius"'
@@ -214,14 +197,13 @@ async def test_the_form_marks_parameters_with_defaults_optional_and_fills_them_i
         )
         assert status == 200
         await wait_for(lambda: slack.bot_messages("C7"))
-    assert meteo.forecast[0]["temperature_unit"] == "celsius"
+    assert meteo_env.forecast[0]["temperature_unit"] == "celsius"
 
 
 async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_TOOL_MODULES="tests.support.acme_tools") as bot:
         await bot.command(slack, "/vip", "", user="UVIP", channel="C9")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         # Someone else submits the same view (its private_metadata names the tool and channel).
         status, _ = await bot.submit_view(view, {}, user="U1")
         assert status == 200
@@ -232,11 +214,10 @@ async def test_a_form_submission_checks_who_submits_it(slack, openai_fake):
     assert [m.text for m in posted] == ["<@UVIP> used `/vip`:\nvip"]
 
 
-async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo):
+async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, openai_fake, meteo_env):
     async with running_bot(slack, openai_fake) as bot:
         await bot.command(slack, "/weather", "", channel="C7")
-        [opened] = await wait_for(lambda: slack.calls_to("views.open"))
-        view = opened.args["view"] if isinstance(opened.args["view"], dict) else json.loads(opened.args["view"])
+        view = await opened_modal(slack)
         payload = {
             "type": "view_submission",
             "team": {"id": "T1", "domain": "acme"},
@@ -246,12 +227,7 @@ async def test_a_submission_without_state_is_a_form_error_not_a_crash(slack, ope
             "trigger_id": "trig-1",
             "view": {**view, "id": "V1", "state": {}},  # as Slack sends for a view with no inputs touched
         }
-        status, body = await post_signed(
-            bot.events_url,
-            {"payload": payload},
-            signing_secret=SIGNING_SECRET,
-            content_type="application/x-www-form-urlencoded",
-        )
+        status, body = await bot.post_payload(payload)
     assert status == 200
     assert json.loads(body) == {"response_action": "errors", "errors": {"city": "city: field required"}}
 

@@ -16,21 +16,15 @@ from assist_bot.assistants import Assistant, Assistants, Backend
 from assist_bot.store import ChannelKey, ThreadKey
 from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
+from tests.support.assistants_files import write_assistants_file
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.flows import message_containing, reply_containing
 from tests.support.processes import child_env
 
 pytestmark = pytest.mark.timeout(60)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def texts_in(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-async def answered(slack, channel, thread_ts, expected):
-    await wait_for(lambda: any(expected in text for text in texts_in(slack, channel, thread_ts)))
 
 
 @pytest.fixture
@@ -50,10 +44,10 @@ async def test_local_history_lives_in_redis_within_its_budget(slack, openai_fake
     async with running_bot(slack, openai_fake, assistants=small, REDIS_URL=redis_url) as bot:
         first = mention("C1", "U1", "turn one about apples")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "apples")
+        await reply_containing(slack, "C1", first["ts"], "apples")
         for n, word in enumerate(("pears", "plums"), start=2):
             await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
-            await answered(slack, "C1", first["ts"], word)
+            await reply_containing(slack, "C1", first["ts"], word)
         await bot.settled()
         kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
     assert "[user-U1 (U1)] turn 2 about pears" in openai_fake.seen_texts(2)
@@ -70,13 +64,13 @@ async def test_with_context_off_a_local_history_drops_nothing_until_the_model_re
     async with running_bot(slack, openai_fake, assistants=keep_all, REDIS_URL=redis_url) as bot:
         first = mention("C1", "U1", "turn one about apples")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "apples")
+        await reply_containing(slack, "C1", first["ts"], "apples")
         for n, word in enumerate(("pears", "plums"), start=2):
             await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
-            await answered(slack, "C1", first["ts"], word)
+            await reply_containing(slack, "C1", first["ts"], word)
         openai_fake.context_window = 20  # words: the thread has outgrown the model
         await bot.send(message("C1", "U1", "turn 4 about figs", thread_ts=first["ts"]))
-        await answered(slack, "C1", first["ts"], texts.failure("context_window"))
+        await reply_containing(slack, "C1", first["ts"], texts.failure("context_window"))
     assert "[user-U1 (U1)] turn one about apples" in openai_fake.seen_texts(2)
     assert not any("truncation" in r or "context_management" in r for r in openai_fake.response_requests)
     assert openai_fake.truncations == openai_fake.compactions == 0
@@ -89,9 +83,9 @@ async def test_a_failed_turn_keeps_what_people_said(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "the question that failed")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "⚠️")
+        await reply_containing(slack, "C1", first["ts"], "⚠️")
         await bot.send(message("C1", "U1", "try again", thread_ts=first["ts"]))
-        await answered(slack, "C1", first["ts"], "try again")
+        await reply_containing(slack, "C1", first["ts"], "try again")
     assert len(openai_fake.response_requests) == 3
     assert "[user-U1 (U1)] the question that failed" in openai_fake.seen_texts(2)
 
@@ -101,14 +95,14 @@ async def test_a_lost_response_chain_starts_afresh_instead_of_failing(slack, ope
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "remember me")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "remember me")
+        await reply_containing(slack, "C1", first["ts"], "remember me")
         await bot.settled()
         openai_fake.forget_responses()  # expired, or the server restarted
         await bot.send(message("C1", "U1", "still there?", thread_ts=first["ts"]))
-        await answered(slack, "C1", first["ts"], "still there?")
+        await reply_containing(slack, "C1", first["ts"], "still there?")
         await bot.settled()
         await bot.send(message("C1", "U1", "and now?", thread_ts=first["ts"]))
-        await answered(slack, "C1", first["ts"], "and now?")
+        await reply_containing(slack, "C1", first["ts"], "and now?")
     lost, retried, chained = openai_fake.response_requests[1:]
     assert lost["previous_response_id"] and "previous_response_id" not in retried
     assert chained["previous_response_id"] not in (None, lost["previous_response_id"])
@@ -132,18 +126,18 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
         await bot.bot.store.set_channel_setting(ChannelKey("T1", "C2"), "assistant", "onprem")
         cloud, onprem = mention("C1", "U1", "hello cloud"), mention("C2", "U1", "hello on-prem")
         await asyncio.gather(bot.send(cloud), bot.send(onprem))
-        await answered(slack, "C1", cloud["ts"], "hello cloud")
-        await answered(slack, "C2", onprem["ts"], "hello on-prem")
+        await reply_containing(slack, "C1", cloud["ts"], "hello cloud")
+        await reply_containing(slack, "C2", onprem["ts"], "hello on-prem")
         await bot.send(message("C2", "U1", "and again", thread_ts=onprem["ts"]))
-        await answered(slack, "C2", onprem["ts"], "and again")
+        await reply_containing(slack, "C2", onprem["ts"], "and again")
         file = slack.add_file(
             name="handbook.pdf", content=PDF, mimetype="application/pdf", filetype="pdf", channel="C2"
         )
         await bot.send(file_share_message("C2", "U1", "", [file]))
-        await wait_for(lambda: any("handbook.pdf" in m.text for m in slack.bot_messages("C2")))
+        await message_containing(slack, "C2", "handbook.pdf")
         shot = slack.add_file(name="shot.png", content=PNG, mimetype="image/png", filetype="png", channel="C2")
         await bot.send(file_share_message("C2", "U1", "<@UBOT> what is this?", [shot]))
-        await wait_for(lambda: any("shot.png" in m.text for m in slack.bot_messages("C2")))
+        await message_containing(slack, "C2", "shot.png")
     [to_cloud] = openai_fake.response_requests
     assert to_cloud["conversation"] and {"type": "web_search"} in to_cloud["tools"]
     first, second, about_the_picture = local_server.response_requests
@@ -162,11 +156,11 @@ async def test_one_bot_serves_a_local_model_in_one_channel_and_openai_in_another
 
 
 async def test_check_prints_each_assistants_state(slack, openai_fake, local_server, tmp_path):
-    assistants_file = tmp_path / "assistants.toml"
-    assistants_file.write_text(
+    assistants_file = write_assistants_file(
+        tmp_path,
         'version = 1\ndefault = "cloud"\n[assistants.cloud]\n[assistants.onprem]\nmodel = "qwen3"\n'
         f'[assistants.onprem.backend]\nbase_url = "{local_server.base_url}"\napi_key_env = "LOCAL_LLM_KEY"\n'
-        '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n'
+        '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n',
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -205,9 +199,9 @@ async def test_a_conversation_made_by_a_failed_turn_is_kept(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         first = mention("C1", "U1", "the first try")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "⚠️")
+        await reply_containing(slack, "C1", first["ts"], "⚠️")
         await bot.send(message("C1", "U1", "again", thread_ts=first["ts"]))
-        await answered(slack, "C1", first["ts"], "again")
+        await reply_containing(slack, "C1", first["ts"], "again")
     failed, retried, answered_ = openai_fake.response_requests
     assert failed["conversation"] == retried["conversation"] == answered_["conversation"]
     assert list(openai_fake.conversations) == [failed["conversation"]]
@@ -242,12 +236,10 @@ async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
 
 
 async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(
-    slack, openai_fake, local_server, monkeypatch, meteo
+    slack, openai_fake, local_server, monkeypatch, meteo_env
 ):
     """`/weather <free text>`: the arguments are filled in by the channel's own model."""
     monkeypatch.setenv("LOCAL_LLM_KEY", "sk-local")
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
     on_local = Backend(base_url=local_server.base_url, api_key_env="LOCAL_LLM_KEY")
     assistants = Assistants(
         {
@@ -276,10 +268,10 @@ async def test_a_server_that_compacts_keeps_the_whole_thread_in_a_short_history(
     async with running_bot(slack, openai_fake, assistants=compacting, REDIS_URL=redis_url) as bot:
         first = mention("C1", "U1", "turn one about apples")
         await bot.send(first)
-        await answered(slack, "C1", first["ts"], "apples")
+        await reply_containing(slack, "C1", first["ts"], "apples")
         for n, word in enumerate(("pears", "plums", "figs"), start=2):
             await bot.send(message("C1", "U1", f"turn {n} about {word}", thread_ts=first["ts"]))
-            await answered(slack, "C1", first["ts"], word)
+            await reply_containing(slack, "C1", first["ts"], word)
         await bot.settled()
         kept = (await bot.bot.store.begin_turn(ThreadKey("T1", "C1", first["ts"]))).history
     requests = openai_fake.response_requests

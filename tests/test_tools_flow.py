@@ -16,8 +16,9 @@ from assist_bot.assistants import Assistant, Assistants
 from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, function_outputs
 from tests.fakes.slack import mention, message, wait_for
-from tests.fakes.smtp import smtp_server
+from tests.support.answers import answer_with_outputs
 from tests.support.bot import running_bot, wait_pending
+from tests.support.flows import approval_id, consent_prompt, reply_containing
 from tests.support.modes import every_state_mode
 from tests.support.waits import ControlledDeadlines, RecordedWaits
 
@@ -28,23 +29,6 @@ ACME = "tests.support.acme_tools"
 
 def acme_assistants(*tools: str) -> Assistants:
     return Assistants({"acme": Assistant(name="acme", model="gpt-5.4-mini", tools=tools)}, "acme")
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-def answer_with_outputs(body: dict) -> Text:
-    """The model's second round: it repeats what the tools returned."""
-    return Text.of("Tools said: " + json.dumps(sorted(function_outputs(body).values())))
-
-
-@pytest.fixture
-def meteo_env(meteo, monkeypatch):
-    """The weather tool's own settings, set the way users set them: in the environment."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
 
 
 @every_state_mode
@@ -58,7 +42,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     ) as bot:
         event = mention("C1", "U1", "What's the weather in Paris?")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     first, second = openai_fake.response_requests
     offered = {t["name"]: t for t in first["tools"] if t["type"] == "function"}
     assert set(offered) == {"get_weather"}  # no SMTP configured: send_email is not offered
@@ -68,7 +52,7 @@ async def test_weather_question_runs_get_weather_and_answers_from_open_meteo(sla
     [output] = function_outputs(second).values()
     assert json.loads(output)["temperature"] == 20.2 and json.loads(output)["place"] == "Paris"
     assert meteo.geocoding[0]["name"] == "Paris" and meteo.forecast[0]["temperature_unit"] == "celsius"
-    reply = replies_in(slack, "C1", event["ts"])[0]
+    reply = slack.thread_replies("C1", event["ts"])[0]
     assert any(texts.tool_activity("function", "get_weather") in h for h in reply.history)
     assert "20.2" in reply.text
 
@@ -97,14 +81,14 @@ async def test_calls_run_concurrently_and_errors_and_timeouts_become_text(slack,
     ) as bot:
         event = mention("C1", "U1", "do everything")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert deadlines.asked.count(45) == 1  # the tool ran under its own time-out
     outputs = sorted(function_outputs(openai_fake.response_requests[1]).values())
     assert "met partner (x)" in outputs and "partner here" in outputs  # ran side by side
     assert any(o.startswith("Error:") and "broken on purpose: test" in o for o in outputs)
     assert any(o.startswith("Error:") and "did not finish" in o for o in outputs)
     assert any("no_such_tool is not available" in o for o in outputs)
-    reply = replies_in(slack, "C1", event["ts"])[0]
+    reply = slack.thread_replies("C1", event["ts"])[0]
     assert reply.text.startswith("Let me check.") and "Tools said" in reply.text
 
 
@@ -119,9 +103,7 @@ async def test_tool_rounds_are_capped(slack, openai_fake):
     ) as bot:
         event = mention("C1", "U1", "loop forever")
         await bot.send(event)
-        await wait_for(
-            lambda: any(texts.failure("tool_rounds") in m.text for m in replies_in(slack, "C1", event["ts"]))
-        )
+        await reply_containing(slack, "C1", event["ts"], texts.failure("tool_rounds"))
     assert len(openai_fake.response_requests) == 3
 
 
@@ -132,68 +114,32 @@ async def test_a_tool_the_user_may_not_use_is_not_offered(slack, openai_fake):
         for user in ("U1", "UVIP"):
             event = mention("C1", user, f"hello from {user}")
             await bot.send(event)
-            await wait_for(lambda: any(f"hello from {user}" in m.text for m in replies_in(slack, "C1", event["ts"])))
+            await reply_containing(slack, "C1", event["ts"], f"hello from {user}")
     offered = [{t["name"] for t in r["tools"]} for r in openai_fake.response_requests]
     assert offered == [{"partner"}, {"partner", "vip_only"}]
-
-
-async def approval_message(slack, channel, thread_ts=None):
-    def find():
-        return next(
-            (
-                m
-                for m in slack.bot_messages(channel)
-                if m.blocks
-                and any(b.get("type") == "actions" for b in m.blocks)
-                and (thread_ts is None or m.thread_ts == thread_ts)
-            ),
-            None,
-        )
-
-    return await wait_for(find)
-
-
-def approval_id(msg) -> str:
-    actions = next(b for b in msg.blocks if b["type"] == "actions")
-    return actions["elements"][0]["value"]
-
-
-@pytest.fixture
-async def smtp(monkeypatch):
-    """A real SMTP server, and send_email's own settings (SMTP_*) pointing at it."""
-    async with smtp_server() as server:
-        controller, _ = server
-        for name, value in {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(controller.port),
-            "SMTP_FROM": "bot@example.com",
-            "SMTP_STARTTLS": "false",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield server
 
 
 EMAIL = {"to": "ana@example.com", "subject": "Summary", "body": "Here is the summary of the thread."}
 
 
 @every_state_mode
-async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, smtp):
+async def test_send_email_asks_first_and_someone_else_must_approve(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the summary to ana@example.com")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         assert "ana@example.com" in json.dumps(ask.blocks) and "Here is the summary" in json.dumps(ask.blocks)
         assert "Someone else (or an admin) must approve" in ask.text
-        assert smtp[1].envelopes == []  # nothing sent before approval
+        assert mail_inbox.envelopes == []  # nothing sent before approval
         # The requester may not approve their own email (SMTP_FROM is the company's address).
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "someone else" in slack.calls_to("chat.postEphemeral")[0].args["text"]
-        assert smtp[1].envelopes == []
+        assert mail_inbox.envelopes == []
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
-    [envelope] = smtp[1].envelopes
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
+    [envelope] = mail_inbox.envelopes
     mail = message_from_bytes(envelope.content, policy=default_policy)
     assert envelope.rcpt_tos == ["ana@example.com"]
     assert (mail["To"], mail["Subject"]) == ("ana@example.com", "Summary")
@@ -212,40 +158,40 @@ async def test_a_self_approvable_tool_is_approved_by_its_requester_only(slack, o
     ) as bot:
         event = mention("C1", "U1", "note: buy milk")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
         await wait_for(lambda: slack.calls_to("chat.postEphemeral"))
         assert "Only <@U1>" in slack.calls_to("chat.postEphemeral")[0].args["text"]
         await bot.click(slack, "assist_approve", approval_id(ask), user="U1", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert "noted: buy milk" in json.dumps(function_outputs(openai_fake.response_requests[1]))
 
 
 @every_state_mode
-async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, smtp):
+async def test_a_declined_email_is_not_sent_and_the_model_is_told(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         await bot.click(slack, "assist_decline", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
-    assert smtp[1].envelopes == []
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
+    assert mail_inbox.envelopes == []
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "declined" in output and "<@UADMIN>" in output
     settled = next(m for m in slack.bot_messages("C1") if m.ts == ask.ts)
     assert "declined by <@UADMIN>" in settled.text
 
 
-async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, smtp):
+async def test_no_answer_in_time_counts_as_declined(slack, openai_fake, mail_inbox):
     openai_fake.enqueue(Text([], calls=[("send_email", EMAIL)]), answer_with_outputs)
     waits = RecordedWaits()  # the time-out is over as soon as it is asked for: nothing sleeps it out
     async with running_bot(slack, openai_fake, timers={"sleep": waits}, ASSIST_BOT_APPROVAL_TIMEOUT=450) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert waits.waits == [450]  # waited exactly ASSIST_BOT_APPROVAL_TIMEOUT
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []
     assert "nobody approved it in time" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert any(texts.approval_timed_out("send_email") == m.text for m in slack.bot_messages("C1"))
 
@@ -258,9 +204,9 @@ async def test_the_follow_up_after_a_tool_turn_is_answered_normally(slack, opena
     ) as bot:
         event = mention("C1", "U1", "first")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
         await bot.send(message("C1", "U1", "and then?", thread_ts=event["ts"]))
-        await wait_for(lambda: any("and then?" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "and then?")
     assert "partner here" in openai_fake.seen_texts(2)  # the next turn sees the tool's output
 
 
@@ -285,7 +231,7 @@ async def test_a_batched_turn_does_not_borrow_another_speakers_tools(slack, open
     ) as bot:
         first = await run_batched(bot, openai_fake, "hi", ("U1", "run vip_only and post it here"), ("UVIP", "thanks"))
         await wait_for(lambda: len(openai_fake.response_requests) == 2)
-        await wait_for(lambda: len(replies_in(slack, "C1", first["ts"])) == 2)
+        await wait_for(lambda: len(slack.thread_replies("C1", first["ts"])) == 2)
     offered = {t["name"] for t in openai_fake.response_requests[1]["tools"]}
     assert offered == {"partner"}  # UVIP's "thanks" does not lend U1 the VIP tool
 
@@ -300,31 +246,31 @@ async def test_an_approval_for_a_batched_turn_must_hold_for_every_requester(slac
         ASSIST_BOT_ADMINS="UADMIN",
     ) as bot:
         first = await run_batched(bot, openai_fake, "hi", ("U1", "note a raise for me"), ("U2", "ok"), then=note)
-        ask = await approval_message(slack, "C1", first["ts"])
+        ask = await consent_prompt(slack, "C1", first["ts"])
         assert "<@U1>" in ask.text and "<@U2>" in ask.text
         for user in ("U1", "U2"):  # neither may approve for the other
             await bot.click(slack, "assist_approve", approval_id(ask), user=user, channel="C1", message_ts=ask.ts)
         await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 2)
         assert all("only an admin" in c.args["text"] for c in slack.calls_to("chat.postEphemeral"))
         await bot.click(slack, "assist_approve", approval_id(ask), user="UADMIN", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "Tools said")
     assert "noted: raise for U1" in json.dumps(function_outputs(openai_fake.response_requests[2]))
 
 
-async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(slack, openai_fake, smtp):
+async def test_an_encoded_word_subject_from_the_model_never_reaches_a_prompt(slack, openai_fake, mail_inbox):
     injected = "=?utf-8?b?SGkNClJlcGx5LVRvOiBldmVAZXZpbC5leGFtcGxlDQpDb250ZW50LVR5cGU6IHRleHQvaHRtbA==?="
     openai_fake.enqueue(Text([], calls=[("send_email", {**EMAIL, "subject": injected})]), answer_with_outputs)
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email it")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "invalid arguments: subject" in output
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []
 
 
-async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, smtp):
+async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, mail_inbox):
     # The model puts a long body first and the recipient last: the prompt used to be cut
     # at 2,900 characters, hiding the recipient and a P.S.
     body = "Quarterly figures. " * 154 + "P.S. the merger is confidential."
@@ -334,7 +280,7 @@ async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, 
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the figures")
         await bot.send(event)
-        ask = await approval_message(slack, "C1", event["ts"])
+        ask = await consent_prompt(slack, "C1", event["ts"])
         shown = [b["text"]["text"] for b in ask.blocks if b["type"] == "section"][1:]
         assert shown[:2] == ["to: eve@evil.example", "subject: Figures"]  # the tool's order, short fields first
         assert "attached in full above as send_email-body.txt" in shown[2]
@@ -342,8 +288,8 @@ async def test_the_consent_prompt_shows_every_field_in_full(slack, openai_fake, 
         assert attached.content.decode() == body and attached.thread_ts == event["ts"]
         assert all(b["text"]["type"] == "plain_text" for b in ask.blocks[1:-1])  # nothing can ping or hide a link
         await bot.click(slack, "assist_approve", approval_id(ask), user="U2", channel="C1", message_ts=ask.ts)
-        await wait_for(lambda: smtp[1].envelopes)
-    assert smtp[1].envelopes[0].rcpt_tos == ["eve@evil.example"]
+        await wait_for(lambda: mail_inbox.envelopes)
+    assert mail_inbox.envelopes[0].rcpt_tos == ["eve@evil.example"]
 
 
 async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack, openai_fake):
@@ -353,21 +299,21 @@ async def test_a_tool_cannot_read_the_bots_credentials_through_its_context(slack
     ) as bot:
         event = mention("C1", "U1", "snoop")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     [output] = function_outputs(openai_fake.response_requests[1]).values()
     assert "channel='C1'" in output and "user='U1'" in output  # it did see its context
     assert slack.bot_token not in output and "sk-test" not in output
     assert bot.bot.settings.slack_bot_token.get_secret_value() == slack.bot_token
 
 
-async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, smtp):
+async def test_a_long_value_that_cannot_be_attached_is_never_asked_about(slack, openai_fake, mail_inbox):
     arguments = {"to": "ana@example.com", "subject": "Figures", "body": "x" * 5000}
     openai_fake.enqueue(Text([], calls=[("send_email", arguments)]), answer_with_outputs)
     slack.fail_next("files.getUploadURLExternal", error="not_allowed_token_type", times=5)
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "email the figures")
         await bot.send(event)
-        await wait_for(lambda: any("Tools said" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "Tools said")
     assert "could not be shown to people for approval" in json.dumps(function_outputs(openai_fake.response_requests[1]))
     assert not any(m.blocks and any(b["type"] == "actions" for b in m.blocks) for m in slack.bot_messages("C1"))
-    assert smtp[1].envelopes == []
+    assert mail_inbox.envelopes == []

@@ -4,7 +4,6 @@ an estimated cost, and a used-up budget stops a turn before any model call."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -12,8 +11,10 @@ import pytest
 from assist_bot import texts
 from assist_bot.usage import month_of
 from tests.fakes.openai import Text
-from tests.fakes.slack import file_share_message, mention, wait_for
+from tests.fakes.slack import file_share_message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import mention_and_wait_for_reply, message_containing, reply_texts, response_to
+from tests.support.polling import wait_until_equal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,33 +30,9 @@ def usage(input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: 
     }
 
 
-def replies(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-async def until(check, seconds: float = 10):
-    """Poll an async check until it is truthy (bounded)."""
-    deadline = time.monotonic() + seconds
-    while not (value := await check()):
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
-    return value
-
-
-async def ask(bot, slack, channel, user, text, expected):
-    event = mention(channel, user, text)
-    assert await bot.send(event) == 200
-    await wait_for(lambda: any(expected in r for r in replies(slack, channel, event["ts"])))
-    return event
-
-
 async def recorded_tokens(bot, scope: str) -> int:
     figures = await bot.bot.ledger.usage("T1", month_of(time.time()), [scope])
     return figures[scope].get("tokens", 0)
-
-
-def answer(slack, url):
-    return next((r for r in slack.responses if url.endswith(r["key"])), None)
 
 
 async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(slack, openai_fake, redis_url):
@@ -65,13 +42,13 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
     )
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_ADMINS="UADMIN") as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "question one", "First answer")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1500))
-        await ask(bot, slack, "C2", "U2", "question two", "Searched")
-        await until(lambda: _equals(recorded_tokens(bot, "workspace"), 2000))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "question one", containing="First answer")
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 1500)
+        await mention_and_wait_for_reply(bot, slack, "C2", "U2", "question two", containing="Searched")
+        await wait_until_equal(lambda: recorded_tokens(bot, "workspace"), 2000)
 
         mine = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        text = (await wait_for(lambda: answer(slack, mine)))["text"]
+        text = (await response_to(slack, mine))["text"]
         assert "*Usage of <#C1>" in text
         assert "Tokens: 1,500 — input 1,200 (cached 200), output 300 (reasoning 50)" in text
         # gpt-5.4-mini: 1,000 fresh × $0.75 + 200 cached × $0.075 + 300 × $4.50, per 1M tokens.
@@ -79,7 +56,7 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
         assert "the workspace" not in text and "Most tokens" not in text  # U1 is no admin
 
         url = await bot.command(slack, "/assist", "usage", user="UADMIN", channel="C1")
-        admin = (await wait_for(lambda: answer(slack, url)))["text"]
+        admin = (await response_to(slack, url))["text"]
         assert "*Usage of the workspace" in admin and "Tokens: 2,000" in admin
         assert "web search 1" in admin
         assert "channels: <#C1> 1,500, <#C2> 500" in admin
@@ -91,16 +68,12 @@ async def test_usage_is_recorded_from_response_usage_and_shown_by_assist_usage(s
             name="notes.md", content=b"# Notes\n" * 10, mimetype="text/markdown", filetype="markdown", channel="C1"
         )
         await bot.send(file_share_message("C1", "U1", "", [doc]))
-        await wait_for(lambda: any("notes.md" in m.text for m in slack.bot_messages("C1")))
+        await message_containing(slack, "C1", "notes.md")
         again = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        assert "Stored: 80 B in 1 file(s)" in (await wait_for(lambda: answer(slack, again)))["text"]
+        assert "Stored: 80 B in 1 file(s)" in (await response_to(slack, again))["text"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["assistant:default", "user:U2"])
     assert figures["user:U2"]["web_search"] == 1 and figures["user:U2"]["turns"] == 1
     assert sum(v for k, v in figures["assistant:default"].items() if k.startswith("input@")) == 1600
-
-
-async def _equals(value, expected) -> bool:
-    return await value == expected
 
 
 @pytest.mark.parametrize("backend", ["redis", "memory"])
@@ -111,25 +84,27 @@ async def test_a_used_up_budget_stops_the_turn_before_any_model_call(slack, open
     async with running_bot(slack, openai_fake, redis_url=url, **settings) as bot:
         if url:
             await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "first", "one")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 850))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "first", containing="one")
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 850)
         # 85 % used: the admin hears of it, by DM, once.
         alert = await wait_for(lambda: [m for m in slack.bot_messages("UADMIN")])
         assert "<#C1> has used 85 % of its monthly token budget (850 of 1,000 tokens)" in alert[0].text
-        await ask(bot, slack, "C1", "U2", "second", "two")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 1050))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U2", "second", containing="two")
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 1050)
         requests = len(openai_fake.response_requests)
         conversations = len(openai_fake.conversations)
 
-        refused = await ask(bot, slack, "C1", "U1", "third", texts.failure("budget_channel"))
+        refused = await mention_and_wait_for_reply(
+            bot, slack, "C1", "U1", "third", containing=texts.failure("budget_channel")
+        )
         assert len(openai_fake.response_requests) == requests  # no model call
         assert len(openai_fake.conversations) == conversations  # nor anything else at OpenAI
-        assert replies(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
+        assert reply_texts(slack, "C1", refused["ts"]) == [texts.failure("budget_channel")]
         await bot.settled()
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), ["channel:C1"])
         assert figures["channel:C1"]["turns"] == 2  # the refused turn is no answer
         # Another channel has its own budget.
-        await ask(bot, slack, "C2", "U1", "elsewhere", "You said")
+        await mention_and_wait_for_reply(bot, slack, "C2", "U1", "elsewhere", containing="You said")
         assert len(slack.bot_messages("UADMIN")) == 1  # told once, though 105 % now
 
 
@@ -137,17 +112,17 @@ async def test_a_users_budget_counts_that_user_alone(slack, openai_fake, redis_u
     openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "big question", "spent")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
-        await ask(bot, slack, "C1", "U1", "again", texts.failure("budget_user"))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "again", containing=texts.failure("budget_user"))
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        mine = (await wait_for(lambda: answer(slack, url)))["text"]
+        mine = (await response_to(slack, url))["text"]
         assert "*Your tokens this month:* 110 of 100 (110 %)" in mine
         assert "the workspace" not in mine  # no ASSIST_BOT_ADMINS: only the workspace's admins see it
         slack.users["UBOSS"] = {"is_admin": True}
         url = await bot.command(slack, "/assist", "usage", user="UBOSS", channel="C1")
-        assert "*Usage of the workspace" in (await wait_for(lambda: answer(slack, url)))["text"]
-        await ask(bot, slack, "C1", "U2", "my turn", "You said")
+        assert "*Usage of the workspace" in (await response_to(slack, url))["text"]
+        await mention_and_wait_for_reply(bot, slack, "C1", "U2", "my turn", containing="You said")
     assert len(openai_fake.response_requests) == 2
 
 
@@ -158,32 +133,24 @@ async def test_a_model_without_a_price_is_named_and_escaped(slack, openai_fake, 
     openai_fake.enqueue(Text.of("Hi", usage=usage(100, 10)))
     async with running_bot(slack, openai_fake, assistants=odd, redis_url=redis_url) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "hello", "Hi")
-        await until(lambda: _equals(recorded_tokens(bot, "channel:C1"), 110))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "hello", containing="Hi")
+        await wait_until_equal(lambda: recorded_tokens(bot, "channel:C1"), 110)
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        text = (await wait_for(lambda: answer(slack, url)))["text"]
+        text = (await response_to(slack, url))["text"]
     assert "Estimated cost: $0.0000 (no price for in-house&lt;!here&gt;)" in text
     assert "<!here>" not in text
 
 
 # -- slash commands: the model that fills in a tool's arguments is metered like an answer --------
-@pytest.fixture
-def meteo_env(meteo, monkeypatch):
-    """The fake Open-Meteo, set as the weather tool's own settings (OPEN_METEO_*)."""
-    monkeypatch.setenv("OPEN_METEO_GEOCODING_URL", meteo.geocoding_url)
-    monkeypatch.setenv("OPEN_METEO_FORECAST_URL", meteo.forecast_url)
-    return meteo
-
-
 async def test_a_slash_command_in_plain_words_is_refused_over_budget(slack, openai_fake, redis_url):
     openai_fake.enqueue(Text.of("spent", usage=usage(90, 20)))
     async with running_bot(slack, openai_fake, redis_url=redis_url, ASSIST_BOT_TOKEN_BUDGET_USER=100) as bot:
         await bot.bot.store._redis.flushdb()
-        await ask(bot, slack, "C1", "U1", "big question", "spent")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "big question", containing="spent")
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
 
         url = await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
-        refused = await wait_for(lambda: answer(slack, url))
+        refused = await response_to(slack, url)
         await bot.settled()
     assert refused["response_type"] == "ephemeral"
     assert refused["text"] == texts.failure("budget_user")
@@ -200,7 +167,7 @@ async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_bud
         await bot.command(slack, "/weather", "how warm is it in Paris", user="U1", channel="C1")
         posted = await wait_for(lambda: slack.bot_messages("C1"))
         assert posted[0].text.startswith("<@U1> used `/weather`:")
-        await until(lambda: _equals(recorded_tokens(bot, "user:U1"), 110))
+        await wait_until_equal(lambda: recorded_tokens(bot, "user:U1"), 110)
         scopes = ["workspace", "channel:C1", "user:U1", "assistant:default"]
         figures = await bot.bot.ledger.usage("T1", month_of(time.time()), scopes)
         assert {scope: figures[scope]["tokens"] for scope in scopes} == dict.fromkeys(scopes, 110)
@@ -210,9 +177,9 @@ async def test_a_slash_commands_model_call_is_recorded_and_counts_toward_the_bud
         assert metrics.get_sample_value("assist_bot_tokens_total", {"model": "gpt-5.4-mini", "kind": "input"}) == 80
 
         url = await bot.command(slack, "/assist", "usage", user="U1", channel="C1")
-        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await wait_for(lambda: answer(slack, url)))["text"]
+        assert "*Your tokens this month:* 110 of 100 (110 %)" in (await response_to(slack, url))["text"]
         # Over budget now, by the slash command alone: neither another command nor an answer calls the model.
         again = await bot.command(slack, "/weather", "and in Lyon?", user="U1", channel="C1")
-        assert (await wait_for(lambda: answer(slack, again)))["text"] == texts.failure("budget_user")
-        await ask(bot, slack, "C1", "U1", "hello", texts.failure("budget_user"))
+        assert (await response_to(slack, again))["text"] == texts.failure("budget_user")
+        await mention_and_wait_for_reply(bot, slack, "C1", "U1", "hello", containing=texts.failure("budget_user"))
     assert len(openai_fake.response_requests) == 1

@@ -8,36 +8,16 @@ import asyncio
 
 import pytest
 
-from tests.fakes.slack import file_deleted, file_share_message, wait_for
+from tests.fakes.slack import file_deleted, wait_for
 from tests.files.shapes import DROPBOX_PDF, GOOGLE_DOC, HIDDEN_BY_LIMIT, SLACK_CONNECT_STUB, TOMBSTONE
+from tests.support.answers import answer_citing_a_file_it_made
 from tests.support.bot import running_bot
+from tests.support.flows import reactions_on, reply_containing, reply_texts, share_files
 
 pytestmark = pytest.mark.timeout(60)
 
 MD = b"# Handbook\n25 days of leave.\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def notes(slack, channel, thread_ts):
-    return [m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-def reactions(slack, ts):
-    return [
-        (c.method, c.args["name"])
-        for c in slack.calls
-        if c.method.startswith("reactions.") and c.args.get("timestamp") == ts
-    ]
-
-
-async def send_files(bot, channel, files, *, text="", channel_type="channel"):
-    event = file_share_message(channel, "U1", text, files, channel_type=channel_type)
-    assert await bot.send(event) == 200
-    return event
-
-
-async def settled(bot):
-    await bot.settled()
 
 
 # -- every real file shape -----------------------------------------------------------------------------
@@ -47,23 +27,23 @@ async def test_a_slack_connect_stub_is_resolved_with_files_info_before_routing(s
     )
     assert set(stub) == set(SLACK_CONNECT_STUB)  # the recorded shape: no name, no URLs
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [stub])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == ["📚 Added *handbook.md* to <#C1>'s knowledge."]
+        event = await share_files(bot, "C1", [stub])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == ["📚 Added *handbook.md* to <#C1>'s knowledge."]
     assert [c.args["file"] for c in slack.calls_to("files.info")] == [stub["id"]]
-    assert reactions(slack, event["ts"])[-1] == ("reactions.add", "white_check_mark")
+    assert reactions_on(slack, event["ts"])[-1] == ("reactions.add", "white_check_mark")
     [stored] = openai_fake.files.values()
     assert (stored["filename"], stored["content"]) == ("handbook.md", MD)
 
 
 async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [SLACK_CONNECT_STUB])  # files.info: file_not_found
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == [
+        event = await share_files(bot, "C1", [SLACK_CONNECT_STUB])  # files.info: file_not_found
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == [
         "⚠️ Slack did not let me read a file shared here (is the bot in the channel?)."
     ]
-    assert ("reactions.add", "white_check_mark") not in reactions(slack, event["ts"])
+    assert ("reactions.add", "white_check_mark") not in reactions_on(slack, event["ts"])
 
 
 @pytest.mark.parametrize(
@@ -93,10 +73,10 @@ async def test_a_stub_files_info_will_not_resolve_gets_a_clear_note(slack, opena
 )
 async def test_unreadable_shapes_get_their_own_note_and_no_check_mark(slack, openai_fake, shape, note):
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [dict(shape)])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    assert notes(slack, "C1", event["ts"]) == [note]
-    assert reactions(slack, event["ts"]) == [("reactions.add", "warning")]  # no ⏳: there was nothing to do
+        event = await share_files(bot, "C1", [dict(shape)])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    assert reply_texts(slack, "C1", event["ts"]) == [note]
+    assert reactions_on(slack, event["ts"]) == [("reactions.add", "warning")]  # no ⏳: there was nothing to do
     assert slack.calls_to("files.info") == [] and slack.download_tokens == [] and openai_fake.files == {}
 
 
@@ -104,15 +84,15 @@ async def test_a_check_mark_is_never_added_for_a_skipped_file(slack, openai_fake
     """A picture nobody asked about is skipped silently; a readable file beside a deleted one is not ✅."""
     async with running_bot(slack, openai_fake) as bot:
         picture = slack.add_file(name="cat.png", content=PNG, mimetype="image/png", filetype="png", channel="C1")
-        lone = await send_files(bot, "C1", [picture])
+        lone = await share_files(bot, "C1", [picture])
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        mixed = await send_files(bot, "C1", [doc, dict(TOMBSTONE)])
-        await wait_for(lambda: notes(slack, "C1", mixed["ts"]))
-        await settled(bot)
-    assert reactions(slack, lone["ts"]) == [] and notes(slack, "C1", lone["ts"]) == []
-    assert reactions(slack, mixed["ts"])[-1] == ("reactions.add", "warning")
-    assert ("reactions.add", "white_check_mark") not in reactions(slack, mixed["ts"])
-    assert len(notes(slack, "C1", mixed["ts"])[0].splitlines()) == 2  # one line per file
+        mixed = await share_files(bot, "C1", [doc, dict(TOMBSTONE)])
+        await wait_for(lambda: reply_texts(slack, "C1", mixed["ts"]))
+        await bot.settled()
+    assert reactions_on(slack, lone["ts"]) == [] and reply_texts(slack, "C1", lone["ts"]) == []
+    assert reactions_on(slack, mixed["ts"])[-1] == ("reactions.add", "warning")
+    assert ("reactions.add", "white_check_mark") not in reactions_on(slack, mixed["ts"])
+    assert len(reply_texts(slack, "C1", mixed["ts"])[0].splitlines()) == 2  # one line per file
 
 
 # -- names that try to ping or disguise a link -------------------------------------------------------------
@@ -122,9 +102,9 @@ async def test_hostile_file_names_are_shown_as_text(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
         exe = slack.add_file(name=unsupported, content=b"MZ", mimetype="application/octet-stream", filetype="exe")
-        event = await send_files(bot, "C1", [doc, exe])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    [note] = notes(slack, "C1", event["ts"])
+        event = await share_files(bot, "C1", [doc, exe])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    [note] = reply_texts(slack, "C1", event["ts"])
     assert "<!channel>" not in note and "<https://evil" not in note and "<@U999>" not in note
     added, refused = note.splitlines()  # one line per file, in the message's order
     shown = "&lt;!channel&gt; &amp; &lt;https://evil.example|https://corp.example&gt;.md"
@@ -137,8 +117,8 @@ async def test_a_file_deleted_in_slack_leaves_every_channel_that_holds_it(slack,
     async with running_bot(slack, openai_fake) as bot:
         file = slack.add_file(name="policy.md", content=MD, mimetype="text/markdown", filetype="markdown")
         for channel in ("C1", "C2"):
-            event = await send_files(bot, channel, [file])
-            await wait_for(lambda: notes(slack, channel, event["ts"]))
+            event = await share_files(bot, channel, [file])
+            await wait_for(lambda: reply_texts(slack, channel, event["ts"]))
         assert len(openai_fake.vector_stores) == 2
         assert all(len(store["files"]) == 1 for store in openai_fake.vector_stores.values())
         await bot.send(file_deleted(file["id"]))
@@ -153,9 +133,9 @@ async def test_openai_error_text_is_never_posted_on_intake(slack, openai_fake, c
     openai_fake.api_key = "sk-rotated"  # the bot's key is now refused: OpenAI answers 401 with its own words
     async with running_bot(slack, openai_fake, ASSIST_BOT_OPENAI_MAX_RETRIES=0) as bot:
         doc = slack.add_file(name="a.md", content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        event = await send_files(bot, "C1", [doc])
-        await wait_for(lambda: notes(slack, "C1", event["ts"]))
-    [note] = notes(slack, "C1", event["ts"])
+        event = await share_files(bot, "C1", [doc])
+        await wait_for(lambda: reply_texts(slack, "C1", event["ts"]))
+    [note] = reply_texts(slack, "C1", event["ts"])
     assert note == (
         "⚠️ I could not add *a.md*: the bot's access to the AI service was refused (an admin needs to check its API key)"
     )
@@ -170,16 +150,16 @@ async def test_concurrent_downloads_are_capped_per_process(slack, openai_fake):
         for n in range(5):
             file = slack.add_file(name=f"d{n}.md", content=MD, mimetype="text/markdown", filetype="markdown")
             gates.append(slack.file_hold(file["id"]))
-            events.append(await send_files(bot, f"C{n}", [file]))
+            events.append(await share_files(bot, f"C{n}", [file]))
         await wait_for(lambda: slack.downloads_in_flight == 2)
         await asyncio.sleep(0.2)  # not a timing assertion: a chance for a third download to start if it could
         assert slack.downloads_in_flight == 2
         for gate in gates:
             gate.set()
         for n, event in enumerate(events):
-            await wait_for(lambda: notes(slack, f"C{n}", event["ts"]))
+            await wait_for(lambda: reply_texts(slack, f"C{n}", event["ts"]))
     assert slack.max_downloads_in_flight == 2
-    assert all(notes(slack, f"C{n}", e["ts"])[0].startswith("📚") for n, e in enumerate(events))
+    assert all(reply_texts(slack, f"C{n}", e["ts"])[0].startswith("📚") for n, e in enumerate(events))
 
 
 async def test_a_mention_with_a_file_still_answers_after_intake(slack, openai_fake):
@@ -187,9 +167,9 @@ async def test_a_mention_with_a_file_still_answers_after_intake(slack, openai_fa
         name="q.md", content=MD, mimetype="text/markdown", filetype="markdown", file_access="check_file_info"
     )
     async with running_bot(slack, openai_fake) as bot:
-        event = await send_files(bot, "C1", [stub], text="<@UBOT> what does it say?")
+        event = await share_files(bot, "C1", [stub], text="<@UBOT> what does it say?")
         await wait_for(lambda: openai_fake.response_requests)
-    assert notes(slack, "C1", event["ts"])[0] == "📚 Added *q.md* to <#C1>'s knowledge."
+    assert reply_texts(slack, "C1", event["ts"])[0] == "📚 Added *q.md* to <#C1>'s knowledge."
 
 
 async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, openai_fake):
@@ -199,8 +179,8 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
     name = "<!here> <https://evil.example|https://corp.example>.md"
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE="edit") as bot:
         doc = slack.add_file(name=name, content=MD, mimetype="text/markdown", filetype="markdown", channel="C1")
-        shared = await send_files(bot, "C1", [doc])
-        await wait_for(lambda: notes(slack, "C1", shared["ts"]))
+        shared = await share_files(bot, "C1", [doc])
+        await wait_for(lambda: reply_texts(slack, "C1", shared["ts"]))
         [file_id] = openai_fake.files
         openai_fake.enqueue(
             Text(
@@ -209,37 +189,21 @@ async def test_a_cited_file_with_a_hostile_name_is_footnoted_as_text(slack, open
         )
         question = mention("C1", "U2", "how many days?")
         await bot.send(question)
-        await wait_for(lambda: any("Sources" in n for n in notes(slack, "C1", question["ts"])))
-    [answer] = notes(slack, "C1", question["ts"])
+        await reply_containing(slack, "C1", question["ts"], "Sources")
+    [answer] = reply_texts(slack, "C1", question["ts"])
     footnote = answer.split("*Sources*\n", 1)[1]
     assert footnote == f"[1] <{doc['permalink']}|&lt;!here&gt; &lt;https://evil.example|https://corp.example&gt;.md>"
 
 
 async def test_files_the_model_makes_are_titled_and_noted_as_text(slack, openai_fake):
     """A code-interpreter file name is the model's to choose, so it is escaped like any name."""
-    from tests.fakes.openai import Text
     from tests.fakes.slack import mention
 
-    container = "cntr_hostile"
-
-    def draw(body):
-        first = openai_fake.add_container_file(container, "<!channel>.png", b"\x89PNG 1")
-        return Text(
-            ["Charts."],
-            container_id=container,
-            annotations=[
-                {
-                    "type": "container_file_citation",
-                    "container_id": container,
-                    "file_id": first,
-                    "filename": "<!channel>.png",
-                    "start_index": 0,
-                    "end_index": 7,
-                }
-            ],
+    openai_fake.enqueue(
+        answer_citing_a_file_it_made(
+            openai_fake, container="cntr_hostile", filename="<!channel>.png", content=b"\x89PNG 1", text="Charts."
         )
-
-    openai_fake.enqueue(draw)
+    )
     async with running_bot(slack, openai_fake) as bot:
         question = mention("C1", "U1", "<@UBOT> draw it")
         await bot.send(question)
@@ -264,6 +228,6 @@ async def test_a_failed_upload_names_the_file_as_text(slack, openai_fake):
     async with running_bot(slack, openai_fake) as bot:
         question = mention("C1", "U1", "<@UBOT> make a csv")
         await bot.send(question)
-        await wait_for(lambda: any("could not upload" in n for n in notes(slack, "C1", question["ts"])))
-    [note] = [n for n in notes(slack, "C1", question["ts"]) if "could not upload" in n]
+        await reply_containing(slack, "C1", question["ts"], "could not upload")
+    [note] = [n for n in reply_texts(slack, "C1", question["ts"]) if "could not upload" in n]
     assert note == "⚠️ I made *&lt;!here&gt;.csv* but could not upload it here."

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,35 +14,16 @@ from assist_bot.slack.calls import RateGate, SlackCalls
 from assist_bot.slack.status import REFRESH_SECONDS, ThreadStatus
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, wait_for
-from tests.support.bot import running_bot
+from tests.support.bot import block_actions, running_bot
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def feedback_click(slack, *, user: str, channel: str, message_ts: str, thread_ts: str, value: str) -> dict:
-    """A click on Slack's feedback_buttons element, as a block_actions payload."""
-    return {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "acme"},
-        "user": {"id": user, "username": f"user-{user}", "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
-        "response_url": slack.response_url(),
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "thread_ts": thread_ts},
-        "channel": {"id": channel, "name": f"chan-{channel}"},
-        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": ""},
-        "actions": [
-            {
-                "type": "feedback_buttons",
-                "action_id": feedback.ACTION,
-                "block_id": "fb",
-                "value": value,
-                "action_ts": "1.1",
-            }
-        ],
-    }
+    """A click on Slack's feedback_buttons element under an answer in a thread."""
+    action = {"type": "feedback_buttons", "action_id": feedback.ACTION, "block_id": "fb", "value": value}
+    return block_actions(slack, action, user=user, channel=channel, message_ts=message_ts, thread_ts=thread_ts)
 
 
 @pytest.mark.parametrize("mode", ["native", "edit"])
@@ -63,7 +43,8 @@ async def test_feedback_is_stored_thanked_privately_and_counted(slack, openai_fa
             click = feedback_click(
                 slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=value
             )
-            assert await bot._form({"payload": click}) == 200
+            status, _ = await bot.post_payload(click)
+            assert status == 200
         await wait_for(lambda: len(slack.calls_to("chat.postEphemeral")) == 3)
         records = await bot.bot.store.feedback("T1")
         assert sorted((r["user"], r["value"]) for r in records) == [("U1", "good"), ("U2", "bad")]

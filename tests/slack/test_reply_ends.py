@@ -9,13 +9,10 @@ from assist_bot import texts
 from tests.fakes.openai import Hang, Text
 from tests.fakes.slack import mention, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import reply_containing
 from tests.support.waits import ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_message(slack, openai_fake):
@@ -24,12 +21,12 @@ async def test_edits_that_lose_their_connection_end_with_the_answer_in_a_new_mes
         slack.drop_next("chat.update", times=1000)  # every edit dies on the way
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any("w9" in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], "w9")
         await bot.settled()
         assert bot.bot.pacer._open == {}  # the token reserved for the final edit was returned
         statuses = slack.statuses("C1", event["ts"])
         assert statuses and statuses[-1]["status"] == ""
-    final = replies_in(slack, "C1", event["ts"])[-1]
+    final = slack.thread_replies("C1", event["ts"])[-1]
     assert final.text == "".join(f"w{n} " for n in range(10)).strip()
     assert final.blocks[-1]["type"] == "context_actions"
 
@@ -50,7 +47,7 @@ async def test_a_failed_turn_still_ends_with_its_note_when_edits_fail(slack, ope
         await wait_for(lambda: deadlines.asked == [90])
         await wait_for(lambda: openai_fake.response_requests)
         deadlines.expire()
-        await wait_for(lambda: any(texts.failure("timeout") in m.text for m in replies_in(slack, "C1", event["ts"])))
+        await reply_containing(slack, "C1", event["ts"], texts.failure("timeout"))
         await bot.settled()
         assert bot.bot.pacer._open == {}
 
@@ -63,11 +60,11 @@ async def test_a_rate_limited_final_edit_is_waited_out_not_dropped(slack, openai
         slack.fail_next("chat.update", status=429, retry_after=0, times=2)
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any(m.text == "final answer" for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any(m.text == "final answer" for m in slack.thread_replies("C1", event["ts"])))
     updates = slack.calls_to("chat.update")
     assert len([c for c in updates if c.error == "ratelimited"]) == 2
     assert updates[-1].error is None
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     assert reply.text == "final answer"
 
 
@@ -77,8 +74,8 @@ async def test_a_stream_whose_stop_fails_still_delivers_everything(slack, openai
         slack.drop_next("chat.stopStream", times=1000)
         event = mention("C1", "U1", "hello")
         await bot.send(event)
-        await wait_for(lambda: any(m.blocks for m in replies_in(slack, "C1", event["ts"])))
+        await wait_for(lambda: any(m.blocks for m in slack.thread_replies("C1", event["ts"])))
         await bot.settled()
-    replies = replies_in(slack, "C1", event["ts"])
+    replies = slack.thread_replies("C1", event["ts"])
     assert replies[0].text == "all of it"
     assert replies[-1].blocks[-1]["type"] == "context_actions"

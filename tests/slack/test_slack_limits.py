@@ -25,23 +25,8 @@ FULL = "".join(ANSWER).strip()
 IN_FLIGHT = 0.25
 
 
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
 def answered(slack, event) -> bool:
-    replies = replies_in(slack, event["channel"], event["ts"])
+    replies = slack.thread_replies(event["channel"], event["ts"])
     return bool(replies) and replies[-1].text.strip() == FULL  # a stream keeps the model's last space
 
 
@@ -133,7 +118,7 @@ async def test_a_429_pauses_the_method_on_every_replica_and_every_answer_complet
     assert calls_inside_announced_waits(slack, method) == []
     assert slack.rate_limited[method] > 0
     for event in first + later:  # one message each, ending with the whole answer
-        (reply,) = replies_in(slack, event["channel"], event["ts"])
+        (reply,) = slack.thread_replies(event["channel"], event["ts"])
         assert reply.text.strip() == FULL
 
 

@@ -4,7 +4,6 @@ the message says who stopped it, and the next message is answered normally."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -14,13 +13,10 @@ from assist_bot.slack import stop
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
 from tests.slack import stop_tools
-from tests.support.bot import running_bot
+from tests.support.bot import block_actions, running_bot
+from tests.support.flows import reply_containing, whole_reply_text
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def thread_text(slack, channel, thread_ts):
-    return "".join(m.text for m in slack.bot_messages(channel) if m.thread_ts == thread_ts)
 
 
 @pytest.mark.parametrize("mode", ["native", "edit"])
@@ -30,17 +26,17 @@ async def test_the_asker_stops_an_answer_and_the_thread_goes_on(slack, openai_fa
     async with running_bot(slack, openai_fake, ASSIST_BOT_STREAM_MODE=mode, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "tell me a long story")
         await bot.send(event)
-        await wait_for(lambda: "upon" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "upon" in whole_reply_text(slack, "C1", event["ts"]))
         await bot.send(message("C1", "U2", "stop", thread_ts=event["ts"]))  # not theirs to stop: told so
         await wait_for(lambda: ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."])
-        assert texts.failure("stopped:U2") not in thread_text(slack, "C1", event["ts"])
+        assert texts.failure("stopped:U2") not in whole_reply_text(slack, "C1", event["ts"])
         await bot.send(message("C1", "U1", "Stop", thread_ts=event["ts"]))
-        await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
+        await wait_for(lambda: texts.failure("stopped:U1") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
         await bot.settled()
         assert len(openai_fake.response_requests) == 1  # the stop was not asked as a question
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
-    assert "Once upon" in thread_text(slack, "C1", event["ts"])  # what was said stays
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] a short one then")
+    assert "Once upon" in whole_reply_text(slack, "C1", event["ts"])  # what was said stays
 
 
 async def test_an_admin_may_stop_anyones_answer(slack, openai_fake):
@@ -49,34 +45,15 @@ async def test_an_admin_may_stop_anyones_answer(slack, openai_fake):
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "go on")
         await bot.send(event)
-        await wait_for(lambda: "Going" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "Going" in whole_reply_text(slack, "C1", event["ts"]))
         await bot.send(message("C1", "UADMIN", "stop", thread_ts=event["ts"]))
-        await wait_for(lambda: texts.failure("stopped:UADMIN") in thread_text(slack, "C1", event["ts"]), seconds=5)
+        await wait_for(lambda: texts.failure("stopped:UADMIN") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
 
 
 def stop_click(slack, *, user: str, channel: str, message_ts: str, thread_ts: str, value: str) -> dict:
-    """A click on the Stop button of a streamed answer in a thread, as Slack sends block_actions."""
-    return {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "acme"},
-        "user": {"id": user, "username": f"user-{user}", "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
-        "response_url": slack.response_url(),
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "thread_ts": thread_ts},
-        "channel": {"id": channel, "name": f"chan-{channel}"},
-        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": ""},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": stop.ACTION,
-                "block_id": f"{stop.ACTION}:{value}",
-                "value": value,
-                "action_ts": "1.1",
-            }
-        ],
-    }
+    """A click on the Stop button of a streamed answer in a thread."""
+    action = {"type": "button", "action_id": stop.ACTION, "block_id": f"{stop.ACTION}:{value}", "value": value}
+    return block_actions(slack, action, user=user, channel=channel, message_ts=message_ts, thread_ts=thread_ts)
 
 
 def stop_button(slack, channel: str):
@@ -98,7 +75,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
     async with running_bot(slack, openai_fake, ASSIST_BOT_ADMINS="UADMIN") as bot:
         event = mention("C1", "U1", "tell me a long story")
         await bot.send(event)
-        await wait_for(lambda: "upon" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "upon" in whole_reply_text(slack, "C1", event["ts"]))
         answer, button = stop_button(slack, "C1")
         assert button["action_id"] == stop.ACTION and button["value"] == event["ts"]
 
@@ -106,7 +83,8 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
             payload = stop_click(
                 slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
             )
-            assert await bot._form({"payload": payload}) == 200
+            status, _ = await bot.post_payload(payload)
+            assert status == 200
 
         await click("U2")  # not theirs to stop: told so, privately
         await wait_for(lambda: ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."])
@@ -118,7 +96,7 @@ async def test_the_stop_button_stops_a_streaming_answer_for_the_asker_only(slack
         await click("U1")  # the answer has ended: the button says so
         await wait_for(lambda: ephemerals(slack, "U1") == [texts.STOP_FINISHED])
         await bot.send(message("C1", "U1", "a short one then", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] a short one then" in thread_text(slack, "C1", event["ts"]))
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] a short one then")
     assert len(openai_fake.response_requests) == 2
 
 
@@ -146,7 +124,8 @@ async def test_the_stop_button_cancels_the_tool_loop(slack, openai_fake):
         payload = stop_click(
             slack, user="U1", channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
         )
-        assert await bot._form({"payload": payload}) == 200
+        status, _ = await bot.post_payload(payload)
+        assert status == 200
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
         await bot.settled()
         assert stop_tools.cancelled.is_set()  # the tool itself was cancelled, not left running
@@ -160,25 +139,14 @@ async def test_a_workspace_that_refuses_the_button_still_gets_a_streamed_answer(
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "go")
         await bot.send(event)
-        await wait_for(lambda: "streaming" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "streaming" in whole_reply_text(slack, "C1", event["ts"]))
         first, second = slack.calls_to("chat.startStream")
         assert first.error == "invalid_chunks" and second.error is None
         assert [c["type"] for c in first.args["chunks"]][0] == "blocks"
         assert all(c["type"] != "blocks" for c in second.args["chunks"])  # the same text, without the button
         assert slack.calls_to("chat.update") == []  # still native streaming, not edits
         await bot.send(message("C1", "U1", "stop", thread_ts=event["ts"]))  # `stop` still works
-        await wait_for(lambda: texts.failure("stopped:U1") in thread_text(slack, "C1", event["ts"]), seconds=5)
-
-
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
+        await wait_for(lambda: texts.failure("stopped:U1") in whole_reply_text(slack, "C1", event["ts"]), seconds=5)
 
 
 @pytest.mark.parametrize("way", ["button", "reply"])
@@ -191,7 +159,7 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
     ):
         event = mention("C1", "U1", "a long story")
         await one.send(event)  # one takes the thread: the answer streams there
-        await wait_for(lambda: "far" in thread_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "far" in whole_reply_text(slack, "C1", event["ts"]))
         assert one.bot.dispatcher.in_flight == 1 and two.bot.dispatcher.in_flight == 0
         answer, button = stop_button(slack, "C1")
         for user in ("U2", "U1"):  # both reach the other replica
@@ -199,16 +167,17 @@ async def test_a_stop_reaches_the_replica_running_the_answer(slack, openai_fake,
                 payload = stop_click(
                     slack, user=user, channel="C1", message_ts=answer.ts, thread_ts=event["ts"], value=button["value"]
                 )
-                assert await two._form({"payload": payload}) == 200
+                status, _ = await two.post_payload(payload)
+                assert status == 200
             else:
                 await two.send(message("C1", user, "stop", thread_ts=event["ts"]))
             if user == "U2":
                 await asyncio.sleep(0.3)
                 assert one.bot.dispatcher.in_flight == 1  # not theirs to stop
         await wait_for(lambda: texts.failure("stopped:U1") in answer.text, seconds=5)
-        await wait_for(lambda: one.bot.dispatcher.in_flight == 0)
+        await one.settled()
         assert texts.failure("stopped:U2") not in answer.text
         assert ephemerals(slack, "U2") == ["Only <@U1> or an admin can stop this answer."]
         await two.send(message("C1", "U1", "and now?", thread_ts=event["ts"]))
-        await wait_for(lambda: "You said: [user-U1 (U1)] and now?" in thread_text(slack, "C1", event["ts"]))
+        await reply_containing(slack, "C1", event["ts"], "You said: [user-U1 (U1)] and now?")
     assert len(openai_fake.response_requests) == 2

@@ -12,20 +12,13 @@ from assist_bot.slack import feedback
 from tests.fakes.openai import Text
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot
+from tests.support.flows import whole_reply_text
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
-
-
-def whole_text(slack, channel, thread_ts):
-    return "".join(m.text for m in replies_in(slack, channel, thread_ts))
-
-
 async def answered(bot, slack, event, expected):
-    await wait_for(lambda: expected in whole_text(slack, event["channel"], event["ts"]), message=expected)
+    await wait_for(lambda: expected in whole_reply_text(slack, event["channel"], event["ts"]), message=expected)
     await bot.settled()
 
 
@@ -36,7 +29,7 @@ async def test_a_native_answer_streams_in_appends_and_stops_with_feedback(slack,
         event = mention("C1", "U1", "tell me a story")
         await bot.send(event)
         await answered(bot, slack, event, "word29")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     assert reply.text == "".join(chunks)
     assert reply.recipient == ("T1", "U1")  # Slack requires the recipient in channels
     assert len(reply.history) >= 3  # visible progress: more than one append
@@ -63,13 +56,13 @@ async def test_a_stream_that_expires_mid_answer_continues_with_nothing_lost_or_r
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "long answer")
         await bot.send(event)
-        await wait_for(lambda: "part18" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "part18" in whole_reply_text(slack, "C1", event["ts"]))
         slack.expire_streams()  # Slack ended the stream: the next append is refused
         gate.set()
         await answered(bot, slack, event, "part19")
-    replies = replies_in(slack, "C1", event["ts"])
+    replies = slack.thread_replies("C1", event["ts"])
     assert len(replies) == 2
-    assert whole_text(slack, "C1", event["ts"]) == "".join(chunks)  # all of it, once
+    assert whole_reply_text(slack, "C1", event["ts"]) == "".join(chunks)  # all of it, once
     refused = [c for c in slack.calls if c.error == "message_not_in_streaming_state"]
     assert len(refused) == 1 and refused[0].method in ("chat.appendStream", "chat.stopStream")
     assert replies[-1].blocks[-1]["type"] == "context_actions"
@@ -81,14 +74,14 @@ async def test_expiry_before_the_stop_still_delivers_the_feedback_buttons(slack,
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "short one")
         await bot.send(event)
-        await wait_for(lambda: "All" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "All" in whole_reply_text(slack, "C1", event["ts"]))
         slack.fail_next("chat.stopStream", error="message_not_in_streaming_state")
         slack.fail_next("chat.appendStream", error="message_not_in_streaming_state")
         gate.set()
         await answered(bot, slack, event, "said.")
-        await wait_for(lambda: any(m.blocks for m in replies_in(slack, "C1", event["ts"])))
-    assert whole_text(slack, "C1", event["ts"]).count("All ") == 1
-    assert any(m.blocks and m.blocks[-1]["type"] == "context_actions" for m in replies_in(slack, "C1", event["ts"]))
+        await wait_for(lambda: any(m.blocks for m in slack.thread_replies("C1", event["ts"])))
+    assert whole_reply_text(slack, "C1", event["ts"]).count("All ") == 1
+    assert any(m.blocks and m.blocks[-1]["type"] == "context_actions" for m in slack.thread_replies("C1", event["ts"]))
 
 
 @pytest.mark.parametrize("refusal", ["unknown_method", "not_allowed"])
@@ -106,7 +99,7 @@ async def test_a_workspace_that_refuses_streaming_gets_edits_from_then_on(slack,
         await answered(bot, slack, second, "You said: [user-U1 (U1)] second question")
     assert len(slack.calls_to("chat.startStream")) == 1  # asked once; the workspace uses edits since
     for event in (first, second):
-        (reply,) = replies_in(slack, event["channel"], event["ts"])
+        (reply,) = slack.thread_replies(event["channel"], event["ts"])
         assert reply.history[0] == texts.THINKING  # the edit path's placeholder
         assert reply.blocks[-1]["type"] == "context_actions"
 
@@ -117,7 +110,7 @@ async def test_tool_steps_show_as_task_updates(slack, openai_fake):
         event = mention("C1", "U1", "search the handbook")
         await bot.send(event)
         await answered(bot, slack, event, "Found it.")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     tasks = [c for c in reply.chunks if c["type"] == "task_update"]
     # A quick step may be sent as complete at once (updates coalesce between two appends).
     assert [t["status"] for t in tasks] in (["in_progress", "complete"], ["complete"])
@@ -135,7 +128,7 @@ async def test_appends_wait_out_a_429_and_the_answer_arrives_whole(slack, openai
         event = message("D1", "U1", "go", channel_type="im")
         await bot.send(event)
         await answered(bot, slack, event, "tok59")
-    assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)  # nothing dropped
+    assert whole_reply_text(slack, "D1", event["ts"]) == "".join(chunks)  # nothing dropped
     [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
     # No append went out before Retry-After had passed; then they resumed.
     later = [c.at - limited.at for c in slack.calls_to("chat.appendStream") if c.at > limited.at]
@@ -151,7 +144,7 @@ async def test_a_paused_append_method_does_not_hold_up_the_end_of_the_answer(sla
         await bot.send(event)
         # Long before the minute's pause is over: the rest of the text rides on chat.stopStream.
         await answered(bot, slack, event, "tok29")
-    assert whole_text(slack, "D1", event["ts"]) == "".join(chunks)
+    assert whole_reply_text(slack, "D1", event["ts"]) == "".join(chunks)
     [limited] = [c for c in slack.calls_to("chat.appendStream") if c.error == "ratelimited"]
     assert not [c for c in slack.calls_to("chat.appendStream") if c.at > limited.at]  # none during the pause
 
@@ -165,7 +158,7 @@ async def test_model_text_cannot_ping_or_disguise_a_link_when_streamed(slack, op
         event = mention("C1", "U1", "say hi")
         await bot.send(event)
         await answered(bot, slack, event, "corp>")
-    sent = whole_text(slack, "C1", event["ts"])
+    sent = whole_reply_text(slack, "C1", event["ts"])
     assert sent.replace("\u200b", "") == hostile  # reads the same
     for trigger in ("<!channel>", "<@U999>", "](https://evil", "<https://evil|"):
         assert trigger not in sent
@@ -178,7 +171,7 @@ async def test_model_text_cannot_ping_or_disguise_a_link_when_edited(slack, open
         event = mention("C1", "U1", "say hi")
         await bot.send(event)
         await answered(bot, slack, event, "more")
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     for text in [*reply.history, *(b["text"]["text"] for b in reply.blocks if b["type"] == "section")]:
         assert "<!" not in text and "|https://corp" not in text
     assert "&lt;!here&gt;" in reply.text and "https://corp.example (https://evil.example) &amp; more" in reply.text
@@ -191,12 +184,12 @@ async def test_a_refusal_after_expiry_continues_with_edits_without_repeating_tex
     async with running_bot(slack, openai_fake) as bot:
         event = mention("C1", "U1", "long answer")
         await bot.send(event)
-        await wait_for(lambda: "part18" in whole_text(slack, "C1", event["ts"]))
+        await wait_for(lambda: "part18" in whole_reply_text(slack, "C1", event["ts"]))
         slack.expire_streams()
         slack.fail_next("chat.startStream", error="not_allowed")
         gate.set()
         await answered(bot, slack, event, "part19")
-    first, second = replies_in(slack, "C1", event["ts"])
+    first, second = slack.thread_replies("C1", event["ts"])
     assert first.text + second.text == "".join(chunks).strip()  # the edit carries only the rest
     assert second.history[0] == texts.THINKING and second.blocks[-1]["type"] == "context_actions"
 
@@ -215,5 +208,5 @@ async def test_the_stop_carries_the_sources_under_the_streamed_answer(slack, ope
     assert sources["type"] == "section"
     assert sources["text"]["text"] == f"*Sources*\n[1] <{url}|Mount &lt;!here&gt; Columbia>"
     assert actions["type"] == "context_actions"
-    (reply,) = replies_in(slack, "C1", event["ts"])
+    (reply,) = slack.thread_replies("C1", event["ts"])
     assert "](https://" not in reply.text and "britannica.com" in reply.text  # the link shows its target

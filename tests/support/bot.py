@@ -144,47 +144,65 @@ class RunningBot:
         message_ts: str,
         team: str = "T1",
     ) -> None:
-        """A button click (block_actions), form-encoded as payload=<json>."""
-        payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": f"user-{user}", "team_id": team},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "trigger_id": f"trig-{uuid.uuid4().hex}",
-            "response_url": slack.response_url(),
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "channel": {"id": channel, "name": f"chan-{channel}"},
-            "message": {"ts": message_ts, "text": ""},
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "assist_approval",
-                    "value": value,
-                    "type": "button",
-                    "action_ts": "1.1",
-                }
-            ],
-        }
-        assert await self._form({"payload": payload}) == 200
+        """A click on an Approve/Decline button of a consent prompt."""
+        action = {"action_id": action_id, "block_id": "assist_approval", "value": value, "type": "button"}
+        click = block_actions(slack, action, user=user, channel=channel, message_ts=message_ts, team=team)
+        status, _ = await self.post_payload(click)
+        assert status == 200
 
     async def submit_view(self, view: dict, values: dict, *, user: str = "U1", team: str = "T1") -> tuple[int, str]:
         """A modal's view_submission; `values` is block_id → the element's state."""
         payload = {
             "type": "view_submission",
-            "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": f"user-{user}", "team_id": team},
-            "api_app_id": "A1",
-            "token": "legacy",
-            "trigger_id": f"trig-{uuid.uuid4().hex}",
+            **_sent_by(user, team),
             "view": {**view, "id": "V1", "state": {"values": {k: {"value": v} for k, v in values.items()}}},
         }
+        return await self.post_payload(payload)
+
+    async def post_payload(self, payload: dict) -> tuple[int, str]:
+        """An interactive request (a click, a shortcut, a form) as Slack posts it: form-encoded
+        payload=<json>, signed. Returns the status and the body."""
         return await post_signed(
             self.events_url,
             {"payload": payload},
             signing_secret=SIGNING_SECRET,
             content_type="application/x-www-form-urlencoded",
         )
+
+
+def _sent_by(user: str, team: str) -> dict:
+    """The fields of an interactive payload that say who sent it, from which app and workspace."""
+    return {
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "username": f"user-{user}", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": f"trig-{uuid.uuid4().hex}",
+    }
+
+
+def block_actions(
+    slack: FakeSlack,
+    action: dict,
+    *,
+    user: str,
+    channel: str,
+    message_ts: str,
+    thread_ts: str | None = None,
+    team: str = "T1",
+) -> dict:
+    """A click on an element of a message (in a thread when `thread_ts` is given), as Slack posts
+    block_actions; `action` is the element's own part (type, action_id, block_id, value)."""
+    in_thread = {"thread_ts": thread_ts} if thread_ts else {}
+    return {
+        "type": "block_actions",
+        **_sent_by(user, team),
+        "response_url": slack.response_url(),
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, **in_thread},
+        "channel": {"id": channel, "name": f"chan-{channel}"},
+        "message": {"ts": message_ts, **in_thread, "text": ""},
+        "actions": [{**action, "action_ts": "1.1"}],
+    }
 
 
 async def wait_pending(store, thread, count: int, seconds: float = 10) -> None:

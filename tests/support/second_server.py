@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.assistants_files import write_assistants_file
+
 KEY_ENV = "SECOND_OPENAI_KEY"
 
 ASSISTANTS = """
@@ -26,6 +28,4 @@ api_key_env = "{key_env}"
 def assistants_file(tmp_path: Path, second, monkeypatch) -> Path:
     """The default assistant ("elsewhere") on the second server; "general" on the bot's own."""
     monkeypatch.setenv(KEY_ENV, second.api_key)
-    path = tmp_path / "assistants.toml"
-    path.write_text(ASSISTANTS.format(base_url=second.base_url, key_env=KEY_ENV), encoding="utf-8")
-    return path
+    return write_assistants_file(tmp_path, ASSISTANTS.format(base_url=second.base_url, key_env=KEY_ENV))
