@@ -22,8 +22,8 @@ from tests.fakes.slack import event_body, mention, message, post_signed, wait_fo
 from tests.support.bot import SIGNING_SECRET
 from tests.support.flows import reply_containing
 from tests.support.polling import wait_until_equal
+from tests.support.processes import wait_healthy
 from tests.support.redis_server import free_port
-from tests.test_process import wait_healthy
 
 pytestmark = pytest.mark.timeout(90)
 

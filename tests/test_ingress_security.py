@@ -323,17 +323,6 @@ def test_the_key_builder_refuses_anything_but_slack_ids():
             keys.conversation(ThreadKey(team, channel, "1.1"))
 
 
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
 async def test_a_signed_reset_with_wildcard_ids_touches_no_team(slack, openai_fake, clean_redis):
     slack.users["UEVIL"] = {"is_admin": True}  # even an admin of some workspace
     async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as bot:

@@ -11,14 +11,13 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-import aiohttp
 import pytest
 
 from assist_bot.assistants import Assistant, Assistants
 from tests.fakes.chat_completions import FakeChatCompletions
 from tests.fakes.slack import mention, message, wait_for
 from tests.support.bot import running_bot
-from tests.support.processes import child_env
+from tests.support.processes import child_env, wait_healthy
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,22 +47,6 @@ litellm_settings:
 general_settings:
   master_key: {master_key}
 """
-
-
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, seconds: float = 120) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    async with aiohttp.ClientSession() as session:
-        while asyncio.get_running_loop().time() < deadline:
-            if proc.returncode is not None:
-                raise AssertionError(f"litellm exited with {proc.returncode}")
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.25)
-    raise AssertionError("the LiteLLM proxy did not start in time")
 
 
 @pytest.fixture
@@ -96,7 +79,9 @@ async def litellm_proxy(tmp_path):
             start_new_session=True,
         )
         try:
-            await wait_ready(f"http://127.0.0.1:{port}/health/liveliness", proc)
+            await wait_healthy(
+                f"http://127.0.0.1:{port}/health/liveliness", proc, seconds=120, what="the LiteLLM proxy", every=0.25
+            )
             yield SimpleNamespace(
                 base_url=f"http://127.0.0.1:{port}/v1", upstream=upstream, log=tmp_path / "litellm.log"
             )

@@ -14,8 +14,8 @@ from tests.fakes.slack import event_body, mention, post_signed
 from tests.support.bot import SIGNING_SECRET
 from tests.support.console import SCRIPT, script_env
 from tests.support.flows import message_containing
+from tests.support.processes import wait_healthy
 from tests.support.redis_server import free_port
-from tests.test_process import wait_healthy
 
 pytestmark = pytest.mark.timeout(60)
 

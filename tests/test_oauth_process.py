@@ -16,9 +16,8 @@ import redis.asyncio as aioredis
 from tests.fakes.slack import event_body, mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
 from tests.support.oauth import STATE_SECRET, install
-from tests.support.processes import child_env
+from tests.support.processes import child_env, wait_healthy
 from tests.support.redis_server import free_port
-from tests.test_process import wait_healthy
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,25 +19,10 @@ from assist_bot import texts
 from tests.fakes.openai import Hang
 from tests.fakes.slack import event_body, mention, post_signed, wait_for
 from tests.support.bot import SIGNING_SECRET
-from tests.support.processes import child_env
+from tests.support.processes import child_env, wait_healthy
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            if proc.returncode is not None:
-                raise AssertionError(f"bot exited early with {proc.returncode}")
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("bot never became healthy")
 
 
 async def test_sigterm_closes_in_flight_replies_and_exits(slack, openai_fake, tmp_path):

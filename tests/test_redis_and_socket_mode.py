@@ -15,17 +15,6 @@ from tests.support.bot import running_bot, wait_pending
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-async def clean_redis(redis_url):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    yield redis_url
-    await client.flushdb()
-    await client.aclose()
-
-
 def replies_in(slack, channel, thread_ts):
     return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
