@@ -186,6 +186,6 @@ def open_ledger(store: Store) -> Ledger:
         return RedisLedger(store._redis, LedgerKeys(store.keys.namespace))
     from assist_bot.store.ledger_memory import MemoryLedger
 
-    if isinstance(store, MemoryStore):
-        return MemoryLedger(store, LedgerKeys(store.keys.namespace), clock=store._clock)
-    return MemoryLedger(None, LedgerKeys(store.keys.namespace))
+    if not isinstance(store, MemoryStore):
+        raise TypeError(f"no ledger twin for {type(store).__name__}")
+    return MemoryLedger(store, LedgerKeys(store.keys.namespace))
