@@ -1,9 +1,9 @@
 """A reply streamed with Slack's native streaming: chat.startStream / appendStream / stopStream.
 
 Text is buffered and sent at most once per `interval` (one append per flush, not one per token);
-tool steps show as `task_update` chunks (slack/stream_tasks.py) (pending → in_progress → complete / error) instead of
-text; the final stop carries the sources and the feedback buttons. The status ("is thinking…")
-shows until the first text.
+tool steps show as `task_update` chunks (pending → in_progress → complete / error; kept by
+slack/stream_tasks.py) instead of text; the final stop carries the sources and the feedback
+buttons. The status ("is thinking…") shows until the first text.
 
 What Slack may do mid-answer, and what the reply does then:
 - refuses streaming (`not_allowed`, `unknown_method`, …) → this reply, and every later one in
