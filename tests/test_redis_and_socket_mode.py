@@ -101,9 +101,6 @@ async def test_replicas_split_each_workspaces_edit_budget(slack, openai_fake, cl
 
 
 async def test_a_replayed_slash_command_runs_once_across_replicas(slack, openai_fake, clean_redis):
-    from tests.fakes.slack import post_signed
-    from tests.support.bot import SIGNING_SECRET
-
     form = {
         "team_id": "T1",
         "channel_id": "C1",
@@ -119,10 +116,7 @@ async def test_a_replayed_slash_command_runs_once_across_replicas(slack, openai_
     ):
         # The same signed request, replayed to the other replica: the trigger_id is claimed in Redis.
         for bot in (one, two, two):
-            status, _ = await post_signed(
-                bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
-            )
-            assert status == 200
+            assert await bot.post_form(form) == 200
         await wait_for(lambda: slack.responses)
         await wait_for(lambda: one.bot.dispatcher.in_flight == 0 and two.bot.dispatcher.in_flight == 0)
     assert len(slack.responses) == 1
