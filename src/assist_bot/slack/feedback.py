@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.slack.commands import may_change
 from assist_bot.slack.deps import CommandDeps, FeedbackDeps
 from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey
@@ -95,11 +96,11 @@ async def _record(body: dict[str, Any], team: str | None, deps: FeedbackDeps) ->
 
 async def command(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     """`/assist feedback`: 👍/👎 counts here; admins also see each assistant across channels."""
-    team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
+    team, channel = command["team_id"], command["channel_id"]
     records = await deps.store.feedback(team)
     here = Counter(r["value"] for r in records if r["channel"] == channel)
     lines = [f"*Feedback in <#{channel}>:* 👍 {here[GOOD]} · 👎 {here[BAD]}"]
-    if user in deps.settings.admin_ids:
+    if await may_change(deps, command):  # the admins of every /assist command: ASSIST_BOT_ADMINS, else the workspace's
         per: dict[str, Counter[str]] = {}
         for r in records:
             per.setdefault(r.get("assistant") or "?", Counter())[r["value"]] += 1
