@@ -190,10 +190,11 @@ class Dispatcher:
 
     # -- turns --------------------------------------------------------------------------
     async def _drain_thread(self, thread: ThreadKey, holder: str) -> None:
-        """We hold the thread's lock: answer what is queued, turn after turn. Each
-        turn costs three round trips (begin, the reply's record, end); end_turn keeps
-        the lock atomically while messages wait, so none is stranded between our last
-        look and release."""
+        """We hold the thread's lock: answer what is queued, turn after turn. Each turn
+        costs six round trips: begin, the reply's record, end, and Stop's three (record the
+        answer, its first look for a stop, clear it: stopping.watching). end_turn keeps the
+        lock atomically while messages wait, so none is stranded between our last look and
+        release."""
         answering = False
         try:
             async with crash_recovery.leased(self._store, thread, holder, lease=self._lease_seconds):

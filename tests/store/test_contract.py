@@ -599,6 +599,8 @@ async def test_feedback_is_one_record_per_person_and_answer_and_per_team(store: 
         ("resp_2", "U1", "good"),
     ]
     assert await store.feedback("T2") == []
+    with pytest.raises(InvalidIdError):
+        await store.feedback("T*")
 
 
 # -- Slack's rate limits, shared by every replica ------------------------------------------

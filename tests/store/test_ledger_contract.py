@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from assist_bot.store.base import ChannelKey, ThreadKey
+from assist_bot.store.keys import InvalidIdError
 from assist_bot.store.ledger import Owner, Resource, UsageEntry, open_ledger
 from assist_bot.store.memory import MemoryStore
 from assist_bot.store.redis import RedisStore
@@ -171,6 +172,11 @@ async def test_dropping_a_team_removes_its_keys_and_the_stores_but_no_other_team
         await ledger.record(UsageEntry(team, "2026-12", ("workspace",), {"tokens": 3}, {"user": "U1"}), now=1.0)
         await save_conversation(store, ThreadKey(team, "C1", "1.1"), f"conv_{team}")
         await store.set_channel_setting(ChannelKey(team, "C1"), "assistant", "general")
+    for wild in ("T*", "T[12]", "T?"):  # a pattern, not a team: it would reach other workspaces' keys
+        with pytest.raises(InvalidIdError):
+            await ledger.drop_team(wild)
+    with pytest.raises(InvalidIdError):
+        await ledger.record(UsageEntry("T}1", "2026-12", ("workspace",), {"tokens": 3}, {}), now=1.0)
     assert await ledger.drop_team("T1") > 0
     assert await ledger.owners("T1") == {}
     assert await ledger.teams() == ["T2"]

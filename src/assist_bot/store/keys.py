@@ -32,7 +32,8 @@ class InvalidIdError(ValueError):
     """A team or channel id that is not a Slack id reached the key builder."""
 
 
-def _id(value: str) -> str:
+def slack_id(value: str) -> str:
+    """The id itself, once checked to be a Slack id: what every key and key pattern is built from."""
     if not is_slack_id(value):
         raise InvalidIdError(f"not a Slack id: {value[:40]!r}")
     return value
@@ -62,10 +63,10 @@ class Keys:
         self.namespace = namespace
 
     def _thread(self, kind: str, thread: ThreadKey) -> str:
-        return f"{self.namespace}:{{{_id(thread.team)}:{_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
+        return f"{self.namespace}:{{{slack_id(thread.team)}:{slack_id(thread.channel)}:{thread.thread_ts}}}:{kind}"
 
     def _channel(self, kind: str, channel: ChannelKey) -> str:
-        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}}}:{kind}"
+        return f"{self.namespace}:{{{slack_id(channel.team)}:{slack_id(channel.channel)}}}:{kind}"
 
     def conversation(self, thread: ThreadKey) -> str:
         """The thread's state on the model server: its conversation id, or (response_chain)
@@ -84,7 +85,7 @@ class Keys:
     def channel_thread_keys(self, channel: ChannelKey) -> str:
         """A SCAN pattern matching every key of every thread in a channel (a reset's fallback
         for keys written before the index)."""
-        return f"{self.namespace}:{{{_id(channel.team)}:{_id(channel.channel)}:*}}:*"
+        return f"{self.namespace}:{{{slack_id(channel.team)}:{slack_id(channel.channel)}:*}}:*"
 
     @staticmethod
     def thread_key_kind(key: str) -> str:
@@ -115,10 +116,10 @@ class Keys:
         return self._thread("running", thread)
 
     def seen(self, team: str, token: str) -> str:
-        return f"{self.namespace}:{{{_id(team)}:{token}}}:seen"
+        return f"{self.namespace}:{{{slack_id(team)}:{token}}}:seen"
 
     def approval(self, team: str, approval_id: str) -> str:
-        return f"{self.namespace}:{{{_id(team)}:{approval_id}}}:approval"
+        return f"{self.namespace}:{{{slack_id(team)}:{approval_id}}}:approval"
 
     def thread_files(self, thread: ThreadKey) -> str:
         return self._thread("tfiles", thread)
@@ -144,12 +145,12 @@ class Keys:
 
     def knowledge_holders(self, team: str, slack_file_id: str) -> str:
         """The set of channels whose knowledge holds a Slack file (one file may be shared in many)."""
-        return f"{self.namespace}:{{{_id(team)}:{slack_file_id}}}:kchannels"
+        return f"{self.namespace}:{{{slack_id(team)}:{slack_file_id}}}:kchannels"
 
     def knowledge_owner(self, team: str, slack_file_id: str) -> str:
         """Older versions kept one owner channel per file, as a string: still read, then moved
         into the set. Named as those versions named it (before hash tags), so it is found."""
-        return f"{self.namespace}:{_id(team)}:kfile:{slack_file_id}"
+        return f"{self.namespace}:{slack_id(team)}:kfile:{slack_file_id}"
 
     def replicas(self) -> str:
         # Not per team: the replicas serve every workspace.
@@ -163,12 +164,12 @@ class Keys:
         return f"{self.namespace}:decisions"
 
     def feedback(self, team: str) -> str:
-        return f"{self.namespace}:{team}:feedback"
+        return f"{self.namespace}:{slack_id(team)}:feedback"
 
     def _slack_method(self, kind: str, team: str, method: str) -> str:
         # A method's keys in one workspace share a slot: the read before each call of it gets its
         # pause and its lesson in one round trip, and a 429 writes both in one MULTI.
-        return f"{self.namespace}:{{{_id(team)}:{_method(method)}}}:{kind}"
+        return f"{self.namespace}:{{{slack_id(team)}:{_method(method)}}}:{kind}"
 
     def slack_pause(self, team: str, method: str) -> str:
         """Exists while Slack asks the workspace to wait before calling `method` again (429 +

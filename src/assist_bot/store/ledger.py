@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from assist_bot.store.base import Store
-from assist_bot.store.keys import NAMESPACE
+from assist_bot.store.keys import NAMESPACE, slack_id
 
 # Usage of past months stays readable for a year and a bit, then goes.
 USAGE_TTL = 400 * 24 * 60 * 60
@@ -83,7 +83,7 @@ class LedgerKeys:
         self.namespace = namespace
 
     def _team(self, team: str) -> str:
-        return f"{self.namespace}:{{{team}}}"
+        return f"{self.namespace}:{{{slack_id(team)}}}"
 
     def usage(self, team: str, month: str, scope: str) -> str:
         return f"{self._team(team)}:usage:{month}:{scope}"
@@ -102,6 +102,8 @@ class LedgerKeys:
         """SCAN patterns matching every key of a workspace: the ledger's (`{T1}:…`), the
         store's (`{T1:…}:…`, hash-tagged by thread, channel, file or approval) and the
         untagged ones (`T1:…`: the installation, and keys older versions wrote)."""
+        # The team is checked (InvalidIdError): a `*` in it would match other workspaces' keys.
+        team = slack_id(team)
         return (f"{self._team(team)}:*", f"{self.namespace}:{{{team}:*", f"{self.namespace}:{team}:*")
 
     def teams(self) -> str:
@@ -186,6 +188,6 @@ def open_ledger(store: Store) -> Ledger:
         return RedisLedger(store._redis, LedgerKeys(store.keys.namespace))
     from assist_bot.store.ledger_memory import MemoryLedger
 
-    if isinstance(store, MemoryStore):
-        return MemoryLedger(store, LedgerKeys(store.keys.namespace), clock=store._clock)
-    return MemoryLedger(None, LedgerKeys(store.keys.namespace))
+    if not isinstance(store, MemoryStore):
+        raise TypeError(f"no ledger twin for {type(store).__name__}")
+    return MemoryLedger(store, LedgerKeys(store.keys.namespace))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from assist_bot.store.ledger import TOKENS, Ledger, LedgerKeys, Owner, Resource, UsageEntry
 from assist_bot.store.memory import MemoryStore
@@ -16,13 +15,12 @@ class MemoryLedger(Ledger):
 
     def __init__(
         self,
-        store: MemoryStore | None = None,
+        store: MemoryStore,
         keys: LedgerKeys | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(keys)
         self._store = store  # its keys go too when a workspace is removed
-        self._clock = clock  # leases expire by it (tests move it by hand)
+        self._clock = store._clock  # leases expire by the store's clock (tests move it by hand)
         self._hashes: dict[str, dict[str, int]] = defaultdict(dict)
         self._tops: dict[str, dict[str, int]] = defaultdict(dict)
         self._last_use: dict[str, dict[str, float]] = defaultdict(dict)  # team → owner token → time
@@ -110,17 +108,14 @@ class MemoryLedger(Ledger):
                 count += 1
         count += 1 if self._last_use.pop(team, None) else 0
         self._teams.discard(team)
-        if self._store is not None:  # the twin's keys follow the same layout
-            doomed = [key for key in self._store._kv.keys() if mine(key)]
-            for key in doomed:
-                self._store._kv.pop(key)
-            count += len(doomed)
-        return count
+        doomed = [key for key in self._store._kv.keys() if mine(key)]  # the twin's keys follow the same layout
+        for key in doomed:
+            self._store._kv.pop(key)
+        return count + len(doomed)
 
     async def delete_keys(self, keys: Sequence[str]) -> None:
-        if self._store is not None:
-            for key in keys:
-                self._store._kv.pop(key)
+        for key in keys:
+            self._store._kv.pop(key)
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         current = self._leases.get(name)

@@ -8,29 +8,19 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from assist_bot.store import redis_scripts as scripts
 from assist_bot.store.ledger import TOKENS, USAGE_TTL, Ledger, LedgerKeys, Owner, Resource, UsageEntry
-
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-# Release a lease only if we still hold it (another replica may have taken it after it expired).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+from assist_bot.store.redis_client import text
 
 
 class RedisLedger(Ledger):
     def __init__(self, client: aioredis.Redis | RedisCluster, keys: LedgerKeys | None = None) -> None:
         super().__init__(keys)
         self._redis = client
-        self._release = client.register_script(_RELEASE)
-        self._refresh = client.register_script(_REFRESH)
+        # A lease is refreshed or released only by its holder (another replica may have taken
+        # it after it expired): the thread locks' compare-and-set scripts.
+        self._release = client.register_script(scripts.RELEASE)
+        self._refresh = client.register_script(scripts.REFRESH)
 
     async def record(self, entry: UsageEntry, *, now: float) -> dict[str, int]:
         tokens_at: dict[str, int] = {}  # scope → index of its HINCRBY tokens reply
@@ -65,13 +55,13 @@ class RedisLedger(Ledger):
                 pipe.hgetall(self.keys.usage(team, month, scope))
             replies = await pipe.execute()
         return {
-            scope: {_text(k): int(v) for k, v in raw.items() if not _text(k).startswith("flag:")}
+            scope: {text(k): int(v) for k, v in raw.items() if not text(k).startswith("flag:")}
             for scope, raw in zip(scopes, replies, strict=True)
         }
 
     async def top(self, team: str, month: str, kind: str, n: int) -> list[tuple[str, int]]:
         ranked: list[Any] = await self._redis.zrevrange(self.keys.top(team, month, kind), 0, n - 1, withscores=True)
-        return [(_text(member), int(score)) for member, score in ranked]
+        return [(text(member), int(score)) for member, score in ranked]
 
     async def mark_once(self, team: str, month: str, scope: str, flag: str) -> bool:
         return bool(await self._redis.hsetnx(self.keys.usage(team, month, scope), f"flag:{flag}", 1))
@@ -84,11 +74,11 @@ class RedisLedger(Ledger):
         await self._redis.sadd(self.keys.teams(), owner.team)  # another slot on a cluster
 
     async def resources(self, owner: Owner) -> list[Resource]:
-        return sorted(Resource.parse(_text(t)) for t in await self._redis.smembers(self.keys.owned(owner)))
+        return sorted(Resource.parse(text(t)) for t in await self._redis.smembers(self.keys.owned(owner)))
 
     async def owners(self, team: str, *, channel: str | None = None) -> dict[Owner, float]:
         ranked: list[Any] = await self._redis.zrange(self.keys.last_use(team), 0, -1, withscores=True)
-        owners = {Owner.parse(team, _text(token)): float(score) for token, score in ranked}
+        owners = {Owner.parse(team, text(token)): float(score) for token, score in ranked}
         return {o: t for o, t in owners.items() if channel is None or o.channel == channel}
 
     async def remove_resources(self, owner: Owner, resources: Sequence[Resource]) -> None:
@@ -102,7 +92,7 @@ class RedisLedger(Ledger):
             await self._redis.zrem(self.keys.last_use(owner.team), owner.token)
 
     async def teams(self) -> list[str]:
-        return sorted(_text(t) for t in await self._redis.smembers(self.keys.teams()))
+        return sorted(text(t) for t in await self._redis.smembers(self.keys.teams()))
 
     async def drop_team(self, team: str) -> int:
         # SCAN, not KEYS: an uninstall must not block Redis for the other workspaces.

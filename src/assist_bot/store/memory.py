@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 from assist_bot.store.base import (
@@ -28,50 +27,9 @@ from assist_bot.store.base import (
     encode,
     feedback_field,
 )
+from assist_bot.store.expiring import Expiring
 from assist_bot.store.keys import Keys
-from assist_bot.store.slack_limits import next_slot
-
-
-class _Expiring:
-    """A dict whose entries expire, like Redis keys with a TTL, by `clock` (monotonic
-    seconds; tests pass a clock they move by hand instead of sleeping)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._data: dict[str, tuple[Any, float | None]] = {}
-        self._clock = clock
-
-    def get(self, key: str) -> Any:
-        entry = self._data.get(key)
-        if entry is None:
-            return None
-        value, deadline = entry
-        if deadline is not None and deadline <= self._clock():
-            del self._data[key]
-            return None
-        return value
-
-    def set(self, key: str, value: Any, ttl: float | None) -> None:
-        self._data[key] = (value, None if ttl is None else self._clock() + ttl)
-
-    def pop(self, key: str) -> Any:
-        value = self.get(key)
-        self._data.pop(key, None)
-        return value
-
-    def keys(self) -> list[str]:
-        return [key for key in list(self._data) if self.get(key) is not None]
-
-    def ttl(self, key: str) -> float | None:
-        """Seconds the entry has left (None: no entry, or one that never expires)."""
-        if self.get(key) is None:
-            return None
-        deadline = self._data[key][1]
-        return None if deadline is None else deadline - self._clock()
-
-    def sweep(self) -> None:
-        now = self._clock()
-        for key in [k for k, (_, d) in self._data.items() if d is not None and d <= now]:
-            del self._data[key]
+from assist_bot.store.slack_limits import MemorySlackLimits
 
 
 class MemoryStore(Store):
@@ -83,12 +41,13 @@ class MemoryStore(Store):
     ) -> None:
         super().__init__(retention_seconds=retention_seconds, keys=keys)
         self._clock = clock
-        self._kv = _Expiring(clock)
+        self._kv = Expiring(clock)
         self._ops = 0
         # Turns waiting for an approval's decision, woken by decide_approval (no polling).
         self._decided: dict[str, asyncio.Event] = {}
         self._turns: dict[ThreadKey, float] = {}  # threads with a running turn → when its lease ends
         self._stops: dict[str, asyncio.Event] = {}  # running answers' keys → woken at a stop or their end
+        self._slack_limits = MemorySlackLimits(self._kv, self.keys)
 
     def _tick(self) -> None:
         # Sweep now and then so that expired dedupe tokens do not pile up.
@@ -100,7 +59,7 @@ class MemoryStore(Store):
         return True
 
     async def close(self) -> None:
-        self._kv = _Expiring(self._clock)
+        self._kv.clear()
         for event in self._decided.values():
             event.set()  # waiters see the approval gone
         self._decided.clear()
@@ -431,23 +390,10 @@ class MemoryStore(Store):
     async def pause_slack_method(
         self, team: str, method: str, seconds: float, *, lesson: SlackLesson | None = None
     ) -> None:
-        key = self.keys.slack_pause(team, method)
-        if seconds > (self._kv.ttl(key) or 0.0):  # a longer pause already recorded stays
-            self._kv.set(key, True, seconds)
-        if lesson is not None and lesson.lasts > lesson.age:
-            self._kv.set(self.keys.slack_lesson(team, method), lesson, lesson.lasts - lesson.age)
+        self._slack_limits.pause(team, method, seconds, lesson)
 
     async def slack_method_limits(self, team: str, method: str) -> SlackLimits:
-        pause = max(0.0, self._kv.ttl(self.keys.slack_pause(team, method)) or 0.0)
-        key = self.keys.slack_lesson(team, method)
-        lesson: SlackLesson | None = self._kv.get(key)
-        if lesson is None:
-            return SlackLimits(pause)
-        # Its age is what its TTL has run down, as on Redis.
-        return SlackLimits(pause, replace(lesson, age=lesson.lasts - (self._kv.ttl(key) or 0.0)))
+        return self._slack_limits.limits(team, method)
 
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
-        key, now = self.keys.post_pace(channel), self._clock()
-        tat, wait = next_slot(self._kv.get(key), now, interval=interval, burst=max(1, burst))
-        self._kv.set(key, tat, tat - now)
-        return wait
+        return self._slack_limits.reserve_post(channel, interval=interval, burst=burst)

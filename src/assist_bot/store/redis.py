@@ -34,23 +34,9 @@ from assist_bot.store.base import (
     feedback_field,
 )
 from assist_bot.store.keys import Keys
-from assist_bot.store.redis_client import PING_TIMEOUT, Client, connect
+from assist_bot.store.redis_client import PING_TIMEOUT, Client, connect, maybe_text, text
 from assist_bot.store.redis_decisions import DecisionListener
 from assist_bot.store.slack_limits import RedisSlackLimits
-
-
-def _text(value: object) -> str:
-    # The client decodes responses (decode_responses=True); redis-py's types still say bytes | str
-    # (or a union with the shapes of options we do not use, such as ZRANGE WITHSCORES).
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string from Redis, got {type(value).__name__}")
-
-
-def _maybe_text(value: bytes | str | None) -> str | None:
-    return None if value is None else _text(value)
 
 
 def _member(thread: ThreadKey) -> str:
@@ -178,7 +164,7 @@ class RedisStore(Store):
         else:
             begun = await self._begin_turn(keys=[*keys, self.keys.channel(channel), self._index_key(thread)], args=args)
             pairs = begun[8]
-            settings = {_text(pairs[i]): _text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            settings = {text(pairs[i]): text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         old, new, server_state, files, _, ts, given_up, past = begun[:8]
         return TurnSnapshot(
             [decode(i) for i in [*old, *new]],
@@ -236,7 +222,7 @@ class RedisStore(Store):
     async def stalled_turns(self, limit: int = 100) -> list[ThreadKey]:
         now = self._now() * 1000
         members = await self._redis.zrangebyscore(self.keys.turns(), "-inf", now, start=0, num=limit)
-        return [_thread(_text(m)) for m in members]
+        return [_thread(text(m)) for m in members]
 
     async def take_over(self, thread: ThreadKey, owner: str, lease: float) -> bool:
         keys = [self.keys.lock(thread), self.keys.pending(thread), self.keys.inflight(thread)]
@@ -273,7 +259,7 @@ class RedisStore(Store):
         # removed — and the next reset would miss them. Naming a thread whose keys are gone costs
         # nothing but a DEL that finds nothing.
         threads = [
-            ThreadKey(channel.team, channel.channel, _text(ts))
+            ThreadKey(channel.team, channel.channel, text(ts))
             for ts in await self._redis.zrange(self.keys.channel_threads(channel), 0, -1)
         ]
         conversations = {self.keys.conversation(thread) for thread in threads}
@@ -298,10 +284,10 @@ class RedisStore(Store):
         retention (and the time a rolling upgrade takes) has passed since the first reset of
         a version with it. Read at each reset (one GET); lost, it is only set again later."""
         key = self.keys.threads_indexed_since()
-        since = _maybe_text(await self._redis.get(key))
+        since = maybe_text(await self._redis.get(key))
         if since is None:
             await self._redis.set(key, repr(self._now()), nx=True)
-            since = _maybe_text(await self._redis.get(key)) or repr(self._now())
+            since = maybe_text(await self._redis.get(key)) or repr(self._now())
         return self._now() < float(since) + self.retention_seconds + UPGRADE_GRACE
 
     async def claim(self, team: str, token: str, ttl: int = SEEN_TTL) -> bool:
@@ -382,7 +368,7 @@ class RedisStore(Store):
             current, by = await self._redis.hmget(key, ["turn", "stopped_by"])
             if current != turn:
                 return True, None  # ended (or replaced): nothing to wait for
-            return by is not None, None if by is None else _text(by)
+            return by is not None, None if by is None else text(by)
 
         result: str | None = await self._decisions.wait(key, read)
         return result
@@ -404,16 +390,16 @@ class RedisStore(Store):
 
     async def knowledge_files(self, channel: ChannelKey) -> dict[str, dict[str, Any]]:
         raw = await self._redis.hgetall(self.keys.knowledge(channel))
-        return {_text(file_id): decode(record) for file_id, record in raw.items()}
+        return {text(file_id): decode(record) for file_id, record in raw.items()}
 
     async def knowledge_channels_of(self, team: str, slack_file_id: str) -> list[str]:
         holders = self.keys.knowledge_holders(team, slack_file_id)
         legacy = self.keys.knowledge_owner(team, slack_file_id)
-        owner = _maybe_text(await self._redis.get(legacy))
+        owner = maybe_text(await self._redis.get(legacy))
         if owner is not None:  # an index written by an older version: move its one owner into the set
             await self._redis.sadd(holders, owner)  # first: a crash in between only repeats the move
             await self._redis.delete(legacy)
-        return sorted(_text(c) for c in await self._redis.smembers(holders))
+        return sorted(text(c) for c in await self._redis.smembers(holders))
 
     async def remove_knowledge_file(self, channel: ChannelKey, slack_file_id: str) -> dict[str, Any] | None:
         key = self.keys.knowledge(channel)
@@ -426,7 +412,7 @@ class RedisStore(Store):
 
     async def get_channel_settings(self, channel: ChannelKey) -> dict[str, str]:
         raw = await self._redis.hgetall(self.keys.channel(channel))
-        return {_text(name): _text(value) for name, value in raw.items()}
+        return {text(name): text(value) for name, value in raw.items()}
 
     async def set_channel_setting(self, channel: ChannelKey, name: str, value: str | None) -> None:
         key = self.keys.channel(channel)

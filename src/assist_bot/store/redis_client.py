@@ -22,6 +22,21 @@ CONNECT_TIMEOUT = 5.0  # seconds: an unreachable Redis fails a command instead o
 PING_TIMEOUT = 2.0  # seconds the health check waits for Redis
 
 
+def text(value: object) -> str:
+    """A string from a reply. The client decodes responses (decode_responses=True); redis-py's
+    types still say bytes | str (or a union with the shapes of options we do not use, such as
+    ZRANGE WITHSCORES)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string from Redis, got {type(value).__name__}")
+
+
+def maybe_text(value: bytes | str | None) -> str | None:
+    return None if value is None else text(value)
+
+
 def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 

@@ -12,19 +12,19 @@
   on by one interval. Reserving a slot ahead tells a poster exactly how long to wait, so
   concurrent posters queue up instead of polling. On Redis the server's own clock is used,
   so replicas with skewed clocks still agree.
+
+Both twins' sides are here (RedisSlackLimits, MemorySlackLimits): each store delegates to its own.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from assist_bot.store.base import ChannelKey, SlackLesson, SlackLimits, decode, encode
+from assist_bot.store.expiring import Expiring
 from assist_bot.store.keys import Keys
-
-if TYPE_CHECKING:  # the memory twin uses next_slot without Redis
-    import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from assist_bot.store.redis_client import Client
 
 
 def next_slot(tat: float | None, now: float, *, interval: float, burst: int) -> tuple[float, float]:
@@ -58,7 +58,7 @@ def _ms(seconds: float) -> int:
 class RedisSlackLimits:
     """The Redis side of Store.pause_slack_method / slack_method_limits / reserve_post."""
 
-    def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys) -> None:
+    def __init__(self, client: Client, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
         self._reserve = client.register_script(_RESERVE)
@@ -95,3 +95,33 @@ class RedisSlackLimits:
     async def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
         wait = await self._reserve(keys=[self._keys.post_pace(channel)], args=[_ms(interval), max(1, burst)])
         return int(wait) / 1000
+
+
+class MemorySlackLimits:
+    """The memory side of the same three operations, on the memory twin's keyspace and clock."""
+
+    def __init__(self, kv: Expiring, keys: Keys) -> None:
+        self._kv = kv
+        self._keys = keys
+
+    def pause(self, team: str, method: str, seconds: float, lesson: SlackLesson | None) -> None:
+        key = self._keys.slack_pause(team, method)
+        if seconds > (self._kv.ttl(key) or 0.0):  # a longer pause already recorded stays
+            self._kv.set(key, True, seconds)
+        if lesson is not None and lesson.lasts > lesson.age:
+            self._kv.set(self._keys.slack_lesson(team, method), lesson, lesson.lasts - lesson.age)
+
+    def limits(self, team: str, method: str) -> SlackLimits:
+        pause = max(0.0, self._kv.ttl(self._keys.slack_pause(team, method)) or 0.0)
+        key = self._keys.slack_lesson(team, method)
+        lesson: SlackLesson | None = self._kv.get(key)
+        if lesson is None:
+            return SlackLimits(pause)
+        # Its age is what its TTL has run down, as on Redis.
+        return SlackLimits(pause, replace(lesson, age=lesson.lasts - (self._kv.ttl(key) or 0.0)))
+
+    def reserve_post(self, channel: ChannelKey, *, interval: float, burst: int) -> float:
+        key, now = self._keys.post_pace(channel), self._kv.now()
+        tat, wait = next_slot(self._kv.get(key), now, interval=interval, burst=max(1, burst))
+        self._kv.set(key, tat, tat - now)
+        return wait
