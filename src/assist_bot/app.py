@@ -149,7 +149,6 @@ class AssistBot:
             meter=self.meter,
         )
         self.engine = Engine(
-            client=self.openai,
             store=self.store,
             settings=settings,
             tools=self.tools,

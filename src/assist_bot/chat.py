@@ -65,7 +65,6 @@ async def chat(settings: Settings, *, assistant: str | None = None, terminal: Te
     backends = Backends(settings=settings, assistants=assistants, default_client=client)
     knowledge = Knowledge(backends=backends, store=store, settings=settings)
     engine = Engine(
-        client=client,
         store=store,
         settings=settings,
         tools=load_registry(settings),

@@ -84,7 +84,6 @@ class Engine:
     def __init__(
         self,
         *,
-        client: openai.AsyncOpenAI,
         store: Store,
         settings: Settings,
         tools: ToolRegistry,
@@ -97,7 +96,6 @@ class Engine:
         deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
         meter: Meter | None = None,
     ) -> None:
-        self._client = client
         self._meter = meter  # budgets and usage of the one model call outside turns (tool_arguments)
         self._backends = backends
         self._store = store
