@@ -228,11 +228,13 @@ class Knowledge:
         return file_id
 
     # -- what a turn gets --------------------------------------------------------------------
-    async def citation_link(self, channel: ChannelKey, openai_file_id: str) -> str:
-        for record in (await self._store.knowledge_files(channel)).values():
-            if record.get("openai_file_id") == openai_file_id:
-                return record.get("permalink", "")
-        return ""
+    async def citation_links(self, channel: ChannelKey) -> dict[str, str]:
+        """The channel's knowledge files by their id at the model server → their Slack permalink."""
+        return {
+            record["openai_file_id"]: record.get("permalink", "")
+            for record in (await self._store.knowledge_files(channel)).values()
+            if record.get("openai_file_id")
+        }
 
 
 async def _upload(
