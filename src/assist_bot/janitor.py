@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import openai
 
 from assist_bot.assistants import Assistants
-from assist_bot.engine.backends import Backends
+from assist_bot.engine.backends import Backends, default_client
 from assist_bot.engine.file_places import vector_store_setting, vector_stores
 from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
@@ -222,11 +222,7 @@ async def cleanup_once(settings: Settings, *, dry_run: bool, say: Callable[[str]
     # The assistants file names the other servers; their clients are built when something of theirs goes.
     assistants = Assistants.load(settings.assistants_file, model=settings.model)
     store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=settings.openai_max_retries,
-    )
+    client = default_client(settings)
     backends = Backends(settings=settings, assistants=assistants, default_client=client)
     try:
         janitor = Janitor(client=client, store=store, ledger=open_ledger(store), settings=settings, backends=backends)

@@ -52,6 +52,20 @@ _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, k
 HttpClientFactory = Callable[[], openai.DefaultAsyncHttpxClient]
 
 
+def default_client(
+    settings: Settings, *, http_client: openai.DefaultAsyncHttpxClient | None = None
+) -> openai.AsyncOpenAI:
+    """The client of the bot's own model server (OPENAI_API_KEY at OPENAI_BASE_URL): the one
+    the bot, `assist-bot chat` and `assist-bot cleanup` all hand to Backends as its default."""
+    return openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=settings.openai_max_retries,
+        timeout=settings.response_timeout,
+        http_client=http_client,
+    )
+
+
 def _endpoint_of(config: BackendConfig) -> _Endpoint:
     return (config.base_url, config.api_key_env, config.azure_endpoint, config.api_version)
 
