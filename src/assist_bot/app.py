@@ -347,9 +347,7 @@ def _operations(
     ledger = open_ledger(store)
     budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
     meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
-    janitor = Janitor(
-        client=backends.default_client, store=store, ledger=ledger, settings=settings, backends=backends, sleep=sleep
-    )
+    janitor = Janitor(store=store, ledger=ledger, settings=settings, backends=backends, sleep=sleep)
     return ledger, meter, janitor
 
 
