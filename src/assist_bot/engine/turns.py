@@ -12,7 +12,6 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -34,7 +33,7 @@ from assist_bot.engine.outputs import citations, generated_files
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.state import TurnState, context_plan, open_turn
 from assist_bot.engine.stream import Round, Usage, translate
-from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, SideEffectBudget, run_calls
+from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, SideEffectBudget, ToolRun, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
@@ -213,7 +212,14 @@ class Engine:
         request |= plan.fields | _identity(thread, last.user)
         usage = Usage()
         try:
-            tools = _ToolRun(functions, ctx, approve, speakers, SideEffectBudget(self._settings.max_side_effect_calls))
+            tools = ToolRun(
+                tools=functions,
+                ctx=ctx,
+                approve=approve,
+                who=tuple(dict.fromkeys(speakers)),
+                budget=SideEffectBudget(self._settings.max_side_effect_calls),
+                deadline=self.deadline,
+            )
             rounds = self._rounds(thread, backend, turn, request, user_input(messages), tools, usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
@@ -233,7 +239,7 @@ class Engine:
         turn: TurnState,
         request: dict[str, Any],
         items: list[dict[str, Any]],
-        tools: _ToolRun,
+        tools: ToolRun,
         usage: Usage,
     ) -> AsyncIterator[TurnEvent]:
         """Response after response, running the function calls each asks for in between."""
@@ -268,15 +274,7 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(
-                this.calls,
-                tools=tools.functions,
-                ctx=tools.ctx,
-                approve=tools.approve,
-                requesters=tools.requesters,
-                budget=tools.budget,
-                deadline=self.deadline,
-            )
+            items = await run_calls(this.calls, tools)
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
@@ -357,17 +355,6 @@ class Engine:
                 log.info("conversation %s is locked; retrying in %.2fs", request.get("conversation"), delay)
                 await self.sleep(delay)
         raise AssertionError("unreachable")
-
-
-@dataclass(frozen=True)
-class _ToolRun:
-    """What running a turn's function calls needs, between rounds."""
-
-    functions: dict[str, Tool]
-    ctx: ToolContext
-    approve: Approver
-    requesters: list[str]
-    budget: SideEffectBudget  # the turn's side-effect calls left, across its rounds
 
 
 class _Entered:
