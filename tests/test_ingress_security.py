@@ -18,7 +18,8 @@ from assist_bot.store import ChannelKey, Keys, ThreadKey
 from assist_bot.store.keys import InvalidIdError
 from tests.fakes.openai import Text
 from tests.fakes.slack import event_body, mention, message, new_ts, post_signed, wait_for
-from tests.support.bot import SIGNING_SECRET, running_bot, wait_pending
+from tests.support.bot import SIGNING_SECRET, running_bot, sent_by, wait_pending
+from tests.support.flows import response_to
 from tests.support.waits import ControlledCallLater, ControlledDeadlines
 
 pytestmark = pytest.mark.timeout(60)
@@ -86,8 +87,7 @@ async def test_intake_off_set_locally_holds_for_an_external_sharer(slack, openai
     slack.users["UADMIN"] = {"is_admin": True}
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", "intake off", user="UADMIN", channel="C1", team=INSTALLED)
-        await wait_for(lambda: responses_to(slack, url))
-        assert "*off*" in responses_to(slack, url)[0]["text"]
+        assert "*off*" in (await response_to(slack, url))["text"]
         file = slack.add_file(name="plan.md", content=b"# plan", mimetype="text/markdown", filetype="markdown")
         shared = message("C1", "UEXT1", "fyi", subtype="file_share")
         shared.update(files=[file], upload=True, display_as_bot=False)
@@ -120,22 +120,9 @@ FORM = {
     ids=["empty-state", "no-state", "values-a-list", "values-not-blocks", "option-without-value", "option-bad-json"],
 )
 async def test_an_empty_or_unexpected_form_state_is_a_validation_error_in_the_form(slack, openai_fake, view):
-    payload = {
-        "type": "view_submission",
-        "team": {"id": INSTALLED, "domain": "acme"},
-        "user": {"id": "U1", "username": "user-U1", "team_id": INSTALLED},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
-        "view": view,
-    }
+    payload = {"type": "view_submission", **sent_by("U1", INSTALLED), "view": view}
     async with running_bot(slack, openai_fake) as bot:
-        status, body = await post_signed(
-            bot.events_url,
-            {"payload": payload},
-            signing_secret=SIGNING_SECRET,
-            content_type="application/x-www-form-urlencoded",
-        )
+        status, body = await bot.post_payload(payload)
     assert status == 200
     answer = json.loads(body)
     assert answer["response_action"] == "errors" and set(answer["errors"]) <= {"city", "unit"}
@@ -151,21 +138,9 @@ async def test_the_ask_form_with_an_empty_state_is_a_form_error(slack, openai_fa
         "private_metadata": "{}",
         **({"state": state} if state is not None else {}),
     }
-    payload = {
-        "type": "view_submission",
-        "team": {"id": INSTALLED, "domain": "acme"},
-        "user": {"id": "U1", "username": "user-U1", "team_id": INSTALLED},
-        "api_app_id": "A1",
-        "trigger_id": f"trig-{uuid.uuid4().hex}",
-        "view": view,
-    }
+    payload = {"type": "view_submission", **sent_by("U1", INSTALLED), "view": view}
     async with running_bot(slack, openai_fake) as bot:
-        status, body = await post_signed(
-            bot.events_url,
-            {"payload": payload},
-            signing_secret=SIGNING_SECRET,
-            content_type="application/x-www-form-urlencoded",
-        )
+        status, body = await bot.post_payload(payload)
     assert status == 200 and json.loads(body)["response_action"] == "errors"
 
 
@@ -199,12 +174,7 @@ async def test_http_mode_acks_what_nothing_handles_too(slack, openai_fake):
             "callback_id": "do-something",
             "trigger_id": "111.222.xxx",
         }
-        status, _ = await post_signed(
-            bot.events_url,
-            {"payload": shortcut},
-            signing_secret=SIGNING_SECRET,
-            content_type="application/x-www-form-urlencoded",
-        )
+        status, _ = await bot.post_payload(shortcut)
     assert status == 200
 
 
@@ -342,16 +312,14 @@ async def test_a_signed_reset_with_wildcard_ids_touches_no_team(slack, openai_fa
                 "response_url": slack.response_url(),
                 "trigger_id": f"trig-{uuid.uuid4().hex}",
             }
-            status, _ = await post_signed(
-                bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
-            )
+            status = await bot.post_form(form)
             assert status in (200, 400)
         await bot.settled()
         assert slack.responses == []  # nothing was answered to ids that are not ids
         kept = [await conversation_kept(clean_redis, thread) for thread in threads]
         # The same person's reset with real ids works, and only in its own channel.
         url = await bot.command(slack, "/assist", "reset", user="UEVIL", channel="C1", team="T1")
-        await wait_for(lambda: responses_to(slack, url))
+        await response_to(slack, url)
         after = [await conversation_kept(clean_redis, thread) for thread in threads]
     assert kept == [True, True]
     assert after == [False, True]
@@ -403,9 +371,9 @@ async def test_with_no_admins_set_only_workspace_admins_change_a_channel(slack, 
     slack.users["UOWNER"] = {"is_owner": True}
     async with running_bot(slack, openai_fake) as bot:
         url = await bot.command(slack, "/assist", text, user="U1")
-        refused = (await wait_for(lambda: responses_to(slack, url)))[0]
+        refused = await response_to(slack, url)
         url = await bot.command(slack, "/assist", text, user="UOWNER")
-        allowed = (await wait_for(lambda: responses_to(slack, url)))[0]
+        allowed = await response_to(slack, url)
     assert refused["text"] == WORKSPACE_ADMINS_ONLY
     assert allowed["text"] != WORKSPACE_ADMINS_ONLY
     assert [c.args.get("user") for c in slack.calls_to("users.info")] == ["U1", "UOWNER"]
@@ -428,13 +396,11 @@ async def test_a_replayed_slash_command_runs_once(slack, openai_fake):
             "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         }
         for _ in range(3):  # the very same signed request, sent again within the five minutes
-            status, _ = await post_signed(
-                bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
-            )
+            status = await bot.post_form(form)
             assert status == 200
-        await wait_for(lambda: responses_to(slack, form["response_url"]))
+        await response_to(slack, form["response_url"])
         await bot.settled()
         # A new invocation (a new trigger_id) runs.
         again = await bot.command(slack, "/assist", "status")
-        await wait_for(lambda: responses_to(slack, again))
+        await response_to(slack, again)
     assert len(responses_to(slack, form["response_url"])) == 1

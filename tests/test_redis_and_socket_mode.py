@@ -3,59 +3,33 @@ and over Socket Mode (a real WebSocket), end to end."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from assist_bot.store import ThreadKey
 from tests.fakes.openai import Text, input_texts
 from tests.fakes.slack import event_body, mention, message, wait_for
-from tests.support.bot import running_bot, wait_pending
+from tests.support.bot import running_bot
+from tests.support.flows import reply_containing
+from tests.support.replicas import retry_and_follow_ups_on_two_replicas
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def replies_in(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel) if m.thread_ts == thread_ts]
 
 
 async def test_a_restart_between_messages_keeps_the_thread_conversation(slack, openai_fake, clean_redis):
     first = mention("C1", "U1", "before the restart")
     async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as bot:
         await bot.send(first)
-        await wait_for(lambda: any("before the restart" in r.text for r in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "before the restart")
     async with running_bot(slack, openai_fake, REDIS_URL=clean_redis) as bot:
         # A follow-up without a mention: the new process knows the thread from Redis.
         await bot.send(message("C1", "U1", "after the restart", thread_ts=first["ts"]))
-        await wait_for(lambda: any("after the restart" in r.text for r in replies_in(slack, "C1", first["ts"])))
+        await reply_containing(slack, "C1", first["ts"], "after the restart")
     convs = [r["conversation"] for r in openai_fake.response_requests]
     assert len(convs) == 2 and convs[0] == convs[1]
     assert len(openai_fake.conversations) == 1
 
 
 async def test_two_replicas_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, clean_redis):
-    gate = asyncio.Event()
-    openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.02, gate=gate))
-    async with (
-        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as one,
-        running_bot(slack, openai_fake, REDIS_URL=clean_redis) as two,
-    ):
-        first = mention("C1", "U1", "replicated")
-        # Slack retries on another replica: same event_id, X-Slack-Retry-Num 1.
-        await asyncio.gather(one.send(first, event_id="EvR"), two.send(first, event_id="EvR", retry_num=1))
-        await wait_for(lambda: openai_fake.busy_conversations)
-        # Follow-ups land on both replicas while the first answer streams.
-        await one.send(message("C1", "U2", "queued on one", thread_ts=first["ts"]))
-        await two.send(message("C1", "U3", "queued on two", thread_ts=first["ts"]))
-        await wait_pending(one.bot.store, ThreadKey("T1", "C1", first["ts"]), 2)
-        gate.set()
-        await wait_for(
-            lambda: (
-                len(replies_in(slack, "C1", first["ts"])) == 2
-                and "queued on two" in replies_in(slack, "C1", first["ts"])[1].text
-            )
-        )
-        await asyncio.sleep(0.3)
+    await retry_and_follow_ups_on_two_replicas(slack, openai_fake, clean_redis, "replicated")
     assert len(openai_fake.response_requests) == 2
     assert input_texts(openai_fake.response_requests[1]) == [
         "[user-U2 (U2)] queued on one",
@@ -72,7 +46,7 @@ async def test_socket_mode_end_to_end(slack, openai_fake):
         event = mention("C9", "U1", "via socket")
         envelope = await slack.push_socket_event(event_body(event))
         await slack.wait_ack(envelope)
-        await wait_for(lambda: any(r.text == "Hello over the socket" for r in replies_in(slack, "C9", event["ts"])))
+        await wait_for(lambda: any(r.text == "Hello over the socket" for r in slack.thread_replies("C9", event["ts"])))
         # Events we ignore are acknowledged too, or Slack would redeliver them.
         edit = await slack.push_socket_event(event_body(message("C9", None, "", subtype="message_changed")))
         await slack.wait_ack(edit)
@@ -101,9 +75,6 @@ async def test_replicas_split_each_workspaces_edit_budget(slack, openai_fake, cl
 
 
 async def test_a_replayed_slash_command_runs_once_across_replicas(slack, openai_fake, clean_redis):
-    from tests.fakes.slack import post_signed
-    from tests.support.bot import SIGNING_SECRET
-
     form = {
         "team_id": "T1",
         "channel_id": "C1",
@@ -119,10 +90,7 @@ async def test_a_replayed_slash_command_runs_once_across_replicas(slack, openai_
     ):
         # The same signed request, replayed to the other replica: the trigger_id is claimed in Redis.
         for bot in (one, two, two):
-            status, _ = await post_signed(
-                bot.events_url, form, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
-            )
-            assert status == 200
+            assert await bot.post_form(form) == 200
         await wait_for(lambda: slack.responses)
         await wait_for(lambda: one.bot.dispatcher.in_flight == 0 and two.bot.dispatcher.in_flight == 0)
     assert len(slack.responses) == 1

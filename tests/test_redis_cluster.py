@@ -9,12 +9,12 @@ import asyncio
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from assist_bot.store import ThreadKey
 from assist_bot.store.redis import RedisStore
-from tests.fakes.openai import Text, input_texts
-from tests.fakes.slack import mention, message, wait_for
-from tests.support.bot import running_bot, wait_pending
+from tests.fakes.openai import input_texts
+from tests.fakes.slack import message
+from tests.support.bot import running_bot
 from tests.support.flows import reply_containing
+from tests.support.replicas import retry_and_follow_ups_on_two_replicas
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -29,32 +29,14 @@ async def cluster(redis_cluster_url):
 
 
 async def test_two_replicas_on_a_cluster_answer_a_retry_once_and_share_the_thread_queue(slack, openai_fake, cluster):
-    gate = asyncio.Event()
-    openai_fake.enqueue(Text([f"w{n} " for n in range(15)], delay=0.02, gate=gate))
-    async with (
-        running_bot(slack, openai_fake, REDIS_URL=cluster) as one,
-        running_bot(slack, openai_fake, REDIS_URL=cluster) as two,
-    ):
-        assert isinstance(one.bot.store, RedisStore) and isinstance(one.bot.store._redis, RedisCluster)
-        first = mention("C1", "U1", "clustered")
-        await asyncio.gather(one.send(first, event_id="EvR"), two.send(first, event_id="EvR", retry_num=1))
-        await wait_for(lambda: openai_fake.busy_conversations)
-        await one.send(message("C1", "U2", "queued on one", thread_ts=first["ts"]))
-        await two.send(message("C1", "U3", "queued on two", thread_ts=first["ts"]))
-        await wait_pending(one.bot.store, ThreadKey("T1", "C1", first["ts"]), 2)
-        gate.set()
-        await wait_for(
-            lambda: (
-                len(slack.thread_replies("C1", first["ts"])) == 2
-                and "queued on two" in slack.thread_replies("C1", first["ts"])[1].text
-            )
-        )
+    first = await retry_and_follow_ups_on_two_replicas(slack, openai_fake, cluster, "clustered")
     assert len(openai_fake.response_requests) == 2
     assert input_texts(openai_fake.response_requests[1]) == [
         "[user-U2 (U2)] queued on one",
         "[user-U3 (U3)] queued on two",
     ]
     async with running_bot(slack, openai_fake, REDIS_URL=cluster) as again:
+        assert isinstance(again.bot.store, RedisStore) and isinstance(again.bot.store._redis, RedisCluster)
         # A new process on the cluster knows the thread (no mention needed) and its conversation.
         await again.send(message("C1", "U1", "after a restart", thread_ts=first["ts"]))
         await reply_containing(slack, "C1", first["ts"], "after a restart")

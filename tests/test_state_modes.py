@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 
 import pytest
 
@@ -18,8 +16,8 @@ from tests.fakes.openai import FakeOpenAI, HttpError, Text
 from tests.fakes.slack import file_share_message, mention, message, wait_for
 from tests.support.assistants_files import write_assistants_file
 from tests.support.bot import SIGNING_SECRET, running_bot
+from tests.support.console import run_script, script_env
 from tests.support.flows import message_containing, reply_containing
-from tests.support.processes import child_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -162,23 +160,19 @@ async def test_check_prints_each_assistants_state(slack, openai_fake, local_serv
         f'[assistants.onprem.backend]\nbase_url = "{local_server.base_url}"\napi_key_env = "LOCAL_LLM_KEY"\n'
         '[assistants.chained]\n[assistants.chained.backend]\nstate = "response_chain"\n',
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_API_URL": slack.api_url,  # check asks Slack too
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": openai_fake.base_url,
-        "LOCAL_LLM_KEY": "sk-local",
-        "ASSIST_BOT_ASSISTANTS": str(assistants_file),
-        "ASSIST_BOT_STATE": "auto",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "assist_bot", "check", env=child_env(env), cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+    env = script_env(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_API_URL=slack.api_url,  # check asks Slack too
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=openai_fake.base_url,
+        LOCAL_LLM_KEY="sk-local",
+        ASSIST_BOT_ASSISTANTS=assistants_file,
+        ASSIST_BOT_STATE="auto",
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, out
-    lines = [" ".join(line.split(None, 1)) for line in out.decode().splitlines()]  # "ok      x" -> "ok x"
+    result = await run_script("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    lines = [" ".join(line.split(None, 1)) for line in result.lines]  # "ok      x" -> "ok x"
     assert f"ok assistant onprem: {local_server.base_url}, state local (auto: asked the server), hosted tools off" in (
         lines
     )
@@ -210,29 +204,18 @@ async def test_a_conversation_made_by_a_failed_turn_is_kept(slack, openai_fake):
 async def test_auto_with_an_unreachable_server_says_so_in_one_line(tmp_path):
     from tests.support.redis_server import free_port
 
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "OPENAI_API_KEY": "sk-secret-value",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
-        "ASSIST_BOT_OPENAI_MAX_RETRIES": "0",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "assist_bot",
-        "check",
-        env=child_env(env),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    env = script_env(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        OPENAI_API_KEY="sk-secret-value",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+        SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/",
+        ASSIST_BOT_OPENAI_MAX_RETRIES=0,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 1
-    assert "failed  openai: OpenAI is unreachable — fix: check OPENAI_BASE_URL" in out.decode()
-    assert "Traceback" not in out.decode() + err.decode() and "sk-secret-value" not in out.decode() + err.decode()
+    result = await run_script("check", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "failed  openai: OpenAI is unreachable — fix: check OPENAI_BASE_URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr and "sk-secret-value" not in result.stdout + result.stderr
 
 
 async def test_a_slash_command_in_an_onprem_channel_asks_that_channels_model(

@@ -67,6 +67,17 @@ async def test_feedback_is_stored_thanked_privately_and_counted(slack, openai_fa
     assert all(r["response_type"] == "ephemeral" for r in slack.responses)
 
 
+async def test_without_configured_admins_a_workspace_admin_sees_feedback_per_assistant(slack, openai_fake):
+    slack.users["UBOSS"] = {"is_admin": True}  # no ASSIST_BOT_ADMINS: the workspace's admins, as for /assist use
+    async with running_bot(slack, openai_fake) as bot:
+        await bot.command(slack, "/assist", "feedback", user="UBOSS", channel="C1")
+        await bot.command(slack, "/assist", "feedback", user="U2", channel="C1")
+        await wait_for(lambda: len(slack.responses) == 2)
+    by_user = sorted(slack.responses, key=lambda r: "Per assistant" in r["text"])
+    assert "Per assistant" not in by_user[0]["text"]  # a member: this channel only
+    assert "Per assistant" in by_user[1]["text"]
+
+
 async def test_status_is_refreshed_before_slack_drops_it_and_cleared(slack):
     client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
     refreshes = ControlledDeadlines()  # each refresh comes when the test says, not after 90 s

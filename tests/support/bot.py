@@ -103,7 +103,8 @@ class RunningBot:
         )
         return status
 
-    async def _form(self, fields: dict) -> int:
+    async def post_form(self, fields: dict) -> int:
+        """A form-encoded request (a slash command) as Slack posts it, signed; returns the status."""
         status, _ = await post_signed(
             self.events_url, fields, signing_secret=SIGNING_SECRET, content_type="application/x-www-form-urlencoded"
         )
@@ -114,7 +115,7 @@ class RunningBot:
     ) -> str:
         """A slash command as Slack posts it; returns its response_url (see slack.responses)."""
         response_url = slack.response_url()
-        status = await self._form(
+        status = await self.post_form(
             {
                 "token": "legacy",
                 "team_id": team,
@@ -154,7 +155,7 @@ class RunningBot:
         """A modal's view_submission; `values` is block_id → the element's state."""
         payload = {
             "type": "view_submission",
-            **_sent_by(user, team),
+            **sent_by(user, team),
             "view": {**view, "id": "V1", "state": {"values": {k: {"value": v} for k, v in values.items()}}},
         }
         return await self.post_payload(payload)
@@ -170,7 +171,7 @@ class RunningBot:
         )
 
 
-def _sent_by(user: str, team: str) -> dict:
+def sent_by(user: str, team: str) -> dict:
     """The fields of an interactive payload that say who sent it, from which app and workspace."""
     return {
         "team": {"id": team, "domain": "acme"},
@@ -196,7 +197,7 @@ def block_actions(
     in_thread = {"thread_ts": thread_ts} if thread_ts else {}
     return {
         "type": "block_actions",
-        **_sent_by(user, team),
+        **sent_by(user, team),
         "response_url": slack.response_url(),
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, **in_thread},
         "channel": {"id": channel, "name": f"chan-{channel}"},

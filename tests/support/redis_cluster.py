@@ -9,10 +9,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from tests.support.redis_server import _wait_for_port, free_port
+from tests.support.redis_server import free_port, serving
 
 NODES = 3
 
@@ -45,9 +45,8 @@ def redis_cluster() -> Iterator[str]:
         yield f"redis+cluster://127.0.0.1:{ports[0]}"
 
 
-@contextmanager
-def _node(server: str, port: int, bus_port: int, workdir: Path) -> Iterator[None]:
-    proc = subprocess.Popen(
+def _node(server: str, port: int, bus_port: int, workdir: Path) -> AbstractContextManager[subprocess.Popen]:
+    return serving(
         [
             server,
             "--port",
@@ -67,19 +66,8 @@ def _node(server: str, port: int, bus_port: int, workdir: Path) -> Iterator[None
             "--dir",
             str(workdir),
         ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        port,
     )
-    try:
-        _wait_for_port(port, proc)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _wait_cluster_ok(cli: str, port: int, timeout: float = 20.0) -> None:

@@ -38,21 +38,38 @@ def own_redis_server() -> Iterator[str]:
         raise RuntimeError("redis-server is not installed and REDIS_URL is not set (.ci/run installs it)")
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen(
+        with serving(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_for_port(port, proc)
+            port,
+        ):
             yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+
+
+@contextmanager
+def serving(argv: list[str], port: int) -> Iterator[subprocess.Popen]:
+    """A redis-server started with `argv`, once it listens on `port`; stopped afterwards."""
+    proc = start(argv, port)
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def start(argv: list[str], port: int) -> subprocess.Popen:
+    """A redis-server started with `argv`, once it listens on `port`."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_port(port, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it does not exit within ten seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -82,13 +99,11 @@ class RestartableRedis:
         self._proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self._proc = subprocess.Popen(
+        self._proc = start(
             [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self._workdir]
             + ["--appendonly", "yes", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.port,
         )
-        _wait_for_port(self.port, self._proc)
 
     def freeze(self) -> None:
         """SIGSTOP: the port stays open but nothing answers, as behind a network partition."""
@@ -102,12 +117,7 @@ class RestartableRedis:
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
+            stop(self._proc)
         self._proc = None
 
 

@@ -68,10 +68,11 @@ def build(settings: Settings, *, client: AsyncWebClient, oauth: OAuth | None, id
     try:
         return AsyncApp(
             client=client,
-            # Never a constant: in Socket Mode nothing is verified by signature (the WebSocket we
-            # opened with the app token is the proof), and "" keeps Bolt from reading the env.
-            signing_secret=_signing_secret(settings) if not settings.socket_mode else "",
-            request_verification_enabled=not settings.socket_mode,
+            # Bolt verifies no signature: in HTTP mode the transport checks it over the raw bytes
+            # before Bolt parses them (slack/http_mode.py), in Socket Mode the WebSocket we opened
+            # with the app token is the proof. "" keeps Bolt from reading the env for a secret.
+            signing_secret="",
+            request_verification_enabled=False,
             # The message is in the store before Slack gets its ack: if storing fails,
             # Slack sees an error and retries, instead of the message being lost.
             process_before_response=True,
@@ -82,8 +83,3 @@ def build(settings: Settings, *, client: AsyncWebClient, oauth: OAuth | None, id
         )
     finally:
         bolt_log.setLevel(level)
-
-
-def _signing_secret(settings: Settings) -> str | None:
-    secret = settings.slack_signing_secret
-    return secret.get_secret_value() if secret is not None else None

@@ -14,11 +14,14 @@ from collections import Counter
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assist_bot.slack.commands import may_change
 from assist_bot.slack.deps import CommandDeps, FeedbackDeps
+from assist_bot.slack.normalize import valid_ids, workspace
 from assist_bot.store import ChannelKey
 
 log = logging.getLogger(__name__)
@@ -49,9 +52,9 @@ def block(response_id: str) -> dict[str, Any]:
 
 def register(app: AsyncApp, deps: FeedbackDeps) -> None:
     @app.action(ACTION)
-    async def on_feedback(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_feedback(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
-        record = await _record(body, deps)
+        record = await _record(body, workspace(context), deps)
         if record is None:
             return
         await deps.store.put_feedback(record["team"], record)
@@ -66,13 +69,13 @@ def register(app: AsyncApp, deps: FeedbackDeps) -> None:
             log.info("could not thank for feedback: %s", exc.response.get("error"))
 
 
-async def _record(body: dict[str, Any], deps: FeedbackDeps) -> dict[str, Any] | None:
+async def _record(body: dict[str, Any], team: str | None, deps: FeedbackDeps) -> dict[str, Any] | None:
+    """`team`: the workspace the click was delivered to (Bolt's, never the payload's)."""
     action = (body.get("actions") or [{}])[0]
     value, _, response = str(action.get("value") or "").partition(":")
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    user = (body.get("user") or {}).get("id")
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    if value not in (GOOD, BAD) or not channel or not user or not team:
+    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+    user = str((body.get("user") or {}).get("id") or "")
+    if value not in (GOOD, BAD) or team is None or not valid_ids(channel, user):
         return None  # not a click on our buttons: nothing to store
     message = body.get("message") or {}
     container = body.get("container") or {}
@@ -93,11 +96,11 @@ async def _record(body: dict[str, Any], deps: FeedbackDeps) -> dict[str, Any] | 
 
 async def command(deps: CommandDeps, command: dict[str, Any], args: list[str]) -> str:
     """`/assist feedback`: 👍/👎 counts here; admins also see each assistant across channels."""
-    team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
+    team, channel = command["team_id"], command["channel_id"]
     records = await deps.store.feedback(team)
     here = Counter(r["value"] for r in records if r["channel"] == channel)
     lines = [f"*Feedback in <#{channel}>:* 👍 {here[GOOD]} · 👎 {here[BAD]}"]
-    if user in deps.settings.admin_ids:
+    if await may_change(deps, command):  # the admins of every /assist command: ASSIST_BOT_ADMINS, else the workspace's
         per: dict[str, Counter[str]] = {}
         for r in records:
             per.setdefault(r.get("assistant") or "?", Counter())[r["value"]] += 1

@@ -10,23 +10,22 @@ goes through the store (assist_bot/stopping.py).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.slack.deps import SurfaceDeps
+from assist_bot.slack.normalize import valid_ids, valid_ts, workspace
 from assist_bot.store import ThreadKey
-from assist_bot.store.keys import is_slack_id
 
 log = logging.getLogger(__name__)
 
 ACTION = "assist_stop"
-_TS = re.compile(r"\d{1,12}\.\d{1,8}")
 
 
 def block(turn: str) -> dict[str, Any]:
@@ -39,9 +38,9 @@ def block(turn: str) -> dict[str, Any]:
 
 def register(app: AsyncApp, deps: SurfaceDeps) -> None:
     @app.action(ACTION)
-    async def on_stop(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_stop(ack, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
-        click = _click(body)
+        click = _click(body, workspace(context))
         if click is None:
             return
         thread, user, turn = click
@@ -56,15 +55,15 @@ def register(app: AsyncApp, deps: SurfaceDeps) -> None:
             log.info("could not answer a Stop click: %s", exc.response.get("error"))
 
 
-def _click(body: dict[str, Any]) -> tuple[ThreadKey, str, str] | None:
+def _click(body: dict[str, Any], team: str | None) -> tuple[ThreadKey, str, str] | None:
+    """`team`: the workspace the click was delivered to (Bolt's, never the payload's)."""
     action = (body.get("actions") or [{}])[0]
     turn = str(action.get("value") or "")
     container = body.get("container") or {}
     message = body.get("message") or {}
     channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
     user = str((body.get("user") or {}).get("id") or "")
-    team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
     thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or "")
-    if not (_TS.fullmatch(turn) and _TS.fullmatch(thread_ts) and all(map(is_slack_id, (team, channel, user)))):
+    if team is None or not (valid_ts(turn) and valid_ts(thread_ts) and valid_ids(channel, user)):
         return None  # not a click on one of our answers
     return ThreadKey(team, channel, thread_ts), user, turn

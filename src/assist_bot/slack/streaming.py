@@ -1,9 +1,9 @@
 """A reply streamed with Slack's native streaming: chat.startStream / appendStream / stopStream.
 
 Text is buffered and sent at most once per `interval` (one append per flush, not one per token);
-tool steps show as `task_update` chunks (pending → in_progress → complete / error) instead of
-text; the final stop carries the sources and the feedback buttons. The status ("is thinking…")
-shows until the first text.
+tool steps show as `task_update` chunks (pending → in_progress → complete / error; kept by
+slack/stream_tasks.py) instead of text; the final stop carries the sources and the feedback
+buttons. The status ("is thinking…") shows until the first text.
 
 What Slack may do mid-answer, and what the reply does then:
 - refuses streaming (`not_allowed`, `unknown_method`, …) → this reply, and every later one in
@@ -17,18 +17,17 @@ What Slack may do mid-answer, and what the reply does then:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.models.messages.chunk import BlocksChunk, Chunk, MarkdownTextChunk, TaskUpdateChunk
+from slack_sdk.models.messages.chunk import BlocksChunk, Chunk, MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot import texts
 from assist_bot.events import ApprovalRequest, Decision, Done, FileOutput, TextDelta, ToolActivity, TurnEvent
 from assist_bot.inbound import Inbound
-from assist_bot.slack import feedback, stop
+from assist_bot.slack import feedback, stop, stream_tasks
 from assist_bot.slack.approvals import Approvals
 from assist_bot.slack.calls import Outcome, SlackCalls
 from assist_bot.slack.file_outputs import upload
@@ -37,6 +36,7 @@ from assist_bot.slack.pacing import Pacer
 from assist_bot.slack.render import footnotes, link_sandbox
 from assist_bot.slack.reply import EditReply, stop_between_calls, with_blocks
 from assist_bot.slack.status import ThreadStatus
+from assist_bot.slack.stream_tasks import StreamTasks
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,7 @@ class StreamReply:
         self._first_ts: str | None = None  # the reply's first message (recorded for crash recovery)
         self.message_shown = asyncio.Event()  # set once it exists
         self._stream_text = ""  # what that message holds
-        self._tasks: dict[str, dict[str, str]] = {}  # task id → its latest chunk, not yet sent
-        self._open_tasks: dict[tuple[str, str], str] = {}  # (kind, name) → id of a running task
-        self._ids = itertools.count(1)
+        self._tasks = StreamTasks()  # tool and approval steps, as task_update chunks
         self._edit: EditReply | None = None
         self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -110,7 +108,7 @@ class StreamReply:
         if isinstance(event, TextDelta):
             self._fed += event.text
             self._pending += event.text
-            self._complete_tasks()
+            self._tasks.complete_open()
             self._status.hide()
         elif isinstance(event, FileOutput):
             self._uploads.append(asyncio.create_task(self._upload(event)))
@@ -119,33 +117,16 @@ class StreamReply:
             self._tool(event)
         self._dirty.set()
 
-    def _complete_tasks(self, *, status: str = "complete") -> None:
-        """The engine reports a tool starting; it is done when text (or another tool) follows."""
-        for (kind, name), task_id in self._open_tasks.items():
-            self._tasks[task_id] = {"id": task_id, "title": texts.tool_activity(kind, name), "status": status}
-        self._open_tasks.clear()
-
     def _tool(self, event: ToolActivity) -> None:
-        key, title = (event.kind, event.name), texts.tool_activity(event.kind, event.name)
-        if event.active and key not in self._open_tasks:
-            self._complete_tasks()
+        self._tasks.tool(event)
         if event.active:
-            task_id = self._open_tasks.get(key) or f"task{next(self._ids)}"
-            self._open_tasks[key] = task_id
-            self._tasks[task_id] = {"id": task_id, "title": title, "status": "in_progress"}
-            self._status.show(title)
-        elif key in self._open_tasks:
-            task_id = self._open_tasks.pop(key)
-            self._tasks[task_id] = {"id": task_id, "title": title, "status": "complete"}
+            self._status.show(texts.tool_activity(event.kind, event.name))
 
     async def ask(self, request: ApprovalRequest) -> Decision:
-        task_id = f"task{next(self._ids)}"
-        title = f"{request.tool}: {texts.WAITING_FOR_APPROVAL}"
-        self._tasks[task_id] = {"id": task_id, "title": title, "status": "pending"}
+        task_id = self._tasks.pending(f"{request.tool}: {texts.WAITING_FOR_APPROVAL}")
         self._dirty.set()
         decision = await self._approvals.ask(request, team=self._team, channel=self._channel, thread_ts=self._thread_ts)
-        outcome = "complete" if decision.approved else "error"
-        self._tasks[task_id] = {"id": task_id, "title": request.tool, "status": outcome}
+        self._tasks.decided(task_id, request.tool, ok=decision.approved)
         self._dirty.set()
         return decision
 
@@ -154,7 +135,7 @@ class StreamReply:
             await self._stop_flusher()
             await self._wait_uploads()  # first: the rest of the text links to the uploaded files
             if self._edit is None:
-                self._complete_tasks()
+                self._tasks.complete_open()
                 if done.text.startswith(self._fed):
                     self._pending += done.text[len(self._fed) :]  # deltas we never saw
                 if not self._fed.strip() and not done.text.strip():
@@ -171,7 +152,7 @@ class StreamReply:
         try:
             await self._stop_flusher()
             if self._edit is None:
-                self._complete_tasks(status="error")  # a step that never finished failed with the answer
+                self._tasks.complete_open(status="error")  # a step that never finished failed with the answer
                 await self._wait_uploads()
                 if await self._flush(final=True) and self._edit is None:
                     await self._end(blocks=[], note=texts.failure(kind))
@@ -232,8 +213,8 @@ class StreamReply:
         return text[:room], False  # one huge line in a fresh message: cut it
 
     async def _send(self, text: str, *, final: bool) -> bool:
-        tasks = list(self._tasks.values())
-        chunks: list[Chunk] = [TaskUpdateChunk(id=t["id"], title=t["title"], status=t["status"]) for t in tasks]
+        tasks = self._tasks.unsent()
+        chunks = stream_tasks.chunks(tasks)
         opening = _FENCE + "\n" if self._ts is None and self._continues_code() else ""
         shown = opening + (text.lstrip("\n") if self._ts is None else text)
         if shown:
@@ -244,9 +225,7 @@ class StreamReply:
             self._accepted += text
             self._pending = self._pending[len(text) :]
             self._stream_text += shown
-            for task in tasks:
-                if self._tasks.get(task["id"]) is task:
-                    del self._tasks[task["id"]]
+            self._tasks.sent(tasks)
             return True
         if outcome.error == EXPIRED:
             self._ts = None  # not accepted: the next stream carries it (reopening code if need be)
@@ -340,13 +319,13 @@ class StreamReply:
         workspace's append budget."""
         if self._ts is None or len(self._stream_text) + len(self._pending) + len(closing) > self._limit:
             return False
-        rest, tasks = self._pending, list(self._tasks.values())
-        chunks: list[Chunk] = [TaskUpdateChunk(id=t["id"], title=t["title"], status=t["status"]) for t in tasks]
+        rest, chunks = self._pending, stream_tasks.chunks(self._tasks.unsent())
         if not await self._stop(markdown=self._markdown(rest) + closing, blocks=blocks, chunks=chunks or None):
             return False
         self._accepted += rest
         self._stream_text += rest
-        self._pending, self._tasks = "", {}
+        self._pending = ""
+        self._tasks.drop_unsent()
         return True
 
     async def _end(self, *, blocks: list[dict[str, Any]], note: str) -> None:
@@ -390,9 +369,10 @@ class StreamReply:
         self._edit = edit
         if self._pending:
             edit.feed(TextDelta(self._pending))
-        for (kind, name), _ in self._open_tasks.items():
+        for kind, name in self._tasks.open_tools():
             edit.feed(ToolActivity(kind=kind, name=name))
-        self._pending, self._tasks = "", {}
+        self._pending = ""
+        self._tasks.drop_unsent()
         await edit.start()
 
     # -- files ------------------------------------------------------------------------------
