@@ -13,7 +13,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from assist_bot.assistants import Backend
+from assist_bot.assistants import Assistants, Backend
+from assist_bot.engine.backends import Backends
 from assist_bot.janitor import Janitor
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, ThreadKey
@@ -53,6 +54,11 @@ def settings_for(openai_fake, redis_url: str, **extra) -> Settings:
         **extra,
     }
     return Settings(_env_file=None, **values)
+
+
+def backends_of(settings: Settings, client: openai.AsyncOpenAI) -> Backends:
+    """The default server only: the client the test made, as `assist-bot cleanup` builds it."""
+    return Backends(settings=settings, assistants=Assistants.builtin(model=settings.model), default_client=client)
 
 
 @pytest.fixture
@@ -96,8 +102,9 @@ async def test_the_janitor_deletes_what_outlived_its_retention_and_leaves_the_re
     old_thread = ThreadKey("T1", "C1", "100.1")
     await save_conversation(store, old_thread, made["old_conv"])
     await store.set_channel_setting(ChannelKey("T1", "C9"), "vector_store_id", made["old_vs"])
+    settings = settings_for(openai_fake, redis_url)
     janitor = Janitor(
-        client=client, store=store, ledger=ledger, settings=settings_for(openai_fake, redis_url), clock=lambda: NOW
+        store=store, ledger=ledger, settings=settings, backends=backends_of(settings, client), clock=lambda: NOW
     )
 
     removals = await janitor.sweep()
@@ -120,7 +127,9 @@ async def test_a_dry_run_lists_and_deletes_nothing_and_one_replica_sweeps_at_a_t
     made = await made_at_openai(client)
     await record(ledger, made)
     settings = settings_for(openai_fake, redis_url)
-    janitor = Janitor(client=client, store=store, ledger=ledger, settings=settings, clock=lambda: NOW)
+    janitor = Janitor(
+        store=store, ledger=ledger, settings=settings, backends=backends_of(settings, client), clock=lambda: NOW
+    )
     listed = await janitor.sweep(dry_run=True)
     assert {r.resource.id for r in listed} >= {made["old_conv"], made["old_vs"]}
     assert not any(r.deleted for r in listed)
@@ -143,7 +152,9 @@ async def test_a_refused_delete_is_kept_for_the_next_sweep(parts, openai_fake, r
     await save_conversation(store, ThreadKey("T1", "C1", "100.1"), conv)
     openai_fake.delete_errors[f"/v1/conversations/{conv}"] = 500
     settings = settings_for(openai_fake, redis_url)
-    janitor = Janitor(client=client, store=store, ledger=ledger, settings=settings, clock=lambda: NOW)
+    janitor = Janitor(
+        store=store, ledger=ledger, settings=settings, backends=backends_of(settings, client), clock=lambda: NOW
+    )
 
     removals = await janitor.sweep()
 
@@ -245,7 +256,11 @@ async def test_what_turns_and_files_leave_at_openai_is_recorded_and_later_cleane
         # A month and a day later nobody has used the thread: its conversation and file go.
         later = time.time() + 31 * DAY
         janitor = Janitor(
-            client=bot.bot.openai, store=bot.bot.store, ledger=ledger, settings=bot.bot.settings, clock=lambda: later
+            store=bot.bot.store,
+            ledger=ledger,
+            settings=bot.bot.settings,
+            backends=bot.bot.backends,
+            clock=lambda: later,
         )
         removed = await janitor.sweep()
         assert {r.resource.kind for r in removed if r.deleted} == {"conversation", "file"}

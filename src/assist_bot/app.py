@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import openai
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -23,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
 from assist_bot.dispatch_ports import Limits
-from assist_bot.engine.backends import Backends
+from assist_bot.engine.backends import Backends, default_client
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -91,16 +90,6 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWeb
     )
 
 
-def openai_client(settings: Settings, metrics: Metrics | None = None) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=settings.openai_max_retries,
-        timeout=settings.response_timeout,
-        http_client=openai_http_client(metrics) if metrics else None,
-    )
-
-
 class AssistBot:
     def __init__(
         self,
@@ -128,7 +117,7 @@ class AssistBot:
         )
         self.metrics = Metrics()
         self.slack = slack_client(settings, self.metrics)
-        self.openai = openai_client(settings, self.metrics)
+        self.openai = default_client(settings, http_client=openai_http_client(self.metrics))
         self.tools = load_registry(settings)
         self.oauth = oauth.build(settings, base=self.slack) if settings.oauth else None
         # Work that outlives an event (turns, approvals, names) asks for its workspace's client.
@@ -149,7 +138,6 @@ class AssistBot:
             meter=self.meter,
         )
         self.engine = Engine(
-            client=self.openai,
             store=self.store,
             settings=settings,
             tools=self.tools,
@@ -359,9 +347,7 @@ def _operations(
     ledger = open_ledger(store)
     budgets = Budgets(settings.token_budget_workspace, settings.token_budget_channel, settings.token_budget_user)
     meter = Meter(ledger, budgets, notify=operating.admin_notifier(slack, settings.admin_ids))
-    janitor = Janitor(
-        client=backends.default_client, store=store, ledger=ledger, settings=settings, backends=backends, sleep=sleep
-    )
+    janitor = Janitor(store=store, ledger=ledger, settings=settings, backends=backends, sleep=sleep)
     return ledger, meter, janitor
 
 

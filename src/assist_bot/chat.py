@@ -15,11 +15,9 @@ import itertools
 import logging
 import time
 
-import openai
-
 from assist_bot.assistants import Assistants
 from assist_bot.dispatch import Dispatcher
-from assist_bot.engine.backends import Backends
+from assist_bot.engine.backends import Backends, default_client
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.turns import Engine
 from assist_bot.errors import SettingsError
@@ -55,17 +53,11 @@ async def chat(settings: Settings, *, assistant: str | None = None, terminal: Te
         retention_seconds=settings.retention_seconds,
         redis_max_connections=settings.redis_max_connections,
     )
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=settings.openai_max_retries,
-        timeout=settings.response_timeout,
-    )
+    client = default_client(settings)
     # The assistant's own model server, if the assistants file gives it one (as in Slack).
     backends = Backends(settings=settings, assistants=assistants, default_client=client)
     knowledge = Knowledge(backends=backends, store=store, settings=settings)
     engine = Engine(
-        client=client,
         store=store,
         settings=settings,
         tools=load_registry(settings),

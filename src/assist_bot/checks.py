@@ -216,9 +216,7 @@ async def _backends(
 
 async def _models(client: openai.AsyncOpenAI, assistants: Assistants, names: set[str], today: date) -> list[Line]:
     lines: list[Line] = []
-    in_use = {model: users for model, users in models_in_use(assistants).items() if set(users) & names}
-    for model, users in in_use.items():
-        users = [name for name in users if name in names]
+    for model, users in models_in_use(assistants, only=names).items():
         what = f"model {model}"
         try:
             found = await client.models.retrieve(model)

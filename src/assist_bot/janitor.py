@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 import openai
 
 from assist_bot.assistants import Assistants
-from assist_bot.engine.backends import Backends
+from assist_bot.engine.backends import Backends, default_client
 from assist_bot.engine.file_places import vector_store_setting, vector_stores
-from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey, open_store
 from assist_bot.store.ledger import Ledger, Owner, Resource, open_ledger
@@ -50,16 +49,14 @@ class Janitor:
     def __init__(
         self,
         *,
-        client: openai.AsyncOpenAI,
         store: Store,
         ledger: Ledger,
         settings: Settings,
-        backends: Backends | None = None,
+        backends: Backends,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client  # the default server's
-        self._backends = backends  # the other servers the assistants name
+        self._backends = backends  # the client of each server a record names ("" the default)
         self._store = store
         self._ledger = ledger
         self._thread_keep = settings.retention_seconds
@@ -152,23 +149,12 @@ class Janitor:
             await self._forget_in_store(owner)
         return outcomes
 
-    def _client_at(self, resource: Resource) -> openai.AsyncOpenAI | None:
-        if not resource.server:
-            return self._client
-        try:
-            client = self._backends.client_at(resource.server) if self._backends else None
-        except SettingsError as exc:
-            log.warning("clean-up: %s is kept: %s", resource.token, exc)
-            return None
-        if client is None:
-            # Asking the default server instead would answer 404 and the thing would leak at its own.
-            log.warning("clean-up: %s is kept: no assistant names its server any more", resource.token)
-        return client
-
     async def _delete(self, resource: Resource) -> bool:
         """Delete one thing at the server it was made at; gone already (404) counts as deleted."""
-        client = self._client_at(resource)
+        client = self._backends.client_at(resource.server)
         if client is None:
+            # Asking the default server instead would answer 404 and the thing would leak at its own.
+            log.warning("clean-up: %s is kept for the next sweep", resource.token)
             return False
         deleters = {
             "conversation": client.conversations.delete,
@@ -222,14 +208,10 @@ async def cleanup_once(settings: Settings, *, dry_run: bool, say: Callable[[str]
     # The assistants file names the other servers; their clients are built when something of theirs goes.
     assistants = Assistants.load(settings.assistants_file, model=settings.model)
     store = open_store(redis_url=settings.redis_url, retention_seconds=settings.retention_seconds)
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        max_retries=settings.openai_max_retries,
-    )
+    client = default_client(settings)
     backends = Backends(settings=settings, assistants=assistants, default_client=client)
     try:
-        janitor = Janitor(client=client, store=store, ledger=open_ledger(store), settings=settings, backends=backends)
+        janitor = Janitor(store=store, ledger=open_ledger(store), settings=settings, backends=backends)
         removals = await janitor.sweep_with_lease(dry_run=dry_run)
     finally:
         await backends.close()

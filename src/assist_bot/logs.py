@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -28,19 +26,6 @@ def bind(**ids: str) -> None:
     """Add ids (team, channel, thread, turn) to every later log line of this task and
     of the tasks it starts."""
     _ids.set({**(_ids.get() or {}), **{k: v for k, v in ids.items() if v}})
-
-
-@contextmanager
-def bound(**ids: str) -> Iterator[None]:
-    token = _ids.set({**(_ids.get() or {}), **{k: v for k, v in ids.items() if v}})
-    try:
-        yield
-    finally:
-        _ids.reset(token)
-
-
-def current_ids() -> dict[str, str]:
-    return dict(_ids.get() or {})
 
 
 class RedactSecrets(logging.Filter):

@@ -41,10 +41,12 @@ def retirement_notices(
     return notices
 
 
-def models_in_use(assistants: Assistants) -> dict[str, list[str]]:
+def models_in_use(assistants: Assistants, *, only: Collection[str] | None = None) -> dict[str, list[str]]:
+    """Model → the assistants that use it (of those in `only`, when given)."""
     users: dict[str, list[str]] = {}
     for name in assistants.names():
-        users.setdefault(assistants.get(name).model, []).append(name)
+        if only is None or name in only:
+            users.setdefault(assistants.get(name).model, []).append(name)
     return users
 
 
@@ -58,10 +60,7 @@ async def warn_retiring_models(
     """Log a warning for each model in use that shuts down soon (of the assistants in `only`:
     those whose models live on this client's server). Best effort: the bot runs whether or
     not the lookup works (`assist-bot check` reports failures)."""
-    users: dict[str, list[str]] = {}
-    for model, names in models_in_use(assistants).items():
-        if kept := [n for n in names if only is None or n in only]:
-            users[model] = kept
+    users = models_in_use(assistants, only=only)
     dates: dict[str, str | None] = {}
     for model in users:
         try:

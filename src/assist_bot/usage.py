@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -197,37 +197,49 @@ class Meter:
     ) -> None:
         """`server`: the model server the turn ran at (its assistant's), where its conversation
         and containers live and where clean-up deletes them ("": the bot's own)."""
-        now = self.clock()
-        month = month_of(now)
         made = [Resource("container", c, server) for c in sorted({c for r in reports for c in r.containers})]
         if conversation:
             made.append(Resource("conversation", conversation, server))
-        entry = UsageEntry(
+        await self._count(
             team=thread.team,
-            month=month,
-            scopes=("workspace", f"channel:{thread.channel}", f"user:{user}", f"assistant:{assistant}"),
+            channel=thread.channel,
+            user=user,
+            assistant=assistant,
             # A turn refused (a budget) or failed before any response used nothing: no answer counted.
             counts={**counts_of(reports), "turns": 1} if reports else {},
-            ranked={"channel": thread.channel, "user": user},
             # The thread's files and conversation, and the channel's knowledge, were used now.
             touched=(thread, Owner(thread.team, thread.channel)),
             resources=[(thread, resource) for resource in made],
         )
-        after = await self.ledger.record(entry, now=now)
-        await self._alert(thread.team, month, after, channel=thread.channel, user=user)
 
     async def record_call(self, *, team: str, channel: str, user: str, assistant: str, report: UsageReport) -> None:
         """A model call outside any turn (the arguments of a slash command in plain words): its
         tokens count in the same scopes and toward the same budgets as an answer's, but it is
         no answer ("turns") and neither used nor made anything kept at OpenAI."""
+        await self._count(team=team, channel=channel, user=user, assistant=assistant, counts=counts_of([report]))
+
+    async def _count(
+        self,
+        *,
+        team: str,
+        channel: str,
+        user: str,
+        assistant: str,
+        counts: dict[str, int],
+        touched: Sequence[Owner] = (),
+        resources: Sequence[tuple[Owner, Resource]] = (),
+    ) -> None:
+        """Model usage into its four scopes (one ledger round trip), then any budget alert it crossed."""
         now = self.clock()
         month = month_of(now)
         entry = UsageEntry(
             team=team,
             month=month,
             scopes=("workspace", f"channel:{channel}", f"user:{user}", f"assistant:{assistant}"),
-            counts=counts_of([report]),
+            counts=counts,
             ranked={"channel": channel, "user": user},
+            touched=touched,
+            resources=resources,
         )
         after = await self.ledger.record(entry, now=now)
         await self._alert(team, month, after, channel=channel, user=user)

@@ -39,7 +39,6 @@ async def events_of(slack, openai_fake, **settings) -> list[TurnEvent]:
     )
     await backends.resolve()
     engine = Engine(
-        client=client,
         store=store,
         settings=config,
         tools=load_registry(config),

@@ -52,6 +52,20 @@ _Endpoint = tuple[str | None, str | None, str | None, str | None]  # base_url, k
 HttpClientFactory = Callable[[], openai.DefaultAsyncHttpxClient]
 
 
+def default_client(
+    settings: Settings, *, http_client: openai.DefaultAsyncHttpxClient | None = None
+) -> openai.AsyncOpenAI:
+    """The client of the bot's own model server (OPENAI_API_KEY at OPENAI_BASE_URL): the one
+    the bot, `assist-bot chat` and `assist-bot cleanup` all hand to Backends as its default."""
+    return openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        max_retries=settings.openai_max_retries,
+        timeout=settings.response_timeout,
+        http_client=http_client,
+    )
+
+
 def _endpoint_of(config: BackendConfig) -> _Endpoint:
     return (config.base_url, config.api_key_env, config.azure_endpoint, config.api_version)
 
@@ -100,14 +114,20 @@ class Backends:
 
     def client_at(self, server: str) -> openai.AsyncOpenAI | None:
         """The client of a model server by its identity (assistants.Backend.server, as the ledger
-        records it with what was made there): "" is the default client; None when no assistant
-        names that server any more. Raises SettingsError when its key's variable is unset."""
+        records it with what was made there): "" is the default client. None (logged) when no
+        assistant names that server any more or its key's variable is unset: what is kept there
+        stays recorded, for clean-up to try again — never asked of another server instead."""
         if not server:
             return self.default_client
         for name in self._assistants.names():
             config = self._assistants.get(name).backend
             if config.server == server:
-                return self._client(_endpoint_of(config))
+                try:
+                    return self._client(_endpoint_of(config))
+                except SettingsError as exc:
+                    log.warning("no client for the model server %s: %s", server, exc)
+                    return None
+        log.warning("no assistant names the model server %s any more", server)
         return None
 
     async def close(self) -> None:

@@ -21,7 +21,6 @@ from openai.types import FilePurpose
 
 from assist_bot.engine.backends import Backend, Backends
 from assist_bot.engine.file_places import thread_file_token, vector_store_setting
-from assist_bot.errors import SettingsError
 from assist_bot.settings import Settings
 from assist_bot.store import ChannelKey, Store, ThreadKey
 from assist_bot.store.ledger import Owner, Resource
@@ -184,7 +183,7 @@ class Knowledge:
         if record:
             # At the server it was stored at, from that server's vector store.
             server = record.get("server", "")
-            client = self._client_at(server)
+            client = self._backends.client_at(server)  # None: the ledger keeps it for clean-up
             if client is not None:
                 vector_store = (await self._store.get_channel_settings(channel)).get(vector_store_setting(server))
                 await _discard(client, record["openai_file_id"], vector_store)
@@ -196,16 +195,6 @@ class Knowledge:
         for channel in await self._store.knowledge_channels_of(team, slack_file_id):
             removed = await self.forget(ChannelKey(team, channel), slack_file_id) is not None or removed
         return removed
-
-    def _client_at(self, server: str) -> openai.AsyncOpenAI | None:
-        try:
-            client = self._backends.client_at(server)
-        except SettingsError as exc:
-            log.warning("no client for the model server %s: %s", server, exc)
-            return None
-        if client is None:  # the ledger still holds it: clean-up tries again
-            log.warning("no assistant names the model server %s any more", server)
-        return client
 
     # -- a thread's code interpreter, and images ---------------------------------------------
     async def add_data_file(self, *, thread: ThreadKey, upload: Upload) -> None:
@@ -228,11 +217,13 @@ class Knowledge:
         return file_id
 
     # -- what a turn gets --------------------------------------------------------------------
-    async def citation_link(self, channel: ChannelKey, openai_file_id: str) -> str:
-        for record in (await self._store.knowledge_files(channel)).values():
-            if record.get("openai_file_id") == openai_file_id:
-                return record.get("permalink", "")
-        return ""
+    async def citation_links(self, channel: ChannelKey) -> dict[str, str]:
+        """The channel's knowledge files by their id at the model server → their Slack permalink."""
+        return {
+            record["openai_file_id"]: record.get("permalink", "")
+            for record in (await self._store.knowledge_files(channel)).values()
+            if record.get("openai_file_id")
+        }
 
 
 async def _upload(

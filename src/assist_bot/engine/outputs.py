@@ -23,13 +23,14 @@ async def citations(
     knowledge: Knowledge, thread: ThreadKey, annotations: Iterable[dict[str, Any]]
 ) -> tuple[Citation, ...]:
     """Knowledge files (file_citation) and web pages (url_citation) the answer cites, each once."""
-    channel = ChannelKey(thread.team, thread.channel)
+    links: dict[str, str] | None = None  # read once, and only when the answer cites a file
     seen: dict[str, Citation] = {}
     for note in annotations:
         file_id, url = note.get("file_id", ""), note.get("url", "")
         if note.get("type") == "file_citation" and file_id and file_id not in seen:
-            link = await knowledge.citation_link(channel, file_id)
-            seen[file_id] = Citation(filename=note.get("filename") or file_id, link=link)
+            if links is None:
+                links = await knowledge.citation_links(ChannelKey(thread.team, thread.channel))
+            seen[file_id] = Citation(filename=note.get("filename") or file_id, link=links.get(file_id, ""))
         elif note.get("type") == "url_citation" and url.startswith(("https://", "http://")) and url not in seen:
             seen[url] = Citation(filename=note.get("title") or url, link=url, kind="web")
     return tuple(seen.values())

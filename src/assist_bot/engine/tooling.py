@@ -56,22 +56,21 @@ class FunctionCall:
     arguments: str
 
 
-async def run_calls(
-    calls: Sequence[FunctionCall],
-    *,
-    tools: dict[str, Tool],
-    ctx: ToolContext[Any],
-    approve: Approver,
-    requesters: Sequence[str] = (),
-    budget: SideEffectBudget | None = None,
-    deadline: Deadline = asyncio.timeout,
-) -> list[dict[str, Any]]:
-    """`requesters`: everyone whose message is in the turn (an approval must hold for each).
-    `budget`: the turn's side-effect calls left; the calls past it, in the model's order, are
-    refused with a reason the model can relay (None: no cap).
-    `deadline`: what bounds each run (tests pass one they control)."""
-    who = tuple(dict.fromkeys(requesters)) or (ctx.user,)
-    run = _Run(tools=tools, ctx=ctx, approve=approve, who=who, budget=budget, deadline=deadline)
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """What running a turn's function calls needs, the same in each of its rounds."""
+
+    tools: dict[str, Tool]
+    ctx: ToolContext[Any]
+    approve: Approver
+    who: tuple[str, ...]  # everyone whose message is in the turn (an approval must hold for each)
+    # The turn's side-effect calls left: the calls past it, in the model's order, are refused
+    # with a reason the model can relay.
+    budget: SideEffectBudget
+    deadline: Deadline = asyncio.timeout  # what bounds each run (tests pass one they control)
+
+
+async def run_calls(calls: Sequence[FunctionCall], run: ToolRun) -> list[dict[str, Any]]:
     outputs = await asyncio.gather(*(_run_one(call, run) for call in calls))
     return [
         {"type": "function_call_output", "call_id": call.call_id, "output": output}
@@ -79,19 +78,7 @@ async def run_calls(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """What every call of one round shares."""
-
-    tools: dict[str, Tool]
-    ctx: ToolContext[Any]
-    approve: Approver
-    who: tuple[str, ...]
-    budget: SideEffectBudget | None
-    deadline: Deadline
-
-
-async def _run_one(call: FunctionCall, run: _Run) -> str:
+async def _run_one(call: FunctionCall, run: ToolRun) -> str:
     tool, ctx, budget = run.tools.get(call.name), run.ctx, run.budget
     if tool is None:
         # Not offered this turn (unknown, or the asking user may not use it).
@@ -104,7 +91,7 @@ async def _run_one(call: FunctionCall, run: _Run) -> str:
     except ToolArgumentsError as exc:
         return f"Error: invalid arguments: {exc}"
     # Taken before the first await: gather starts the calls in order, so the first ones get it.
-    if budget is not None and not budget.take():
+    if not budget.take():
         return (
             f"{tool.name} was not run: one answer may make at most {budget.limit} calls that need a person's "
             "approval. Do not retry in this answer; tell the user which actions were not run, so they can "

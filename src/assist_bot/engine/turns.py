@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -21,7 +18,6 @@ import openai
 from assist_bot.assistants import Assistant
 from assist_bot.engine.arguments import arguments_from_text
 from assist_bot.engine.backends import Backend, Backends
-from assist_bot.engine.file_places import hosted_tools, thread_files_at, vector_store_setting
 from assist_bot.engine.knowledge import Knowledge
 from assist_bot.engine.openai_errors import (
     RETRYABLE,
@@ -31,10 +27,11 @@ from assist_bot.engine.openai_errors import (
     to_turn_error,
 )
 from assist_bot.engine.outputs import citations, generated_files
+from assist_bot.engine.request import drop_file_search, identity, request_body, user_input
 from assist_bot.engine.sse import sse_events
 from assist_bot.engine.state import TurnState, context_plan, open_turn
 from assist_bot.engine.stream import Round, Usage, translate
-from assist_bot.engine.tooling import HOSTED_TOOLS, Approver, SideEffectBudget, run_calls
+from assist_bot.engine.tooling import Approver, SideEffectBudget, ToolRun, run_calls
 from assist_bot.errors import TurnError
 from assist_bot.events import Done, Failed, TextDelta, TurnEvent
 from assist_bot.inbound import Inbound
@@ -52,39 +49,10 @@ LOCKED_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 RETRY_BACKOFF = 1.0
 
 
-_NOT_IN_NAMES = re.compile(r"[\[\]<>\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def speaker(message: Inbound) -> str:
-    """Who speaks, as the model reads it: the display name (which anyone can set to
-    anything, so brackets, line breaks and control characters go) and the Slack user id,
-    which nobody can choose — two people called "Ana", or one who calls themself
-    "Ana] [Bob", stay apart."""
-    name = " ".join(_NOT_IN_NAMES.sub(" ", message.user_name).split())[:64]
-    return f"{name} ({message.user})" if name and name != message.user else message.user
-
-
-def user_input(messages: Sequence[Inbound]) -> list[dict[str, Any]]:
-    """One user item per Slack message, each saying who speaks, so that threads
-    with several people make sense to the model; what the person had in view comes first."""
-    return [
-        {
-            "role": "user",
-            "content": [
-                *([{"type": "input_text", "text": m.context}] if m.context else []),
-                {"type": "input_text", "text": f"[{speaker(m)}] {m.text}"},
-                *({"type": "input_image", "file_id": file_id, "detail": "auto"} for file_id in m.images),
-            ],
-        }
-        for m in messages
-    ]
-
-
 class Engine:
     def __init__(
         self,
         *,
-        client: openai.AsyncOpenAI,
         store: Store,
         settings: Settings,
         tools: ToolRegistry,
@@ -97,7 +65,6 @@ class Engine:
         deadline: Callable[[float], asyncio.Timeout] = asyncio.timeout,
         meter: Meter | None = None,
     ) -> None:
-        self._client = client
         self._meter = meter  # budgets and usage of the one model call outside turns (tool_arguments)
         self._backends = backends
         self._store = store
@@ -201,21 +168,18 @@ class Engine:
             history=state.history,
             budget=plan.history_budget,
         )
-        hosted = (
-            hosted_tools(
-                # The channel's store and the thread's files at this server: another's would be refused.
-                vector_store=state.channel_settings.get(vector_store_setting(backend.server)),
-                file_ids=thread_files_at(state.thread_files, backend.server),
-                code_interpreter="code_interpreter" in assistant.tools,
-            )
-            if backend.hosted_tools
-            else []
-        )
-        request = _request(assistant, functions.values(), hosted, hosted_allowed=backend.hosted_tools)
-        request |= plan.fields | _identity(thread, last.user)
+        request = request_body(assistant, backend, functions.values(), state)
+        request |= plan.fields | identity(thread, last.user)
         usage = Usage()
         try:
-            tools = _ToolRun(functions, ctx, approve, speakers, SideEffectBudget(self._settings.max_side_effect_calls))
+            tools = ToolRun(
+                tools=functions,
+                ctx=ctx,
+                approve=approve,
+                who=tuple(dict.fromkeys(speakers)),
+                budget=SideEffectBudget(self._settings.max_side_effect_calls),
+                deadline=self.deadline,
+            )
             rounds = self._rounds(thread, backend, turn, request, user_input(messages), tools, usage)
             async for event in rounds:
                 if isinstance(event, (Done, Failed)):  # the consumer may stop reading at a final event
@@ -235,7 +199,7 @@ class Engine:
         turn: TurnState,
         request: dict[str, Any],
         items: list[dict[str, Any]],
-        tools: _ToolRun,
+        tools: ToolRun,
         usage: Usage,
     ) -> AsyncIterator[TurnEvent]:
         """Response after response, running the function calls each asks for in between."""
@@ -270,15 +234,7 @@ class Engine:
                 sources = await citations(self.knowledge, thread, cited)
                 yield Done("\n\n".join(texts), this.response_id, sources)
                 return
-            items = await run_calls(
-                this.calls,
-                tools=tools.functions,
-                ctx=tools.ctx,
-                approve=tools.approve,
-                requesters=tools.requesters,
-                budget=tools.budget,
-                deadline=self.deadline,
-            )
+            items = await run_calls(this.calls, tools)
         raise TurnError("tool_rounds", f"more than {self._settings.tool_max_rounds} rounds of tool calls")
 
     async def _respond(
@@ -336,7 +292,7 @@ class Engine:
             try:
                 return await self._create(backend.client, {**request, **turn.fields()})
             except (openai.NotFoundError, openai.BadRequestError) as exc:
-                if is_missing_vector_store(exc) and _drop_file_search(request):
+                if is_missing_vector_store(exc) and drop_file_search(request):
                     await self.knowledge.reset(ChannelKey(thread.team, thread.channel), backend.server)
                 elif not await turn.repair(exc):
                     raise
@@ -359,17 +315,6 @@ class Engine:
                 log.info("conversation %s is locked; retrying in %.2fs", request.get("conversation"), delay)
                 await self.sleep(delay)
         raise AssertionError("unreachable")
-
-
-@dataclass(frozen=True)
-class _ToolRun:
-    """What running a turn's function calls needs, between rounds."""
-
-    functions: dict[str, Tool]
-    ctx: ToolContext
-    approve: Approver
-    requesters: list[str]
-    budget: SideEffectBudget  # the turn's side-effect calls left, across its rounds
 
 
 class _Entered:
@@ -395,19 +340,6 @@ def _retryable(kind: str, into: Round) -> bool:
     return kind in RETRYABLE and not into.produced
 
 
-def _identity(thread: ThreadKey, user: str) -> dict[str, str]:
-    """Per-thread prompt caching (requests of one thread share a prefix) and a per-user safety
-    identifier, both hashed: OpenAI needs them stable, not readable."""
-
-    def digest(*parts: str) -> str:
-        return hashlib.sha256(":".join(("assist-bot", *parts)).encode()).hexdigest()
-
-    return {
-        "prompt_cache_key": digest(thread.team, thread.channel, thread.thread_ts)[:48],
-        "safety_identifier": digest(thread.team, user),
-    }
-
-
 def _log_usage(thread: ThreadKey, assistant: Assistant, usage: Usage) -> None:
     # Counts only: never the messages' content.
     log.info(
@@ -419,35 +351,3 @@ def _log_usage(thread: ThreadKey, assistant: Assistant, usage: Usage) -> None:
         usage.cached_tokens,
         usage.output_tokens,
     )
-
-
-def _drop_file_search(request: dict[str, Any]) -> bool:
-    tools = request.get("tools") or []
-    kept = [tool for tool in tools if tool.get("type") != "file_search"]
-    if len(kept) == len(tools):
-        return False
-    if kept:
-        request["tools"] = kept
-    else:
-        request.pop("tools", None)
-    return True
-
-
-def _request(
-    assistant: Assistant, functions: Iterable[Tool], hosted: list[dict[str, Any]], *, hosted_allowed: bool
-) -> dict[str, Any]:
-    request: dict[str, Any] = {"model": assistant.model, "instructions": assistant.instructions, "stream": True}
-    optional = {
-        "temperature": assistant.temperature,
-        "top_p": assistant.top_p,
-        "max_output_tokens": assistant.max_output_tokens,
-    }
-    request.update({k: v for k, v in optional.items() if v is not None})
-    if assistant.reasoning_effort:
-        request["reasoning"] = {"effort": assistant.reasoning_effort}
-    # A server without hosted tools refuses a request naming one: offer them only where they run.
-    tools = [HOSTED_TOOLS[name] for name in assistant.tools if name in HOSTED_TOOLS and hosted_allowed] + hosted
-    tools += [tool.openai_tool() for tool in functions]
-    if tools:
-        request["tools"] = tools
-    return request
