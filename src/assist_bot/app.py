@@ -198,7 +198,7 @@ class AssistBot:
         )
         # One workspace: who the bot is, from start-up's auth.test; many: each workspace's installation.
         self.identity = None if self.oauth else Identity(self.slack, bot_token=_secret(settings.slack_bot_token))
-        self.bolt = bolt_app.build(settings, client=self.slack, oauth=self.oauth, identity=self.identity)
+        self.bolt = bolt_app.build(client=self.slack, oauth=self.oauth, identity=self.identity)
         deps = SurfaceDeps(
             settings=settings,
             dispatcher=self.dispatcher,

@@ -24,11 +24,7 @@ async def refused_over_budget(meter: Meter | None, thread: ThreadKey, *, user: s
     """Checked before any model call: a used-up budget ends the turn with a note (True)."""
     if meter is None:
         return False
-    try:
-        scope = await meter.over_budget(team=thread.team, channel=thread.channel, user=user)
-    except Exception:  # the ledger is down: answer rather than refuse everyone
-        log.warning("budget check failed; answering anyway", exc_info=True)
-        return False
+    scope = await meter.over_budget(team=thread.team, channel=thread.channel, user=user)
     if scope is None:
         return False
     log.info("turn in %s/%s refused: %s budget used up", thread.channel, thread.thread_ts, scope)

@@ -175,11 +175,16 @@ class Meter:
     clock: Callable[[], float] = time.time
 
     async def over_budget(self, *, team: str, channel: str, user: str) -> str | None:
-        """The scope ("workspace", "channel" or "user") whose budget is used up, else None."""
+        """The scope ("workspace", "channel" or "user") whose budget is used up, else None. A
+        ledger that does not answer counts as within budget: serve rather than refuse everyone."""
         limits = self.budgets.limits(channel, user)
         if not limits:
             return None
-        used = await self.ledger.usage(team, month_of(self.clock()), list(limits))
+        try:
+            used = await self.ledger.usage(team, month_of(self.clock()), list(limits))
+        except Exception:
+            log.warning("budget check failed (the ledger does not answer); serving anyway", exc_info=True)
+            return None
         for scope, limit in limits.items():
             if used[scope].get(TOKENS, 0) >= limit:
                 return scope.partition(":")[0]

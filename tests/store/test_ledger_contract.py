@@ -243,3 +243,19 @@ async def test_a_turn_is_recorded_in_one_redis_transaction(redis_url):
     }
     assert calls.pop("multi") == 1 and calls.pop("exec") == 1
     assert set(calls) <= {"hincrby", "expire", "zincrby", "sadd", "zadd"}, calls
+
+
+async def test_a_ledger_that_does_not_answer_counts_as_within_budget():
+    """Budgets are checked before every answer and every slash command's model call: with Redis
+    away, people are served (and the failure logged) rather than all refused."""
+    from assist_bot.usage import Budgets, Meter
+    from tests.support.redis_server import own_redis_server
+
+    with own_redis_server() as url:
+        store = RedisStore.from_url(url, retention_seconds=60)
+    # The server is gone now: every ledger read fails.
+    try:
+        meter = Meter(open_ledger(store), Budgets(workspace=1, user=1), clock=lambda: 1_800_000_000.0)
+        assert await asyncio.wait_for(meter.over_budget(team="T1", channel="C1", user="U1"), timeout=30) is None
+    finally:
+        await store.close()

@@ -55,11 +55,7 @@ async def arguments_from_text(
 
 
 async def _refuse_over_budget(meter: Meter, caller: Caller) -> None:
-    try:
-        scope = await meter.over_budget(team=caller.team, channel=caller.channel, user=caller.user)
-    except Exception:  # the ledger is down: as for answers, serve rather than refuse everyone
-        log.warning("budget check failed; filling in the arguments anyway", exc_info=True)
-        return
+    scope = await meter.over_budget(team=caller.team, channel=caller.channel, user=caller.user)
     if scope is not None:
         log.info("arguments for %s in %s refused: %s budget used up", caller.user, caller.channel, scope)
         raise TurnError(f"budget_{scope}", "the model was not asked for the arguments")

@@ -20,7 +20,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from assist_bot.errors import SettingsError
-from assist_bot.settings import Settings
 from assist_bot.slack.oauth import OAuth
 
 
@@ -52,7 +51,7 @@ class Identity:
         return self._result
 
 
-def build(settings: Settings, *, client: AsyncWebClient, oauth: OAuth | None, identity: Identity | None) -> AsyncApp:
+def build(*, client: AsyncWebClient, oauth: OAuth | None, identity: Identity | None) -> AsyncApp:
     """The app, acting as `identity` (one workspace) or through `oauth` (many): one of the two."""
 
     async def authorize() -> AuthorizeResult:
